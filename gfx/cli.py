@@ -1,0 +1,187 @@
+"""The `gfx` command: a thin table of subcommands over the library.
+
+This is the only place in gfx that reads argv, prints or exits. Exit codes: 0 success, 1 some items
+of a batch failed, 2 bad input or usage (with a one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import typer
+
+from gfx import __version__
+
+app = typer.Typer(
+    help="gfx: generative graphics. SVG icons, part-based meshes and images, on the CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+svg_app = typer.Typer(help="SVG tools: normalize, render, tokenize.", no_args_is_help=True)
+data_app = typer.Typer(help="Build the datasets gfx trains on.", no_args_is_help=True)
+app.add_typer(svg_app, name="svg")
+app.add_typer(data_app, name="data")
+
+BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input found by the CLI itself (the library raises its own types)."""
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's input errors into a one-line message and exit code 2."""
+    from gfx.svg.document import SVGError
+
+    try:
+        yield
+    except (SVGError, UsageError, FileNotFoundError, IsADirectoryError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        typer.echo(f"gfx: error: {message}", err=True)
+        raise typer.Exit(BAD_INPUT) from None
+
+
+def _read_input(path: Path) -> bytes:
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    return path.read_bytes()
+
+
+def _progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A rich progress bar as a `(done, total, label)` callback, and a function that closes it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    tasks: dict[str, int] = {}
+    bar.start()
+
+    def update(done: int, total: int, label: str) -> None:
+        if label not in tasks:
+            tasks[label] = bar.add_task(label, total=total)
+        bar.update(tasks[label], completed=done, total=total)
+
+    return update, bar.stop
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gfx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- gfx svg ------------------------------------------------------------------------------------
+
+
+@svg_app.command("normalize")
+def svg_normalize(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output SVG (default: stdout)."),
+    keep_primitives: bool = typer.Option(False, help="Keep circles, rects, ... instead of converting to paths."),
+) -> None:
+    """Normalize an SVG: flatten groups and transforms, convert to M/L/C/Z paths, fit a 24-unit viewBox."""
+    from gfx.files import write_text
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+    from gfx.svg.serialize import to_svg
+
+    with _user_errors():
+        text = to_svg(normalize(parse_svg(_read_input(source), source=str(source)), to_paths=not keep_primitives))
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            write_text(output, text)
+            typer.echo(str(output))
+
+
+@svg_app.command("render")
+def svg_render(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    output: Path = typer.Option(None, "-o", "--output", help="Output PNG (default: IN with .png)."),
+    size: int = typer.Option(128, help="Side of the square image in pixels."),
+    background: str = typer.Option("white", help="Background colour, or 'none' for transparency."),
+) -> None:
+    """Render an SVG to a PNG with cairosvg."""
+    from gfx.svg.render import render, save_png
+
+    with _user_errors():
+        image = render(_read_input(source), size=size, background=None if background == "none" else background)
+        output = output or source.with_suffix(".png")
+        save_png(image, output)
+        typer.echo(str(output))
+
+
+@svg_app.command("tokenize")
+def svg_tokenize(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    scheme: str = typer.Option("path", help="Tokenizer scheme: path (IconShop) or semantic (LLM4SVG)."),
+    decode: bool = typer.Option(False, "--decode", help="Decode the tokens back to SVG and write it to -o."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Where --decode writes the round-trip SVG."),
+    ids: bool = typer.Option(False, "--ids", help="Print token ids instead of token strings."),
+) -> None:
+    """Print the token sequence of an SVG (normalized first)."""
+    from gfx.files import write_text
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+    from gfx.svg.serialize import to_svg
+    from gfx.svg.tokenize import TOKENIZERS
+
+    with _user_errors():
+        if scheme not in TOKENIZERS:
+            raise UsageError(f"unknown scheme {scheme!r}; choose one of {', '.join(TOKENIZERS)}")
+        if decode and output is None:
+            raise UsageError("--decode needs -o OUT.svg")
+        tokenizer = TOKENIZERS[scheme]()
+        document = normalize(parse_svg(_read_input(source), source=str(source)), to_paths=scheme == "path")
+        tokens = tokenizer.encode(document)
+        typer.echo(" ".join(map(str, tokens)) if ids else " ".join(tokenizer.token_strings(tokens)))
+        if decode:
+            write_text(output, to_svg(tokenizer.decode(tokens)))
+            typer.echo(f"{len(tokens)} tokens; decoded SVG written to {output}", err=True)
+
+
+# --- gfx data -----------------------------------------------------------------------------------
+
+
+@data_app.command("build-icons")
+def data_build_icons(
+    out_dir: Path = typer.Option(Path("assets/icons"), "-o", "--out-dir", help="Where the corpus files go."),
+    source: list[str] = typer.Option(None, "--source", help="Only these sources (repeatable); default: all."),
+) -> None:
+    """Fetch the pinned npm icon packages, normalize, dedupe, split, and write the corpus."""
+    from gfx.data.icons import ICON_SOURCES, build_icons
+
+    with _user_errors():
+        unknown = sorted(set(source or []) - set(ICON_SOURCES))
+        if unknown:
+            raise UsageError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(ICON_SOURCES)}")
+        update, stop = _progress()
+        try:
+            summary = build_icons(out_dir=out_dir, sources=source or None, progress=update)
+        finally:
+            stop()
+        typer.echo(summary if isinstance(summary, str) else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `gfx` console script."""
+    try:
+        app(args=argv, prog_name="gfx")
+    except KeyboardInterrupt:
+        typer.echo("gfx: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,167 @@
+"""The in-memory SVG model: a viewBox and a flat, ordered list of styled elements.
+
+Plain numpy, no torch. `parse` builds a `Document` from SVG text; `normalize` rewrites it into
+canonical form (only `Path` elements of absolute M/L/C/Z, in the canonical viewBox); `to_svg`
+writes it back as compact SVG text.
+
+Path data is stored as a command string plus one flat coordinate array, e.g. commands "MLCZ" with
+coords of length 2 + 2 + 6 + 0. Before normalization a path may hold any absolute SVG command
+(`ARITY` lists them); after normalization only M, L, C and Z remain, so `points` is (N, 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
+"""Numbers each absolute path command consumes (A: rx ry rotation large-arc sweep x y)."""
+
+NORMAL_COMMANDS = frozenset("MLCZ")
+
+
+class SVGError(ValueError):
+    """An SVG input that gfx refuses: malformed, hostile, over a limit, or unsupported.
+
+    The message is one line and says what to do, e.g.
+    `SVGError: icon.svg has 120000 path commands; the limit is 20000 (max_commands)`.
+    """
+
+
+@dataclass(frozen=True)
+class Style:
+    """Presentation of one element, resolved (inheritance and `currentColor` already applied).
+
+    Colours are lowercase `#rrggbb` strings or None for `none`.
+    """
+
+    fill: str | None = "#000000"
+    stroke: str | None = None
+    stroke_width: float = 1.0
+    opacity: float = 1.0
+    fill_opacity: float = 1.0
+    stroke_opacity: float = 1.0
+    fill_rule: str = "nonzero"  # "nonzero" | "evenodd"
+    stroke_linecap: str = "butt"  # "butt" | "round" | "square"
+    stroke_linejoin: str = "miter"  # "miter" | "round" | "bevel"
+
+    @property
+    def visible(self) -> bool:
+        """True when the element can paint anything at all."""
+        if self.opacity <= 0:
+            return False
+        paints_fill = self.fill is not None and self.fill_opacity > 0
+        paints_stroke = self.stroke is not None and self.stroke_opacity > 0 and self.stroke_width > 0
+        return paints_fill or paints_stroke
+
+    def replace(self, **changes) -> Style:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Path:
+    """A path element.
+
+    Attributes:
+        commands: absolute command letters, one per command, e.g. "MLLZ".
+        coords: (K,) float64, the commands' numbers concatenated in order (see `ARITY`).
+        style: resolved presentation.
+    """
+
+    commands: str
+    coords: np.ndarray
+    style: Style = field(default_factory=Style)
+
+    def __post_init__(self):
+        self.coords = np.asarray(self.coords, dtype=np.float64).reshape(-1)
+
+    @property
+    def points(self) -> np.ndarray:
+        """(N, 2) float64 control and end points; only valid for normalized (M/L/C/Z) paths."""
+        if not set(self.commands) <= NORMAL_COMMANDS:
+            raise SVGError(f"path has commands {sorted(set(self.commands) - NORMAL_COMMANDS)}; normalize it first")
+        return self.coords.reshape(-1, 2)
+
+
+@dataclass
+class Circle:
+    cx: float
+    cy: float
+    r: float
+    style: Style = field(default_factory=Style)
+
+
+@dataclass
+class Ellipse:
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+    style: Style = field(default_factory=Style)
+
+
+@dataclass
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    rx: float = 0.0
+    ry: float = 0.0
+    style: Style = field(default_factory=Style)
+
+
+@dataclass
+class Line:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    style: Style = field(default_factory=Style)
+
+
+@dataclass
+class Polyline:
+    """An open polyline; `points` is (N, 2) float64."""
+
+    points: np.ndarray
+    style: Style = field(default_factory=Style)
+
+    def __post_init__(self):
+        self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
+
+
+@dataclass
+class Polygon(Polyline):
+    """A closed polygon; `points` is (N, 2) float64."""
+
+
+Element = Path | Circle | Ellipse | Rect | Line | Polyline | Polygon
+
+ELEMENT_TAGS: dict[type, str] = {
+    Path: "path",
+    Circle: "circle",
+    Ellipse: "ellipse",
+    Rect: "rect",
+    Line: "line",
+    Polyline: "polyline",
+    Polygon: "polygon",
+}
+
+
+@dataclass
+class Document:
+    """An SVG drawing: viewBox `(min_x, min_y, width, height)` and elements in paint order."""
+
+    view_box: tuple[float, float, float, float]
+    elements: list[Element] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [e for e in self.elements if isinstance(e, Path)]
+
+    @property
+    def is_normalized(self) -> bool:
+        return all(isinstance(e, Path) and set(e.commands) <= NORMAL_COMMANDS for e in self.elements)

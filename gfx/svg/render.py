@@ -1,0 +1,129 @@
+"""Reference rasterization of SVG with cairosvg (the renderer all SVG metrics are defined on).
+
+Untrusted text is checked by the safe parser's limits first; cairosvg then runs with entities and
+external resources forbidden (`unsafe=False`), so rendering never touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from gfx.files import atomic_open
+from gfx.svg.document import Document, SVGError
+from gfx.svg.parse import ParseLimits, parse_svg
+from gfx.svg.serialize import to_svg
+
+DEFAULT_SIZE = 128
+"""Side of the square render used by every metric (SVG-Bench style), in pixels."""
+
+
+def render(
+    svg: str | bytes | Document,
+    size: int = DEFAULT_SIZE,
+    background: str | None = "white",
+    *,
+    limits: ParseLimits = ParseLimits(),
+) -> np.ndarray:
+    """Rasterize an SVG to a square image.
+
+    Args:
+        svg: SVG text (checked against `limits` before rendering) or a `Document`.
+        size: output side in pixels; the viewBox is scaled to fit.
+        background: a CSS colour painted under the drawing, or None for transparency.
+        limits: parser limits applied to SVG text.
+
+    Returns:
+        (size, size, 4) uint8 RGBA.
+    """
+    if not 1 <= size <= 8192:
+        raise SVGError(f"render size {size} is out of range; use 1..8192 pixels")
+    if isinstance(svg, Document):
+        text = to_svg(svg)
+    else:
+        parse_svg(svg, limits=limits)  # refuses hostile or malformed input with SVGError
+        text = svg.decode("utf-8", errors="replace") if isinstance(svg, bytes) else svg
+    return _rasterize(text, size, background)
+
+
+def _rasterize(text: str, size: int, background: str | None) -> np.ndarray:
+    import cairosvg
+    from PIL import Image
+
+    try:
+        png = cairosvg.svg2png(
+            bytestring=text.encode("utf-8"),
+            output_width=size,
+            output_height=size,
+            background_color=background,
+            unsafe=False,
+        )
+    except Exception as err:  # cairosvg raises many types on odd input; report one
+        raise SVGError(f"cairosvg could not render this SVG: {type(err).__name__}: {err}") from err
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def to_rgb(image: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Composite an RGBA image over a solid background.
+
+    Args:
+        image: (H, W, 4) or (H, W, 3) uint8.
+        background: RGB of the backdrop.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3|4) image, got shape {image.shape}")
+    if image.shape[2] == 3:
+        return image
+    alpha = image[..., 3:4].astype(np.float32) / 255.0
+    rgb = image[..., :3].astype(np.float32) * alpha + np.asarray(background, np.float32) * (1.0 - alpha)
+    return np.rint(rgb).astype(np.uint8)
+
+
+def save_png(image: np.ndarray, path) -> None:
+    """Write an (H, W, 3|4) uint8 image to `path` as PNG, atomically."""
+    from PIL import Image
+
+    with atomic_open(path, "wb") as f:
+        Image.fromarray(image).save(f, format="PNG")
+
+
+def contact_sheet(
+    rows: list[list[np.ndarray]],
+    row_labels: list[str] | None = None,
+    column_labels: list[str] | None = None,
+    pad: int = 4,
+) -> np.ndarray:
+    """Tile images into one labelled grid.
+
+    Args:
+        rows: rows of (h, w, 3|4) uint8 images, all the same size (RGBA is composited on white).
+        row_labels: optional text drawn left of each row.
+        column_labels: optional text drawn above each column.
+        pad: pixels between cells.
+
+    Returns:
+        (H, W, 3) uint8 sheet on a light grey backdrop.
+    """
+    from PIL import Image, ImageDraw
+
+    if not rows or not rows[0]:
+        raise ValueError("contact_sheet needs at least one image")
+    h, w = rows[0][0].shape[:2]
+    label_w = 8 + 7 * max((len(t) for t in row_labels or []), default=0) if row_labels else 0
+    label_h = 14 if column_labels else 0
+    n_cols = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (label_w + n_cols * (w + pad) + pad, label_h + len(rows) * (h + pad) + pad), (235,) * 3)
+    draw = ImageDraw.Draw(sheet)
+    for j, text in enumerate(column_labels or []):
+        draw.text((label_w + pad + j * (w + pad), 2), text, fill=(0, 0, 0))
+    for i, row in enumerate(rows):
+        y = label_h + pad + i * (h + pad)
+        if row_labels:
+            draw.text((4, y + h // 2 - 6), row_labels[i], fill=(0, 0, 0))
+        for j, image in enumerate(row):
+            sheet.paste(Image.fromarray(to_rgb(image)), (label_w + pad + j * (w + pad), y))
+    return np.asarray(sheet)

@@ -1,0 +1,31 @@
+"""Shared test setup: one torch thread, no network, small seeded fixtures."""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+STROKE_ICON = """<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24" fill="none"
+ stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+ <path stroke="none" d="M0 0h24v24H0z" fill="none"/>
+ <path d="M5 12l-2 0l9 -9l9 9l-2 0" /><path d="M5 12v7a2 2 0 0 0 2 2h10a2 2 0 0 0 2 -2v-7" />
+ <circle cx="12" cy="14" r="2"/></svg>"""
+
+FILLED_ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill-rule="evenodd"
+ d="M12 2A10 10 0 1 0 12 22A10 10 0 1 0 12 2ZM12 7A5 5 0 1 1 12 17A5 5 0 1 1 12 7Z"/></svg>"""
+
+
+@pytest.fixture
+def stroke_icon() -> str:
+    """A Tabler-style stroke icon (round caps and joins, an invisible bounding box path)."""
+    return STROKE_ICON
+
+
+@pytest.fixture
+def filled_icon() -> str:
+    """A filled ring drawn with the even-odd rule."""
+    return FILLED_ICON
