@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]' torch==2.13.0
+	$(PIP) install -q -e '.[dev,ray]' torch==2.13.0
 	@$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 

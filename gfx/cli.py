@@ -165,6 +165,7 @@ def data_build_icons(
 ) -> None:
     """Fetch the pinned npm icon packages, normalize, dedupe, split, and write the corpus."""
     from gfx.data.icons import ICON_SOURCES, build_icons
+    from gfx.data.npm import NpmError
 
     with _user_errors():
         unknown = sorted(set(source or []) - set(ICON_SOURCES))
@@ -173,9 +174,49 @@ def data_build_icons(
         update, stop = _progress()
         try:
             summary = build_icons(out_dir=out_dir, sources=source or None, progress=update)
+        except NpmError as err:
+            typer.echo(f"gfx: error: {err}", err=True)
+            raise typer.Exit(1) from None
         finally:
             stop()
-        typer.echo(summary if isinstance(summary, str) else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+        for name, entry in summary["sources"].items():
+            typer.echo(f"{name}: {entry['records']} records {entry['splits']}, {entry['skipped']} skipped, "
+                       f"{entry['merged']} merged")
+
+
+# --- gfx render ---------------------------------------------------------------------------------
+
+
+@app.command("render")
+def render_jobs(
+    jobs: Path = typer.Argument(..., help="Job file: one JSON object per line (format: `pydoc gfx.jobs`)."),
+    out_dir: Path = typer.Option(..., "-o", "--out-dir", help="Output folder; gets manifest.jsonl."),
+    workers: int | None = typer.Option(None, help="Worker processes (ray: tasks in flight). Default: CPUs."),
+    executor: str = typer.Option("local", help="local (processes here) or ray (a Ray cluster)."),
+    address: str | None = typer.Option(None, help="Ray cluster address, e.g. HOST:6379 (default $RAY_ADDRESS)."),
+    max_retries: int = typer.Option(2, help="Re-runs retry a failed job until it has had 1 + K attempts."),
+    timeout: float = typer.Option(120.0, help="Seconds one job may run before it is stopped as failed."),
+) -> None:
+    """Run a batch job file (render-svg, ...); re-running resumes and retries failed jobs."""
+    from gfx.jobs import run_jobs
+
+    with _user_errors():
+        if not jobs.is_file():
+            raise UsageError(f"{jobs} does not exist or is not a file")
+        update, stop = _progress()
+        try:
+            summary = run_jobs(jobs, out_dir, executor=executor, workers=workers, address=address,
+                               max_retries=max_retries, timeout=timeout, progress=update)
+        except ImportError as err:  # ray not installed
+            raise UsageError(str(err)) from None
+        finally:
+            stop()
+    typer.echo(f"{summary.ok} ok, {summary.skipped} already done, {summary.failed} failed; {summary.manifest}")
+    if summary.failed:
+        shown = ", ".join(summary.failed_ids[:5]) + (", ..." if summary.failed > 5 else "")
+        typer.echo(f"gfx: {summary.failed} job(s) failed ({shown}); see error records in {summary.manifest}",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

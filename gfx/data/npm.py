@@ -85,7 +85,9 @@ def verify_integrity(path: Path, expected: str) -> None:
 def _npm(*args: str) -> str:
     npm = shutil.which("npm")
     if npm is None:
-        raise NpmError("npm is not installed; install Node.js and npm (e.g. `apt-get install npm`) to fetch packages")
+        raise NpmError(
+            "npm is not installed; install Node.js and npm (e.g. `apt-get install npm`) to fetch packages"
+        )
     result = subprocess.run([npm, *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -146,9 +148,13 @@ def _checked_members(archive: tarfile.TarFile, dest: Path, max_bytes: int) -> li
     for member in archive.getmembers():
         name = PurePosixPath(member.name)
         if name.is_absolute() or member.name.startswith(("/", "\\")) or member.name[1:2] == ":":
-            raise UnsafeArchiveError(f"archive member {member.name!r} has an absolute path; refusing to extract")
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} has an absolute path; refusing to extract"
+            )
         if ".." in name.parts or "\\" in member.name:
-            raise UnsafeArchiveError(f"archive member {member.name!r} escapes the folder ('..'); refusing to extract")
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} escapes the folder ('..'); refusing to extract"
+            )
         if member.isdir():
             continue
         if not member.isreg():
@@ -156,7 +162,9 @@ def _checked_members(archive: tarfile.TarFile, dest: Path, max_bytes: int) -> li
                 f"archive member {member.name!r} is not a regular file (type {member.type!r}); refusing to extract"
             )
         if not (dest / name).resolve().is_relative_to(dest):
-            raise UnsafeArchiveError(f"archive member {member.name!r} resolves outside {dest}; refusing to extract")
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} resolves outside {dest}; refusing to extract"
+            )
         total += member.size
         if total > max_bytes:
             raise UnsafeArchiveError(f"archive unpacks to more than {max_bytes} bytes (max_bytes); refusing")
@@ -186,3 +194,22 @@ def safe_extract(tarball: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
             path.chmod(0o644)
             written.append(path)
     return written
+
+
+def unpack(package: NpmPackage, tarball: Path, dest: Path) -> Path:
+    """Safely extract a verified npm tarball into `dest` and return its package root (`dest/package`).
+
+    Raises:
+        NpmError: the tarball's package.json names another package or version.
+    """
+    safe_extract(tarball, dest)
+    root = Path(dest) / "package"
+    try:
+        meta = json.loads((root / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise NpmError(f"{Path(tarball).name} has no readable package/package.json ({err})") from err
+    if (meta.get("name"), meta.get("version")) != (package.name, package.version):
+        raise NpmError(
+            f"{Path(tarball).name} holds {meta.get('name')}@{meta.get('version')}, expected {package.spec}"
+        )
+    return root

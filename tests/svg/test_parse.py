@@ -1,0 +1,340 @@
+"""parse_svg: element types, path grammar, transforms, inheritance, colours, skipping."""
+
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from gfx.svg.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
+from gfx.svg.parse import load_svg, parse_color, parse_path_data, parse_svg, parse_transform
+
+NS = 'xmlns="http://www.w3.org/2000/svg"'
+
+
+def svg(body: str, attrs: str = 'viewBox="0 0 24 24"') -> str:
+    return f"<svg {NS} {attrs}>{body}</svg>"
+
+
+def one(body: str, **kw):
+    elements = parse_svg(svg(body, **kw)).elements
+    assert len(elements) == 1, elements
+    return elements[0]
+
+
+# ------------------------------------------------------------------------------------------ elements
+
+
+def test_each_element_type():
+    doc = parse_svg(
+        svg(
+            '<path d="M1 2L3 4"/><rect x="1" y="2" width="3" height="4"/><circle cx="5" cy="6" r="7"/>'
+            '<ellipse cx="1" cy="2" rx="3" ry="4"/><line x1="1" y1="2" x2="3" y2="4"/>'
+            '<polyline points="1,2 3,4 5,6"/><polygon points="1 2 3 4 5 6"/>'
+        )
+    )
+    p, r, c, e, ln, pl, pg = doc.elements
+    assert p == Path("ML", [1, 2, 3, 4])
+    assert r == Rect(1, 2, 3, 4)
+    assert c == Circle(5, 6, 7)
+    assert e == Ellipse(1, 2, 3, 4)
+    assert ln == Line(1, 2, 3, 4)
+    assert pl == Polyline([[1, 2], [3, 4], [5, 6]]) and type(pl) is Polyline
+    assert pg == Polygon([[1, 2], [3, 4], [5, 6]])
+
+
+def test_rect_radii_default_to_each_other_and_are_clamped():
+    assert one('<rect width="10" height="4" rx="1"/>') == Rect(0, 0, 10, 4, 1, 1)
+    assert one('<rect width="10" height="4" ry="3"/>') == Rect(0, 0, 10, 4, 3, 2)
+    assert one('<rect width="10" height="4" rx="8" ry="1"/>') == Rect(0, 0, 10, 4, 5, 1)
+    assert one('<ellipse rx="2" ry="auto"/>') == Ellipse(0, 0, 2, 2)
+
+
+def test_units_and_percentages():
+    assert one('<circle cx="1in" cy="2.54cm" r="12pt"/>') == Circle(96, 96, 16)
+    r = one('<rect x="10%" y="50%" width="100%" height="25%"/>', attrs='viewBox="0 0 200 100"')
+    assert r == Rect(20, 50, 200, 25)
+
+
+def test_negative_sizes_are_skipped_and_bad_lengths_refused():
+    assert parse_svg(svg('<circle r="-1"/><rect width="-2" height="1"/>')).elements == []
+    with pytest.raises(SVGError, match=r"<circle> r '12 px x' is not a length"):
+        parse_svg(svg('<circle r="12 px x"/>'), source="a.svg")
+    with pytest.raises(SVGError, match=r"<polygon> points has 3 numbers; expected x,y pairs"):
+        parse_svg(svg('<polygon points="1 2 3"/>'))
+
+
+# ----------------------------------------------------------------------------------------- path data
+
+
+@pytest.mark.parametrize(
+    "d, commands, coords",
+    [
+        ("M1 2 3 4 5 6", "MLL", [1, 2, 3, 4, 5, 6]),
+        ("m1 2 3 4 5 6", "MLL", [1, 2, 4, 6, 9, 12]),
+        ("M1.5.5.25-1e1", "ML", [1.5, 0.5, 0.25, -10]),
+        ("M0,0h5v5H1V2", "MHVHV", [0, 0, 5, 5, 1, 2]),
+        ("M1 1h2v3", "MHV", [1, 1, 3, 4]),
+        ("M1 1c1 1 2 2 3 3s1 1 2 2", "MCS", [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]),
+        ("M1 1q1 1 2 0t2 0", "MQT", [1, 1, 2, 2, 3, 1, 5, 1]),
+        ("M1 1a1 1 0 00 1 1", "MA", [1, 1, 1, 1, 0, 0, 0, 2, 2]),
+        ("M1 1a1,1,0,1,1,1,1", "MA", [1, 1, 1, 1, 0, 1, 1, 2, 2]),
+        ("M1 1a1 1 0 111 1", "MA", [1, 1, 1, 1, 0, 1, 1, 2, 2]),
+        ("M1 1A-2 -3 45 0 1 5 5", "MA", [1, 1, 2, 3, 45, 0, 1, 5, 5]),
+        ("M1 1l1 0zl0 1", "MLZL", [1, 1, 2, 1, 1, 2]),
+        ("M1 1l1 0zm1 1l1 1", "MLZML", [1, 1, 2, 1, 2, 2, 3, 3]),
+        ("M1e2 2E-1", "M", [100, 0.2]),
+        ("  M 1 , 2  L +3 -4  ", "ML", [1, 2, 3, -4]),
+        ("", "", []),
+    ],
+)
+def test_path_data_grammar(d, commands, coords):
+    path = parse_path_data(d)
+    assert path.commands == commands
+    np.testing.assert_allclose(path.coords, coords, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "d, message",
+    [
+        ("L1 1", "starts with 'L'; path data must start with M"),
+        ("1 1", "starts with a number"),
+        ("M1 1L2", "where a number for L is expected"),
+        ("M1 1X2 2", "unknown command 'X'"),
+        ("M1 1Z 2 2", "the number '2' after Z"),
+        ("M1 1A1 1 0 2 1 3 3", "where an arc flag 0 or 1 is expected"),
+        ("M1 1L2 2e", "'e' at offset 8"),
+        ("M1 1L1e308 0l1e308 0", "not finite"),
+    ],
+)
+def test_path_data_errors(d, message):
+    with pytest.raises(SVGError, match=message):
+        parse_path_data(d)
+
+
+# ----------------------------------------------------------------------------------------- transforms
+
+
+@pytest.mark.parametrize(
+    "text, matrix",
+    [
+        ("translate(3 4)", [[1, 0, 3], [0, 1, 4]]),
+        ("translate(3)", [[1, 0, 3], [0, 1, 0]]),
+        ("scale(2)", [[2, 0, 0], [0, 2, 0]]),
+        ("scale(2,3)", [[2, 0, 0], [0, 3, 0]]),
+        ("rotate(90)", [[0, -1, 0], [1, 0, 0]]),
+        ("rotate(90 10 0)", [[0, -1, 10], [1, 0, -10]]),
+        ("skewX(45)", [[1, 1, 0], [0, 1, 0]]),
+        ("skewY(45)", [[1, 0, 0], [1, 1, 0]]),
+        ("matrix(1 2 3 4 5 6)", [[1, 3, 5], [2, 4, 6]]),
+        ("translate(1,0) scale(2)", [[2, 0, 1], [0, 2, 0]]),
+        ("scale(2),translate(1,0)", [[2, 0, 2], [0, 2, 0]]),
+        ("", [[1, 0, 0], [0, 1, 0]]),
+    ],
+)
+def test_transform_parsing(text, matrix):
+    np.testing.assert_allclose(parse_transform(text), matrix, atol=1e-12)
+
+
+@pytest.mark.parametrize("text", ["scale(1 2 3)", "rotate(1,2)", "bogus(1)", "translate(1", "scale(1) x"])
+def test_bad_transforms_are_refused(text):
+    with pytest.raises(SVGError):
+        parse_transform(text)
+
+
+def test_translate_and_uniform_scale_keep_primitive_types():
+    doc = parse_svg(
+        svg(
+            '<g transform="translate(10 20) scale(2)"><circle cx="1" cy="2" r="3" stroke="red"/>'
+            '<rect x="1" y="1" width="2" height="3" rx=".5"/><ellipse cx="1" cy="1" rx="2" ry="1"/>'
+            '<path d="M0 0H1V1A1 2 0 0 1 2 2"/></g>'
+        )
+    )
+    c, r, e, p = doc.elements
+    scaled = Style(stroke_width=2.0)  # the stroke width scales even where no stroke is painted
+    assert c == Circle(12, 24, 6, scaled.replace(stroke="#ff0000"))
+    assert r == Rect(12, 22, 4, 6, 1, 1, scaled)
+    assert e == Ellipse(12, 22, 4, 2, scaled)
+    assert p.commands == "MHVA"
+    np.testing.assert_allclose(p.coords, [10, 20, 12, 22, 2, 4, 0, 0, 1, 14, 24])
+
+
+def test_rotation_keeps_circles_and_arcs_but_makes_rects_paths():
+    doc = parse_svg(
+        svg(
+            '<g transform="rotate(90)"><circle cx="1" cy="0" r="2"/><rect width="2" height="1"/>'
+            '<path d="M0 0A2 1 0 0 1 4 0H5"/><line x1="1" y1="0" x2="2" y2="0"/></g>'
+        )
+    )
+    c, r, p, ln = doc.elements
+    assert isinstance(c, Circle)
+    np.testing.assert_allclose([c.cx, c.cy, c.r], [0, 1, 2], atol=1e-12)
+    assert isinstance(r, Path) and r.commands == "MLLLZ"
+    np.testing.assert_allclose(r.points, [[0, 0], [0, 2], [-1, 2], [-1, 0]], atol=1e-12)
+    assert p.commands == "MAL"  # arc rotated by 90 degrees, H became L
+    np.testing.assert_allclose(p.coords, [0, 0, 2, 1, 90, 0, 1, 0, 4, 0, 5], atol=1e-12)
+    assert isinstance(ln, Line)
+    np.testing.assert_allclose([ln.x1, ln.y1, ln.x2, ln.y2], [0, 1, 0, 2], atol=1e-12)
+
+
+def test_reflection_flips_arc_sweep_and_skew_turns_arcs_into_cubics():
+    p = one('<path transform="scale(-1 1)" d="M0 0A1 1 0 0 1 2 0"/>')
+    assert p.commands == "MA"
+    np.testing.assert_allclose(p.coords, [0, 0, 1, 1, 180, 0, 0, -2, 0], atol=1e-12)
+    q = one('<path transform="skewX(30)" d="M0 0A1 1 0 0 1 2 0"/>')
+    assert q.commands == "MCC"
+    # the arc's top (1, -1) is skewed to (1 - tan 30, -1)
+    np.testing.assert_allclose(q.coords[6:8], [1 - math.tan(math.radians(30)), -1], atol=1e-12)
+
+
+def test_non_uniform_scale_makes_circles_ellipses_and_scales_stroke_by_sqrt_det():
+    e = one('<circle cx="1" cy="1" r="1" stroke="#000" stroke-width="2" transform="scale(2 8)"/>')
+    assert e == Ellipse(2, 8, 2, 8, Style(stroke="#000000", stroke_width=8.0))
+
+
+def test_nested_transforms_compose_outer_first():
+    c = one('<g transform="translate(5 0)"><g transform="scale(2)"><circle cx="1" cy="1" r="1"/></g></g>')
+    assert c == Circle(7, 2, 2, Style(stroke_width=2.0))
+
+
+def test_nested_svg_maps_its_viewbox_into_its_viewport():
+    c = one(
+        '<svg x="2" y="2" width="10" height="10" viewBox="0 0 100 100"><circle cx="50" cy="50" r="10"/></svg>'
+    )
+    assert c == Circle(7, 7, 1, Style(stroke_width=0.1))
+
+
+# ---------------------------------------------------------------------------------------- inheritance
+
+
+def test_presentation_attributes_and_style_inherit():
+    doc = parse_svg(
+        svg(
+            '<g fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">'
+            '<path d="M0 0L1 1"/><g style="stroke: #f00 ; stroke-linejoin:bevel"><path d="M0 0L1 1" stroke="blue"/></g>'
+            '<path d="M0 0L1 1" style="fill:inherit;stroke-width:3px" fill="red" stroke-width="9"/></g>',
+            attrs='viewBox="0 0 24 24" fill-rule="evenodd"',
+        )
+    )
+    a, b, c = (e.style for e in doc.elements)
+    base = Style(fill=None, stroke="#000000", stroke_width=2.0, fill_rule="evenodd", stroke_linecap="round")
+    assert a == base
+    assert b == base.replace(stroke="#0000ff", stroke_linejoin="bevel")  # own attribute beats inherited style
+    assert c == base.replace(stroke_width=3.0)
+
+
+def test_opacity_multiplies_and_colour_alpha_folds_into_paint_opacity():
+    p = one(
+        '<g opacity=".5"><g opacity="50%"><path d="M0 0L1 1L1 0" fill-opacity=".5" fill="rgba(255,0,0,.5)"'
+        ' stroke="#00ff0080"/></g></g>'
+    )
+    assert p.style.opacity == pytest.approx(0.25)
+    assert p.style.fill == "#ff0000" and p.style.fill_opacity == pytest.approx(0.25)
+    assert p.style.stroke == "#00ff00" and p.style.stroke_opacity == pytest.approx(128 / 255)
+
+
+def test_current_color_follows_the_color_property():
+    doc = parse_svg(
+        svg(
+            '<g color="red"><path d="M0 0H1V1Z" fill="currentColor"/>'
+            '<g color="currentColor" stroke="currentColor"><path d="M0 0H1V1Z" color="#00f"/></g></g>'
+            '<path d="M0 0H1V1Z" fill="currentColor"/>'
+        )
+    )
+    assert [(e.style.fill, e.style.stroke) for e in doc.elements] == [
+        ("#ff0000", None),
+        ("#000000", "#0000ff"),  # currentColor is resolved where it is used, with that element's color
+        ("#000000", None),
+    ]
+
+
+def test_hidden_and_non_rendering_elements_are_skipped(caplog):
+    body = (
+        '<defs><path id="a" d="M0 0L1 1"/></defs><clipPath><rect width="1" height="1"/></clipPath>'
+        '<mask><circle r="1"/></mask><symbol><circle r="1"/></symbol><title>t</title><desc>d</desc>'
+        '<metadata><x/></metadata><style>path{fill:red}</style><linearGradient id="g"/>'
+        '<g display="none"><circle r="1"/></g><g visibility="hidden"><circle r="2"/>'
+        '<circle r="3" visibility="visible"/></g><circle r="4" style="display:none"/>'
+        '<use href="#a"/><text>hi</text><image href="x.png"/><circle r="3" stroke-dasharray="none"/>'
+        '<circle r="4" clip-path="url(#c)" style="stroke-dasharray: 1 2"/>'
+        '<foo:bar xmlns:foo="urn:foo"><circle r="9"/></foo:bar><circle r="5"/>'
+    )
+    with caplog.at_level(logging.WARNING, logger="gfx.svg.parse"):
+        doc = parse_svg(svg(body), source="s.svg")
+    assert [e.r for e in doc.elements] == [3, 3, 4, 5]
+    warnings = [r.getMessage() for r in caplog.records]
+    skipped = [f"s.svg: skipped <{tag}> elements (not supported)" for tag in ("use", "text", "image")]
+    ignored = [f"s.svg: ignored {name} (not supported)" for name in ("clip-path", "stroke-dasharray")]
+    assert warnings[:3] == skipped and sorted(warnings[3:]) == ignored
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("#ABC", ("#aabbcc", 1.0)),
+        ("#a1B2c3", ("#a1b2c3", 1.0)),
+        ("#a1b2c380", ("#a1b2c3", 128 / 255)),
+        ("rgb(255, 0, 10)", ("#ff000a", 1.0)),
+        ("rgb(100%,50%,0%)", ("#ff8000", 1.0)),
+        ("rgba(0 0 0 / 0.5)", ("#000000", 0.5)),
+        ("hsl(120, 100%, 50%)", ("#00ff00", 1.0)),
+        ("  SteelBlue ", ("#4682b4", 1.0)),
+        ("transparent", ("#000000", 0.0)),
+    ],
+)
+def test_colours(text, expected):
+    colour, alpha = parse_color(text)
+    assert colour == expected[0] and alpha == pytest.approx(expected[1])
+
+
+@pytest.mark.parametrize("text", ["#12", "#12345", "blurple", "rgb(1,2)", "rgb(nan,0,0)", "url(#x)"])
+def test_bad_colours_are_refused(text):
+    with pytest.raises(SVGError, match="is not a colour"):
+        parse_color(text)
+
+
+def test_paint_keywords():
+    doc = parse_svg(
+        svg('<path d="M0 0H1V1Z" fill="none" stroke="url(#g) #0f0"/><path d="M0 0H1V1Z" fill="url(#g)"/>')
+    )
+    assert doc.elements[0].style.fill is None and doc.elements[0].style.stroke == "#00ff00"
+    assert doc.elements[1].style.fill == "#000000"
+    with pytest.raises(SVGError, match=r"x.svg: <path> fill 'blurple' is not a colour"):
+        parse_svg(svg('<path d="M0 0" fill="blurple"/>'), source="x.svg")
+    with pytest.raises(SVGError, match=r"stroke-linecap 'flat' is not one of butt, round, square"):
+        parse_svg(svg('<path d="M0 0" stroke-linecap="flat"/>'))
+
+
+# -------------------------------------------------------------------------------------------- viewBox
+
+
+@pytest.mark.parametrize(
+    "attrs, view_box",
+    [
+        ('viewBox="-1 -2 30 40"', (-1, -2, 30, 40)),
+        ('viewBox="0,0,24,24" width="48"', (0, 0, 24, 24)),
+        ('width="48px" height="32"', (0, 0, 48, 32)),
+        ('width="100%"', (0, 0, 300, 150)),
+        ("", (0, 0, 300, 150)),
+    ],
+)
+def test_view_box(attrs, view_box):
+    assert parse_svg(svg("", attrs=attrs)).view_box == view_box
+
+
+@pytest.mark.parametrize("view_box", ["0 0 0 10", "0 0 10", "0 0 -1 1", "a b c d"])
+def test_bad_view_box_is_refused(view_box):
+    with pytest.raises(SVGError, match="viewBox"):
+        parse_svg(svg("", attrs=f'viewBox="{view_box}"'))
+
+
+def test_svg_without_namespace_bytes_with_encoding_and_load(tmp_path):
+    assert parse_svg('<svg viewBox="0 0 1 1"><circle r="1"/></svg>').elements == [Circle(0, 0, 1)]
+    latin = '<?xml version="1.0" encoding="ISO-8859-1"?><svg><title>caf\xe9</title><circle r="2"/></svg>'
+    assert parse_svg(latin.encode("latin-1")).elements == [Circle(0, 0, 2)]
+    assert parse_svg(latin).elements == [Circle(0, 0, 2)]  # str input ignores the declared encoding
+    path = tmp_path / "icon.svg"
+    path.write_text(svg('<circle r="3"/>'))
+    assert load_svg(path).elements == [Circle(0, 0, 3)]
+    with pytest.raises(SVGError, match="cannot read .*missing.svg"):
+        load_svg(tmp_path / "missing.svg")

@@ -1,0 +1,70 @@
+"""The `gfx` command, run as a real subprocess (exit codes and stderr are part of its contract)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def gfx(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gfx", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_version_and_help():
+    result = gfx("--version")
+    assert result.returncode == 0 and result.stdout.startswith("gfx ")
+    for command in (["--help"], ["svg", "--help"], ["svg", "render", "--help"], ["svg", "tokenize", "--help"],
+                    ["svg", "normalize", "--help"], ["data", "build-icons", "--help"]):
+        assert gfx(*command).returncode == 0, command
+
+
+def test_render_writes_png(tmp_path, filled_icon):
+    src = tmp_path / "ring.svg"
+    src.write_text(filled_icon)
+    result = gfx("svg", "render", src, "-o", tmp_path / "ring.png", "--size", 48)
+    assert result.returncode == 0, result.stderr
+    image = np.asarray(Image.open(tmp_path / "ring.png"))
+    assert image.shape[:2] == (48, 48)
+
+
+def test_normalize_to_stdout(tmp_path, stroke_icon):
+    src = tmp_path / "home.svg"
+    src.write_text(stroke_icon)
+    result = gfx("svg", "normalize", src)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<svg") and "<circle" not in result.stdout  # circles became paths
+    assert 'viewBox="0 0 24 24"' in result.stdout
+
+
+@pytest.mark.parametrize("scheme", ["path", "semantic"])
+def test_tokenize_and_decode_round_trip(tmp_path, stroke_icon, scheme):
+    from gfx.svg.metrics import compare
+
+    src = tmp_path / "home.svg"
+    src.write_text(stroke_icon)
+    out = tmp_path / "decoded.svg"
+    result = gfx("svg", "tokenize", src, "--scheme", scheme, "--decode", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.split()) > 10
+    assert compare(stroke_icon, out.read_text())["mse"] < 1e-3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["svg", "render", "missing.svg"], "does not exist"),
+        (["svg", "tokenize", "bad.svg"], "error"),
+        (["svg", "tokenize", "good.svg", "--scheme", "nope"], "unknown scheme"),
+        (["svg", "tokenize", "good.svg", "--decode"], "--decode needs -o"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, filled_icon, args, message):
+    (tmp_path / "bad.svg").write_bytes(b"\x00\x01 not svg at all")
+    (tmp_path / "good.svg").write_text(filled_icon)
+    result = gfx(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
