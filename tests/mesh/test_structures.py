@@ -115,6 +115,17 @@ def test_load_errors_name_the_problem(tmp_path):
         load_part_mesh(points)
 
 
+def test_load_reports_bad_geometry_with_the_file_name(tmp_path):
+    path = tmp_path / "broken.obj"  # one object: trimesh names the part after the file
+    path.write_text("o thing\nv 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n")
+    with pytest.raises(MeshError, match="broken.obj: broken has 1 vertices with NaN or inf"):
+        load_part_mesh(path)
+    empty = tmp_path / "empty.obj"
+    empty.write_text("o thing\n")
+    with pytest.raises(MeshError, match="empty.obj"):
+        load_part_mesh(empty)
+
+
 def test_load_face_limit(tmp_path, two_parts):
     path = two_parts.export(tmp_path / "m.glb")
     with pytest.raises(MeshError, match="the limit is 10"):
@@ -124,8 +135,9 @@ def test_load_face_limit(tmp_path, two_parts):
 def test_foreign_glb_labels_come_from_node_names(tmp_path):
     scene = trimesh.Scene()
     scene.add_geometry(trimesh.creation.box(), node_name="wheel_3", geom_name="g")
+    scene.add_geometry(trimesh.creation.box(), node_name="Front Door", geom_name="h")
     path = tmp_path / "foreign.glb"
     path.write_bytes(scene.export(file_type="glb"))
     mesh = load_part_mesh(path)
-    assert mesh.names == ["wheel_3"] and mesh.labels == ["wheel"]
+    assert sorted(mesh.names) == ["Front_Door", "wheel_3"] and mesh["wheel_3"].label == "wheel"
     assert label_from_name("seat") == "seat" and label_from_name("Leg.001") == "Leg"

@@ -7,6 +7,7 @@ from gfx.mesh.metrics import mesh_metrics
 from gfx.mesh.voxels import (
     cell_centers,
     devoxelize,
+    points_inside,
     sample_part_surface,
     sample_surface,
     voxelize,
@@ -44,6 +45,15 @@ def test_numpy_solid_matches_open3d():
     a = voxelize(mesh.vertices, mesh.faces, 24)
     b = voxelize(mesh.vertices, mesh.faces, 24, backend="open3d")
     assert np.count_nonzero(a != b) <= 2 and a.sum() > 100
+
+
+def test_points_inside_a_torus():
+    pytest.importorskip("open3d")
+    mesh = primitive("torus")  # major radius 0.6, minor 0.2, around z
+    inside = points_inside(
+        np.array([[0.6, 0, 0], [0, 0, 0], [0, -0.6, 0.1], [0.6, 0, 0.25]]), mesh.vertices, mesh.faces
+    )
+    assert inside.tolist() == [True, False, True, False]
 
 
 def test_surface_modes_and_thin_parts():
