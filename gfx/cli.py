@@ -219,6 +219,38 @@ def render_jobs(
         raise typer.Exit(1)
 
 
+
+# --- gfx train ----------------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_recipe(
+    recipe: str = typer.Argument(..., help="Recipe name, e.g. iconshop, icon-clip."),
+    out: Path | None = typer.Option(None, "--out", help="Output model directory (default: the recipe's)."),
+    steps: int | None = typer.Option(None, help="Total optimizer steps (default: the recipe's)."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the last checkpoint if any."),
+    preset: str | None = typer.Option(None, help="Model preset, for recipes that have several sizes."),
+) -> None:
+    """Train a model from the committed data with its recipe, and write its model card."""
+    import json
+
+    from gfx.recipes import get_recipe
+
+    with _user_errors():
+        run = get_recipe(recipe)
+        options = {k: v for k, v in {"out_dir": out, "steps": steps, "preset": preset}.items() if v is not None}
+        update, stop = _progress()
+
+        def progress(p) -> None:
+            update(p.step, p.steps, recipe)
+
+        try:
+            card = run(resume=resume, progress=progress, **options)
+        finally:
+            stop()
+        typer.echo(json.dumps(card, indent=2, default=str))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `gfx` console script."""
     try:

@@ -42,8 +42,8 @@ class TextEncoder(torch.nn.Module):
         self.max_tokens = max_tokens
 
     @torch.no_grad()
-    def token_states(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contextual token states of a batch of prompts.
+    def token_states(self, prompts: list[str], warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contextual token states of a batch of prompts (`warn`: log truncated prompts).
 
         Returns:
             states: (B, T, 384) float32, zero where padded.
@@ -52,7 +52,7 @@ class TextEncoder(torch.nn.Module):
         batch = self.tokenizer(list(prompts), padding=True, truncation=False, return_tensors="pt")
         if batch["input_ids"].shape[1] > self.max_tokens:
             long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist()) if n > self.max_tokens]
-            log.warning("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), self.max_tokens, long[0][:60])
+            (log.warning if warn else log.debug)("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), self.max_tokens, long[0][:60])
             batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_tokens,
                                    return_tensors="pt")
         device = next(self.model.parameters()).device

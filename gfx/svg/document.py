@@ -77,11 +77,21 @@ class Path:
     def __post_init__(self):
         self.coords = np.asarray(self.coords, dtype=np.float64).reshape(-1)
 
+    def __eq__(self, other) -> bool:
+        return (
+            type(other) is type(self)
+            and self.commands == other.commands
+            and np.array_equal(self.coords, other.coords)
+            and self.style == other.style
+        )
+
     @property
     def points(self) -> np.ndarray:
         """(N, 2) float64 control and end points; only valid for normalized (M/L/C/Z) paths."""
         if not set(self.commands) <= NORMAL_COMMANDS:
-            raise SVGError(f"path has commands {sorted(set(self.commands) - NORMAL_COMMANDS)}; normalize it first")
+            raise SVGError(
+                f"path has commands {sorted(set(self.commands) - NORMAL_COMMANDS)}; normalize it first"
+            )
         return self.coords.reshape(-1, 2)
 
 
@@ -132,8 +142,15 @@ class Polyline:
     def __post_init__(self):
         self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
 
+    def __eq__(self, other) -> bool:
+        return (
+            type(other) is type(self)
+            and np.array_equal(self.points, other.points)
+            and self.style == other.style
+        )
 
-@dataclass
+
+@dataclass(eq=False)  # inherits Polyline.__eq__, which compares the arrays element-wise
 class Polygon(Polyline):
     """A closed polygon; `points` is (N, 2) float64."""
 
@@ -165,3 +182,45 @@ class Document:
     @property
     def is_normalized(self) -> bool:
         return all(isinstance(e, Path) and set(e.commands) <= NORMAL_COMMANDS for e in self.elements)
+
+    def isclose(self, other: Document, atol: float = 1e-6) -> bool:
+        """True when both documents have the same structure and all numbers agree within `atol`.
+
+        Compares viewBoxes, element types and order, path commands, colours and enumerated style
+        values exactly, and every coordinate, length and opacity within `atol`.
+        """
+        if len(self.elements) != len(other.elements):
+            return False
+        if not np.allclose(self.view_box, other.view_box, rtol=0, atol=atol):
+            return False
+        return all(_elements_close(a, b, atol) for a, b in zip(self.elements, other.elements, strict=True))
+
+
+def _elements_close(a: Element, b: Element, atol: float) -> bool:
+    if type(a) is not type(b) or not _styles_close(a.style, b.style, atol):
+        return False
+    if isinstance(a, Path):
+        return (
+            a.commands == b.commands and a.coords.shape == b.coords.shape and _close(a.coords, b.coords, atol)
+        )
+    if isinstance(a, Polyline):
+        return a.points.shape == b.points.shape and _close(a.points, b.points, atol)
+    numbers = [f.name for f in dataclasses.fields(a) if f.name != "style"]
+    return _close([getattr(a, n) for n in numbers], [getattr(b, n) for n in numbers], atol)
+
+
+def _styles_close(a: Style, b: Style, atol: float) -> bool:
+    for f in dataclasses.fields(Style):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, float | int) and isinstance(y, float | int):
+            if abs(x - y) > atol:
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _close(a, b, atol: float) -> bool:
+    return bool(
+        np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=0, atol=atol)
+    )

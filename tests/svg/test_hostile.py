@@ -2,10 +2,13 @@
 
 import time
 
+import numpy as np
 import pytest
 
 from gfx.svg.document import SVGError
+from gfx.svg.normalize import normalize
 from gfx.svg.parse import ParseLimits, load_svg, parse_svg
+from gfx.svg.serialize import to_svg
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -82,6 +85,12 @@ HOSTILE = {
     ),
     "svg in another namespace": ('<svg xmlns="urn:not-svg"/>', "is not SVG"),
     "binary junk": (bytes(range(256)) * 4, "is not well-formed XML"),
+    "lone surrogate": ("<svg>\ud800</svg>", "cannot be decoded"),
+    "unknown encoding": (
+        b"<?xml version='1.0' encoding='klingon'?><svg/>",
+        "cannot be decoded: unknown encoding",
+    ),
+    "undeclared prefix": ('<svg xmlns="http://www.w3.org/2000/svg"><x:g/></svg>', "unbound prefix"),
     "empty": ("", "is empty"),
     "whitespace only": (b"  \n\t ", "is empty"),
     "truncated": (
@@ -197,3 +206,83 @@ def test_the_w3c_doctype_is_accepted_without_fetching():
 <!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">
 <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M0 0L1 1"/></svg>"""
     assert parse_svg(text).view_box == (0, 0, 10, 10)
+
+
+def _random_svg(rng) -> str:
+    """A random document mixing valid and broken numbers, commands, transforms and styles."""
+
+    def num() -> str:
+        if rng.random() < 0.1:
+            return str(rng.choice(["0", "-0", ".5", "1e-300", "1e14", "1.5.5", "00", "01", "1e5"]))
+        return f"{rng.uniform(-30, 30):.{rng.integers(0, 4)}f}"
+
+    def path_data() -> str:
+        out = [f"M{num()} {num()}"] if rng.random() < 0.9 else []
+        for _ in range(rng.integers(0, 10)):
+            cmd = str(rng.choice(list("MmLlHhVvCcSsQqTtAaZz")))
+            args = [
+                num()
+                for _ in range(
+                    {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}[
+                        cmd.upper()
+                    ]
+                )
+            ]
+            if cmd in "Aa":
+                args[3], args[4] = str(rng.integers(0, 2)), str(rng.integers(0, 2))
+            out.append(cmd + " ".join(args))
+        return "".join(out)
+
+    def attrs() -> str:
+        options = {
+            "fill": ["none", "red", "#abc", "currentColor", "rgb(1,2,3)", "url(#g)"],
+            "stroke": ["none", "blue", "#000"],
+            "stroke-width": ["0", "1", "2.5", "5%"],
+            "opacity": ["0", ".5", "1"],
+            "stroke-linecap": ["butt", "round", "square"],
+            "fill-rule": ["evenodd", "nonzero"],
+            "transform": [
+                f"rotate({num()} {num()} {num()})",
+                f"scale({num()} {num()})",
+                f"skewX({num()})",
+                f"matrix({' '.join(num() for _ in range(6))})",
+                f"translate({num()})",
+            ],
+        }
+        return " ".join(f'{k}="{rng.choice(v)}"' for k, v in options.items() if rng.random() < 0.3)
+
+    def element(depth: int) -> str:
+        kind = rng.choice(["path", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "g"])
+        if kind == "g" and depth < 3:
+            return f"<g {attrs()}>" + "".join(element(depth + 1) for _ in range(rng.integers(0, 3))) + "</g>"
+        geometry = {
+            "path": f'd="{path_data()}"',
+            "rect": f'x="{num()}" y="{num()}" width="{num()}" height="{num()}" rx="{num()}"',
+            "circle": f'cx="{num()}" cy="{num()}" r="{num()}"',
+            "ellipse": f'cx="{num()}" cy="{num()}" rx="{num()}" ry="{num()}"',
+            "line": f'x1="{num()}" y1="{num()}" x2="{num()}" y2="{num()}"',
+        }.get(kind, f'points="{" ".join(num() for _ in range(2 * rng.integers(0, 5)))}"')
+        return f"<{'path' if kind == 'g' else kind} {geometry} {attrs()}/>"
+
+    view_box = rng.choice(['viewBox="0 0 24 24"', 'viewBox="-5 -5 40 20"', 'width="50" height="80"', ""])
+    body = "".join(element(0) for _ in range(rng.integers(1, 5)))
+    return f'<svg xmlns="http://www.w3.org/2000/svg" {view_box}>{body}</svg>'
+
+
+def test_random_documents_parse_or_fail_cleanly_and_normalize_idempotently():
+    rng = np.random.default_rng(7)
+    parsed = 0
+    for _ in range(300):
+        text = _random_svg(rng)
+        try:
+            doc = parse_svg(text)
+        except SVGError as err:
+            assert "\n" not in str(err)
+            continue
+        parsed += 1
+        for options in ({}, {"to_paths": False}, {"drop_invisible": False, "order": "document"}):
+            once = normalize(doc, **options)
+            assert normalize(once, **options) == once, text
+            back = parse_svg(to_svg(once, decimals=6))
+            assert len(back.elements) == len(once.elements)
+    assert parsed > 150

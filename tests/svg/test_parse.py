@@ -105,6 +105,7 @@ def test_path_data_grammar(d, commands, coords):
         ("M1 1A1 1 0 2 1 3 3", "where an arc flag 0 or 1 is expected"),
         ("M1 1L2 2e", "'e' at offset 8"),
         ("M1 1L1e308 0l1e308 0", "not finite"),
+        ("M1 1L\u0663 0", "where a number for L is expected"),  # an Arabic-Indic digit is not an SVG number
     ],
 )
 def test_path_data_errors(d, message):
