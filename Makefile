@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m gfx demo
+	$(PY) -m apps.demo demo-out
 
 test: setup
 	$(PY) -m pytest

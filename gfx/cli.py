@@ -57,9 +57,11 @@ def _read_input(path: Path) -> bytes:
 
 def _progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
     """A rich progress bar as a `(done, total, label)` callback, and a function that closes it."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True))
     tasks: dict[str, int] = {}
     bar.start()
 
@@ -155,6 +157,66 @@ def svg_tokenize(
             typer.echo(f"{len(tokens)} tokens; decoded SVG written to {output}", err=True)
 
 
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "icon"
+
+
+def _write_results(results, out_dir: Path, stem: str) -> None:
+    from gfx.svg.render import save_png
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, result in enumerate(results):
+        svg_path, png_path = out_dir / f"{stem}-{i}.svg", out_dir / f"{stem}-{i}.png"
+        result.save(svg_path)
+        save_png(result.render(256), png_path)
+        typer.echo(f"{svg_path}\n{png_path}")
+
+
+@svg_app.command("generate")
+def svg_generate(
+    prompt: str = typer.Argument(..., help='What to draw, e.g. "house, home" ("" = anything).'),
+    n: int = typer.Option(1, "-n", help="How many icons."),
+    seed: int | None = typer.Option(None, help="Random seed (same seed, same icons)."),
+    guidance: float | None = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
+    out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
+) -> None:
+    """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
+    import gfx
+
+    with _user_errors():
+        if n < 1:
+            raise UsageError("-n must be at least 1")
+        results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model)
+        _write_results(results, out_dir, _slug(prompt))
+
+
+@svg_app.command("edit")
+def svg_edit(
+    source: Path = typer.Argument(..., help="The icon to edit (any SVG; it is normalized first)."),
+    keep: str = typer.Option(..., help="Comma-separated indices of the paths to keep, e.g. 0,1."),
+    prompt: str = typer.Option("", help="What the regenerated paths should depict."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory."),
+) -> None:
+    """Keep some paths of an icon and regenerate the others with IconShop."""
+    from gfx.svg.iconshop import load_default
+
+    with _user_errors():
+        try:
+            indices = [int(k) for k in keep.split(",") if k.strip()]
+        except ValueError:
+            raise UsageError(f"--keep must be comma-separated path indices like 0,1, not {keep!r}") from None
+        pipe = load_default(None if model is None else str(model))
+        [result] = pipe.edit(_read_input(source).decode("utf-8", errors="replace"), keep=indices, prompt=prompt,
+                             seed=seed)
+        result.save(output)
+        typer.echo(str(output))
+
 # --- gfx data -----------------------------------------------------------------------------------
 
 
@@ -249,6 +311,36 @@ def train_recipe(
         finally:
             stop()
         typer.echo(json.dumps(card, indent=2, default=str))
+
+
+
+# --- gfx eval -----------------------------------------------------------------------------------
+
+
+@app.command("eval")
+def evaluate(
+    task: str = typer.Argument(..., help="What to evaluate, e.g. roundtrip, iconshop."),
+    split: str | None = typer.Option("test", help="Corpus split: train, val, test, or all."),
+    limit: int = typer.Option(0, help="Evaluate at most this many items (0: all)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also save the report as JSON here."),
+) -> None:
+    """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
+    import json
+
+    from gfx.files import write_text
+    from gfx.recipes import get_evaluation
+
+    with _user_errors():
+        run = get_evaluation(task)
+        update, stop = _progress()
+        try:
+            report = run(split=None if split == "all" else split, limit=limit, progress=update)
+        finally:
+            stop()
+        text = json.dumps(report, indent=2, default=str)
+        if output is not None:
+            write_text(output, text + "\n")
+        typer.echo(text)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,8 @@
-"""Training recipes: `gfx train NAME` -> the function that reproduces a shipped model.
+"""Training recipes (`gfx train NAME`) and evaluations (`gfx eval NAME`).
 
-An explicit registry of "module:function" strings, imported only when a recipe runs. Every recipe
-takes `out_dir`, `resume`, `progress` and `steps` keyword arguments and returns the model card facts.
+Explicit registries of "module:function" strings, imported only when used. Every recipe takes
+`out_dir`, `resume`, `progress` and `steps` keyword arguments and returns the model card facts; every
+evaluation takes `split`, `limit` and `progress` and returns a JSON-ready report.
 """
 
 from __future__ import annotations
@@ -17,7 +18,22 @@ RECIPES = {
 }
 
 
+EVALUATIONS = {
+    "roundtrip": "gfx.svg.roundtrip:evaluate_roundtrip",
+    "iconshop": "gfx.svg.iconshop_eval:evaluate_iconshop_split",
+}
+
+
 def get_recipe(name: str) -> Callable[..., dict]:
     """The recipe function registered as `name`; KeyError lists the valid names."""
-    module, function = lookup(RECIPES, name, "recipe").split(":")
+    return _resolve(lookup(RECIPES, name, "recipe"))
+
+
+def get_evaluation(name: str) -> Callable[..., dict]:
+    """The evaluation function registered as `name`; KeyError lists the valid names."""
+    return _resolve(lookup(EVALUATIONS, name, "evaluation"))
+
+
+def _resolve(target: str) -> Callable[..., dict]:
+    module, function = target.split(":")
     return getattr(importlib.import_module(module), function)

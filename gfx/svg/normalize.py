@@ -44,13 +44,12 @@ from gfx.svg.document import (
     Style,
     SVGError,
 )
+from gfx.svg.transform import IDENTITY, fit_matrix
 
 KAPPA = 4.0 / 3.0 * (math.sqrt(2.0) - 1.0)
 """Control-point distance (in radii) of the cubic closest to a quarter circle."""
 
 ORDERS = ("canonical", "document")
-
-IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 def normalize(
@@ -94,20 +93,6 @@ def normalize(
         elements.append(element)
     result = Document(target, elements)
     return canonical_order(result) if order == "canonical" else result
-
-
-def fit_matrix(source: tuple[float, ...], target: tuple[float, ...]) -> np.ndarray:
-    """The `xMidYMid meet` map of viewBox `source` into viewBox `target`.
-
-    Returns:
-        (2, 3) float64 affine matrix `[[a, c, e], [b, d, f]]` (SVG's `matrix(a b c d e f)`).
-    """
-    sx, sy, sw, sh = (float(v) for v in source)
-    tx, ty, tw, th = (float(v) for v in target)
-    if min(sw, sh, tw, th) <= 0:
-        raise SVGError(f"viewBox sizes must be positive; got {sw} x {sh} into {tw} x {th}")
-    s = min(tw / sw, th / sh)
-    return np.array([[s, 0.0, tx + (tw - sw * s) / 2 - sx * s], [0.0, s, ty + (th - sh * s) / 2 - sy * s]])
 
 
 def canonical_style(style: Style) -> Style:

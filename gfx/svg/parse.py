@@ -5,13 +5,14 @@ no entity declarations, no DTD internal subset, no external DTD other than the W
 fetched), no external or undefined entities, so nothing is loaded from the network or the disk and
 entity-expansion bombs are refused before any expansion. `ParseLimits` bounds the input size
 (checked before parsing) and the element count, nesting depth and path command count (checked while
-reading, so an oversized input fails fast). The path-data, number and transform lexers are anchored
-regexes over a moving position, so their time is linear in the input. Every refusal raises
-`SVGError` with a one-line message naming the source, the value, the limit and the field.
+reading, so an oversized input fails fast). The path-data, number and transform lexers
+(`gfx.svg.path_data`, `gfx.svg.numbers`, `gfx.svg.transform`) are anchored regexes over a moving
+position, so their time is linear in the input. Every refusal raises `SVGError` with a one-line
+message naming the source, the value, the limit and the field.
 
 Semantics: presentation attributes and `style="..."` properties inherit through `<svg>` and `<g>`
 (opacity multiplies down the tree), `currentColor` resolves to `color` (black by default), colours
-become lowercase `#rrggbb` (None for `none`), transforms compose through groups and are applied to
+become lowercase `#rrggbb` (None for `none`; see `gfx.svg.color`), transforms compose through groups and are applied to
 the geometry (see `transform_element`). Containers that do not paint (`defs`, `clipPath`, `mask`,
 `symbol`, `title`, `desc`, `metadata`, `style`, gradients, ...) are skipped; so are `display="none"`
 subtrees and `visibility="hidden"` elements; `use`, `text` and `image` are skipped with a warning.
@@ -19,18 +20,16 @@ subtrees and `visibility="hidden"` elements; `use`, `text` and `image` are skipp
 
 from __future__ import annotations
 
-import colorsys
 import dataclasses
 import logging
 import math
 import os
-import re
 from xml.parsers import expat
 
 import numpy as np
 
+from gfx.svg.color import parse_color
 from gfx.svg.document import (
-    ARITY,
     Circle,
     Document,
     Element,
@@ -43,14 +42,14 @@ from gfx.svg.document import (
     Style,
     SVGError,
 )
-from gfx.svg.normalize import IDENTITY, fit_matrix, transform_element
+from gfx.svg.normalize import transform_element
+from gfx.svg.numbers import MAX_MAGNITUDE, TooManyError, in_range, parse_length, parse_numbers
+from gfx.svg.path_data import parse_path_data
+from gfx.svg.transform import IDENTITY, fit_matrix, parse_transform
 
 log = logging.getLogger(__name__)
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
-MAX_MAGNITUDE = 1e15
-"""Largest coordinate or length accepted: float64 keeps no fraction digits beyond it, and geometry
-(squares of products in arc conversion) stays far from overflow below it."""
 DEFAULT_VIEW_BOX = (0.0, 0.0, 300.0, 150.0)
 """The SVG default viewport size when a file gives neither viewBox nor width/height."""
 
@@ -194,224 +193,7 @@ def _read_xml(data: str | bytes, limits: ParseLimits, source: str) -> _Node:
     return roots[0]
 
 
-# -------------------------------------------------------------------------------------- number lexers
-
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-# ASCII only: SVG's digits and white space are ASCII (Python's \d and \s would accept others).
-_SEPARATORS = re.compile(r"[\s,]*+", re.ASCII)
-_NEXT_NUMBER = re.compile(rf"[\s,]*+({_NUMBER})", re.ASCII)
-_NEXT_TOKEN = re.compile(rf"[\s,]*+(?:([A-Za-z])|({_NUMBER}))", re.ASCII)
-_LENGTH = re.compile(rf"({_NUMBER})(px|pt|pc|mm|cm|in|em|ex|%)?", re.IGNORECASE | re.ASCII)
-_TRANSFORM = re.compile(r"[\s,]*+(matrix|translate|scale|rotate|skewX|skewY)\s*+\(([^()]*+)\)", re.ASCII)
-_UNITS = {
-    "": 1.0,
-    "px": 1.0,
-    "pt": 4 / 3,
-    "pc": 16.0,
-    "mm": 96 / 25.4,
-    "cm": 96 / 2.54,
-    "in": 96.0,
-    "em": 16.0,
-    "ex": 8.0,
-}
-_PATH_LETTERS = "MmZzLlHhVvCcSsQqTtAa"
-
-
-def _snippet(text: str, pos: int) -> str:
-    return repr(text[pos : pos + 12])
-
-
-def _finite(value: float, text: str, what: str) -> float:
-    if not math.isfinite(value):
-        raise SVGError(f"{what} has the number {text!r}, which is not finite")
-    if abs(value) > MAX_MAGNITUDE:
-        raise SVGError(f"{what} has the number {text!r}, beyond the largest magnitude {MAX_MAGNITUDE:g}")
-    return value
-
-
-class _TooMany(SVGError):
-    """A count went over a budget; `count` is how many were seen when reading stopped."""
-
-    def __init__(self, message: str, count: int):
-        super().__init__(message)
-        self.count = count
-
-
-def parse_numbers(text: str, what: str, max_count: int | None = None) -> list[float]:
-    """Parse a list of numbers separated by whitespace and/or commas (viewBox, points, arguments).
-
-    Raises:
-        SVGError: on anything but numbers, a non-finite number, or more than `max_count` numbers.
-    """
-    values, pos = [], 0
-    while m := _NEXT_NUMBER.match(text, pos):
-        values.append(_finite(float(m.group(1)), m.group(1), what))
-        pos = m.end()
-        if max_count is not None and len(values) > max_count:
-            raise _TooMany(f"{what} has more than {max_count} numbers", len(values))
-    pos = _SEPARATORS.match(text, pos).end()
-    if pos != len(text):
-        raise SVGError(f"{what} has {_snippet(text, pos)} where a number is expected")
-    return values
-
-
-def parse_transform(text: str, what: str = "transform") -> np.ndarray:
-    """Parse an SVG transform list into one (2, 3) float64 matrix `[[a, c, e], [b, d, f]]`."""
-    total = np.eye(3)
-    pos = 0
-    while m := _TRANSFORM.match(text, pos):
-        name, args = m.group(1), parse_numbers(m.group(2), f"{what} {m.group(1)}()")
-        pos = m.end()
-        total = total @ _transform_matrix(name, args, what)
-    if _SEPARATORS.match(text, pos).end() != len(text):
-        raise SVGError(
-            f"{what} {text[:60]!r} has {_snippet(text, pos)} where a transform function is expected"
-        )
-    return total[:2]
-
-
-def _transform_matrix(name: str, args: list[float], what: str) -> np.ndarray:
-    counts = {
-        "matrix": (6,),
-        "translate": (1, 2),
-        "scale": (1, 2),
-        "rotate": (1, 3),
-        "skewX": (1,),
-        "skewY": (1,),
-    }
-    if len(args) not in counts[name]:
-        raise SVGError(
-            f"{what} {name}() takes {' or '.join(map(str, counts[name]))} numbers, got {len(args)}"
-        )
-    m = np.eye(3)
-    if name == "matrix":
-        m[:2] = np.array(args).reshape(3, 2).T
-    elif name == "translate":
-        m[0, 2], m[1, 2] = args[0], args[1] if len(args) == 2 else 0.0
-    elif name == "scale":
-        m[0, 0], m[1, 1] = args[0], args[1] if len(args) == 2 else args[0]
-    elif name == "rotate":
-        t = math.radians(args[0])
-        m[:2, :2] = [[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]]
-        if len(args) == 3:
-            cx, cy = args[1], args[2]
-            m = (
-                np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1.0]])
-                @ m
-                @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]])
-            )
-    elif name == "skewX":
-        m[0, 1] = math.tan(math.radians(args[0]))
-    else:
-        m[1, 0] = math.tan(math.radians(args[0]))
-    return m
-
-
-def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
-    """Parse SVG path data into absolute commands (H, V, S, Q, T, A kept; see `ARITY`).
-
-    Relative commands become absolute, implicit repeats become explicit commands (after M: L),
-    arc radii lose their sign. Numbers like `1.5.5`, `1e-3` and flags without separators
-    (`a1 1 0 00 1 1`) follow the SVG grammar.
-
-    Args:
-        d: the `d` attribute.
-        budget: the most commands to accept; more raises `SVGError` (checked before building arrays).
-        what: a name for messages.
-
-    Returns:
-        A `Path` with the default style.
-    """
-    letters = sum(map(d.count, _PATH_LETTERS))
-    if letters > budget:
-        raise _too_many_commands(what, letters, budget)
-    commands: list[str] = []
-    coords: list[float] = []
-    cx = cy = sx = sy = 0.0
-    cmd = ""
-    pos, end = 0, len(d)
-    while True:
-        m = _NEXT_TOKEN.match(d, pos)
-        if m is None:
-            pos = _SEPARATORS.match(d, pos).end()
-            if pos == end:
-                break
-            raise SVGError(
-                f"{what} has {_snippet(d, pos)} at offset {pos} where a command or number is expected"
-            )
-        letter = m.group(1)
-        if letter:
-            if letter not in _PATH_LETTERS:
-                raise SVGError(f"{what} has the unknown command {letter!r} at offset {m.start(1)}")
-            if not commands and letter not in "Mm":
-                raise SVGError(f"{what} starts with {letter!r}; path data must start with M")
-            cmd, pos = letter, m.end()
-        elif not cmd:
-            raise SVGError(f"{what} starts with a number; path data must start with M")
-        elif cmd in "Zz":
-            raise SVGError(f"{what} has the number {m.group(2)!r} after Z at offset {m.start(2)}")
-        elif cmd in "Mm":
-            cmd = "L" if cmd == "M" else "l"
-        upper = cmd.upper()
-        if len(commands) >= budget:
-            raise _too_many_commands(what, len(commands) + 1, budget)
-        if upper == "Z":
-            commands.append("Z")
-            cx, cy = sx, sy
-            continue
-        args = []
-        for k in range(ARITY[upper]):
-            if upper == "A" and k in (3, 4):
-                pos = _SEPARATORS.match(d, pos).end()
-                flag = d[pos : pos + 1]
-                if flag not in ("0", "1"):
-                    raise SVGError(
-                        f"{what} has {_snippet(d, pos)} at offset {pos} where an arc flag 0 or 1 is expected"
-                    )
-                args.append(float(flag))
-                pos += 1
-                continue
-            n = _NEXT_NUMBER.match(d, pos)
-            if n is None:
-                at = _SEPARATORS.match(d, pos).end()
-                raise SVGError(
-                    f"{what} has {_snippet(d, at)} at offset {at} where a number for {cmd} is expected"
-                )
-            args.append(float(n.group(1)))
-            pos = n.end()
-        relative = cmd != upper
-        if upper == "H":
-            args[0] += cx if relative else 0.0
-            cx = args[0]
-        elif upper == "V":
-            args[0] += cy if relative else 0.0
-            cy = args[0]
-        else:
-            if upper == "A":
-                args[0], args[1] = abs(args[0]), abs(args[1])
-                first = 5
-            else:
-                first = 0
-            if relative:
-                for i in range(first, len(args), 2):
-                    args[i] += cx
-                    args[i + 1] += cy
-            cx, cy = args[-2], args[-1]
-            if upper == "M":
-                sx, sy = cx, cy
-        commands.append(upper)
-        coords.extend(args)
-    array = np.array(coords, dtype=np.float64)
-    if not _in_range(array):
-        raise SVGError(f"{what} has a coordinate that is not finite or beyond {MAX_MAGNITUDE:g}")
-    return Path("".join(commands), array)
-
-
-def _too_many_commands(what: str, count: int, budget: int) -> SVGError:
-    return _TooMany(f"{what} has at least {count} path commands; the limit is {budget} (max_commands)", count)
-
-
-# ------------------------------------------------------------------------------------ colours, styles
+# ------------------------------------------------------------------------------------------- styles
 
 _INHERITED = (
     "fill",
@@ -449,61 +231,6 @@ _ROOT_PROPERTIES = {
     "visibility": "visible",
 }
 _CURRENT = "currentColor"
-_HEX = re.compile(r"#([0-9a-fA-F]{3,8})")
-_FUNCTION = re.compile(r"(rgba?|hsla?)\(([^()]*+)\)", re.IGNORECASE)
-_NAMED: dict[str, str] = {}
-
-
-def parse_color(text: str) -> tuple[str, float]:
-    """Parse a CSS colour into (`#rrggbb` lowercase, alpha in [0, 1]).
-
-    Accepts `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`, `rgb()`/`rgba()` (numbers or percentages),
-    `hsl()`/`hsla()`, the 148 CSS named colours and `transparent`.
-    """
-    value = text.strip()
-    low = value.lower()
-    if low == "transparent":
-        return "#000000", 0.0
-    if m := _HEX.fullmatch(value):
-        digits = m.group(1).lower()
-        if len(digits) in (3, 4):
-            digits = "".join(ch * 2 for ch in digits)
-        if len(digits) in (6, 8):
-            return "#" + digits[:6], int(digits[6:], 16) / 255 if len(digits) == 8 else 1.0
-    elif m := _FUNCTION.fullmatch(value):
-        parts = [p for p in re.split(r"[\s,/]+", m.group(2).strip()) if p]
-        if len(parts) in (3, 4):
-            try:
-                return _color_from_function(m.group(1).lower(), parts)
-            except ValueError:
-                pass
-    else:
-        if not _NAMED:
-            from PIL import ImageColor  # the CSS named-colour table
-
-            _NAMED.update(
-                {k: v for k, v in ImageColor.colormap.items() if isinstance(v, str) and v.startswith("#")}
-            )
-        if low in _NAMED:
-            return _NAMED[low].lower(), 1.0
-    raise SVGError(f"{text.strip()[:40]!r} is not a colour")
-
-
-def _color_from_function(name: str, parts: list[str]) -> tuple[str, float]:
-    def channel(p: str, scale: float) -> float:
-        v = float(p[:-1]) / 100 * scale if p.endswith("%") else float(p)
-        if not math.isfinite(v):
-            raise ValueError(p)
-        return v
-
-    alpha = min(max(channel(parts[3], 1.0), 0.0), 1.0) if len(parts) == 4 else 1.0
-    if name.startswith("rgb"):
-        rgb = [min(max(round(channel(p, 255.0)), 0), 255) for p in parts[:3]]
-    else:
-        h = channel(parts[0].removesuffix("deg"), 360.0) / 360.0 % 1.0
-        s, lum = (min(max(channel(p, 1.0), 0.0), 1.0) for p in parts[1:3])
-        rgb = [round(c * 255) for c in colorsys.hls_to_rgb(h, lum, s)]
-    return "#" + "".join(f"{c:02x}" for c in rgb), alpha
 
 
 def _parse_style_attribute(text: str) -> dict[str, str]:
@@ -526,11 +253,6 @@ def _parse_style_attribute(text: str) -> dict[str, str]:
     return declared
 
 
-def _in_range(numbers: np.ndarray) -> bool:
-    """True when all numbers are finite and within ±MAX_MAGNITUDE (NaN fails the comparison)."""
-    return bool(np.all(np.abs(numbers) <= MAX_MAGNITUDE))
-
-
 def _element_in_range(element: Element) -> bool:
     if isinstance(element, Path):
         numbers = element.coords
@@ -540,7 +262,7 @@ def _element_in_range(element: Element) -> bool:
         numbers = np.array(
             [getattr(element, f.name) for f in dataclasses.fields(element) if f.name != "style"]
         )
-    return _in_range(numbers) and _in_range(np.array([element.style.stroke_width]))
+    return in_range(numbers) and in_range(np.array([element.style.stroke_width]))
 
 
 # ------------------------------------------------------------------------------------------- building
@@ -604,15 +326,7 @@ class _Builder:
         return (0.0, 0.0, size[0], size[1])
 
     def _length(self, text: str, tag: str, name: str, reference: float | None) -> float:
-        m = _LENGTH.fullmatch(text.strip())
-        what = self._what(tag, name)
-        if m is None:
-            raise SVGError(f"{what} {text.strip()[:40]!r} is not a length")
-        value = _finite(float(m.group(1)), m.group(1), what)
-        unit = (m.group(2) or "").lower()
-        if unit == "%":
-            return value / 100 * (reference if reference is not None else 0.0)
-        return value * _UNITS[unit]
+        return parse_length(text, self._what(tag, name), reference)
 
     def _walk(self, node: _Node, parent: _Context, is_root: bool = False) -> None:
         namespace, _, tag = node.tag.rpartition(" ")
@@ -754,7 +468,7 @@ class _Builder:
             remaining = self.limits.max_commands - self.commands
             try:
                 element = parse_path_data(attrs.get("d", ""), remaining, self._what(tag, "d"))
-            except _TooMany as err:
+            except TooManyError as err:
                 raise self._over_budget(err.count) from None
             self.commands += len(element.commands)
             element.style = style
@@ -783,7 +497,7 @@ class _Builder:
             remaining = self.limits.max_commands - self.commands
             try:
                 numbers = parse_numbers(attrs.get("points", ""), self._what(tag, "points"), 2 * remaining + 1)
-            except _TooMany as err:
+            except TooManyError as err:
                 raise self._over_budget(err.count // 2) from None
             if len(numbers) % 2:
                 raise SVGError(f"{self._what(tag, 'points')} has {len(numbers)} numbers; expected x,y pairs")

@@ -17,7 +17,8 @@ from gfx.svg.normalize import (
     split_subpaths,
     transform_element,
 )
-from gfx.svg.parse import parse_path_data, parse_svg
+from gfx.svg.parse import parse_svg
+from gfx.svg.path_data import parse_path_data
 from gfx.svg.serialize import to_svg
 
 NS = 'xmlns="http://www.w3.org/2000/svg"'

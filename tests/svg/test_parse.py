@@ -1,4 +1,4 @@
-"""parse_svg: element types, path grammar, transforms, inheritance, colours, skipping."""
+"""parse_svg: element types, lengths, transforms on elements, inheritance, paint, skipping, viewBox."""
 
 import logging
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gfx.svg.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
-from gfx.svg.parse import load_svg, parse_color, parse_path_data, parse_svg, parse_transform
+from gfx.svg.parse import load_svg, parse_svg
 
 NS = 'xmlns="http://www.w3.org/2000/svg"'
 
@@ -64,83 +64,7 @@ def test_negative_sizes_are_skipped_and_bad_lengths_refused():
         parse_svg(svg('<polygon points="1 2 3"/>'))
 
 
-# ----------------------------------------------------------------------------------------- path data
-
-
-@pytest.mark.parametrize(
-    "d, commands, coords",
-    [
-        ("M1 2 3 4 5 6", "MLL", [1, 2, 3, 4, 5, 6]),
-        ("m1 2 3 4 5 6", "MLL", [1, 2, 4, 6, 9, 12]),
-        ("M1.5.5.25-1e1", "ML", [1.5, 0.5, 0.25, -10]),
-        ("M0,0h5v5H1V2", "MHVHV", [0, 0, 5, 5, 1, 2]),
-        ("M1 1h2v3", "MHV", [1, 1, 3, 4]),
-        ("M1 1c1 1 2 2 3 3s1 1 2 2", "MCS", [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]),
-        ("M1 1q1 1 2 0t2 0", "MQT", [1, 1, 2, 2, 3, 1, 5, 1]),
-        ("M1 1a1 1 0 00 1 1", "MA", [1, 1, 1, 1, 0, 0, 0, 2, 2]),
-        ("M1 1a1,1,0,1,1,1,1", "MA", [1, 1, 1, 1, 0, 1, 1, 2, 2]),
-        ("M1 1a1 1 0 111 1", "MA", [1, 1, 1, 1, 0, 1, 1, 2, 2]),
-        ("M1 1A-2 -3 45 0 1 5 5", "MA", [1, 1, 2, 3, 45, 0, 1, 5, 5]),
-        ("M1 1l1 0zl0 1", "MLZL", [1, 1, 2, 1, 1, 2]),
-        ("M1 1l1 0zm1 1l1 1", "MLZML", [1, 1, 2, 1, 2, 2, 3, 3]),
-        ("M1e2 2E-1", "M", [100, 0.2]),
-        ("  M 1 , 2  L +3 -4  ", "ML", [1, 2, 3, -4]),
-        ("", "", []),
-    ],
-)
-def test_path_data_grammar(d, commands, coords):
-    path = parse_path_data(d)
-    assert path.commands == commands
-    np.testing.assert_allclose(path.coords, coords, atol=1e-12)
-
-
-@pytest.mark.parametrize(
-    "d, message",
-    [
-        ("L1 1", "starts with 'L'; path data must start with M"),
-        ("1 1", "starts with a number"),
-        ("M1 1L2", "where a number for L is expected"),
-        ("M1 1X2 2", "unknown command 'X'"),
-        ("M1 1Z 2 2", "the number '2' after Z"),
-        ("M1 1A1 1 0 2 1 3 3", "where an arc flag 0 or 1 is expected"),
-        ("M1 1L2 2e", "'e' at offset 8"),
-        ("M1 1L1e308 0l1e308 0", "not finite"),
-        ("M1 1L\u0663 0", "where a number for L is expected"),  # an Arabic-Indic digit is not an SVG number
-    ],
-)
-def test_path_data_errors(d, message):
-    with pytest.raises(SVGError, match=message):
-        parse_path_data(d)
-
-
 # ----------------------------------------------------------------------------------------- transforms
-
-
-@pytest.mark.parametrize(
-    "text, matrix",
-    [
-        ("translate(3 4)", [[1, 0, 3], [0, 1, 4]]),
-        ("translate(3)", [[1, 0, 3], [0, 1, 0]]),
-        ("scale(2)", [[2, 0, 0], [0, 2, 0]]),
-        ("scale(2,3)", [[2, 0, 0], [0, 3, 0]]),
-        ("rotate(90)", [[0, -1, 0], [1, 0, 0]]),
-        ("rotate(90 10 0)", [[0, -1, 10], [1, 0, -10]]),
-        ("skewX(45)", [[1, 1, 0], [0, 1, 0]]),
-        ("skewY(45)", [[1, 0, 0], [1, 1, 0]]),
-        ("matrix(1 2 3 4 5 6)", [[1, 3, 5], [2, 4, 6]]),
-        ("translate(1,0) scale(2)", [[2, 0, 1], [0, 2, 0]]),
-        ("scale(2),translate(1,0)", [[2, 0, 2], [0, 2, 0]]),
-        ("", [[1, 0, 0], [0, 1, 0]]),
-    ],
-)
-def test_transform_parsing(text, matrix):
-    np.testing.assert_allclose(parse_transform(text), matrix, atol=1e-12)
-
-
-@pytest.mark.parametrize("text", ["scale(1 2 3)", "rotate(1,2)", "bogus(1)", "translate(1", "scale(1) x"])
-def test_bad_transforms_are_refused(text):
-    with pytest.raises(SVGError):
-        parse_transform(text)
 
 
 def test_translate_and_uniform_scale_keep_primitive_types():
@@ -267,31 +191,6 @@ def test_hidden_and_non_rendering_elements_are_skipped(caplog):
     skipped = [f"s.svg: skipped <{tag}> elements (not supported)" for tag in ("use", "text", "image")]
     ignored = [f"s.svg: ignored {name} (not supported)" for name in ("clip-path", "stroke-dasharray")]
     assert warnings[:3] == skipped and sorted(warnings[3:]) == ignored
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("#ABC", ("#aabbcc", 1.0)),
-        ("#a1B2c3", ("#a1b2c3", 1.0)),
-        ("#a1b2c380", ("#a1b2c3", 128 / 255)),
-        ("rgb(255, 0, 10)", ("#ff000a", 1.0)),
-        ("rgb(100%,50%,0%)", ("#ff8000", 1.0)),
-        ("rgba(0 0 0 / 0.5)", ("#000000", 0.5)),
-        ("hsl(120, 100%, 50%)", ("#00ff00", 1.0)),
-        ("  SteelBlue ", ("#4682b4", 1.0)),
-        ("transparent", ("#000000", 0.0)),
-    ],
-)
-def test_colours(text, expected):
-    colour, alpha = parse_color(text)
-    assert colour == expected[0] and alpha == pytest.approx(expected[1])
-
-
-@pytest.mark.parametrize("text", ["#12", "#12345", "blurple", "rgb(1,2)", "rgb(nan,0,0)", "url(#x)"])
-def test_bad_colours_are_refused(text):
-    with pytest.raises(SVGError, match="is not a colour"):
-        parse_color(text)
 
 
 def test_paint_keywords():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 
 import numpy as np
@@ -12,6 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gfx.svg.document import Circle, Document, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
+from gfx.svg.metrics import mse
+from gfx.svg.render import render as gfx_render
+from gfx.svg.render import to_rgb
 from gfx.svg.token_vocab import BrokenSequence
 from gfx.svg.tokenize import (
     TOKENIZERS,
@@ -41,15 +43,15 @@ def circle_path(cx: float, cy: float, r: float, style: Style) -> Path:
 
 
 def path_icons() -> dict[str, Document]:
-    """Normalized (paths only) icons with off-grid coordinates, in the three corpus styles."""
+    """Normalized (paths only) icons in the three corpus styles, some coordinates off the grid."""
     return {
         # Lucide/Tabler outline: round caps and joins, width 2, open and closed subpaths
         "stroke": Document(
             VIEW,
             [
-                circle_path(12.03, 11.96, 9.01, LINE_ICON),
-                Path("MLML", [12.02, 7.01, 12.0, 12.04, 12.0, 12.04, 15.06, 14.02], LINE_ICON),
-                Path("MCL", [3.1, 20.9, 6.3, 17.2, 9.7, 17.15, 11.4, 19.0, 20.93, 20.9], LINE_ICON),
+                circle_path(12.0, 12.0, 9.0, LINE_ICON),
+                Path("MLML", [12.0, 7.0, 12.0, 12.0, 12.0, 12.0, 15.5, 14.25], LINE_ICON),
+                Path("MCL", [3.1, 20.9, 6.35, 17.2, 9.7, 17.15, 11.4, 19.0, 20.93, 20.9], LINE_ICON),
             ],
         ),  # fmt: skip
         # MDI: one filled path with an even-odd hole
@@ -110,8 +112,8 @@ def semantic_icons() -> dict[str, Document]:
         "shapes": Document(
             VIEW,
             [
-                Circle(12.02, 12.0, 9.97, LINE_ICON),
-                Line(12.0, 6.96, 12.0, 12.03, LINE_ICON),
+                Circle(12.0, 12.0, 10.0, LINE_ICON),
+                Line(12.0, 6.96, 12.0, 12.0, LINE_ICON),
                 Polyline([[12.0, 12.0], [15.03, 14.01], [16.0, 17.0]], LINE_ICON),
                 Rect(3.0, 3.0, 6.0, 4.02, rx=1.0, style=Style(fill="#000000")),
             ],
@@ -132,53 +134,9 @@ def semantic_icons() -> dict[str, Document]:
     }
 
 
-# --- rendering (gfx.svg.render once parse/serialize exist; a local writer until then) -----------
-def _svg_text(doc: Document) -> str:
-    def num(v: float) -> str:
-        return f"{float(v):.6g}"
-
-    parts = []
-    for el in doc.elements:
-        s = el.style
-        style = (
-            f'fill="{s.fill or "none"}" stroke="{s.stroke or "none"}" stroke-width="{num(s.stroke_width)}" '
-            f'opacity="{num(s.opacity)}" fill-rule="{s.fill_rule}" stroke-linecap="{s.stroke_linecap}" '
-            f'stroke-linejoin="{s.stroke_linejoin}"'
-        )
-        if isinstance(el, Path):
-            d, k = [], 0
-            for c in el.commands:
-                n = {"M": 2, "L": 2, "C": 6, "Z": 0}[c]
-                d.append(c + " ".join(num(v) for v in el.coords[k : k + n]))
-                k += n
-            parts.append(f'<path d="{"".join(d)}" {style}/>')
-        elif isinstance(el, Polyline):
-            tag = "polygon" if isinstance(el, Polygon) else "polyline"
-            parts.append(f'<{tag} points="{" ".join(num(v) for v in el.points.reshape(-1))}" {style}/>')
-        else:
-            tag = type(el).__name__.lower()
-            attrs = {k: v for k, v in vars(el).items() if k != "style"}
-            parts.append(f"<{tag} " + " ".join(f'{k}="{num(v)}"' for k, v in attrs.items()) + f" {style}/>")
-    box = " ".join(num(v) for v in doc.view_box)
-    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{box}">{"".join(parts)}</svg>'
-
-
 def render(doc: Document, size: int = 128) -> np.ndarray:
-    """(size, size, 3) uint8 on white."""
-    try:
-        from gfx.svg.render import render as gfx_render, to_rgb
-    except ImportError:
-        import cairosvg
-        from PIL import Image
-
-        png = cairosvg.svg2png(bytestring=_svg_text(doc).encode(), output_width=size, output_height=size,
-                               background_color="white")  # fmt: skip
-        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    """(size, size, 3) uint8, cairosvg on white."""
     return to_rgb(gfx_render(doc, size=size, background="white"))
-
-
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a / 255.0 - b / 255.0) ** 2))
 
 
 def monochrome(doc: Document) -> Document:
@@ -301,7 +259,7 @@ def test_path_round_trip_is_exact_on_the_grid_and_renders_the_same(name):
     assert tok.encode(decoded) == ids
     assert tok.is_valid(ids)
     assert all(
-        np.abs(a.coords - b.coords).max() <= 0.0625 + 1e-9 for a, b in zip(doc.elements, decoded.elements)
+        np.abs(a.coords - b.coords).max() <= 0.05 + 1e-9 for a, b in zip(doc.elements, decoded.elements)
     )
     assert mse(render(monochrome(doc)), render(decoded)) < 1e-3
 
@@ -335,11 +293,11 @@ def test_path_tokens_match_the_documented_example():
         ],
     )
     assert " ".join(tok.token_strings(tok.encode(doc))) == (
-        "<bos> <stroke> <w2> <cap_round> <join_round> M <p16_16> L <p176_176> "
-        "<fill> <evenodd> M <p96_16> L <p176_176> L <p16_176> Z <eos>"
+        "<bos> <stroke> <w2> <cap_round> <join_round> M <p20_20> L <p220_220> "
+        "<fill> <evenodd> M <p120_20> L <p220_220> L <p20_220> Z <eos>"
     )
-    assert tok.vocab[tok.point_base + 3 + 5 * 193] == "<p3_5>"
-    assert tok.point_xy([tok.point_base + 3 + 5 * 193, tok.bos_id]).tolist() == [[3, 5], [-1, -1]]
+    assert tok.vocab_size == 32 + 241 * 241 and tok.vocab[tok.point_base + 3 + 5 * 241] == "<p3_5>"
+    assert tok.point_xy([tok.point_base + 3 + 5 * 241, tok.bos_id]).tolist() == [[3, 5], [-1, -1]]
 
 
 def test_semantic_tokens_match_the_documented_example():
@@ -352,14 +310,31 @@ def test_semantic_tokens_match_the_documented_example():
         "<bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#000000> stroke-width= <2> "
         "stroke-linecap= <round> <path> d= M <2> <2> L <22> <22> Z <eos>"
     )
-    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 367
+    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 431
 
 
 def test_points_are_rounded_and_clipped_to_the_grid():
+    doc = Document(VIEW, [Path("MLL", [-5.0, 30.0, 0.049, 0.051, 23.99, 12.34])])
+    decoded = PathTokenizer().decode(PathTokenizer().encode(doc))
+    assert decoded.elements[0].coords.tolist() == [0.0, 24.0, 0.0, 0.1, 24.0, 12.3]
+    eighth = PathTokenizer(grid=193, margin=8)  # 1/8 unit, one unit beyond each edge
+    decoded = eighth.decode(eighth.encode(doc))
+    assert decoded.elements[0].coords.tolist() == [-1.0, 25.0, 0.0, 0.0, 24.0, 12.375]
+
+
+def test_cubics_with_control_points_off_the_canvas_are_split_not_clipped():
+    # an arc whose control points overhang the top edge (as in MDI "copyright"); the curve stays inside
+    doc = Document(VIEW, [Path("MC", [4.0, 12.0, 4.5, -1.5, 19.5, -1.5, 20.0, 12.0], Style(fill=None, stroke="#000000", stroke_width=2.0))])
     tok = PathTokenizer()
-    doc = Document(VIEW, [Path("MLL", [-5.0, 30.0, 0.0624, 0.0626, 23.99, 12.0])])
-    decoded = tok.decode(tok.encode(doc))
-    assert decoded.elements[0].coords.tolist() == [0.0, 24.0, 0.0, 0.125, 24.0, 12.0]
+    ids = tok.encode(doc)
+    decoded = tok.decode(ids)
+    assert decoded.elements[0].commands.count("C") > 1
+    assert tok.encode(decoded) == ids
+    assert mse(render(doc), render(decoded)) < 5e-4
+    clipped = Document(VIEW, [Path("MC", np.clip(doc.elements[0].coords, 0, 24), doc.elements[0].style)])
+    assert mse(render(doc), render(clipped)) > 1e-3  # what clipping alone would have drawn
+    outside = Document(VIEW, [Path("MC", [-2.0, 12.0, -3.0, 30.0, 27.0, 30.0, 26.0, 12.0])])
+    assert tok.decode(tok.encode(outside)).elements[0].commands == "MC"  # a curve off the canvas is clipped
 
 
 def test_close_then_draw_gets_an_explicit_move_and_repeated_close_is_dropped():
@@ -605,3 +580,32 @@ def test_count_tokens():
     assert count_tokens(doc, scheme="semantic") == 2 + 3 + 3 + 7
     with pytest.raises(KeyError, match="valid names"):
         count_tokens(doc, scheme="bpe")
+
+
+# --- tests: the real corpus ---------------------------------------------------------------------
+def corpus_round_trip_pass_rate(scheme: str, every: int) -> float:
+    """Share of corpus icons (every `every`-th) whose normalize -> encode -> decode render is within
+    MSE 1e-3 of the original SVG's render at 128 px."""
+    from gfx.data.icons import load_icons
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+
+    tok = make_tokenizer((scheme,))
+    records = load_icons()[::every]
+    passed = 0
+    for record in records:
+        doc = normalize(parse_svg(record.original), to_paths=scheme == "path")
+        passed += mse(to_rgb(gfx_render(record.original)), render(tok.decode(tok.encode(doc)))) <= 1e-3
+    return passed / len(records)
+
+
+@pytest.mark.parametrize("scheme", ["path", "semantic"])
+def test_corpus_sample_round_trips_within_render_tolerance(scheme):
+    assert corpus_round_trip_pass_rate(scheme, every=53) >= 0.98  # ~300 icons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["path", "semantic"])
+def test_whole_corpus_round_trips_within_render_tolerance(scheme):
+    assert corpus_round_trip_pass_rate(scheme, every=1) >= 0.99
+

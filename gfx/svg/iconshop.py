@@ -1,0 +1,287 @@
+"""Text -> icon (IconShop): an autoregressive transformer over PathTokenizer tokens.
+
+The prompt's MiniLM token states are the prefix of a decoder-only `Transformer`; point tokens also get
+x and y embeddings (IconShop's coordinate embeddings). Generation always runs under the tokenizer's
+grammar, so every output decodes to a valid SVG. The same model completes a partial icon and, through
+fill-in-the-middle training, replaces a span of paths.
+
+    pipe = IconShop.from_pretrained("models/iconshop-mini")
+    results = pipe("house, home", n=4, seed=0)        # list[SVGResult]
+    results[0].svg
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from gfx.backbones.constraints import Grammar
+from gfx.backbones.decoding import generate, left_pad
+from gfx.backbones.sampling import SamplingConfig
+from gfx.backbones.transformer import Transformer, TransformerConfig
+from gfx.checkpoint import save_pretrained
+from gfx.config import ConfigMixin
+from gfx.svg.document import Document, SVGError
+from gfx.svg.iconshop_data import prompt_prefix
+from gfx.svg.normalize import normalize
+from gfx.svg.parse import parse_svg
+from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
+from gfx.svg.result import SVGResult
+from gfx.svg.token_vocab import BOS_ID, EOM_ID, EOS_ID, MASK_ID, PAD_ID
+from gfx.svg.tokenize import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+PIPELINE_CONFIG = "pipeline.json"
+TEXT_WIDTH = 384  # MiniLM
+
+
+@dataclass
+class IconShopConfig(ConfigMixin):
+    """The pipeline's own settings, saved as pipeline.json beside the model's config.json.
+
+    Attributes:
+        model_preset: `TransformerConfig` preset the model is built from.
+        grid: tokenizer lattice values per axis over the 24-unit viewBox.
+        max_tokens: longest icon in tokens (BOS and EOS included); also the generation budget.
+        max_prompt_tokens: prompts are truncated to this many MiniLM word pieces.
+        guidance: default classifier-free guidance scale (1 = off).
+        temperature, top_p: default sampler settings.
+        retries: how often a row that decodes to an empty icon is sampled again.
+    """
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(model_preset="tiny", grid=25, max_tokens=192),
+        "mini": dict(model_preset="mini", grid=97, max_tokens=320),
+        "small": dict(model_preset="small", grid=97, max_tokens=384),
+    }
+
+    model_preset: str = "mini"
+    grid: int = 97
+    max_tokens: int = 320
+    max_prompt_tokens: int = 32
+    guidance: float = 2.0
+    temperature: float = 1.0
+    top_p: float = 0.9
+    retries: int = 2
+
+
+class IconShop:
+    """Text -> icon pipeline: tokenizer + transformer + grammar-constrained sampling.
+
+    Args:
+        model: the transformer (prefix_dim = 384, x/y extra embeddings).
+        tokenizer: the PathTokenizer the model was trained on.
+        config: pipeline settings.
+    """
+
+    def __init__(self, model: Transformer, tokenizer: PathTokenizer, config: IconShopConfig):
+        self.model, self.tokenizer, self.config = model.eval(), tokenizer, config
+
+    # --- construction and files ---------------------------------------------------------------
+    @classmethod
+    def build(cls, config: IconShopConfig, **model_overrides) -> IconShop:
+        """A freshly initialised pipeline for `config` (for training)."""
+        tokenizer = PathTokenizer(PathTokenizerConfig(grid=config.grid))
+        g = tokenizer.grid
+        model_config = TransformerConfig.from_name(
+            config.model_preset,
+            vocab_size=tokenizer.vocab_size,
+            prefix_dim=TEXT_WIDTH,
+            extra_vocab_sizes=(g, g),
+            max_seq_len=config.max_tokens + config.max_prompt_tokens + 8,
+            **model_overrides,
+        )
+        model = Transformer(model_config)
+        model.set_token_extra_ids(torch.from_numpy(tokenizer.point_xy(np.arange(tokenizer.vocab_size))))
+        return cls(model, tokenizer, config)
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
+        """Write config.json, model.safetensors (fp16 by default), tokenizer.json and pipeline.json."""
+        directory = save_pretrained(self.model, directory, tokenizer=self.tokenizer, dtype=dtype)
+        self.config.to_json(directory / PIPELINE_CONFIG)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> IconShop:
+        """Load a pipeline saved by `save_pretrained` (local directory only)."""
+        directory = Path(directory)
+        if not (directory / PIPELINE_CONFIG).is_file():
+            raise FileNotFoundError(f"{directory} is not an IconShop model (no {PIPELINE_CONFIG}); "
+                                    "train one with `gfx train iconshop` or pass --model DIR")
+        config = IconShopConfig.from_json(directory / PIPELINE_CONFIG)
+        tokenizer = load_tokenizer(directory)
+        return cls(Transformer.from_pretrained(directory, device=device), tokenizer, config)
+
+    # --- generation -----------------------------------------------------------------------------
+    @functools.cached_property
+    def _grammars(self) -> dict[int, Grammar]:
+        """Compiled grammars of one or more path elements, ending at EOS (whole icon) or EOM (FIM span)."""
+        ebnf = self.tokenizer.grammar()
+        if "root ::= element*" not in ebnf:
+            raise SVGError("the tokenizer grammar has no `root ::= element*` rule to require a first element")
+        ebnf = ebnf.replace("root ::= element*", "root ::= element+", 1)
+        return {stop: Grammar(self.tokenizer.vocab, ebnf, [stop], vocab_size=self.model.config.vocab_size)
+                for stop in (EOS_ID, EOM_ID)}
+
+    def sampling(self, temperature: float | None = None, top_p: float | None = None) -> SamplingConfig:
+        c = self.config
+        return SamplingConfig(temperature=c.temperature if temperature is None else temperature,
+                              top_p=c.top_p if top_p is None else top_p)
+
+    def __call__(
+        self,
+        prompt: str,
+        n: int = 1,
+        seed: int | None = None,
+        guidance: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+    ) -> list[SVGResult]:
+        """Generate `n` icons for `prompt` ("" = unconditional). Every result is a valid, non-empty SVG."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        prefix, prefix_mask = self.encode_prompt(prompt)
+        return self._sample([[BOS_ID]] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
+                            self.sampling(temperature, top_p), prompt=prompt)
+
+    def encode_prompt(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, P, 384) prefix and (1, P) mask for one prompt (cached MiniLM states; "" is unconditional)."""
+        from gfx.backbones.text_encoder import text_encoder
+
+        encoder = text_encoder()
+        encoder.max_tokens = self.config.max_prompt_tokens
+        return prompt_prefix([prompt.strip()], encoder)
+
+    def _sample(self, prompts, prefix, prefix_mask, seed, guidance, sampling, *, prompt, stop=EOS_ID,
+                splice=None) -> list[SVGResult]:
+        """Sample continuations of token prompts under the grammar and decode them.
+
+        Steps: 1. advance a grammar constraint through each prompt's body; 2. sample with guidance;
+        3. decode (a row that ran out of tokens keeps its complete elements); 4. resample empty rows.
+        """
+        guidance = self.config.guidance if guidance is None else guidance
+        results: list[SVGResult | None] = [None] * len(prompts)
+        todo = list(range(len(prompts)))
+        for attempt in range(self.config.retries + 1):
+            start = time.perf_counter()
+            rows = [prompts[i] for i in todo]
+            constraints = [self._constraint(row, stop) for row in rows]
+            tokens, mask = left_pad(rows, PAD_ID)
+            budget = self.config.max_tokens - min(len(r) for r in rows) + (3 if stop == EOM_ID else 0)
+            out = generate(
+                self.model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
+                prefix=prefix[todo], prefix_mask=prefix_mask[todo], guidance_scale=guidance,
+                stop_tokens=[stop], constraints=constraints, pad_id=PAD_ID,
+                seed=None if seed is None else seed + 7919 * attempt,
+            )
+            seconds = (time.perf_counter() - start) / len(rows)
+            for row, new, finished in zip(todo, out.sequences(), out.finished.tolist(), strict=True):
+                ids = list(prompts[row]) + new
+                if splice is not None:
+                    ids = splice(ids)
+                document = self.tokenizer.decode(ids, strict=False)
+                if document.elements:
+                    info = {"seed": seed, "guidance": guidance, "attempt": attempt, "finished": bool(finished),
+                            "seconds": seconds}
+                    results[row] = SVGResult(document, tuple(ids), prompt, info)
+            todo = [i for i, r in enumerate(results) if r is None]
+            if not todo:
+                return results
+        raise SVGError(f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
+                       "try another seed or a lower guidance")
+
+    def _constraint(self, prompt_ids, stop):
+        constraint = self._grammars[stop].constraint()
+        body = prompt_ids[1:]
+        if stop == EOM_ID:  # FIM: the grammar covers only the span after the second MASK
+            body = body[body.index(MASK_ID, body.index(MASK_ID) + 1) + 1 :] if body.count(MASK_ID) >= 2 else []
+        for t in body:
+            if not constraint.advance(int(t)):
+                raise SVGError(f"the partial icon does not fit the grammar at token {self.tokenizer.vocab[t]!r}")
+        return constraint
+
+    # --- editing --------------------------------------------------------------------------------
+    def _document_ids(self, svg: str | Document) -> list[int]:
+        document = svg if isinstance(svg, Document) else parse_svg(svg)
+        if not document.is_normalized or tuple(document.view_box) != tuple(self.tokenizer.config.view_box):
+            document = normalize(document, view_box=self.tokenizer.config.view_box)
+        return self.tokenizer.encode(document)
+
+    def complete(self, partial: str | Document, prompt: str = "", n: int = 1, seed: int | None = None,
+                 guidance: float | None = None) -> list[SVGResult]:
+        """Keep every path of `partial` and let the model add paths after them (auto-suggest)."""
+        ids = self._document_ids(partial)[:-1]  # drop EOS, keep BOS + elements
+        prefix, prefix_mask = self.encode_prompt(prompt)
+        return self._sample([ids] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
+                            self.sampling(), prompt=prompt)
+
+    def infill(self, svg: str | Document, start: int, end: int, prompt: str = "", n: int = 1,
+               seed: int | None = None, guidance: float | None = None) -> list[SVGResult]:
+        """Replace path elements `start..end-1` (normalized order) with new ones, given the rest (FIM)."""
+        ids = self._document_ids(svg)
+        starts = [*self.tokenizer.element_starts(ids), len(ids) - 1]
+        if not 0 <= start < end <= len(starts) - 1:
+            raise ValueError(f"element span [{start}, {end}) is outside the icon's {len(starts) - 1} paths")
+        fim = self.tokenizer.fim_split(ids, starts[start], starts[end])
+        fim = fim[: fim.index(MASK_ID, fim.index(MASK_ID) + 1) + 1]  # BOS pre MASK post EOS MASK
+        prefix, prefix_mask = self.encode_prompt(prompt)
+        return self._sample([fim] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
+                            self.sampling(), prompt=prompt, stop=EOM_ID, splice=self.tokenizer.fim_join)
+
+    def edit(self, svg: str | Document, keep: list[int], prompt: str = "", n: int = 1, seed: int | None = None,
+             guidance: float | None = None) -> list[SVGResult]:
+        """Keep the paths at indices `keep` (normalized order) and regenerate the others.
+
+        One contiguous block of replaced paths is filled in the middle (FIM); otherwise the kept paths
+        are placed first and the model completes the icon.
+        """
+        ids = self._document_ids(svg)
+        starts = [*self.tokenizer.element_starts(ids), len(ids) - 1]
+        count = len(starts) - 1
+        bad = [k for k in keep if not 0 <= k < count]
+        if bad:
+            raise ValueError(f"--keep indices {bad} are outside the icon's {count} paths (0..{count - 1})")
+        removed = sorted(set(range(count)) - set(keep))
+        if not removed:
+            return self.complete(svg, prompt, n, seed, guidance)
+        if removed == list(range(removed[0], removed[-1] + 1)):
+            return self.infill(svg, removed[0], removed[-1] + 1, prompt, n, seed, guidance)
+        kept = [BOS_ID] + [t for k in sorted(keep) for t in ids[starts[k] : starts[k + 1]]] + [EOS_ID]
+        return self.complete(self.tokenizer.decode(kept), prompt, n, seed, guidance)
+
+    def interpolate(self, prompt_a: str, prompt_b: str, steps: int = 5, seed: int = 0,
+                    guidance: float | None = None) -> list[SVGResult]:
+        """Icons for prompts blended between `prompt_a` and `prompt_b` (experimental).
+
+        The two prompts' MiniLM states are padded to one length and mixed linearly, (1 - t) a + t b for
+        t in [0, 1], and every step samples with the same seed.
+        """
+        if steps < 2:
+            raise ValueError("interpolate needs steps >= 2")
+        (pa, ma), (pb, mb) = self.encode_prompt(prompt_a), self.encode_prompt(prompt_b)
+        width = max(pa.shape[1], pb.shape[1])
+        pa, pb = (torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in (pa, pb))
+        ma, mb = (torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in (ma, mb))
+        out = []
+        for t in torch.linspace(0, 1, steps).tolist():
+            prefix = (1 - t) * pa + t * pb
+            [result] = self._sample([[BOS_ID]], prefix, ma | mb, seed, guidance, self.sampling(),
+                                    prompt=f"{prompt_a} -> {prompt_b} @ {t:.2f}")
+            out.append(result)
+        return out
+
+
+@functools.lru_cache(maxsize=2)
+def load_default(model_dir: str | None = None) -> IconShop:
+    """The shipped IconShop model (or `model_dir`), loaded once per process."""
+    from gfx.models import model_path
+
+    return IconShop.from_pretrained(model_dir or model_path("iconshop"))
