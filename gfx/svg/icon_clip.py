@@ -51,7 +51,7 @@ CACHE_DIR = REPO_ROOT / ".cache" / "icon-clip"
 """Rendered rasters and text embeddings of the corpus (gitignored, rebuilt on demand)."""
 RUNS_DIR = REPO_ROOT / "runs"
 """Training checkpoints (with optimizer state) for resuming; gitignored."""
-DEFAULT_STEPS = 1200
+DEFAULT_STEPS = 2000
 BATCH_SIZE = 128
 TEXT_VARIANTS = 3
 """Prompts per training icon: its `.text`, then shuffled keyword subsets (`augment_prompt`)."""
@@ -166,11 +166,12 @@ class IconCLIP(nn.Module, PretrainedMixin):
 
     @torch.no_grad()
     def _map_images(self, images: ImageInput, fn: Callable[[Tensor], Tensor], batch_size: int) -> np.ndarray:
+        if len(images) == 0:
+            raise ValueError("no images to encode; pass at least one SVG or image")
         gray = self.preprocess(images)
-        self.eval()
         out = [fn(to_ink(gray[i : i + batch_size], self.config.image_size).to(self._device)).float().cpu()
                for i in range(0, len(gray), batch_size)]
-        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+        return torch.cat(out).numpy()
 
     def preprocess(self, images: ImageInput) -> np.ndarray:
         """SVG texts or images -> (N, H, W) uint8 luminance; SVGs are rendered per the config."""
@@ -193,7 +194,6 @@ class IconCLIP(nn.Module, PretrainedMixin):
     @torch.no_grad()
     def project_text(self, text_features: np.ndarray) -> np.ndarray:
         """(N, text_width) MiniLM sentence embeddings (`embed_prompts`) -> (N, embed_dim) float32 unit vectors."""
-        self.eval()
         text = torch.from_numpy(np.asarray(text_features, np.float32)).to(self._device)
         return self.embed_text_features(text).float().cpu().numpy()
 
@@ -490,7 +490,7 @@ def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = Fals
     model.save_pretrained(out_dir, dtype=torch.float16)
     summary = {
         "preset": preset, "image_size": config.image_size, "feature_dim": config.channels[-1], "steps": result.step, "batch_size": batch_size, "text_variants": text_variants,
-        "seed": seed, "train_icons": len(train_records), "val_icons": len(val_records),
+        "seed": seed, "threads": torch.get_num_threads(), "train_icons": len(train_records), "val_icons": len(val_records),
         "parameters": sum(p.numel() for p in model.parameters()), "train_wall_s": result.elapsed_s,
         "prepare_wall_s": prepare_s, "train_loss": result.train_loss, "val_loss": result.val_loss,
         "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=config.max_logit_scale)), **metrics,
@@ -537,10 +537,11 @@ icon; images: small random shifts (up to 4% of the side) and zooms (0.9-1.1).
     gfx train icon-clip            # = gfx.svg.icon_clip.train_icon_clip(); add --resume to continue
 
 Preset `{s['preset']}` ({s['parameters']:,} parameters, stored as float16), AdamW lr 1e-3 with warmup and cosine
-decay, batch {s['batch_size']}, {s['steps']} steps, seed {s['seed']}. Wall time on this 2-core CPU (1 torch thread,
-shared with other jobs): {s['train_wall_s'] / 60:.1f} min training, {s['prepare_wall_s'] / 60:.1f} min rendering and
-embedding prompts (cached in `.cache/icon-clip/`). Final train loss {s['train_loss']:.3f}, val loss
-{s['val_loss']:.3f}; learned temperature {s['temperature']:.4f}.
+decay, batch {s['batch_size']}, {s['steps']} steps, seed {s['seed']}. Wall time on a 2-core CPU shared with other
+jobs, {s['threads']} torch thread(s): {s['train_wall_s'] / 60:.1f} min training. Input preparation in this run:
+{s['prepare_wall_s'] / 60:.1f} min (rendering the icons and MiniLM-embedding {s['train_icons'] * s['text_variants']:,}
+training prompts happens once; both are cached in `.cache/icon-clip/`). Final train loss {s['train_loss']:.3f},
+val loss {s['val_loss']:.3f}; learned temperature {s['temperature']:.4f}.
 
 ## Metrics (val split, each icon paired with its `.text`, {s['n']} pairs)
 

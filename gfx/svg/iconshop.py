@@ -90,7 +90,7 @@ class IconShop:
     def build(cls, config: IconShopConfig, **model_overrides) -> IconShop:
         """A freshly initialised pipeline for `config` (for training)."""
         tokenizer = PathTokenizer(PathTokenizerConfig(grid=config.grid))
-        g = tokenizer.grid
+        g = tokenizer.lattice
         model_config = TransformerConfig.from_name(
             config.model_preset,
             vocab_size=tokenizer.vocab_size,
@@ -124,10 +124,7 @@ class IconShop:
     @functools.cached_property
     def _grammars(self) -> dict[int, Grammar]:
         """Compiled grammars of one or more path elements, ending at EOS (whole icon) or EOM (FIM span)."""
-        ebnf = self.tokenizer.grammar()
-        if "root ::= element*" not in ebnf:
-            raise SVGError("the tokenizer grammar has no `root ::= element*` rule to require a first element")
-        ebnf = ebnf.replace("root ::= element*", "root ::= element+", 1)
+        ebnf = self.tokenizer.grammar(drawable=True)
         return {stop: Grammar(self.tokenizer.vocab, ebnf, [stop], vocab_size=self.model.config.vocab_size)
                 for stop in (EOS_ID, EOM_ID)}
 

@@ -80,7 +80,7 @@ def translate(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generato
     if not is_point.any():
         return ids
     pts = xy[is_point]
-    g = tokenizer.grid
+    g = tokenizer.lattice
     lo = np.maximum(-pts.min(0), -max_shift)
     hi = np.minimum(g - 1 - pts.max(0), max_shift)
     if (lo > hi).any():

@@ -111,7 +111,7 @@ class PathTokenizer(VocabTokenizer):
     def __init__(self, config: PathTokenizerConfig | None = None, **overrides):
         super().__init__(config, **overrides)
         cfg = self.config
-        self.grid = cfg.grid + 2 * cfg.margin  # lattice values per axis
+        self.lattice = cfg.grid + 2 * cfg.margin  # lattice values per axis, margins included
         self.widths = np.asarray(cfg.stroke_widths, dtype=np.float64)
         self.width_tokens = [f"<w{number_string(w)}>" for w in cfg.stroke_widths]
         start = len(self.vocab)
@@ -124,15 +124,17 @@ class PathTokenizer(VocabTokenizer):
         self.join_ids = {k: ids[v] for k, v in JOINS.items()}
         self.evenodd_id = ids[EVENODD]
         self.point_base = len(self.vocab)
-        g = self.grid
+        g = self.lattice
         self.vocab += [f"<p{x}_{y}>" for y in range(g) for x in range(g)]
         self._element_start_ids = frozenset(self.paint_ids)
 
         x0, y0, w, h = cfg.view_box
         self._corner = np.array([x0, y0], dtype=np.float64)
         self._span = np.array([w, h], dtype=np.float64)
-        self.step = self._span / (cfg.grid - 1)
-        """(2,) float64 lattice spacing in viewBox units (x, y)."""
+        self.step = self._span / (cfg.grid - 1)  # (2,) lattice spacing in viewBox units
+        # points within these bounds round onto the lattice without clipping
+        self._lo = self._corner - (cfg.margin + 0.5) * self.step
+        self._hi = self._corner + self._span + (cfg.margin + 0.5) * self.step
         self._cmd_lut = np.zeros(256, dtype=np.int64)
         self._arity_lut = np.zeros(256, dtype=np.int64)
         for c in COMMANDS:
@@ -152,7 +154,7 @@ class PathTokenizer(VocabTokenizer):
         cfg = self.config
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         q = np.rint((p - self._corner) * (cfg.grid - 1) / self._span) + cfg.margin
-        return np.clip(q, 0, self.grid - 1).astype(np.int64)
+        return np.clip(q, 0, self.lattice - 1).astype(np.int64)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         """(N, 2) int lattice indices -> (N, 2) float64 viewBox units (the float nearest to each grid value)."""
@@ -163,8 +165,8 @@ class PathTokenizer(VocabTokenizer):
     def point_xy(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Grid (x, y) of each id, -1 for non-point tokens: (L, 2) int64 (for x/y embeddings)."""
         idx = np.asarray(ids, dtype=np.int64) - self.point_base
-        ok = (idx >= 0) & (idx < self.grid * self.grid)
-        return np.where(ok[:, None], np.stack([idx % self.grid, idx // self.grid], axis=-1), -1)
+        ok = (idx >= 0) & (idx < self.lattice * self.lattice)
+        return np.where(ok[:, None], np.stack([idx % self.lattice, idx // self.lattice], axis=-1), -1)
 
     # --- encode -----------------------------------------------------------------------------
     def encode(self, doc: Document) -> list[int]:
@@ -205,19 +207,19 @@ class PathTokenizer(VocabTokenizer):
     def _path_ids(self, commands: str, points: np.ndarray) -> list[int]:
         codes = np.frombuffer(commands.encode("ascii"), dtype=np.uint8)
         if self._arity_lut[codes].sum() != len(points):
-            raise SVGError(f"path commands {commands!r} need {self._arity_lut[codes].sum()} points, not {len(points)}")
+            raise SVGError(
+                f"path commands {commands!r} need {self._arity_lut[codes].sum()} points, not {len(points)}"
+            )
         if not self._inside(points).all():
             commands, points = self._split_overhanging_cubics(commands, points)
             codes = np.frombuffer(commands.encode("ascii"), dtype=np.uint8)
         q = self.quantize(points)
-        point_ids = self.point_base + q[:, 0] + q[:, 1] * self.grid
+        point_ids = self.point_base + q[:, 0] + q[:, 1] * self.lattice
         return interleave_commands(self._cmd_lut[codes], self._arity_lut[codes], point_ids)
 
     def _inside(self, points: np.ndarray) -> np.ndarray:
         """(N,) bool: the point rounds onto the lattice without clipping."""
-        lo = self.dequantize([[0, 0]])[0] - self.step / 2
-        hi = self.dequantize([[self.grid - 1, self.grid - 1]])[0] + self.step / 2
-        return ((points >= lo) & (points <= hi)).all(axis=1)
+        return ((points >= self._lo) & (points <= self._hi)).all(axis=1)
 
     def _split_overhanging_cubics(self, commands: str, points: np.ndarray) -> tuple[str, np.ndarray]:
         """Halve (de Casteljau, up to 4 times) each cubic whose control points fall off the lattice.
@@ -300,7 +302,7 @@ class PathTokenizer(VocabTokenizer):
 
     def _make_path(self, paint, width, cap, join, evenodd, cmds, pts) -> Path:
         q = np.asarray(pts, dtype=np.int64)
-        coords = self.dequantize(np.stack([q % self.grid, q // self.grid], axis=-1))
+        coords = self.dequantize(np.stack([q % self.lattice, q // self.lattice], axis=-1))
         stroked = paint != 0
         style = Style(
             fill=BLACK if paint != 1 else None,
@@ -313,20 +315,25 @@ class PathTokenizer(VocabTokenizer):
         return Path("".join(cmds), coords.reshape(-1), style)
 
     # --- grammar ----------------------------------------------------------------------------
-    def grammar(self) -> str:
-        """XGrammar EBNF of the body between BOS and EOS (specials are never spelled)."""
+    def grammar(self, drawable: bool = False) -> str:
+        """XGrammar EBNF of the body between BOS and EOS (specials are never spelled).
+
+        Args:
+            drawable: the stricter language generators sample from: at least one element, and every
+                subpath draws at least one segment (no empty icon, no lone move).
+        """
         fill, stroke, both = PAINTS
-        numbers = ebnf_choice(str(v) for v in range(self.grid))
+        numbers = ebnf_choice(str(v) for v in range(self.lattice))
         return "\n".join(
             [
-                "root ::= element*",
+                f"root ::= element{'+' if drawable else '*'}",
                 f'element ::= "{fill}" "{EVENODD}"? subpath+ | "{stroke}" stroke subpath+'
                 f' | "{both}" stroke "{EVENODD}"? subpath+',
                 "stroke ::= width cap? join?",
                 f"width ::= {ebnf_choice(self.width_tokens)}",
                 f"cap ::= {ebnf_choice(CAPS.values())}",
                 f"join ::= {ebnf_choice(JOINS.values())}",
-                'subpath ::= "M" pt seg* "Z"?',
+                f'subpath ::= "M" pt seg{"+" if drawable else "*"} "Z"?',
                 'seg ::= "L" pt | "C" pt pt pt',
                 'pt ::= "<p" num "_" num ">"',
                 f"num ::= {numbers}",
@@ -339,11 +346,20 @@ class PathTokenizer(VocabTokenizer):
         if self._descriptions is None:
             d = dict(SPECIAL_DESCRIPTIONS)
             d.update(M="move to", L="line to", C="cubic Bezier curve to", Z="close path")
-            d.update({PAINTS[0]: "filled path", PAINTS[1]: "stroked path", PAINTS[2]: "filled and stroked path"})
-            d.update({t: f"stroke width {number_string(w)}" for t, w in zip(self.width_tokens, self.widths, strict=True)})
+            d.update(
+                {PAINTS[0]: "filled path", PAINTS[1]: "stroked path", PAINTS[2]: "filled and stroked path"}
+            )
+            d.update(
+                {
+                    t: f"stroke width {number_string(w)}"
+                    for t, w in zip(self.width_tokens, self.widths, strict=True)
+                }
+            )
             d.update({CAPS[k]: f"{k} line cap" for k in CAPS} | {JOINS[k]: f"{k} line join" for k in JOINS})
             d[EVENODD] = "even-odd fill rule"
-            xy = self.dequantize(np.stack(np.meshgrid(np.arange(self.grid), np.arange(self.grid)), -1).reshape(-1, 2))
+            xy = self.dequantize(
+                np.stack(np.meshgrid(np.arange(self.lattice), np.arange(self.lattice)), -1).reshape(-1, 2)
+            )
             for s, (x, y) in zip(self.vocab[self.point_base :], xy, strict=True):
                 d[s] = f"point x {number_string(x)} y {number_string(y)}"
             self._descriptions = d

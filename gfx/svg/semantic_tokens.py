@@ -55,6 +55,7 @@ from gfx.svg.token_vocab import (
 )
 
 TAGS = {tag: cls for cls, tag in ELEMENT_TAGS.items()}
+# fmt: off
 GEOMETRY: dict[str, tuple[tuple[str, str, bool], ...]] = {
     # tag: (attribute, value class, optional)
     "circle": (("cx", "num", False), ("cy", "num", False), ("r", "length", False)),
@@ -85,6 +86,7 @@ DESCRIPTIONS = {
     "<round>": "round", "<square>": "square line cap", "<miter>": "miter line join", "<bevel>": "bevel line join",
     "<none>": "no colour, transparent",
 }
+# fmt: on
 _COLOUR_RE = re.compile(r"#[0-9a-f]{6}")
 _ELEMENT_EXPECTED = "an element token (<path>, <circle>, <ellipse>, <rect>, <line>, <polyline>, <polygon>)"
 
@@ -158,6 +160,13 @@ class SemanticTokenizer(VocabTokenizer):
         for kind, names in ENUMS.items():
             self._values[kind] = {ids[f"<{n}>"]: n for n in names}
         self._token_of = {kind: {v: i for i, v in table.items()} for kind, table in self._values.items()}
+        self._style_defaults = {  # SVG defaults: style attributes with these values are not written
+            "fill": self._token_of["colour"]["#000000"],
+            "stroke-width": self._token_of["length"][1.0],
+            "stroke-linecap": self._token_of["cap"]["butt"],
+            "stroke-linejoin": self._token_of["join"]["miter"],
+            "opacity": self._token_of["unit"][1.0],
+        }
         self._descriptions: dict[str, str] | None = None
 
     # --- encode -----------------------------------------------------------------------------
@@ -210,31 +219,26 @@ class SemanticTokenizer(VocabTokenizer):
         return out
 
     def _style_ids(self, s: Style) -> list[int]:
+        """`attr= value` pairs of the style attributes that differ from the SVG defaults."""
         fill = s.fill if s.fill_opacity > 0 else None
         stroke = s.stroke if s.stroke_opacity > 0 and s.stroke_width > 0 else None
-        opacity = s.opacity * (s.fill_opacity if stroke is None else s.stroke_opacity if fill is None else 1.0)
+        paint_opacity = s.fill_opacity if stroke is None else s.stroke_opacity if fill is None else 1.0
         tokens = self._token_of
         values = {
             "fill": self.colour_id(fill),
-            "stroke": self.colour_id(stroke) if stroke is not None else None,
-            "stroke-width": int(self.number_ids([s.stroke_width], "length")[0]) if stroke is not None else None,
-            "fill-rule": tokens["rule"][s.fill_rule] if fill is not None and s.fill_rule == "evenodd" else None,
-            "stroke-linecap": tokens["cap"].get(s.stroke_linecap) if stroke is not None else None,
-            "stroke-linejoin": tokens["join"].get(s.stroke_linejoin, tokens["join"]["miter"])
-            if stroke is not None
-            else None,
-            "opacity": int(self.number_ids([opacity], "unit")[0]),
+            "opacity": int(self.number_ids([s.opacity * paint_opacity], "unit")[0]),
         }
-        defaults = {
-            "fill": self.colour_id("#000000"), "stroke-width": self.number_ids([1.0], "length")[0],
-            "stroke-linecap": tokens["cap"]["butt"], "stroke-linejoin": tokens["join"]["miter"],
-            "opacity": self.number_ids([1.0], "unit")[0],
-        }
+        if stroke is not None:
+            values["stroke"] = self.colour_id(stroke)
+            values["stroke-width"] = int(self.number_ids([s.stroke_width], "length")[0])
+            values["stroke-linecap"] = tokens["cap"].get(s.stroke_linecap, tokens["cap"]["butt"])
+            values["stroke-linejoin"] = tokens["join"].get(s.stroke_linejoin, tokens["join"]["miter"])
+        if fill is not None and s.fill_rule == "evenodd":
+            values["fill-rule"] = tokens["rule"]["evenodd"]
         out = []
         for name, _ in STYLE_ATTRS:
-            value = values[name]
-            if value is not None and value != defaults.get(name):
-                out += [self.attr_ids[name], value]
+            if name in values and values[name] != self._style_defaults.get(name):
+                out += [self.attr_ids[name], values[name]]
         return out
 
     # --- decode -----------------------------------------------------------------------------
@@ -319,7 +323,9 @@ class SemanticTokenizer(VocabTokenizer):
         for tag in ("polyline", "polygon"):
             rules.append(f'{tag} ::= "<{tag}>" "points=" (num num)+ style')
         for tag, spec in GEOMETRY.items():
-            parts = [f'("{name}=" {kind})?' if optional else f'"{name}=" {kind}' for name, kind, optional in spec]
+            parts = [
+                f'("{name}=" {kind})?' if optional else f'"{name}=" {kind}' for name, kind, optional in spec
+            ]
             rules.append(f'{tag} ::= "<{tag}>" ' + " ".join(parts) + " style")
         rules.append("style ::= " + " ".join(f'("{name}=" {kind})?' for name, kind in STYLE_ATTRS))
         for kind, table in self._values.items():
@@ -352,8 +358,12 @@ class _Partial:
 
 
 _KIND_NAMES = {
-    "num": "a number token", "length": "a number token >= 0", "unit": "a number token in 0..1",
-    "colour": "a colour token", "rule": "<nonzero> or <evenodd>", "cap": "<butt>, <round> or <square>",
+    "num": "a number token",
+    "length": "a number token >= 0",
+    "unit": "a number token in 0..1",
+    "colour": "a colour token",
+    "rule": "<nonzero> or <evenodd>",
+    "cap": "<butt>, <round> or <square>",
     "join": "<miter>, <round> or <bevel>",
 }
 

@@ -135,7 +135,9 @@ class VocabTokenizer:
 
     def _describe(self, body: Sequence[int], err: BrokenSequence) -> str:
         if err.position >= len(body):
-            return f"{self.scheme} token sequence ends early: expected {err.expected} after {len(body)} tokens"
+            return (
+                f"{self.scheme} token sequence ends early: expected {err.expected} after {len(body)} tokens"
+            )
         got = self.token_strings([body[err.position]])[0]
         return f"invalid {self.scheme} token {got!r} at body position {err.position}: expected {err.expected}"
 
@@ -194,7 +196,9 @@ class VocabTokenizer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]):
         if data.get("scheme") != cls.scheme:
-            raise SVGError(f"tokenizer.json has scheme {data.get('scheme')!r}; {cls.__name__} reads {cls.scheme!r}")
+            raise SVGError(
+                f"tokenizer.json has scheme {data.get('scheme')!r}; {cls.__name__} reads {cls.scheme!r}"
+            )
         tok = cls(cls.config_class.from_dict(data.get("config", {})))
         for key, have in (("vocab_size", tok.vocab_size), ("vocab_hash", tok.vocab_hash())):
             if key in data and data[key] != have:
@@ -293,12 +297,11 @@ def ebnf_choice(strings: Iterable[str]) -> str:
 
 
 def number_string(value: float) -> str:
-    """Shortest decimal spelling of a grid value: 12.375 -> '12.375', 3.0 -> '3', -0.0 -> '0'."""
-    text = f"{value:.6g}"
-    return "0" if text in ("-0", "0") else text
+    """Shortest decimal spelling that reads back as `value`: 12.375 -> '12.375', 3.0 -> '3', -0.0 -> '0'."""
+    text = repr(float(value)).removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def nearest_level(levels: np.ndarray, value: float) -> int:
     """Index of the level closest to `value` (levels: (K,) float64)."""
     return int(np.argmin(np.abs(levels - value)))
-

@@ -242,9 +242,12 @@ def assert_grammar_accepts(tok_key: tuple, ids: list[int]) -> None:
 
     tok = make_tokenizer(tok_key)
     matcher = xgr.GrammarMatcher(compiled(tok_key))
+    bitmask = xgr.allocate_token_bitmask(1, tok.vocab_size)
     body = ids[1:-1]
     for i, t in enumerate(body):
-        assert allowed(matcher, tok.vocab_size)[tok.eos_id] == tok.is_valid(body[:i]), f"EOS at {i}"
+        matcher.fill_next_token_bitmask(bitmask)
+        eos_allowed = bool((int(bitmask[0, tok.eos_id // 32]) >> (tok.eos_id % 32)) & 1)
+        assert eos_allowed == tok.is_valid(body[:i]), f"EOS at {i}"
         assert matcher.accept_token(t), f"grammar refused {tok.token_strings([t])} at {i}"
     assert matcher.accept_token(tok.eos_id) and matcher.is_terminated()
 
@@ -259,7 +262,8 @@ def test_path_round_trip_is_exact_on_the_grid_and_renders_the_same(name):
     assert tok.encode(decoded) == ids
     assert tok.is_valid(ids)
     assert all(
-        np.abs(a.coords - b.coords).max() <= 0.05 + 1e-9 for a, b in zip(doc.elements, decoded.elements)
+        np.abs(a.coords - b.coords).max() <= 0.05 + 1e-9
+        for a, b in zip(doc.elements, decoded.elements, strict=True)
     )
     assert mse(render(monochrome(doc)), render(decoded)) < 1e-3
 
@@ -324,7 +328,16 @@ def test_points_are_rounded_and_clipped_to_the_grid():
 
 def test_cubics_with_control_points_off_the_canvas_are_split_not_clipped():
     # an arc whose control points overhang the top edge (as in MDI "copyright"); the curve stays inside
-    doc = Document(VIEW, [Path("MC", [4.0, 12.0, 4.5, -1.5, 19.5, -1.5, 20.0, 12.0], Style(fill=None, stroke="#000000", stroke_width=2.0))])
+    doc = Document(
+        VIEW,
+        [
+            Path(
+                "MC",
+                [4.0, 12.0, 4.5, -1.5, 19.5, -1.5, 20.0, 12.0],
+                Style(fill=None, stroke="#000000", stroke_width=2.0),
+            )
+        ],
+    )
     tok = PathTokenizer()
     ids = tok.encode(doc)
     decoded = tok.decode(ids)
@@ -369,7 +382,7 @@ def test_encode_refuses_unnormalized_documents():
         SemanticTokenizer().encode(Document(VIEW, [Path("MA", [1, 1, 1, 1, 0, 0, 1, 3, 3])]))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(normal_paths(), max_size=4))
 def test_path_random_documents_reencode_identically(paths):
     tok = make_tokenizer(PATH)
@@ -443,7 +456,7 @@ def test_path_is_valid_refuses_structural_errors():
 
 def test_semantic_is_valid_refuses_structural_errors():
     tok = SemanticTokenizer()
-    ids = dict(zip(tok.vocab, range(tok.vocab_size)))
+    ids = {s: i for i, s in enumerate(tok.vocab)}
     seq = lambda text: [ids[s] for s in text.split()]  # noqa: E731
     assert tok.is_valid(seq("<rect> x= <1> y= <1> width= <2> height= <2> ry= <1> opacity= <0.5>"))
     for bad in (
@@ -516,7 +529,7 @@ def test_vocabulary_is_prefix_free_and_descriptions_cover_it(scheme):
     tok = make_tokenizer((scheme,))
     words = sorted(tok.vocab)
     assert len(set(words)) == len(words)
-    assert not [(a, b) for a, b in zip(words, words[1:]) if b.startswith(a)]
+    assert not [(a, b) for a, b in zip(words[:-1], words[1:], strict=True) if b.startswith(a)]
     assert list(tok.descriptions) == tok.vocab and all(tok.descriptions.values())
     assert isinstance(tok, Tokenizer)
 
@@ -601,11 +614,10 @@ def corpus_round_trip_pass_rate(scheme: str, every: int) -> float:
 
 @pytest.mark.parametrize("scheme", ["path", "semantic"])
 def test_corpus_sample_round_trips_within_render_tolerance(scheme):
-    assert corpus_round_trip_pass_rate(scheme, every=53) >= 0.98  # ~300 icons
+    assert corpus_round_trip_pass_rate(scheme, every=79) >= 0.98  # 201 icons
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["path", "semantic"])
 def test_whole_corpus_round_trips_within_render_tolerance(scheme):
     assert corpus_round_trip_pass_rate(scheme, every=1) >= 0.99
-

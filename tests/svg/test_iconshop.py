@@ -1,0 +1,153 @@
+"""IconShop: data transforms, a tiny pipeline trained a few steps, generation, editing, files."""
+
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gfx.data.icons import load_icons
+from gfx.svg.document import Path as SVGPath
+from gfx.svg.iconshop import IconShop, IconShopConfig
+from gfx.svg.iconshop_data import (
+    AugmentConfig,
+    IconBatches,
+    fim_permute,
+    keywords_of,
+    sample_prompt,
+    tokenize_records,
+    translate,
+)
+from gfx.svg.metrics import is_valid_svg
+from gfx.svg.token_vocab import MASK_ID, PAD_ID
+from gfx.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def records():
+    return load_icons("lucide", split="train")[:64]
+
+
+@pytest.fixture(scope="module")
+def pipe(records):
+    torch.manual_seed(0)
+    pipe = IconShop.build(IconShopConfig.from_name("tiny"))
+    samples = tokenize_records(records, pipe.tokenizer, pipe.config.max_tokens)
+    train(pipe.model, IconBatches(samples, pipe.tokenizer, 8, AugmentConfig()),
+          TrainConfig(steps=3, warmup_steps=1, eval_every=0, checkpoint_every=0))
+    pipe.model.eval()
+    return pipe
+
+
+def test_translate_keeps_points_on_lattice_and_shape(pipe, records):
+    tok = pipe.tokenizer
+    [sample] = tokenize_records(records[:1], tok, 10_000)
+    rng = np.random.default_rng(0)
+    shifted = translate(sample.ids, tok, rng, max_shift=3)
+    before, after = tok.point_xy(sample.ids), tok.point_xy(shifted)
+    is_point = before[:, 0] >= 0
+    offsets = np.unique(after[is_point] - before[is_point], axis=0)
+    assert len(offsets) == 1 and np.abs(offsets).max() <= 3  # one rigid shift
+    assert (shifted[~is_point] == sample.ids[~is_point]).all()
+    assert tok.is_valid(shifted.tolist())
+
+
+def test_fim_permute_splices_back(pipe, records):
+    tok = pipe.tokenizer
+    rng = np.random.default_rng(1)
+    for sample in tokenize_records(records[:10], tok, 10_000):
+        fim = fim_permute(sample.ids, tok, rng)
+        if MASK_ID in fim.tolist():
+            assert tok.fim_join(fim.tolist()) == sample.ids.tolist()
+
+
+def test_prompts_are_keyword_subsets_or_empty(records):
+    rng = np.random.default_rng(2)
+    keywords = keywords_of(records[0])
+    prompts = [sample_prompt(keywords, rng, empty_prob=0.3) for _ in range(200)]
+    assert 20 < sum(p == "" for p in prompts) < 100
+    for p in prompts:
+        assert set(filter(None, p.split(", "))) <= set(keywords)
+
+
+def test_batches_pad_and_mask_empty_prompts(pipe, records):
+    samples = tokenize_records(records, pipe.tokenizer, pipe.config.max_tokens)
+    batch = next(iter(IconBatches(samples, pipe.tokenizer, 8, AugmentConfig(empty_prompt_prob=1.0))))
+    assert batch["tokens"].shape[0] == 8
+    assert (batch["attention_mask"] == (batch["tokens"] != PAD_ID)).all()
+    assert not batch["prefix_mask"].any()  # every prompt empty -> no condition
+
+
+def test_generation_is_valid_nonempty_and_seeded(pipe):
+    results = pipe("house, home", n=3, seed=0)
+    assert len(results) == 3
+    for r in results:
+        assert r.document.elements and is_valid_svg(r.svg)
+        assert all(isinstance(e, SVGPath) and e.points.shape[0] >= 2 for e in r.document.elements)
+        assert pipe.tokenizer.is_valid(list(r.tokens))
+    again = pipe("house, home", n=3, seed=0)
+    assert [r.tokens for r in results] == [r.tokens for r in again]
+
+
+def test_empty_and_overlong_prompts(pipe, caplog):
+    assert pipe("", n=1, seed=1)[0].document.elements
+    with caplog.at_level(logging.WARNING):
+        [result] = pipe(", ".join(f"word{i}" for i in range(100)), n=1, seed=1)
+    assert result.document.elements
+    assert "truncated" in caplog.text
+
+
+def test_complete_keeps_the_partial_icon(pipe, stroke_icon):
+    [result] = pipe.complete(stroke_icon, "house", seed=3)
+    original = pipe._document_ids(stroke_icon)[:-1]
+    assert list(result.tokens[: len(original)]) == original
+    assert is_valid_svg(result.svg)
+
+
+def test_edit_keeps_selected_paths(pipe, stroke_icon):
+    ids = pipe._document_ids(stroke_icon)
+    starts = [*pipe.tokenizer.element_starts(ids), len(ids) - 1]
+    kept = ids[starts[0] : starts[1]]
+    [result] = pipe.edit(stroke_icon, keep=[0], prompt="house", seed=4)
+    assert list(result.tokens[1 : 1 + len(kept)]) == kept
+    assert pipe.tokenizer.is_valid(list(result.tokens))
+    with pytest.raises(ValueError, match="outside"):
+        pipe.edit(stroke_icon, keep=[99])
+
+
+def test_infill_replaces_a_middle_span(pipe, stroke_icon):
+    ids = pipe._document_ids(stroke_icon)
+    n_paths = len(pipe.tokenizer.element_starts(ids))
+    assert n_paths >= 3
+    [result] = pipe.infill(stroke_icon, 1, 2, "house", seed=5)
+    assert pipe.tokenizer.is_valid(list(result.tokens))
+    starts = pipe.tokenizer.element_starts(list(result.tokens))
+    assert list(result.tokens[: starts[1]]) == ids[: pipe.tokenizer.element_starts(ids)[1]]
+
+
+def test_interpolate_returns_each_step(pipe):
+    results = pipe.interpolate("house", "cat", steps=3, seed=0)
+    assert len(results) == 3 and all(r.document.elements for r in results)
+
+
+def test_save_load_round_trip(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "m", dtype=None)
+    loaded = IconShop.from_pretrained(tmp_path / "m")
+    assert loaded.config == pipe.config and loaded.tokenizer.vocab == pipe.tokenizer.vocab
+    assert [r.tokens for r in loaded("cat", n=2, seed=7)] == [r.tokens for r in pipe("cat", n=2, seed=7)]
+    with pytest.raises(FileNotFoundError, match="not an IconShop model"):
+        IconShop.from_pretrained(tmp_path)
+
+
+def test_cli_generate_writes_svg_and_png(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "m")
+    result = subprocess.run([sys.executable, "-m", "gfx", "svg", "generate", "a house", "-n", "2", "--seed", "0",
+                             "--model", str(tmp_path / "m"), "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    written = result.stdout.split()
+    assert sorted(p.rsplit("/", 1)[1] for p in written) == ["a-house-0.png", "a-house-0.svg", "a-house-1.png",
+                                                            "a-house-1.svg"]
+    assert is_valid_svg((tmp_path / "out" / "a-house-0.svg").read_text())
