@@ -12,7 +12,9 @@ from gfx.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_weights, save_pretrai
 
 def tiny_model(**overrides) -> Transformer:
     torch.manual_seed(0)
-    config = TransformerConfig.from_name("tiny", vocab_size=40, prefix_dim=6, extra_vocab_sizes=(5,), **overrides)
+    config = TransformerConfig.from_name(
+        "tiny", vocab_size=40, prefix_dim=6, extra_vocab_sizes=(5,), **overrides
+    )
     model = Transformer(config).eval()
     table = torch.full((40, 1), -1, dtype=torch.long)
     table[10:15, 0] = torch.arange(5)

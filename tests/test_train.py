@@ -50,13 +50,19 @@ def test_resume_after_interruption_gives_the_same_final_weights(tmp_path):
 
 
 def test_loss_decreases_with_a_shuffling_dataloader_and_logs(caplog):
-    data = torch.utils.data.DataLoader([{"tokens": t} for t in torch.randint(0, 8, (16, 10))], batch_size=4,
-                                       shuffle=True)
+    data = torch.utils.data.DataLoader(
+        [{"tokens": t} for t in torch.randint(0, 8, (16, 10))], batch_size=4, shuffle=True
+    )
     model = tiny_model()
     seen = []
     with caplog.at_level(logging.INFO, logger="gfx.train"):
-        result = train(model, data, TrainConfig(steps=30, lr=1e-2, warmup_steps=3, log_every=10),
-                       val_data=data, callback=seen.append)
+        result = train(
+            model,
+            data,
+            TrainConfig(steps=30, lr=1e-2, warmup_steps=3, log_every=10),
+            val_data=data,
+            callback=seen.append,
+        )
     assert result.history[-1]["loss"] < result.history[0]["loss"] - 0.5
     assert [p.step for p in seen] == list(range(1, 31)) and seen[-1].val_loss == result.val_loss
     assert "step 30/30" in caplog.text
@@ -67,8 +73,12 @@ def test_custom_loss_fn_and_accumulation():
     model = torch.nn.Linear(3, 1)
     xs = [torch.randn(8, 3) for _ in range(4)]
     loss_fn = lambda m, x: (m(x) - x.sum(1, keepdim=True)).pow(2).mean()  # noqa: E731
-    result = train(model, xs, TrainConfig(steps=60, lr=0.05, warmup_steps=1, accumulate=2, weight_decay=0.0),
-                   loss_fn=loss_fn)
+    result = train(
+        model,
+        xs,
+        TrainConfig(steps=60, lr=0.05, warmup_steps=1, accumulate=2, weight_decay=0.0),
+        loss_fn=loss_fn,
+    )
     assert result.train_loss < 0.05
 
 

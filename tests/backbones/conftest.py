@@ -13,8 +13,9 @@ def make_model(vocab_size: int = 48, seed: int = 0, **overrides) -> Transformer:
     random model repeat its last token, which would make decoding tests trivial.
     """
     torch.manual_seed(seed)
-    config = TransformerConfig.from_name("tiny", vocab_size=vocab_size, **{"tie_embeddings": False, "init_std": 0.5,
-                                                                           **overrides})
+    config = TransformerConfig.from_name(
+        "tiny", vocab_size=vocab_size, **{"tie_embeddings": False, "init_std": 0.5, **overrides}
+    )
     return Transformer(config).eval()
 
 

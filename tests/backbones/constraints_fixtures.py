@@ -3,9 +3,11 @@
 from gfx.backbones.constraints import AutomatonConstraint
 
 # the vocabulary and grammar of research/lm_anchors.md sec. 2.1; <col_k> tokens are never allowed
-VOCAB = ["<pad>", "<bos>", "<eos>", "M", "L", "C", "Q", "Z"] + [f"<coord_{i}>" for i in range(200)] + [
-    f"<col_{i}>" for i in range(93)
-]
+VOCAB = (
+    ["<pad>", "<bos>", "<eos>", "M", "L", "C", "Q", "Z"]
+    + [f"<coord_{i}>" for i in range(200)]
+    + [f"<col_{i}>" for i in range(93)]
+)
 EOS, M, L, C, Q, Z, COORDS = 2, 3, 4, 5, 6, 7, range(8, 208)
 EBNF = r"""
 root  ::= path+

@@ -16,8 +16,9 @@ from gfx.backbones.constraints import (
 )
 from gfx.backbones.decoding import generate
 from gfx.backbones.sampling import GREEDY, SamplingConfig
-from tests.backbones.conftest import make_model
-from tests.backbones.constraints_fixtures import EBNF, EOS, VOCAB, C, L, M, allowed, automaton, is_valid
+
+from .conftest import make_model
+from .constraints_fixtures import EBNF, EOS, VOCAB, C, L, M, allowed, automaton, is_valid
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +72,15 @@ def test_every_sampled_sequence_is_valid(kind, grammar):
     model = make_model(vocab_size=len(VOCAB), seed=1)
     n = 64
     constraints = [grammar.constraint() if kind == "xgrammar" else automaton() for _ in range(n)]
-    out = generate(model, torch.full((n, 1), 1), max_new_tokens=200, sampling=SamplingConfig(temperature=1.0),
-                   constraints=constraints, stop_tokens=[EOS], seed=0)
+    out = generate(
+        model,
+        torch.full((n, 1), 1),
+        max_new_tokens=200,
+        sampling=SamplingConfig(temperature=1.0),
+        constraints=constraints,
+        stop_tokens=[EOS],
+        seed=0,
+    )
     finished = [seq for seq, f in zip(out.sequences(), out.finished.tolist(), strict=True) if f]
     assert len(finished) >= n // 2 and out.valid.all()
     assert all(is_valid(seq) for seq in finished)
@@ -83,9 +91,16 @@ def test_every_sampled_sequence_is_valid(kind, grammar):
 def test_awrs_samples_valid_sequences_with_finite_weights(grammar):
     model = make_model(vocab_size=len(VOCAB), seed=2)
     n = 16
-    out = generate(model, torch.full((n, 1), 1), max_new_tokens=200, sampling=SamplingConfig(temperature=1.0),
-                   constraints=[grammar.constraint() for _ in range(n)], constraint_mode="awrs",
-                   stop_tokens=[EOS], seed=0)
+    out = generate(
+        model,
+        torch.full((n, 1), 1),
+        max_new_tokens=200,
+        sampling=SamplingConfig(temperature=1.0),
+        constraints=[grammar.constraint() for _ in range(n)],
+        constraint_mode="awrs",
+        stop_tokens=[EOS],
+        seed=0,
+    )
     for seq, finished in zip(out.sequences(), out.finished.tolist(), strict=True):
         assert is_valid(seq) if finished else all(automaton().advance(t) for t in seq[:1])
     assert torch.isfinite(out.log_weights).all() and (out.log_weights < 0).all()
@@ -107,8 +122,14 @@ def test_awrs_weight_estimates_the_allowed_mass_and_tokens_follow_the_conditiona
 
 def test_dead_end_marks_the_row_invalid():
     c = AutomatonConstraint(0, lambda s: [3] if s == 0 else [], lambda s, t: 1, 48)
-    out = generate(make_model(), torch.ones(2, 1, dtype=torch.long), max_new_tokens=5, sampling=GREEDY,
-                   constraints=[c, None], pad_id=-1)
+    out = generate(
+        make_model(),
+        torch.ones(2, 1, dtype=torch.long),
+        max_new_tokens=5,
+        sampling=GREEDY,
+        constraints=[c, None],
+        pad_id=-1,
+    )
     assert out.sequences()[0] == [3] and out.valid.tolist() == [False, True]
     assert out.finished.tolist() == [True, False] and out.lengths.tolist() == [1, 5]
 
@@ -121,11 +142,26 @@ def test_svg_path_tokenizer_grammar_1000_sampled_sequences_all_parse():
     grammar = Grammar(tok.vocab, tok.grammar(), stop_ids=[tok.eos_id])
     model = make_model(vocab_size=tok.vocab_size, seed=5)
     n = 1000
-    out = generate(model, torch.full((n, 1), tok.bos_id), max_new_tokens=250, sampling=SamplingConfig(),
-                   constraints=[grammar.constraint() for _ in range(n)], stop_tokens=[tok.eos_id], seed=0)
+    out = generate(
+        model,
+        torch.full((n, 1), tok.bos_id),
+        max_new_tokens=250,
+        sampling=SamplingConfig(),
+        constraints=[grammar.constraint() for _ in range(n)],
+        stop_tokens=[tok.eos_id],
+        seed=0,
+    )
     sequences = out.sequences()
     assert out.finished.all() and out.valid.all()
     assert all(tok.is_valid([tok.bos_id, *seq]) for seq in sequences)
     assert sum(len(s) for s in sequences) / n > 5  # not just empty icons
     for seq in sequences[:50]:
         tok.decode([tok.bos_id, *seq])  # strict decode raises on anything invalid
+
+
+def test_any_allowed_ignores_bits_beyond_the_vocabulary():
+    from gfx.backbones.constraints import any_allowed
+
+    rows = torch.stack([pack_tokens([], 40), pack_tokens([39], 40), pack_tokens([3], 40)])
+    rows[0, 1] = -256  # bits 40..63 set (xgrammar sets trailing bits), none below 40
+    assert any_allowed(rows, 40).tolist() == [False, True, True]

@@ -7,7 +7,8 @@ import torch
 
 from gfx.backbones.decoding import generate, left_pad
 from gfx.backbones.sampling import GREEDY, SamplingConfig
-from tests.backbones.conftest import make_model
+
+from .conftest import make_model
 
 
 class CountingModel:
@@ -19,14 +20,24 @@ class CountingModel:
     def new_cache(self, batch_size, max_len):
         return SimpleNamespace()
 
-    def __call__(self, tokens, *, prefix=None, prefix_mask=None, cache=None, attention_mask=None, logits_to_keep=0):
-        logits = torch.nn.functional.one_hot((tokens + 1) % self.config.vocab_size, self.config.vocab_size).float()
+    def __call__(
+        self, tokens, *, prefix=None, prefix_mask=None, cache=None, attention_mask=None, logits_to_keep=0
+    ):
+        logits = torch.nn.functional.one_hot(
+            (tokens + 1) % self.config.vocab_size, self.config.vocab_size
+        ).float()
         return 10 * logits[:, -logits_to_keep:]
 
 
 def test_rows_finish_independently_on_stop_tokens():
-    out = generate(CountingModel(), torch.tensor([[1], [3], [6], [8]]), max_new_tokens=5, sampling=GREEDY,
-                   stop_tokens=[7], pad_id=-1)
+    out = generate(
+        CountingModel(),
+        torch.tensor([[1], [3], [6], [8]]),
+        max_new_tokens=5,
+        sampling=GREEDY,
+        stop_tokens=[7],
+        pad_id=-1,
+    )
     assert out.sequences() == [[2, 3, 4, 5, 6], [4, 5, 6, 7], [7], [9, 0, 1, 2, 3]]
     assert out.tokens[1].tolist() == [4, 5, 6, 7, -1] and out.tokens[2].tolist() == [7, -1, -1, -1, -1]
     assert out.finished.tolist() == [False, True, True, False]
@@ -34,7 +45,9 @@ def test_rows_finish_independently_on_stop_tokens():
 
 
 def test_generation_stops_once_every_row_finished():
-    out = generate(CountingModel(), torch.tensor([[5], [6]]), max_new_tokens=50, sampling=GREEDY, stop_tokens=[7])
+    out = generate(
+        CountingModel(), torch.tensor([[5], [6]]), max_new_tokens=50, sampling=GREEDY, stop_tokens=[7]
+    )
     assert out.forward_passes == 2 and out.finished.all()
 
 
@@ -66,13 +79,17 @@ def test_seed_reproduces_and_different_seeds_differ(model):
 
 def test_guidance_matches_a_manual_two_branch_loop(prefix_model):
     prompt, prefix = torch.tensor([[1], [2]]), torch.randn(2, 3, 8)
-    out = generate(prefix_model, prompt, prefix=prefix, guidance_scale=3.0, max_new_tokens=12, sampling=GREEDY)
+    out = generate(
+        prefix_model, prompt, prefix=prefix, guidance_scale=3.0, max_new_tokens=12, sampling=GREEDY
+    )
     seq = prompt
     no_prefix = torch.zeros(2, 3, dtype=torch.bool)
     with torch.no_grad():
         for _ in range(12):
             cond = prefix_model(seq, prefix=prefix)[:, -1].log_softmax(-1)
-            uncond = prefix_model(seq, prefix=torch.zeros_like(prefix), prefix_mask=no_prefix)[:, -1].log_softmax(-1)
+            uncond = prefix_model(seq, prefix=torch.zeros_like(prefix), prefix_mask=no_prefix)[
+                :, -1
+            ].log_softmax(-1)
             seq = torch.cat([seq, (uncond + 3.0 * (cond - uncond)).argmax(-1, keepdim=True)], 1)
     assert torch.equal(out.tokens, seq[:, 1:])
     plain = generate(prefix_model, prompt, prefix=prefix, max_new_tokens=12, sampling=GREEDY)
@@ -80,8 +97,14 @@ def test_guidance_matches_a_manual_two_branch_loop(prefix_model):
 
 
 def test_guidance_with_an_unconditional_prompt_of_another_length(model):
-    out = generate(model, torch.tensor([[1, 2, 3]]), uncond_prompt=torch.tensor([[1]]), guidance_scale=2.0,
-                   max_new_tokens=8, sampling=GREEDY)
+    out = generate(
+        model,
+        torch.tensor([[1, 2, 3]]),
+        uncond_prompt=torch.tensor([[1]]),
+        guidance_scale=2.0,
+        max_new_tokens=8,
+        sampling=GREEDY,
+    )
     seq, useq = torch.tensor([[1, 2, 3]]), torch.tensor([[1]])
     with torch.no_grad():
         for _ in range(8):
@@ -95,8 +118,9 @@ def test_repetition_penalty_reduces_repeats():
     model = make_model(seed=3)
     prompt = torch.ones(1, 1, dtype=torch.long)
     plain = generate(model, prompt, max_new_tokens=40, sampling=GREEDY).sequences()[0]
-    penalised = generate(model, prompt, max_new_tokens=40,
-                         sampling=SamplingConfig(temperature=0, repetition_penalty=5.0)).sequences()[0]
+    penalised = generate(
+        model, prompt, max_new_tokens=40, sampling=SamplingConfig(temperature=0, repetition_penalty=5.0)
+    ).sequences()[0]
     assert len(set(penalised)) > len(set(plain))
 
 

@@ -11,7 +11,9 @@ from gfx.backbones.sampling import GREEDY
 def test_under_budget_keyformer_changes_nothing(model):
     prompt = torch.randint(0, 48, (2, 6))
     plain = generate(model, prompt, max_new_tokens=30, sampling=GREEDY)
-    kept = generate(model, prompt, max_new_tokens=30, sampling=GREEDY, cache_policy=Keyformer(budget=64, recent=8))
+    kept = generate(
+        model, prompt, max_new_tokens=30, sampling=GREEDY, cache_policy=Keyformer(budget=64, recent=8)
+    )
     assert torch.equal(plain.tokens, kept.tokens)
 
 

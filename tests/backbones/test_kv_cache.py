@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.backbones.conftest import make_model
+from .conftest import make_model
 
 
 def run(model, cache, tokens):

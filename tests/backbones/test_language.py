@@ -17,9 +17,17 @@ from gfx.backbones.language import CausalLM  # noqa: E402
 
 @pytest.fixture(scope="module")
 def lm():
-    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                                      initializer_range=0.5, tie_word_embeddings=False)
+    config = transformers.LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        initializer_range=0.5,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     return CausalLM.from_config(config, prefix_dim=6).eval()
 
@@ -70,9 +78,18 @@ def test_modality_tokens_start_at_the_mean_description_embedding(lm):
     torch.testing.assert_close(embed[64], embed[[1, 2, 3]].mean(0))
     torch.testing.assert_close(head[65], head[10])
     # generate() and constraints work over the extended vocabulary: only new tokens, then EOS (id 0)
-    c = AutomatonConstraint(0, lambda n: [64, 65] if n < 4 else [0], lambda n, t: n + 1, 66, final=lambda n: n > 4)
-    out = generate(lm, torch.tensor([[1]]), max_new_tokens=10, sampling=SamplingConfig(), constraints=[c],
-                   stop_tokens=[0], seed=0)
+    c = AutomatonConstraint(
+        0, lambda n: [64, 65] if n < 4 else [0], lambda n, t: n + 1, 66, final=lambda n: n > 4
+    )
+    out = generate(
+        lm,
+        torch.tensor([[1]]),
+        max_new_tokens=10,
+        sampling=SamplingConfig(),
+        constraints=[c],
+        stop_tokens=[0],
+        seed=0,
+    )
     assert out.sequences()[0][:4] in ([a, b, c_, d] for a in new for b in new for c_ in new for d in new)
     assert out.sequences()[0][4] == 0 and out.finished.all()
 

@@ -27,7 +27,9 @@ def test_filters_keep_the_expected_tokens():
     assert kept(SamplingConfig(top_p=0.5)) == [0]
     assert kept(SamplingConfig(min_p=0.2)) == [0, 1, 2]  # threshold 0.1
     assert kept(SamplingConfig(temperature=0)) == [0]
-    torch.testing.assert_close(distribution(LOGITS, SamplingConfig(top_k=2)), torch.tensor([[0.625, 0.375, 0, 0]]))
+    torch.testing.assert_close(
+        distribution(LOGITS, SamplingConfig(top_k=2)), torch.tensor([[0.625, 0.375, 0, 0]])
+    )
 
 
 def test_temperature_sharpens_and_flattens():
@@ -40,8 +42,14 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative():
     logits = torch.tensor([[2.0, -2.0, 2.0]])
     seen = torch.tensor([[True, True, False]])
     assert repetition_penalty(logits, seen, 2.0).tolist() == [[1.0, -4.0, 2.0]]
-    assert choose(torch.tensor([[2.0, 1.5]]), SamplingConfig(temperature=0, repetition_penalty=2.0),
-                  seen=torch.tensor([[True, False]])).item() == 1
+    assert (
+        choose(
+            torch.tensor([[2.0, 1.5]]),
+            SamplingConfig(temperature=0, repetition_penalty=2.0),
+            seen=torch.tensor([[True, False]]),
+        ).item()
+        == 1
+    )
 
 
 def test_guidance_scale_one_is_conditional_and_larger_extrapolates():

@@ -5,8 +5,9 @@ import torch
 from gfx.backbones.decoding import generate, left_pad
 from gfx.backbones.sampling import GREEDY, SamplingConfig
 from gfx.backbones.speculative import TokenRecycling, accept_candidates, default_tree
-from tests.backbones.conftest import make_model
-from tests.backbones.constraints_fixtures import EOS, VOCAB, automaton, is_valid
+
+from .conftest import make_model
+from .constraints_fixtures import EOS, VOCAB, automaton, is_valid
 
 
 def test_default_tree_shape():
@@ -21,8 +22,15 @@ def test_greedy_token_recycling_equals_plain_greedy():
     plain = generate(model, prompt, prompt_mask=mask, max_new_tokens=120, sampling=GREEDY, stop_tokens=[7])
     recycling = TokenRecycling(48)
     for _ in range(2):  # the second run starts with a warm adjacency matrix
-        fast = generate(model, prompt, prompt_mask=mask, max_new_tokens=120, sampling=GREEDY, stop_tokens=[7],
-                        draft=recycling)
+        fast = generate(
+            model,
+            prompt,
+            prompt_mask=mask,
+            max_new_tokens=120,
+            sampling=GREEDY,
+            stop_tokens=[7],
+            draft=recycling,
+        )
         assert fast.sequences() == plain.sequences()
         assert fast.finished.tolist() == plain.finished.tolist()
     assert fast.forward_passes < plain.forward_passes * 3 and recycling.mean_accepted > 0.5
@@ -34,7 +42,9 @@ def test_greedy_token_recycling_with_prefix_and_grammar_equals_plain():
     prompt = torch.ones(2, 1, dtype=torch.long)
     kwargs = dict(prefix=prefix, max_new_tokens=80, sampling=GREEDY, stop_tokens=[EOS])
     plain = generate(model, prompt, constraints=[automaton(), automaton()], **kwargs)
-    fast = generate(model, prompt, constraints=[automaton(), automaton()], draft=TokenRecycling(len(VOCAB)), **kwargs)
+    fast = generate(
+        model, prompt, constraints=[automaton(), automaton()], draft=TokenRecycling(len(VOCAB)), **kwargs
+    )
     assert fast.sequences() == plain.sequences()
     for seq, done in zip(fast.sequences(), fast.finished.tolist(), strict=True):
         assert is_valid(seq) if done else True
@@ -42,9 +52,16 @@ def test_greedy_token_recycling_with_prefix_and_grammar_equals_plain():
 
 def test_sampling_with_token_recycling_stays_valid_under_a_grammar():
     model = make_model(vocab_size=len(VOCAB), seed=3)
-    out = generate(model, torch.ones(4, 1, dtype=torch.long), max_new_tokens=150, sampling=SamplingConfig(),
-                   constraints=[automaton() for _ in range(4)], stop_tokens=[EOS], draft=TokenRecycling(len(VOCAB)),
-                   seed=0)
+    out = generate(
+        model,
+        torch.ones(4, 1, dtype=torch.long),
+        max_new_tokens=150,
+        sampling=SamplingConfig(),
+        constraints=[automaton() for _ in range(4)],
+        stop_tokens=[EOS],
+        draft=TokenRecycling(len(VOCAB)),
+        seed=0,
+    )
     for seq, done in zip(out.sequences(), out.finished.tolist(), strict=True):
         assert is_valid(seq) if done else len(seq) == 150
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from gfx.backbones.transformer import TransformerConfig, next_token_loss
-from tests.backbones.conftest import make_model
+
+from .conftest import make_model
 
 
 def test_presets_build_and_validate():
@@ -45,7 +46,12 @@ def test_masked_prefix_entries_are_ignored(prefix_model):
     mask = torch.tensor([[True, True, True, False, False]])
     with torch.no_grad():
         a = prefix_model(tokens, prefix=prefix)
-        b = prefix_model(tokens, prefix=extended, prefix_mask=mask, position_ids=torch.tensor([[0, 1, 2, 3, 4, 3, 4, 5, 6, 7]]))
+        b = prefix_model(
+            tokens,
+            prefix=extended,
+            prefix_mask=mask,
+            position_ids=torch.tensor([[0, 1, 2, 3, 4, 3, 4, 5, 6, 7]]),
+        )
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
@@ -53,8 +59,12 @@ def test_explicit_attention_mask_and_positions_reproduce_causal(model):
     tokens = torch.randint(0, 48, (2, 6))
     causal = torch.ones(6, 6, dtype=torch.bool).tril().expand(2, 6, 6)
     with torch.no_grad():
-        torch.testing.assert_close(model(tokens, attn_mask=causal, position_ids=torch.arange(6).expand(2, 6)),
-                                   model(tokens), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            model(tokens, attn_mask=causal, position_ids=torch.arange(6).expand(2, 6)),
+            model(tokens),
+            atol=1e-4,
+            rtol=1e-4,
+        )
         # a token that may only see itself gives the same output whatever precedes it
         only_self = torch.eye(6, dtype=torch.bool).expand(2, 6, 6)
         a = model(tokens, attn_mask=only_self, position_ids=torch.zeros(2, 6, dtype=torch.long))

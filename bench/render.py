@@ -1,0 +1,190 @@
+"""SVG -> PNG throughput of batch jobs: `gfx.jobs` local (2 workers) and Ray, against plain loops.
+
+`python -m bench render`. Renders the same icons (2,000 from the committed corpus, or generated ones
+if it is absent) at 128 px on white, four ways, in one run; each is timed 3 times, interleaved, and
+the best time is kept (these machines are shared and noisy):
+
+    plain loop   one process: read the file, `cairosvg.svg2png`, write the PNG (no safety checks)
+    gfx loop     one process calling the render-svg handler (safe parse, render, PNG) and writing atomically
+    local x2     `run_jobs(executor="local", workers=2)`: worker start-up, manifest and fsyncs included
+    ray          `run_jobs(executor="ray")` on a 2-CPU local cluster already running (connecting included),
+                 compared with local x2 timed again while the idle cluster runs beside it
+
+Targets (issue 6): local x2 >= 1.7x the plain loop; Ray within 1.5x of local.
+Writes bench/results/render.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from gfx.files import write_bytes, write_text  # noqa: E402
+from gfx.jobs import read_manifest, run_jobs  # noqa: E402
+
+N_ICONS = 2000
+REPEATS = 3
+SIZE = 128
+RESULTS = Path(__file__).parent / "results" / "render.json"
+
+
+def corpus_svgs(n: int) -> tuple[list[str], str]:
+    """`n` icons of the committed corpus (a fixed mix of sources: lowest ids first), or generated ones."""
+    try:
+        from gfx.data.icons import load_icons
+
+        records = sorted(load_icons(), key=lambda r: r.id)[:n]
+        if records:
+            return [r.svg for r in records], f"{len(records)} corpus icons (assets/icons, lowest ids)"
+    except FileNotFoundError:
+        pass
+    import random
+
+    rng = random.Random(0)
+    svgs = []
+    for _ in range(n):
+        body = "".join(
+            f'<circle cx="{rng.randint(3, 21)}" cy="{rng.randint(3, 21)}" r="{rng.randint(1, 8)}"/>'
+            for _ in range(rng.randint(1, 5))
+        )
+        svgs.append(
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="black" '
+            f'stroke-width="2">{body}</svg>'
+        )
+    return svgs, f"{n} GENERATED icons (the corpus at assets/icons is absent)"
+
+
+def plain_loop(paths: list[Path], out: Path) -> int:
+    import cairosvg
+
+    out.mkdir()
+    for path in paths:
+        png = cairosvg.svg2png(
+            bytestring=path.read_bytes(), output_width=SIZE, output_height=SIZE, background_color="white"
+        )
+        with open(out / f"{path.stem}.png", "wb") as f:
+            f.write(png)
+    return len(paths)
+
+
+def gfx_loop(paths: list[Path], out: Path) -> int:
+    from gfx.jobs import JOB_KINDS
+
+    handler = JOB_KINDS["render-svg"].handler
+    params = {"sizes": [SIZE], "background": "white"}
+    out.mkdir()
+    for path in paths:
+        for suffix, data in handler(params, {"input": path.read_bytes()}).items():
+            write_bytes(out / f"{path.stem}{suffix}", data)
+    return len(paths)
+
+
+def jobs_run(jobs: Path, out: Path, **options) -> int:
+    summary = run_jobs(jobs, out, **options)
+    if summary.failed:
+        errors = [r["error"] for r in read_manifest(summary.manifest) if r["status"] != "ok"][:3]
+        raise RuntimeError(f"{options}: {summary.failed} of {summary.total} jobs failed; errors: {errors}")
+    return summary.ok
+
+
+def timed(name: str, run: Callable[[Path], int], out: Path, wall: dict, cpu: dict) -> None:
+    """Run once into a fresh folder; keep the best wall and process CPU time of the repeats."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    run(out)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    print(f"  {name:24s} {seconds:6.2f} s", flush=True)
+    wall[name] = min(wall.get(name, seconds), seconds)
+    cpu[name] = min(cpu.get(name, cpu_seconds), cpu_seconds)
+
+
+def main() -> dict:
+    logging.basicConfig(level=logging.WARNING)
+    svgs, source = corpus_svgs(N_ICONS)
+    n = len(svgs)
+    print(
+        f"{source}; {SIZE} px on white; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
+        f"best of {REPEATS}, interleaved",
+        flush=True,
+    )
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="gfx-bench-render-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "icons").mkdir()
+        paths = []
+        with open(tmp / "jobs.jsonl", "w") as jobs_file:
+            for i, svg in enumerate(svgs):
+                paths.append(tmp / "icons" / f"icon{i:05d}.svg")
+                paths[-1].write_text(svg)
+                jobs_file.write(
+                    json.dumps(
+                        {
+                            "id": f"icon{i:05d}",
+                            "kind": "render-svg",
+                            "input": f"icons/icon{i:05d}.svg",
+                            "sizes": [SIZE],
+                        }
+                    )
+                    + "\n"
+                )
+        jobs = tmp / "jobs.jsonl"
+        runs = {
+            "plain_loop": lambda out: plain_loop(paths, out),
+            "gfx_loop": lambda out: gfx_loop(paths, out),
+            "local_2_workers": lambda out: jobs_run(jobs, out, workers=2),
+        }
+        for repeat in range(REPEATS):
+            for name, run in runs.items():
+                timed(name, run, tmp / f"{name}-{repeat}", wall, cpu)
+        load.append(os.getloadavg()[0])
+        from gfx.jobs.ray_executor import local_cluster
+
+        with local_cluster(num_cpus=2) as address:  # local is timed again beside the idle cluster
+            runs = {
+                "ray_2_cpus": lambda out: jobs_run(jobs, out, executor="ray", address=address),
+                "local_2_workers_beside_ray": lambda out: jobs_run(jobs, out, workers=2),
+            }
+            for repeat in range(REPEATS):
+                for name, run in runs.items():
+                    timed(name, run, tmp / f"{name}-{repeat}", wall, cpu)
+        load.append(os.getloadavg()[0])
+
+    ratios = {
+        "local_2_workers_speedup_vs_plain_loop": wall["plain_loop"] / wall["local_2_workers"],
+        "local_2_workers_speedup_vs_gfx_loop": wall["gfx_loop"] / wall["local_2_workers"],
+        "gfx_loop_cpu_vs_plain_loop_cpu": cpu["gfx_loop"] / cpu["plain_loop"],
+        "ray_time_vs_local": wall["ray_2_cpus"] / wall["local_2_workers_beside_ray"],
+    }
+    targets = {"local_2_workers_speedup_vs_plain_loop": (">=", 1.7), "ray_time_vs_local": ("<=", 1.5)}
+    print(f"\n{'ratio':42s} {'value':>7s}  target")
+    for name, value in ratios.items():
+        op, goal = targets.get(name, ("", None))
+        met = goal is not None and (value >= goal if op == ">=" else value <= goal)
+        print(
+            f"{name:42s} {value:7.2f}  "
+            + ("" if goal is None else f"{op} {goal}  {'met' if met else 'MISSED'}")
+        )
+    result = {
+        "icons": n, "source": source, "size": SIZE, "repeats": REPEATS, "cpus": os.cpu_count(),
+        "load_average_start_middle_end": load, "python": sys.version.split()[0], "machine": platform.machine(),
+        "best_wall_seconds": wall, "best_cpu_seconds_of_this_process": cpu,
+        "items_per_second": {k: n / v for k, v in wall.items()},
+        "ratios": ratios, "targets": {k: f"{op} {goal}" for k, (op, goal) in targets.items()},
+    }  # fmt: skip
+    write_text(RESULTS, json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {RESULTS}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
