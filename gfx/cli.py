@@ -262,17 +262,24 @@ def render_jobs(
     """Run a batch job file (render-svg, ...); re-running resumes and retries failed jobs."""
     from gfx.jobs import run_jobs
 
+    bar = []  # started at the first progress call, so a bad job file prints only its error
+
+    def update(done: int, total: int, label: str) -> None:
+        if not bar:
+            bar.extend(_progress())
+        bar[0](done, total, label)
+
     with _user_errors():
         if not jobs.is_file():
             raise UsageError(f"{jobs} does not exist or is not a file")
-        update, stop = _progress()
         try:
             summary = run_jobs(jobs, out_dir, executor=executor, workers=workers, address=address,
                                max_retries=max_retries, timeout=timeout, progress=update)
         except ImportError as err:  # ray not installed
             raise UsageError(str(err)) from None
         finally:
-            stop()
+            if bar:
+                bar[1]()
     typer.echo(f"{summary.ok} ok, {summary.skipped} already done, {summary.failed} failed; {summary.manifest}")
     if summary.failed:
         shown = ", ".join(summary.failed_ids[:5]) + (", ..." if summary.failed > 5 else "")

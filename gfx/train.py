@@ -14,6 +14,7 @@ order again on resume, and resuming skips the batches already used in that epoch
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -229,9 +230,7 @@ def _batches(data, state: dict, seed: int, rng_state: dict | None):
     """Endless batches across epochs; skips the batches a resumed run already consumed."""
     while True:
         torch.manual_seed(seed + state["epoch"])  # a shuffling DataLoader draws its order from this
-        iterator = iter(data(state["epoch"]) if callable(data) and not hasattr(data, "__iter__") else data)
-        for _ in range(state["batch_in_epoch"]):
-            next(iterator)
+        iterator = _epoch_iterator(data, state["epoch"], state["batch_in_epoch"])
         if rng_state is not None:  # restore dropout/sampling RNG exactly where the checkpoint left it
             _set_rng_state(rng_state)
             rng_state = None
@@ -246,6 +245,17 @@ def _batches(data, state: dict, seed: int, rng_state: dict | None):
             raise ValueError("training data yielded no batches")
         state["epoch"] += 1
         state["batch_in_epoch"] = 0
+
+
+def _epoch_iterator(data, epoch: int, start: int):
+    """Batches of `epoch` from batch `start` on. Per-epoch callables that take `start=` skip cheaply
+    (without building the skipped batches); otherwise the skipped batches are drawn and dropped."""
+    if callable(data) and "start" in inspect.signature(data).parameters:
+        return iter(data(epoch, start=start))
+    iterator = iter(data(epoch) if callable(data) and not hasattr(data, "__iter__") else data)
+    for _ in range(start):
+        next(iterator)
+    return iterator
 
 
 def _to_device(batch, device):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import time
@@ -40,8 +41,9 @@ from gfx.config import ConfigMixin
 from gfx.data.icons import REPO_ROOT, SPLIT_RULE, IconRecord, load_icons, read_manifest
 from gfx.files import atomic_open
 from gfx.runtime import seed_everything
+from gfx.svg.metrics import frechet_distance
 from gfx.svg.render import render, to_rgb
-from gfx.train import TrainConfig, train
+from gfx.train import Progress, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +275,8 @@ def embed_prompts(prompts: list[str], batch_size: int = 64, progress: ProgressFn
     out = np.zeros((len(prompts), TEXT_WIDTH), np.float32)
     long = sum(len(p.split()) > encoder.max_tokens // 2 for p in prompts)
     if long:
-        log.info("embedding %d prompts; the longest are truncated to %d tokens", len(prompts), encoder.max_tokens)
+        log.info("embedding %d prompts; %d long ones may be truncated to %d tokens", len(prompts), long,
+                 encoder.max_tokens)
     with _quiet_truncation():
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
@@ -436,20 +439,22 @@ def contrastive_batches(gray: np.ndarray, text: np.ndarray, batch_size: int, see
 
 
 def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = False, steps: int = DEFAULT_STEPS,
-                    progress: ProgressFn | None = None, *, preset: str = "default", batch_size: int = BATCH_SIZE,
+                    progress: Callable[[Progress], None] | None = None, *, preset: str = "default", batch_size: int = BATCH_SIZE,
                     text_variants: int = TEXT_VARIANTS, seed: int = 0, limit: int | None = None,
                     run_dir: str | Path | None = None, cache_dir: Path | None = CACHE_DIR) -> dict[str, Any]:
     """Train the icon evaluator on the corpus train split, evaluate it on val, save it with a model card.
 
     The whole run is a function of the committed corpus and `seed`. Checkpoints (with optimizer state)
     go to `run_dir` (default runs/<name of out_dir>) every 200 steps; `resume=True` continues from there.
-    The final weights are stored as float16 in `out_dir` with config.json and README.md.
+    The final weights are stored as float16 in `out_dir` with config.json, README.md (the model card)
+    and metrics.json (the returned summary).
 
     Args:
         out_dir: the model directory to write.
         resume: continue from the last checkpoint in `run_dir`.
         steps: optimizer steps.
-        progress: `(done, total, label)` callback for rendering, embedding and training.
+        progress: receives a `gfx.train.Progress` after every training step (rendering and prompt
+            embedding report through `logging`).
         preset: an `IconCLIPConfig` preset.
         batch_size: pairs per step (the InfoNCE negatives are the rest of the batch).
         text_variants: prompts per icon, see `prompt_variants`.
@@ -467,9 +472,9 @@ def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = Fals
     started = time.perf_counter()
     train_records, val_records = load_icons(split="train")[:limit], load_icons(split="val")[:limit]
     # 1. inputs: renders and MiniLM embeddings of every prompt variant, computed once and cached
-    gray = corpus_rasters(train_records, config.image_size, config.background, cache_dir, progress)
+    gray = corpus_rasters(train_records, config.image_size, config.background, cache_dir, _progress_log())
     variants = prompt_variants(train_records, text_variants, seed)
-    flat = corpus_text_embeddings([p for v in variants for p in v], cache_dir, progress)
+    flat = corpus_text_embeddings([p for v in variants for p in v], cache_dir, _progress_log())
     text = flat.reshape(len(train_records), text_variants, -1)
     val_gray = corpus_rasters(val_records, config.image_size, config.background, cache_dir)
     val_text = corpus_text_embeddings([r.text for r in val_records], cache_dir)
@@ -481,13 +486,14 @@ def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = Fals
                                betas=(0.9, 0.98), eval_every=250, eval_batches=0, checkpoint_every=200,
                                log_every=50, seed=seed)
     val_batches = list(contrastive_batches(val_gray, val_text, min(batch_size, len(val_gray)), seed, augment=False)(0))
-    callback = (lambda p: progress(p.step, p.steps, "train")) if progress is not None else None
     result = train(model, contrastive_batches(gray, text, batch_size, seed), train_config, val_data=val_batches,
-                   out_dir=run_dir, resume=resume, callback=callback)
-    # 3. evaluate on val, save fp16 weights and the model card
-    model.eval()
-    metrics = retrieval_metrics(model.encode_images(val_gray), model.project_text(val_text), [r.text for r in val_records])
+                   out_dir=run_dir, resume=resume, callback=progress)
+    # 3. save fp16 weights, evaluate what was saved on val, write the model card
     model.save_pretrained(out_dir, dtype=torch.float16)
+    model = IconCLIP.from_pretrained(out_dir)
+    metrics = retrieval_metrics(model.encode_images(val_gray), model.project_text(val_text), [r.text for r in val_records])
+    features = model.image_features(val_gray)
+    metrics["fid_val_halves"] = frechet_distance(features[0::2], features[1::2])  # the floor at this sample size
     summary = {
         "preset": preset, "image_size": config.image_size, "feature_dim": config.channels[-1], "steps": result.step, "batch_size": batch_size, "text_variants": text_variants,
         "seed": seed, "threads": torch.get_num_threads(), "train_icons": len(train_records), "val_icons": len(val_records),
@@ -496,9 +502,24 @@ def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = Fals
         "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=config.max_logit_scale)), **metrics,
     }
     write_model_card(out_dir, summary, train_records)
+    with atomic_open(out_dir / "metrics.json", "w") as f:
+        f.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     log.info("icon-clip: val image->text top1 %.3f top5 %.3f", metrics["image_to_text_top1"],
              metrics["image_to_text_top5"])
     return summary
+
+
+def _progress_log() -> ProgressFn:
+    """A `ProgressFn` that logs each label at every tenth of its total."""
+    logged: dict[str, int] = {}
+
+    def report(done: int, total: int, label: str) -> None:
+        tenth = done * 10 // max(total, 1)
+        if logged.get(label) != tenth:
+            logged[label] = tenth
+            log.info("%s: %d/%d", label, done, total)
+
+    return report
 
 
 def write_model_card(out_dir: Path, summary: dict[str, Any], train_records: Sequence[IconRecord]) -> Path:
@@ -553,6 +574,9 @@ Retrieval among all val pairs (identical prompts count as the same item):
 
 Score (cosine, the value `IconCLIP.score` returns): matched pairs {s['matched_score']:.3f} on average,
 mismatched pairs {s['mismatched_score']:.3f}.
+
+FID on `image_features` (its own scale, not Inception's): {s['fid_val_halves']:.3f} between the even and odd
+halves of the val split, the floor for two samples of {s['n'] // 2} icons from one distribution.
 
 ## Use
 

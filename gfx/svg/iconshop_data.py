@@ -118,25 +118,27 @@ class IconBatches:
 
     def __init__(self, samples, tokenizer, batch_size, augment: AugmentConfig | None, seed=0, text_encoder=None):
         self.samples, self.tokenizer, self.batch_size = list(samples), tokenizer, batch_size
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.seed = augment, seed
         self._text_encoder = text_encoder
         if not self.samples:
             raise ValueError("no icons to train on: the corpus split is empty or every icon exceeds max_tokens")
 
-    def __call__(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        """The batches of one epoch (the form `train` accepts for per-epoch data)."""
+    def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of one epoch from batch `start` on (the per-epoch form `train` accepts)."""
         rng = np.random.default_rng(self.seed + epoch)
         order = rng.permutation(len(self.samples)) if self.augment else np.arange(len(self.samples))
         # sort within windows of 50 batches by length so batches waste little padding, then shuffle batches
         window = 50 * self.batch_size
         chunks = []
-        for start in range(0, len(order), window):
-            part = sorted(order[start : start + window], key=lambda i: len(self.samples[i].ids))
+        for offset in range(0, len(order), window):
+            part = sorted(order[offset : offset + window], key=lambda i: len(self.samples[i].ids))
             chunks += [part[k : k + self.batch_size] for k in range(0, len(part), self.batch_size)]
         if self.augment:
             rng.shuffle(chunks)
-        for chunk in chunks:
-            yield self.collate([self.samples[i] for i in chunk], rng)
+        for k, chunk in enumerate(chunks):
+            batch_rng = np.random.default_rng([self.seed, epoch, k])  # batch k is the same however we got here
+            if k >= start:
+                yield self.collate([self.samples[i] for i in chunk], batch_rng)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         return self(0)

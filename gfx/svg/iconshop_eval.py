@@ -30,8 +30,8 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
     """The evaluation table for `pipe` (an `IconShop`) on `limit` icons of `split` (0 = all)."""
     from gfx.backbones.text_encoder import text_encoder
     from gfx.data.icons import load_icons
-    from gfx.svg.icon_clip import IconCLIP
     from gfx.models import model_path
+    from gfx.svg.icon_clip import IconCLIP
 
     evaluator = evaluator or IconCLIP.from_pretrained(model_path("icon-clip"))
     records = load_icons(split=split)

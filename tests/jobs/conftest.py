@@ -2,7 +2,6 @@
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,10 +25,15 @@ BAD_INPUTS = {
     "binary": (bytes(range(256)) * 4, "SVGError"),
     "not-svg": (b"<html><body>hi</body></html>", "is not SVG"),
     "billion-laughs": (BILLION_LAUGHS.encode(), "internal subset"),
-    "external-entity": (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                        b'<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>', "internal subset"),
-    "million-commands": (('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0' + "L1 1" * 10**6 + '"/></svg>').encode(),
-                         "max_commands"),
+    "external-entity": (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
+        "internal subset",
+    ),
+    "million-commands": (
+        ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0' + "L1 1" * 10**6 + '"/></svg>').encode(),
+        "max_commands",
+    ),
     "nan": (b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="NaN"/></svg>', "is not a length"),
 }
 
@@ -46,12 +50,17 @@ def icon_svg(seed: int) -> str:
         elif pick == "circle":
             shapes.append(f'<circle cx="{a}" cy="{b}" r="{rng.randint(1, 8)}"/>')
         elif pick == "rect":
-            shapes.append(f'<rect x="{min(a, c)}" y="{min(b, d)}" width="{abs(c - a) + 1}" height="{abs(d - b) + 1}" rx="2"/>')
+            shapes.append(
+                f'<rect x="{min(a, c)}" y="{min(b, d)}" width="{abs(c - a) + 1}" height="{abs(d - b) + 1}" rx="2"/>'
+            )
         else:
             shapes.append(f'<polyline points="{a} {b} {c} {d} {b} {a}"/>')
-    return ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24" fill="none" '
-            'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
-            + "".join(shapes) + "</svg>")
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24" fill="none" '
+        'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+        + "".join(shapes)
+        + "</svg>"
+    )
 
 
 def write_jsonl(path: Path, rows) -> Path:
@@ -75,7 +84,9 @@ def mixed_batch(tmp_path):
         for i in range(n):
             (icons / f"icon{i}.svg").write_text(icon_svg(i))
             good.append(f"icon{i}")
-            rows.append({"id": f"icon{i}", "kind": "render-svg", "input": f"icons/icon{i}.svg", "sizes": list(sizes)})
+            rows.append(
+                {"id": f"icon{i}", "kind": "render-svg", "input": f"icons/icon{i}.svg", "sizes": list(sizes)}
+            )
         for k, (name, (content, _)) in enumerate(BAD_INPUTS.items()):
             if content == "dir":
                 (icons / name).mkdir(exist_ok=True)
@@ -84,7 +95,9 @@ def mixed_batch(tmp_path):
                     f.truncate(65 << 20)
             elif content is not None:
                 (icons / name).write_bytes(content)
-            rows.insert(k * (n // len(BAD_INPUTS) + 1), {"id": name, "kind": "render-svg", "input": f"icons/{name}"})
+            rows.insert(
+                k * (n // len(BAD_INPUTS) + 1), {"id": name, "kind": "render-svg", "input": f"icons/{name}"}
+            )
         expected = {name: fragment for name, (_, fragment) in BAD_INPUTS.items()}
         return write_jsonl(tmp_path / "jobs.jsonl", [*rows, *extra_rows]), good, expected
 

@@ -6,8 +6,17 @@ from gfx.jobs.manifest import MANIFEST_NAME, ManifestWriter, manifest_state, rea
 
 
 def record(job_id, status="ok", outputs=(), attempt=1):
-    return {"id": job_id, "kind": "render-svg", "line": 1, "inputs": {}, "outputs": list(outputs), "status": status,
-            "error": None if status == "ok" else "SVGError: bad", "seconds": 0.01, "attempt": attempt}
+    return {
+        "id": job_id,
+        "kind": "render-svg",
+        "line": 1,
+        "inputs": {},
+        "outputs": list(outputs),
+        "status": status,
+        "error": None if status == "ok" else "SVGError: bad",
+        "seconds": 0.01,
+        "attempt": attempt,
+    }
 
 
 def test_round_trip(tmp_path):

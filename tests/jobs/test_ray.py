@@ -6,7 +6,6 @@ from gfx.jobs import read_manifest, run_jobs
 from gfx.jobs.ray_executor import local_cluster
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # starting and stopping a cluster alone takes ~10 s on two busy cores
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +26,14 @@ def ray_test_kinds(test_kinds):
 
 
 def test_mixed_batch_crashes_and_resume_on_ray(tmp_path, mixed_batch, ray_test_kinds, ray_address):
-    misbehaving = [{"id": how, "kind": "misbehave", "how": how} for how in ("exit", "segfault", "hang", "raise")]
+    misbehaving = [
+        {"id": how, "kind": "misbehave", "how": how} for how in ("exit", "segfault", "hang", "raise")
+    ]
     jobs, good, expected = mixed_batch(40, sizes=(24,), extra_rows=misbehaving)
     out = tmp_path / "out"
-    summary = run_jobs(jobs, out, executor="ray", address=ray_address, timeout=8, max_retries=0, kinds=ray_test_kinds)
+    summary = run_jobs(
+        jobs, out, executor="ray", address=ray_address, timeout=8, max_retries=0, kinds=ray_test_kinds
+    )
     assert (summary.ok, summary.skipped, summary.failed) == (40, 0, len(expected) + 4)
     records = {r["id"]: r for r in read_manifest(summary.manifest)}
     assert len(records) == 40 + len(expected) + 4

@@ -49,7 +49,9 @@ def test_mixed_batch_then_reruns(tmp_path, mixed_batch, n):
 
     by_id = records_by_id(summary.manifest)
     assert set(by_id) == set(good) | set(expected)
-    assert final_files(out) == {f"{i}-{size}.png" for i in good for size in (24, 40)}  # no temp or partial files
+    assert final_files(out) == {
+        f"{i}-{size}.png" for i in good for size in (24, 40)
+    }  # no temp or partial files
     for job_id in good:
         [record] = by_id[job_id]
         assert record["status"] == "ok" and record["attempt"] == 1 and record["error"] is None
@@ -68,7 +70,8 @@ def test_mixed_batch_then_reruns(tmp_path, mixed_batch, n):
     assert (again.ok, again.skipped, again.failed) == (0, n, len(expected))
     by_id = records_by_id(summary.manifest)
     assert {job_id: [r["attempt"] for r in rs] for job_id, rs in by_id.items() if job_id in expected} == {
-        job_id: [1, 2] for job_id in expected}
+        job_id: [1, 2] for job_id in expected
+    }
     assert all(len(by_id[job_id]) == 1 for job_id in good)
     size = summary.manifest.stat().st_size
     third = run_jobs(jobs, out, workers=2, max_retries=1)
@@ -96,7 +99,13 @@ def test_crashes_and_hangs_become_error_records(tmp_path, mixed_batch, test_kind
 
 
 def test_rerun_retries_failures_and_redoes_missing_outputs(tmp_path, mixed_batch):
-    later = {"id": "later", "kind": "render-svg", "input": "icons/later.svg", "sizes": [16]}
+    later = {
+        "id": "later",
+        "kind": "render-svg",
+        "input": "icons/later.svg",
+        "sizes": [16],
+        "output": "sub/dir/late",
+    }
     jobs, good, _ = mixed_batch(3, extra_rows=[later])
     out = tmp_path / "out"
     first = run_jobs(jobs, out, workers=1)
@@ -108,7 +117,11 @@ def test_rerun_retries_failures_and_redoes_missing_outputs(tmp_path, mixed_batch
     by_id = records_by_id(first.manifest)
     assert [(r["status"], r["attempt"]) for r in by_id["later"]] == [("error", 1), ("ok", 2)]
     assert [(r["status"], r["attempt"]) for r in by_id["icon1"]] == [("ok", 1), ("ok", 2)]
-    assert png(out / "icon1-32.png").shape == (32, 32, 4) and png(out / "later-16.png").shape == (16, 16, 4)
+    assert png(out / "icon1-32.png").shape == (32, 32, 4) and png(out / "sub/dir/late-16.png").shape == (
+        16,
+        16,
+        4,
+    )
 
 
 def test_one_run_at_a_time_per_output_folder(tmp_path, mixed_batch):
@@ -131,15 +144,20 @@ def test_cli_exit_codes(tmp_path, mixed_batch):
     jobs, good, _ = mixed_batch(3)
     good_only = tmp_path / "good.jsonl"
     good_only.write_text("".join(line for line in jobs.read_text().splitlines(True) if '"id": "icon' in line))
-    result = subprocess.run([*GFX, "render", good_only, "-o", tmp_path / "out"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [*GFX, "render", good_only, "-o", tmp_path / "out"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == f"3 ok, 0 already done, 0 failed; {tmp_path / 'out' / 'manifest.jsonl'}"
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"3 ok, 0 already done, 0 failed; {tmp_path / 'out' / 'manifest.jsonl'}"
+    )
 
     typo = tmp_path / "typo.jsonl"
     typo.write_text(good_only.read_text() + json.dumps({"kind": "rendr-svg", "input": "a.svg"}) + "\n")
-    result = subprocess.run([*GFX, "render", typo, "-o", tmp_path / "out2"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [*GFX, "render", typo, "-o", tmp_path / "out2"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     assert result.stderr == f"gfx: error: {typo}: line 4: unknown kind 'rendr-svg'; valid kinds: render-svg\n"
     assert not (tmp_path / "out2" / "manifest.jsonl").exists()
@@ -149,7 +167,9 @@ def test_kill_midway_then_rerun_finishes_without_redoing_work(tmp_path, mixed_ba
     jobs, good, expected = mixed_batch(200, sizes=(128, 256))  # big enough renders that the kill lands midway
     out = tmp_path / "out"
     command = [*GFX, "render", jobs, "-o", out, "--workers", "2"]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 120
     while not manifest.exists() or manifest.read_bytes().count(b"\n") < 40:
@@ -170,7 +190,8 @@ def test_kill_midway_then_rerun_finishes_without_redoing_work(tmp_path, mixed_ba
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1  # the bad inputs failed
     assert result.stdout.splitlines()[-1].startswith(
-        f"{200 - len(finished)} ok, {len(finished)} already done, {len(expected)} failed;")
+        f"{200 - len(finished)} ok, {len(finished)} already done, {len(expected)} failed;"
+    )
     by_id = records_by_id(manifest)
     for job_id in good:
         assert [r["status"] for r in by_id[job_id]] == ["ok"], job_id  # never redone

@@ -1,6 +1,5 @@
 """The JSONL job spec: validation with per-line errors, default ids, lazy streaming."""
 
-import json
 import tracemalloc
 from pathlib import Path
 
@@ -18,8 +17,12 @@ def test_defaults_and_resolved_inputs():
     assert job.params == {"input": "icons/a.svg", "sizes": [128], "background": "white"}
     assert job.inputs == {"input": "/data/batch/icons/a.svg"}
     assert job.stem == job.id and len(job.id) == 16
-    assert parse_job('{"kind": "render-svg", "input": "/abs/a.svg", "background": "none"}', 1, BASE).params[
-        "background"] is None
+    assert (
+        parse_job('{"kind": "render-svg", "input": "/abs/a.svg", "background": "none"}', 1, BASE).params[
+            "background"
+        ]
+        is None
+    )
 
 
 def test_default_id_ignores_key_order_and_spacing_but_not_content():
@@ -31,31 +34,62 @@ def test_default_id_ignores_key_order_and_spacing_but_not_content():
 
 
 def test_explicit_id_and_output_stem():
-    job = parse_job('{"id": "home.v2", "kind": "render-svg", "input": "a.svg", "output": "set/home"}', 1, BASE)
+    job = parse_job(
+        '{"id": "home.v2", "kind": "render-svg", "input": "a.svg", "output": "set/home"}', 1, BASE
+    )
     assert (job.id, job.stem) == ("home.v2", "set/home")
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"kind": "rendr-svg", "input": "a.svg"}', "line 17: unknown kind 'rendr-svg'; valid kinds: render-svg"),
-    ('{"input": "a.svg"}', "line 17: has no 'kind'; valid kinds: render-svg"),
-    ('{"kind": 3}', "line 17: unknown kind 3; valid kinds: render-svg"),
-    ('{"kind": "render-svg", "input": "a.svg",}', "line 17: is not valid JSON (Expecting property name enclosed in double quotes at column 41)"),
-    ('["render-svg"]', "line 17: expected a JSON object, got an array"),
-    (b'{"kind": "render-svg", "input": "\xff.svg"}', "line 17: is not UTF-8 text"),
-    ('{"kind": "render-svg", "input": "a.svg", "szes": [64]}',
-     "line 17: unknown field 'szes' for kind 'render-svg'; valid fields: id, kind, output, input, sizes, background"),
-    ('{"kind": "render-svg"}', "line 17: kind 'render-svg' needs field 'input'"),
-    ('{"kind": "render-svg", "input": ""}', "line 17: field 'input' must be a non-empty path string, got \"\""),
-    ('{"kind": "render-svg", "input": "a.svg", "sizes": [0]}', "field 'sizes' must be a list of 1 to 16 distinct"),
-    ('{"kind": "render-svg", "input": "a.svg", "sizes": 64}', "field 'sizes' must be a list"),
-    ('{"kind": "render-svg", "input": "a.svg", "sizes": [64, 64]}', "distinct integers in 1..8192, got [64, 64]"),
-    ('{"kind": "render-svg", "input": "a.svg", "sizes": [true]}', "field 'sizes' must be a list"),
-    ('{"kind": "render-svg", "input": "a.svg", "background": 7}', "field 'background' must be a CSS colour"),
-    ('{"kind": "render-svg", "input": "a.svg", "id": "a b"}', "line 17: id must be 1-128 letters, digits"),
-    ('{"kind": "render-svg", "input": "a.svg", "id": 5}', "got 5"),
-    ('{"kind": "render-svg", "input": "a.svg", "output": "../escape"}', "line 17: output must be a relative path"),
-    ('{"kind": "render-svg", "input": "a.svg", "output": "/abs/x"}', "output must be a relative path"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            '{"kind": "rendr-svg", "input": "a.svg"}',
+            "line 17: unknown kind 'rendr-svg'; valid kinds: render-svg",
+        ),
+        ('{"input": "a.svg"}', "line 17: has no 'kind'; valid kinds: render-svg"),
+        ('{"kind": 3}', "line 17: unknown kind 3; valid kinds: render-svg"),
+        (
+            '{"kind": "render-svg", "input": "a.svg",}',
+            "line 17: is not valid JSON (Expecting property name enclosed in double quotes at column 41)",
+        ),
+        ('["render-svg"]', "line 17: expected a JSON object, got an array"),
+        (b'{"kind": "render-svg", "input": "\xff.svg"}', "line 17: is not UTF-8 text"),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "szes": [64]}',
+            "line 17: unknown field 'szes' for kind 'render-svg'; valid fields: id, kind, output, input, sizes, background",
+        ),
+        ('{"kind": "render-svg"}', "line 17: kind 'render-svg' needs field 'input'"),
+        (
+            '{"kind": "render-svg", "input": ""}',
+            "line 17: field 'input' must be a non-empty path string, got \"\"",
+        ),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "sizes": [0]}',
+            "field 'sizes' must be a list of 1 to 16 distinct",
+        ),
+        ('{"kind": "render-svg", "input": "a.svg", "sizes": 64}', "field 'sizes' must be a list"),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "sizes": [64, 64]}',
+            "distinct integers in 1..8192, got [64, 64]",
+        ),
+        ('{"kind": "render-svg", "input": "a.svg", "sizes": [true]}', "field 'sizes' must be a list"),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "background": 7}',
+            "field 'background' must be a CSS colour",
+        ),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "id": "a b"}',
+            "line 17: id must be 1-128 letters, digits",
+        ),
+        ('{"kind": "render-svg", "input": "a.svg", "id": 5}', "got 5"),
+        (
+            '{"kind": "render-svg", "input": "a.svg", "output": "../escape"}',
+            "line 17: output must be a relative path",
+        ),
+        ('{"kind": "render-svg", "input": "a.svg", "output": "/abs/x"}', "output must be a relative path"),
+    ],
+)
 def test_bad_lines_name_the_line_and_the_problem(line, message):
     with pytest.raises(ValueError) as caught:
         parse_job(line, 17, BASE)
@@ -71,6 +105,9 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
         '{"id": "d", "kind": "render-svg", "input": "d.svg", "output": "a"}',
         "x" * (MAX_LINE_BYTES + 10),
         '{"id": "e", "kind": "render-svg", "input": "e.svg"}',
+        '{"id": "f", "kind": "render-svg", "input": "f.svg", "output": "g"}',
+        '{"id": "g", "kind": "render-svg", "input": "g.svg", "output": "h"}',  # id g, output h: no clash
+        '{"id": "h2", "kind": "render-svg", "input": "h.svg", "output": "e"}',
     ]
     path = tmp_path / "jobs.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -81,12 +118,17 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
         "line 4: id 'a' is already used on line 1",
         "line 5: output 'a' is already used on line 1",
         f"line 6: is longer than {MAX_LINE_BYTES} bytes",
+        "line 10: output 'e' is already used on line 7",
     ]
-    assert str(caught.value) == f"{path}: line 3: unknown kind 'vectorize'; valid kinds: render-svg (and 3 more bad lines)"
+    assert (
+        str(caught.value)
+        == f"{path}: line 3: unknown kind 'vectorize'; valid kinds: render-svg (and 4 more bad lines)"
+    )
     del lines[2:6]
+    del lines[-1]
     path.write_text("\n".join(lines))  # no newline at the end is fine
-    assert validate_jobs(path) == 2
-    assert [job.id for job in read_jobs(path)] == ["a", "e"]
+    assert validate_jobs(path) == 4
+    assert [(job.id, job.stem) for job in read_jobs(path)] == [("a", "a"), ("e", "e"), ("f", "g"), ("g", "h")]
 
 
 def test_validate_missing_file(tmp_path):
@@ -110,7 +152,7 @@ def test_registry_kinds_are_consistent():
 
 
 def test_memory_is_flat_in_the_number_of_lines(tmp_path):
-    """Streaming holds one line at a time (validation alone keeps a set of ids); 30k lines keep the test short."""
+    """Streaming holds one line at a time (validation alone keeps the ids); 30k lines keep the test short."""
     path = tmp_path / "big.jsonl"
     row = '{{"id": "job{}", "kind": "render-svg", "input": "icons/{}.svg", "sizes": [16]}}\n'
     with open(path, "w") as f:

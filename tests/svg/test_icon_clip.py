@@ -1,5 +1,7 @@
 """IconCLIP: training signal, save/load, batching, retrieval maths, the recipe and the shipped evaluator."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,8 @@ def test_svgs_and_their_renders_embed_the_same(stroke_icon, filled_icon):
     np.testing.assert_array_equal(model.encode_images(svgs), model.encode_images(gray))
     with pytest.raises(ValueError, match="one prompt per image"):
         model.score(svgs, ["house"])
+    with pytest.raises(ValueError, match="no images"):
+        model.encode_images([])
 
 
 def test_augment_prompt_subsamples_and_shuffles_keywords():
@@ -138,11 +142,14 @@ def test_augment_prompt_subsamples_and_shuffles_keywords():
 def test_recipe_writes_a_model_and_card_and_resumes(tmp_path):
     kwargs = dict(preset="tiny", batch_size=8, limit=16, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
     out = tmp_path / "icon-clip"
-    first = train_icon_clip(out, steps=3, **kwargs)
+    seen = []
+    first = train_icon_clip(out, steps=3, progress=seen.append, **kwargs)
     assert first["steps"] == 3 and first["n"] == 16
+    assert [(p.step, p.steps) for p in seen] == [(1, 3), (2, 3), (3, 3)]  # gfx.train.Progress, as `gfx train` expects
     card = (out / "README.md").read_text()
     for needed in ("gfx train icon-clip", "image -> text", "chance", "matched pairs", "3 steps"):
         assert needed in card
+    assert json.loads((out / "metrics.json").read_text())["image_to_text_top1"] == first["image_to_text_top1"]
     resumed = train_icon_clip(out, resume=True, steps=5, **kwargs)
     assert resumed["steps"] == 5
     assert IconCLIP.from_pretrained(out).config == IconCLIPConfig.from_name("tiny")

@@ -151,3 +151,13 @@ def test_cli_generate_writes_svg_and_png(pipe, tmp_path):
     assert sorted(p.rsplit("/", 1)[1] for p in written) == ["a-house-0.png", "a-house-0.svg", "a-house-1.png",
                                                             "a-house-1.svg"]
     assert is_valid_svg((tmp_path / "out" / "a-house-0.svg").read_text())
+
+
+def test_batches_resume_mid_epoch_identically(pipe, records):
+    samples = tokenize_records(records, pipe.tokenizer, pipe.config.max_tokens)
+    data = IconBatches(samples, pipe.tokenizer, 8, AugmentConfig(), seed=3)
+    full = list(data(1))
+    resumed = list(data(1, start=2))
+    assert len(resumed) == len(full) - 2
+    for a, b in zip(full[2:], resumed, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,216 @@
+"""Ray executor: the same job handlers as Ray tasks on a running cluster.
+
+The driver (the process calling `run_jobs`) reads each job's inputs, ships them with the task, and
+writes the returned files itself, so the cluster's machines need gfx installed but no shared
+filesystem. Each task asks for one CPU and is never retried by Ray (`run_jobs` owns retries). A task
+whose worker dies (segfault, OOM kill) or that runs past the timeout (counted from submission, so a
+queued task's wait counts too) is cancelled and becomes an error outcome; Ray replaces the worker.
+`local_cluster` starts a throwaway one-node cluster on loopback, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from gfx.jobs.kinds import Handler, JobKind
+from gfx.jobs.spec import Job
+from gfx.jobs.task import (
+    Outcome,
+    describe_error,
+    limit_torch_threads,
+    prepare_worker,
+    read_inputs,
+    write_outputs,
+)
+from gfx.runtime import optional_import
+
+log = logging.getLogger(__name__)
+
+_prepared_modules: set[str] = set()
+
+
+def _run_handler(
+    handler: Handler, modules: tuple[str, ...], params: dict, inputs: dict
+) -> tuple[dict, float]:
+    """The Ray task: run one handler in a cluster worker; returns (files, seconds)."""
+    if not _prepared_modules.issuperset(modules):
+        prepare_worker(modules)
+        _prepared_modules.update(modules)
+    start = time.perf_counter()
+    files = handler(params, inputs)
+    limit_torch_threads()
+    return files, time.perf_counter() - start
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks; use as a context manager.
+
+    Args:
+        out_dir: where the driver writes outputs.
+        kinds: the job kinds registry (handlers are pickled by reference: the cluster must be able to
+            import them, i.e. have gfx installed).
+        workers: tasks in flight at once, default twice the cluster's CPUs.
+        timeout: seconds from submission before a task is cancelled.
+        address: cluster address ("HOST:6379", "auto", "ray://HOST:10001"); None: $RAY_ADDRESS or, without
+            it, a new local Ray instance. Ignored when Ray is already initialized in this process.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        kinds: Mapping[str, JobKind],
+        workers: int | None,
+        timeout: float,
+        address: str | None = None,
+    ):
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.out_dir = Path(out_dir)
+        self.capacity = workers or 0
+        self.timeout = timeout
+        self.address = address
+        self._handlers = {name: kind.handler for name, kind in kinds.items()}
+        self._modules = tuple(dict.fromkeys(module for kind in kinds.values() for module in kind.modules))
+        self._pending: dict[Any, tuple[Job, float]] = {}  # ObjectRef -> (job, submitted at)
+        self._finished: list[tuple[Job, Outcome]] = []
+        self._owns_ray = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending) + len(self._finished)
+
+    def __enter__(self) -> RayExecutor:
+        self._ray = ray = optional_import("ray")
+        if not ray.is_initialized():
+            ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+            self._owns_ray = True
+        if not self.capacity:
+            self.capacity = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_run_handler)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for ref in self._pending:
+            self._ray.cancel(ref, force=True)
+        self._pending.clear()
+        if self._owns_ray:
+            self._ray.shutdown()
+
+    def submit(self, job: Job) -> None:
+        """Read the job's inputs here and start its task (a missing input fails at once, with no task)."""
+        try:
+            inputs = read_inputs(job)
+        except Exception as err:
+            self._finished.append((job, Outcome(ok=False, error=describe_error(err))))
+            return
+        ref = self._task.remote(self._handlers[job.kind], self._modules, job.params, inputs)
+        self._pending[ref] = (job, time.monotonic())
+
+    def wait(self) -> list[tuple[Job, Outcome]]:
+        """Block until at least one job finishes, fails or times out; return those."""
+        ray = self._ray
+        if self._finished or not self._pending:
+            finished, self._finished = self._finished, []
+            return finished
+        refs = list(self._pending)
+        deadline = min(submitted for _, submitted in self._pending.values()) + self.timeout
+        ready, rest = ray.wait(refs, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        if ready and rest:
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        for ref in ready:
+            job, submitted = self._pending.pop(ref)
+            self._finished.append((job, self._collect(ref, job, submitted)))
+        now = time.monotonic()
+        for ref, (job, submitted) in list(self._pending.items()):
+            if now - submitted >= self.timeout:
+                ray.cancel(ref, force=True)
+                del self._pending[ref]
+                error = f"timed out after {self.timeout:g} s; its Ray task was cancelled"
+                log.warning("job %s (line %d): %s", job.id, job.line, error)
+                self._finished.append((job, Outcome(ok=False, error=error, seconds=now - submitted)))
+        finished, self._finished = self._finished, []
+        return finished
+
+    def _collect(self, ref: Any, job: Job, submitted: float) -> Outcome:
+        exceptions = self._ray.exceptions
+        try:
+            files, seconds = self._ray.get(ref)
+            start = time.perf_counter()
+            outputs = write_outputs(self.out_dir, job, files)
+            return Outcome(ok=True, outputs=outputs, seconds=seconds + time.perf_counter() - start)
+        except exceptions.RayTaskError as err:  # the handler raised
+            error = describe_error(getattr(err, "cause", None) or err)
+        except (
+            exceptions.WorkerCrashedError,
+            exceptions.OutOfMemoryError,
+            exceptions.LocalRayletDiedError,
+            exceptions.NodeDiedError,
+        ) as err:
+            error = f"worker process died ({type(err).__name__})"
+            log.warning("job %s (line %d): %s", job.id, job.line, error)
+        except Exception as err:  # other Ray failures, or writing the outputs
+            error = describe_error(err)
+        return Outcome(ok=False, error=error, seconds=time.monotonic() - submitted)
+
+
+@contextlib.contextmanager
+def local_cluster(
+    num_cpus: int = 2, object_store_mb: int = 200, startup_timeout: float = 120.0
+) -> Iterator[str]:
+    """Start a one-node Ray cluster on loopback, yield its address ("127.0.0.1:PORT"), then stop it.
+
+    It runs `ray start --head --block` in its own session with a private temp dir, so stopping it
+    touches no other Ray instance on the machine.
+    """
+    optional_import("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    temp_dir = Path(
+        tempfile.mkdtemp(prefix="gfx-ray-", dir="/tmp")
+    )  # short: Ray's socket paths are length-limited
+    log_path = temp_dir / "ray-start.log"
+    command = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={port}",
+        "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false",
+        f"--object-store-memory={object_store_mb << 20}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while b"Ray runtime started" not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"ray start failed or timed out (exit code {process.poll()}); its log ends:\n{tail}"
+                )
+            time.sleep(0.2)
+        log.info("Ray cluster at 127.0.0.1:%d (logs in %s)", port, temp_dir)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)  # `ray start --block` then stops the processes it started
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # stragglers of this cluster's own session only
+        process.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,96 @@
+"""The public 3D API: text -> part mesh (FullPart), mesh <-> VAT tokens.
+
+    import gfx.mesh
+    mesh = gfx.mesh.generate("a wooden chair with four legs", seed=0)   # PartMesh with named parts
+    mesh.export("chair.glb")
+    codes = gfx.mesh.encode(mesh)            # VATCodes; codes.save("codes.npz")
+    shape = gfx.mesh.decode(codes)           # one-part PartMesh
+
+Models default to the shipped checkpoints `models/fullpart-mini` and `models/vat-mini` (or under
+$GFX_MODELS); `model=` takes another checkpoint directory or a loaded model. Loaded models are cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from gfx.mesh.structures import MeshError, PartMesh
+
+FULLPART_MODEL = "fullpart-mini"
+VAT_MODEL = "vat-mini"
+
+
+def _model_dir(model, default: str) -> Path:
+    from gfx.models import MODELS_DIR
+
+    path = Path(model) if model is not None else MODELS_DIR / default
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} is missing; train it with `gfx train {default.split('-')[0]}` or pass a model directory"
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _fullpart(directory: str):
+    from gfx.mesh.fullpart import FullPart
+
+    return FullPart.from_pretrained(directory)
+
+
+@functools.lru_cache(maxsize=2)
+def _vat(directory: str):
+    from gfx.mesh.vat import VAT
+
+    return VAT.from_pretrained(directory)
+
+
+def generate(prompt: str, seed: int | None = None, model=None) -> PartMesh:
+    """Generate a part-based mesh for a text prompt.
+
+    Args:
+        prompt: a description, e.g. "a wooden chair with a slatted back".
+        seed: makes the result reproducible; None draws one.
+        model: a FullPart checkpoint directory or a loaded `FullPart`; default the shipped one.
+
+    Returns:
+        A `PartMesh` in [-1, 1]^3 whose parts are named by label (`leg_0`, ...), each non-empty.
+    """
+    from gfx.mesh.fullpart import FullPart
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt must be a non-empty string, e.g. 'a wooden chair with four legs'")
+    pipe = model if isinstance(model, FullPart) else _fullpart(os.fspath(_model_dir(model, FULLPART_MODEL)))
+    return pipe(prompt, seed=seed).mesh
+
+
+def encode(mesh: PartMesh | str | os.PathLike, model=None):
+    """VAT tokens of a mesh (or of a mesh file; every part must be closed).
+
+    Returns:
+        `gfx.mesh.vat.VATCodes`; `.save(path)` writes an .npz.
+    """
+    from gfx.mesh.structures import load_part_mesh
+    from gfx.mesh.vat import VAT
+
+    if not isinstance(mesh, PartMesh):
+        mesh = load_part_mesh(mesh, require_manifold=True)
+    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, VAT_MODEL)))
+    return vat.encode(mesh)
+
+
+def decode(codes, model=None) -> PartMesh:
+    """A mesh from VAT tokens (`VATCodes` or the path of a saved .npz), in the encoded mesh's frame."""
+    from gfx.mesh.vat import VAT, VATCodes
+
+    if not isinstance(codes, VATCodes):
+        path = Path(codes)
+        if not path.is_file():
+            raise MeshError(f"no such codes file: {path}")
+        codes = VATCodes.load(path)
+    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, VAT_MODEL)))
+    if len(codes.indices) > len(vat.config.scales):
+        raise MeshError(f"codes have {len(codes.indices)} scales; the model has {len(vat.config.scales)}")
+    return vat.decode(codes)

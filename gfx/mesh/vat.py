@@ -1,0 +1,288 @@
+"""VAT: a 3D shape tokenizer (Zhang et al. 2024, "3D representation in 512-Byte", arXiv 2412.02202).
+
+    surface points + normals ──Fourier──┐
+                                        ├─ in-context transformer ─ latent outputs ─ (mu, logvar) ─ z ~ N
+    M learnable latent queries ─────────┘
+    z ─ multi-scale residual VQ (token counts 1, 2, 4, ..., M; one codebook) ─ codes
+    codes ─ dequantize ─ transformer over [latents; 3 R^2 plane queries] ─ triplane (3, C, R', R')
+          ─ bilinear features at query points, summed ─ MLP ─ occupancy logit ─ marching cubes ─ mesh
+
+The encoder keeps only the outputs at the latent positions (the in-context design of the paper); the
+latents are mapped to a Gaussian (KL to N(0, I)) and quantized by `MultiScaleResidualQuantizer`, whose
+codebook starts from N(0, I) samples. Using only the first s scales gives a coarser shape from fewer bytes
+(`decode(codes[:s])`), which is how F-score vs. bytes is measured. Details the paper's text did not give
+(token counts per scale, codebook size, triplane size) are config fields (research/3d_anchors.md 1.2).
+
+Shapes are normalized to [-1, 1]^3 before encoding; `VATCodes` keeps the transform, so `decode` puts the
+mesh back where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gfx.checkpoint import PretrainedMixin
+from gfx.config import ConfigMixin
+from gfx.mesh.set_blocks import SetBlock, fourier_features, fourier_width
+from gfx.mesh.structures import MeshError, PartMesh
+from gfx.tokenizers.quantizers import MultiScaleResidualQuantizer, code_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VATConfig(ConfigMixin):
+    """Shape of a `VAT` tokenizer. Presets: tiny (tests), mini (the shipped CPU model)."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(
+            n_points=64,
+            fourier_freqs=2,
+            d_model=32,
+            n_head=2,
+            enc_layers=1,
+            dec_layers=1,
+            n_latents=8,
+            latent_dim=4,
+            scales=(1, 2, 4, 8),
+            codebook_size=16,
+            plane_res=4,
+            plane_upsample=1,
+            plane_channels=8,
+            mlp_hidden=16,
+            mc_resolution=16,
+        ),
+        "mini": dict(n_points=256, enc_layers=2),
+    }
+
+    n_points: int = 512  # surface points per shape given to the encoder
+    fourier_freqs: int = 6
+    d_model: int = 128
+    n_head: int = 4
+    enc_layers: int = 3
+    dec_layers: int = 2
+    n_latents: int = 64  # M latent queries = tokens of the finest scale
+    latent_dim: int = 16  # width of the Gaussian latent and of the codes
+    kl_weight: float = 1e-4
+    scales: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    codebook_size: int = 256  # 256 codes: one byte per token ("int8 tokens")
+    beta: float = 0.25
+    ema_decay: float = 0.99
+    quantize: bool = True  # False: a plain KL autoencoder (the unquantized upper bound)
+    plane_res: int = 8  # plane queries per axis
+    plane_upsample: int = 2  # conv upsampling steps, each doubling the plane size
+    plane_channels: int = 32
+    mlp_hidden: int = 64
+    mc_resolution: int = 64  # grid of the marching-cubes extraction over [-1, 1]^3
+
+    def __post_init__(self):
+        if self.scales[-1] != self.n_latents:
+            raise ValueError(
+                f"the last scale must equal n_latents {self.n_latents}, got scales {self.scales}"
+            )
+
+    @property
+    def plane_size(self) -> int:
+        return self.plane_res * 2**self.plane_upsample
+
+
+@dataclass
+class VATCodes:
+    """A shape as VAT tokens.
+
+    Attributes:
+        indices: one (n_s,) int array per scale (a prefix of the model's scales).
+        center, scale: the normalization `x_norm = (x - center) * scale`, undone by `decode`.
+    """
+
+    indices: list[np.ndarray]
+    center: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+    scale: float = 1.0
+
+    def num_bytes(self, codebook_size: int) -> int:
+        """Bytes of the token payload (not counting the 16-byte transform)."""
+        return code_bytes(sum(len(i) for i in self.indices), codebook_size)
+
+    def save(self, path: str | Path) -> Path:
+        """Write an .npz with arrays scale_<s> (uint8/uint16), center, scale."""
+        dtype = np.uint8 if max(int(i.max(initial=0)) for i in self.indices) < 256 else np.uint16
+        arrays = {f"scale_{s}": i.astype(dtype) for s, i in enumerate(self.indices)}
+        np.savez(path, center=self.center.astype(np.float32), scale=np.float32(self.scale), **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VATCodes:
+        with np.load(path) as data:
+            n = sum(1 for k in data.files if k.startswith("scale_"))
+            if n == 0:
+                raise MeshError(f"{path} holds no VAT codes (arrays scale_0, scale_1, ...)")
+            return cls(
+                [data[f"scale_{s}"].astype(np.int64) for s in range(n)], data["center"], float(data["scale"])
+            )
+
+
+class VAT(nn.Module, PretrainedMixin):
+    """The VAT autoencoder: `loss(batch)` for training, `encode` / `decode` for meshes."""
+
+    config_class = VATConfig
+
+    def __init__(self, config: VATConfig):
+        super().__init__()
+        self.config = c = config
+        self.point_proj = nn.Linear(fourier_width(c.fourier_freqs) + 3, c.d_model)
+        self.latents = nn.Parameter(torch.randn(c.n_latents, c.d_model) * 0.02)
+        self.encoder = nn.ModuleList(SetBlock(c.d_model, c.n_head) for _ in range(c.enc_layers))
+        self.enc_norm = nn.LayerNorm(c.d_model)
+        self.to_gaussian = nn.Linear(c.d_model, 2 * c.latent_dim)
+        self.quantizer = MultiScaleResidualQuantizer(
+            c.codebook_size, c.latent_dim, c.scales, c.beta, c.ema_decay
+        )
+        self.from_latent = nn.Linear(c.latent_dim, c.d_model)
+        self.latent_pos = nn.Parameter(torch.randn(c.n_latents, c.d_model) * 0.02)
+        self.plane_queries = nn.Parameter(torch.randn(3 * c.plane_res**2, c.d_model) * 0.02)
+        self.decoder = nn.ModuleList(SetBlock(c.d_model, c.n_head) for _ in range(c.dec_layers))
+        self.dec_norm = nn.LayerNorm(c.d_model)
+        self.to_plane = nn.Linear(c.d_model, c.plane_channels)
+        ch = c.plane_channels
+        self.upsample = nn.ModuleList(
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear"),
+                nn.Conv2d(ch, ch, 3, padding=1),
+                nn.SiLU(),
+                nn.Conv2d(ch, ch, 3, padding=1),
+            )
+            for _ in range(c.plane_upsample)
+        )
+        self.occupancy_mlp = nn.Sequential(
+            nn.Linear(ch, c.mlp_hidden),
+            nn.SiLU(),
+            nn.Linear(c.mlp_hidden, c.mlp_hidden),
+            nn.SiLU(),
+            nn.Linear(c.mlp_hidden, 1),
+        )
+
+    # 1. encoder: points -> Gaussian latents --------------------------------------------------------
+    def encode_gaussian(self, surface: Tensor) -> tuple[Tensor, Tensor]:
+        """surface: (B, N, 6) [xyz, normal] -> mu, logvar: (B, M, latent_dim)."""
+        c = self.config
+        points = self.point_proj(
+            torch.cat([fourier_features(surface[..., :3], c.fourier_freqs), surface[..., 3:6]], dim=-1)
+        )  # (B, N, d)
+        x = torch.cat([points, self.latents.expand(len(surface), -1, -1)], dim=1)  # (B, N + M, d)
+        for block in self.encoder:
+            x = block(x)
+        latent = self.enc_norm(x[:, -c.n_latents :])  # keep only the latent positions
+        mu, logvar = self.to_gaussian(latent).chunk(2, dim=-1)
+        return mu, logvar.clamp(-10, 4)
+
+    # 2. decoder: latent tokens -> triplane -> occupancy ----------------------------------------------
+    def triplane(self, tokens: Tensor) -> Tensor:
+        """tokens: (B, M, latent_dim) -> planes (B, 3, C, R', R') for the xy, xz and yz planes."""
+        c = self.config
+        B = len(tokens)
+        x = torch.cat(
+            [self.from_latent(tokens) + self.latent_pos, self.plane_queries.expand(B, -1, -1)], dim=1
+        )
+        for block in self.decoder:
+            x = block(x)
+        planes = self.to_plane(self.dec_norm(x[:, c.n_latents :]))  # (B, 3 R^2, C)
+        planes = planes.view(B * 3, c.plane_res, c.plane_res, -1).permute(0, 3, 1, 2)  # (3B, C, R, R)
+        for up in self.upsample:
+            planes = up(planes)
+        return planes.view(B, 3, c.plane_channels, c.plane_size, c.plane_size)
+
+    def occupancy_logits(self, planes: Tensor, queries: Tensor) -> Tensor:
+        """planes: (B, 3, C, R', R'); queries: (B, Q, 3) in [-1, 1]^3 -> logits (B, Q)."""
+        B, Q, _ = queries.shape
+        coords = torch.stack(
+            [queries[..., [0, 1]], queries[..., [0, 2]], queries[..., [1, 2]]], dim=1
+        )  # (B,3,Q,2)
+        # grid_sample's x indexes the last (width) axis: plane[.., i, j] holds (u=j, v=i)
+        grid = coords.flip(-1).reshape(B * 3, Q, 1, 2)
+        feats = F.grid_sample(
+            planes.flatten(0, 1), grid, mode="bilinear", align_corners=False
+        )  # (3B, C, Q, 1)
+        feats = feats.view(B, 3, -1, Q).sum(1).transpose(1, 2)  # (B, Q, C)
+        return self.occupancy_mlp(feats).squeeze(-1)
+
+    # training -----------------------------------------------------------------------------------------
+    def quantize(self, z: Tensor):
+        """z (B, M, D) -> (tokens for the decoder, vq loss, code perplexity)."""
+        if not self.config.quantize:
+            return z, z.new_zeros(()), z.new_zeros(())
+        out = self.quantizer(z)
+        return out.quantized, out.loss, out.perplexity
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """BCE occupancy + kl_weight * KL + VQ loss.
+
+        Args:
+            batch: "surface" (B, N, 6), "queries" (B, Q, 3), "occupancy" (B, Q) float in {0, 1}.
+        """
+        mu, logvar = self.encode_gaussian(batch["surface"])
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        tokens, vq_loss, _ = self.quantize(z)
+        logits = self.occupancy_logits(self.triplane(tokens), batch["queries"])
+        bce = F.binary_cross_entropy_with_logits(logits, batch["occupancy"].float())
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
+        return bce + self.config.kl_weight * kl + vq_loss
+
+    # meshes ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def grid_probabilities(
+        self, tokens: Tensor, resolution: int | None = None, chunk: int = 65536
+    ) -> np.ndarray:
+        """Occupancy probabilities on the cell centres of a grid over [-1, 1]^3: (R, R, R) float32."""
+        from gfx.mesh.voxels import cell_centers
+
+        r = resolution or self.config.mc_resolution
+        planes = self.triplane(tokens[:1])
+        centers = torch.from_numpy(cell_centers(r).reshape(1, -1, 3).astype(np.float32)).to(tokens.device)
+        probs = torch.cat(
+            [
+                torch.sigmoid(self.occupancy_logits(planes, centers[:, i : i + chunk]))
+                for i in range(0, centers.shape[1], chunk)
+            ],
+            dim=1,
+        )
+        return probs.view(r, r, r).cpu().numpy()
+
+    @torch.no_grad()
+    def encode(self, mesh: PartMesh, seed: int = 0) -> VATCodes:
+        """Tokens of a mesh (normalized to [-1, 1]^3 first; every part must be closed)."""
+        from gfx.mesh.vat_data import union_surface
+
+        self.eval()
+        lo, hi = mesh.bounds().astype(np.float64)
+        center, scale = (lo + hi) / 2, 2.0 / max(float((hi - lo).max()), 1e-9)
+        points, normals = union_surface(mesh.normalized(), self.config.n_points, seed)
+        surface = torch.from_numpy(np.concatenate([points, normals], 1)[None]).to(self.latents.device)
+        mu, _ = self.encode_gaussian(surface)
+        indices = [i[0].cpu().numpy() for i in self.quantizer.encode(mu)]
+        return VATCodes(indices, center.astype(np.float32), scale)
+
+    @torch.no_grad()
+    def decode_tokens(self, indices: list[np.ndarray]) -> Tensor:
+        """Codes of the first s scales -> dequantized latent tokens (1, M, latent_dim)."""
+        device = self.latents.device
+        return self.quantizer.decode([torch.as_tensor(i, device=device).long()[None] for i in indices])
+
+    @torch.no_grad()
+    def decode(self, codes: VATCodes, resolution: int | None = None, name: str = "object") -> PartMesh:
+        """Codes -> a one-part mesh (marching cubes of the occupancy), in the original frame."""
+        from gfx.mesh.voxels import devoxelize
+
+        self.eval()
+        probs = self.grid_probabilities(self.decode_tokens(codes.indices), resolution)
+        if probs.max() <= 0.5:
+            raise MeshError("the decoded occupancy is empty (no cell above 0.5); the codes may be corrupt")
+        vertices, faces = devoxelize(probs)
+        return PartMesh.from_arrays(vertices / codes.scale + codes.center, faces, name=name, label=name)

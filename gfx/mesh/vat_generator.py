@@ -1,0 +1,252 @@
+"""VAT stage 2: a next-scale autoregressive generator of VAT tokens conditioned on a prompt (VAR-style).
+
+The sequence is the concatenation of all scales' codes, S scales with n_1 <= ... <= n_S tokens. Scale s
+is predicted all at once from the scales before it (a block-causal mask). Its input tokens are the
+running reconstruction f_hat of the previous scales, area-resampled to n_s tokens
+(`MultiScaleResidualQuantizer.next_scale_input`); the first scale's input is a start token made from the
+prompt's MiniLM embedding. The prompt also conditions every block through adaLN-zero and is dropped in
+training with probability `cond_drop` for classifier-free guidance.
+
+    gen = VATGenerator.from_pretrained("models/vat-mini/generator")
+    codes = gen.sample(vat, "a wooden table with four legs", seed=0)     # VATCodes
+    mesh = vat.decode(codes)
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gfx.checkpoint import PretrainedMixin
+from gfx.config import ConfigMixin
+from gfx.mesh.set_blocks import FinalLayer, SetBlock
+from gfx.mesh.vat import VAT, VATCodes
+from gfx.train import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VATGeneratorConfig(ConfigMixin):
+    """Shape of a `VATGenerator`; `scales`, `codebook_size` and `latent_dim` must match the VAT."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(d_model=32, n_layer=1, n_head=2, scales=(1, 2, 4, 8), codebook_size=16, latent_dim=4),
+        "mini": dict(),
+    }
+
+    scales: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    codebook_size: int = 256
+    latent_dim: int = 16
+    d_model: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    text_dim: int = 384
+    cond_drop: float = 0.1
+    guidance: float = 2.0
+    temperature: float = 1.0
+    top_k: int = 0  # 0: sample from the full distribution
+
+    @property
+    def length(self) -> int:
+        return sum(self.scales)
+
+
+class VATGenerator(nn.Module, PretrainedMixin):
+    """Block-causal transformer: next-scale inputs (B, L, latent_dim) + prompt -> code logits (B, L, K)."""
+
+    config_class = VATGeneratorConfig
+
+    def __init__(self, config: VATGeneratorConfig):
+        super().__init__()
+        self.config = c = config
+        self.text = nn.Linear(c.text_dim, c.d_model)
+        self.null_text = nn.Parameter(torch.zeros(c.text_dim))
+        self.start = nn.Linear(c.d_model, c.d_model)
+        self.word = nn.Linear(c.latent_dim, c.d_model)
+        self.position = nn.Parameter(torch.randn(c.length, c.d_model) * 0.02)
+        self.level = nn.Embedding(len(c.scales), c.d_model)
+        self.blocks = nn.ModuleList(
+            SetBlock(c.d_model, c.n_head, cond_dim=c.d_model) for _ in range(c.n_layer)
+        )
+        self.final = FinalLayer(c.d_model, c.d_model, c.codebook_size)
+        levels = torch.repeat_interleave(torch.arange(len(c.scales)), torch.tensor(c.scales))
+        self.register_buffer("levels", levels, persistent=False)
+        self.register_buffer("mask", levels[:, None] >= levels[None, :], persistent=False)  # block-causal
+
+    def forward(self, inputs: Tensor, text: Tensor) -> Tensor:
+        """inputs: (B, T - 1, latent_dim) next-scale inputs of scales 2.. (T <= L); text: (B, 384) -> (B, T, K)."""
+        cond = self.text(text)  # (B, d)
+        x = torch.cat([self.start(cond)[:, None], self.word(inputs)], dim=1)  # (B, T, d)
+        T = x.shape[1]
+        x = x + self.position[:T] + self.level(self.levels[:T])
+        for block in self.blocks:
+            x = block(x, cond, mask=self.mask[None, :T, :T])
+        return self.final(x, cond)
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Cross-entropy of all codes: batch "inputs" (B, L - 1, D), "codes" (B, L) long, "text" (B, 384)."""
+        text = batch["text"]
+        drop = torch.rand(len(text), device=text.device) < self.config.cond_drop
+        text = torch.where(drop[:, None], self.null_text.expand_as(text), text)
+        logits = self(batch["inputs"], text)
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch["codes"].flatten())
+
+    @torch.no_grad()
+    def sample(
+        self,
+        vat: VAT,
+        prompt: str | Tensor,
+        seed: int | None = None,
+        guidance: float | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+    ) -> VATCodes:
+        """Codes of one shape for a prompt (or a (1, 384) text embedding), scale by scale."""
+        from gfx.backbones.text_encoder import cached_embedding
+
+        c = self.config
+        guidance = c.guidance if guidance is None else guidance
+        temperature = c.temperature if temperature is None else temperature
+        top_k = c.top_k if top_k is None else top_k
+        generator = torch.Generator().manual_seed(
+            int(seed) if seed is not None else int(torch.randint(2**31, ()))
+        )
+        text = cached_embedding(prompt)[None] if isinstance(prompt, str) else prompt
+        both = torch.cat([text, self.null_text[None]])
+        quantizer = vat.quantizer
+        inputs = torch.zeros(2, 0, c.latent_dim)
+        f_hat, indices, start = 0, [], 0
+        for s, n in enumerate(c.scales):
+            # 1. logits of scale s for the prompt and the null prompt, 2. guidance
+            logits = self(inputs, both)[:, start : start + n].float()
+            logits = logits[1] + guidance * (logits[0] - logits[1])  # (n, K)
+            # 3. sample the n codes of this scale
+            logits = logits / max(temperature, 1e-5)
+            if top_k:
+                kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            idx = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]  # (n,)
+            indices.append(idx.numpy())
+            # 4. update the reconstruction and build the next scale's input
+            f_hat = f_hat + quantizer.upsample(quantizer.vq.embed(idx[None]), s)
+            if s + 1 < len(c.scales):
+                inputs = torch.cat([inputs, quantizer.next_scale_input(f_hat, s + 1).expand(2, -1, -1)], 1)
+            start += n
+        return VATCodes(indices)
+
+
+@torch.no_grad()
+def code_dataset(vat: VAT, arrays: dict[str, np.ndarray], seed: int = 0) -> dict[str, Tensor]:
+    """Teacher-forcing tensors of a shape split: "codes" (N, L), "inputs" (N, L - 1, D), "text" (N, 384)."""
+    from gfx.mesh.fullpart_data import embed_captions
+
+    vat.eval()
+    rng = np.random.default_rng(seed)
+    n_points = vat.config.n_points
+    codes, inputs = [], []
+    for start in range(0, len(arrays["surface"]), 32):
+        chunk = arrays["surface"][start : start + 32]
+        pick = rng.permutation(chunk.shape[1])[:n_points]
+        mu, _ = vat.encode_gaussian(torch.from_numpy(chunk[:, pick]))
+        idx = vat.quantizer.encode(mu)
+        codes.append(torch.cat(idx, 1))
+        inputs.append(vat.quantizer.teacher_inputs(idx))
+    return {
+        "codes": torch.cat(codes),
+        "inputs": torch.cat(inputs).float(),
+        "text": torch.from_numpy(embed_captions(list(arrays["captions"]))),
+    }
+
+
+def tensor_batches(data: dict[str, Tensor], batch_size: int, seed: int, drop_last: bool = True):
+    """`epoch -> batches` of rows of equally long tensors, seeded shuffle."""
+
+    def epoch_batches(epoch: int) -> list[dict[str, Tensor]]:
+        n = len(next(iter(data.values())))
+        order = torch.from_numpy(np.random.default_rng(seed * 7919 + epoch).permutation(n))
+        stop = n - batch_size + 1 if drop_last else n
+        return [
+            {k: v[order[i : i + batch_size]] for k, v in data.items()} for i in range(0, stop, batch_size)
+        ]
+
+    return epoch_batches
+
+
+def train_vat_generator(
+    vat: VAT,
+    train_arrays: dict,
+    val_arrays: dict,
+    out_dir: str | Path,
+    work_dir: str | Path,
+    *,
+    steps: int = 1500,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    preset: str = "mini",
+    seed: int = 0,
+    resume: bool = True,
+    progress=None,
+    device: str = "cpu",
+) -> dict:
+    """Train a `VATGenerator` on the codes of `vat` for the training shapes; save it to `out_dir`.
+
+    Returns:
+        Facts for the model card: tokens, parameters, steps, losses, wall time.
+    """
+    c = vat.config
+    config = VATGeneratorConfig.from_name(
+        preset, scales=c.scales, codebook_size=c.codebook_size, latent_dim=c.latent_dim
+    )
+    started = time.perf_counter()
+    train_data, val_data = code_dataset(vat, train_arrays, seed), code_dataset(vat, val_arrays, seed)
+    log.info(
+        "encoded %d train / %d val shapes in %.0f s",
+        len(train_data["codes"]),
+        len(val_data["codes"]),
+        time.perf_counter() - started,
+    )
+    model = VATGenerator(config)
+    batch_size = min(batch_size, len(train_data["codes"]))
+    train_config = TrainConfig(
+        steps=steps,
+        lr=lr,
+        warmup_steps=min(100, steps // 10),
+        weight_decay=0.05,
+        eval_every=max(steps // 4, 1),
+        eval_batches=4,
+        checkpoint_every=100,
+        log_every=25,
+        seed=seed,
+    )
+    result = train(
+        model,
+        tensor_batches(train_data, batch_size, seed),
+        train_config,
+        val_data=tensor_batches(val_data, batch_size, seed, drop_last=False)(0),
+        out_dir=work_dir,
+        resume=resume,
+        callback=progress,
+        device=device,
+    )
+    model.to("cpu").eval()
+    model.save_pretrained(out_dir, dtype=torch.float16)
+    return {
+        "tokens": config.length,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": result.step,
+        "batch_size": batch_size,
+        "train_loss": round(result.train_loss, 4),
+        "val_loss": None if result.val_loss is None else round(result.val_loss, 4),
+        "train_wall_time_s": round(result.elapsed_s),
+        "machine": platform.machine(),
+    }
