@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ from gfx.runtime import seed_everything
 log = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer.pt"
+RUNS_DIR = Path(os.environ.get("GFX_RUNS", Path(__file__).resolve().parent.parent / ".cache" / "train"))
+"""Where recipes keep resumable training state (`RUNS_DIR/<model name>/checkpoint/`); not committed."""
 
 
 @dataclass

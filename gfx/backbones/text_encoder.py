@@ -51,7 +51,7 @@ class TextEncoder(torch.nn.Module):
         """
         batch = self.tokenizer(list(prompts), padding=True, truncation=False, return_tensors="pt")
         if batch["input_ids"].shape[1] > self.max_tokens:
-            long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist()) if n > self.max_tokens]
+            long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist(), strict=True) if n > self.max_tokens]
             (log.warning if warn else log.debug)("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), self.max_tokens, long[0][:60])
             batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_tokens,
                                    return_tensors="pt")

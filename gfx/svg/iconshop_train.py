@@ -3,7 +3,7 @@
     gfx train iconshop                       # models/iconshop-mini, resumes from .cache/train/iconshop-mini
     gfx train iconshop --steps 20000 --preset small --out models/iconshop-small
 
-Training state (weights, optimizer, RNG) is checkpointed under `.cache/train/<name>/` every few minutes,
+Training state (weights, optimizer, RNG) is checkpointed under `gfx.train.RUNS_DIR/<name>/` every few minutes,
 so an interrupted run continues where it stopped. A new session without that cache can warm-start
 from the shipped weights (`init_from`).
 """
@@ -22,11 +22,9 @@ from gfx.checkpoint import load_weights
 from gfx.runtime import seed_everything
 from gfx.svg.iconshop import IconShop, IconShopConfig
 from gfx.svg.iconshop_data import AugmentConfig, IconBatches, tokenize_records
-from gfx.train import TrainConfig, train
+from gfx.train import RUNS_DIR, TrainConfig, train
 
 log = logging.getLogger(__name__)
-
-CACHE_DIR = Path(".cache/train")
 
 
 def train_iconshop(
@@ -65,7 +63,7 @@ def train_iconshop(
     from gfx.runtime import default_device
 
     out_dir = Path(out_dir)
-    work_dir = CACHE_DIR / out_dir.name
+    work_dir = RUNS_DIR / out_dir.name
     config = IconShopConfig.from_name(preset)
     seed_everything(seed)
     pipe = IconShop.build(config)
