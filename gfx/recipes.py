@@ -14,7 +14,7 @@ from gfx.config import lookup
 
 RECIPES = {
     "iconshop": "gfx.svg.iconshop_train:train_iconshop",
-    "icon-clip": "gfx.svg.icon_clip:train_icon_clip",
+    "icon-clip": "gfx.svg.icon_clip_train:train_icon_clip",
 }
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,35 @@ class TextEncoder(torch.nn.Module):
         return states * mask[..., None], mask
 
     @torch.no_grad()
-    def embed(self, prompts: list[str]) -> torch.Tensor:
+    def embed(self, prompts: list[str], warn: bool = True) -> torch.Tensor:
         """Sentence embeddings: masked mean of token states, L2-normalized. Returns (B, 384) float32."""
-        states, mask = self.token_states(prompts)
+        states, mask = self.token_states(prompts, warn=warn)
         pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def embed_many(self, prompts: Sequence[str], batch_size: int = 64,
+                   progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
+        """`embed` over many prompts in batches of similar length: (N, 384) float32, rows in input order.
+
+        Truncated prompts are logged once in all, not once per batch.
+
+        Args:
+            prompts: N prompts.
+            batch_size: prompts per encoder call.
+            progress: `progress(done, total, "embed prompts")` after each batch.
+        """
+        prompts = list(prompts)
+        long = sum(len(ids) > self.max_tokens for ids in self.tokenizer(prompts)["input_ids"]) if prompts else 0
+        if long:
+            log.info("%d of %d prompts exceed %d tokens and are truncated", long, len(prompts), self.max_tokens)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out = np.zeros((len(prompts), TEXT_WIDTH), np.float32)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            out[index] = self.embed([prompts[i] for i in index], warn=False).cpu().numpy()
+            if progress is not None:
+                progress(min(start + batch_size, len(order)), len(order), "embed prompts")
+        return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -55,6 +55,7 @@ class IconShopConfig(ConfigMixin):
         guidance: default classifier-free guidance scale (1 = off).
         temperature, top_p: default sampler settings.
         retries: how often a row that decodes to an empty icon is sampled again.
+        use_cache: decode with the KV cache (False recomputes every step: a reference for benches).
     """
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -69,8 +70,9 @@ class IconShopConfig(ConfigMixin):
     max_prompt_tokens: int = 32
     guidance: float = 2.0
     temperature: float = 1.0
-    top_p: float = 0.9
+    top_p: float = 0.5  # IconShop samples with nucleus p = 0.5
     retries: int = 2
+    use_cache: bool = True
 
 
 class IconShop:
@@ -176,7 +178,7 @@ class IconShop:
             out = generate(
                 self.model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
                 prefix=prefix[todo], prefix_mask=prefix_mask[todo], guidance_scale=guidance,
-                stop_tokens=[stop], constraints=constraints, pad_id=PAD_ID,
+                stop_tokens=[stop], constraints=constraints, pad_id=PAD_ID, use_cache=self.config.use_cache,
                 seed=None if seed is None else seed + 7919 * attempt,
             )
             seconds = (time.perf_counter() - start) / len(rows)

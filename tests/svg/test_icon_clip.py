@@ -1,22 +1,30 @@
-"""IconCLIP: training signal, save/load, batching, retrieval maths, the recipe and the shipped evaluator."""
+"""IconCLIP: training signal, save/load, batching, retrieval maths, bulk prompt embedding, the recipe
+and the shipped evaluator."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
 import torch
 
+import gfx.svg.icon_clip_train
+from gfx.backbones.text_encoder import text_encoder
 from gfx.data.icons import load_icons
 from gfx.svg.icon_clip import (
     DEFAULT_MODEL_DIR,
     IconCLIP,
     IconCLIPConfig,
-    augment_prompt,
-    contrastive_batches,
     luminance,
     rasterize,
     retrieval_metrics,
     to_ink,
+)
+from gfx.svg.icon_clip_train import (
+    augment_prompt,
+    contrastive_batches,
+    corpus_rasters,
+    evaluate_icon_clip,
     train_icon_clip,
 )
 from gfx.train import TrainConfig, train
@@ -139,12 +147,14 @@ def test_augment_prompt_subsamples_and_shuffles_keywords():
     assert augment_prompt("ethernet", rng) == "ethernet"
 
 
-def test_recipe_writes_a_model_and_card_and_resumes(tmp_path):
-    kwargs = dict(preset="tiny", batch_size=8, limit=16, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
-    out = tmp_path / "icon-clip"
+def test_recipe_writes_a_model_and_card_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(gfx.svg.icon_clip_train, "RUNS_DIR", tmp_path / "runs")  # the project-wide run directory
+    kwargs = dict(preset="tiny", batch_size=8, limit=16, cache_dir=tmp_path / "cache")
+    out = tmp_path / "models" / "icon-clip"
     seen = []
     first = train_icon_clip(out, steps=3, progress=seen.append, **kwargs)
     assert first["steps"] == 3 and first["n"] == 16
+    assert (tmp_path / "runs" / "icon-clip" / "checkpoint" / "trainer.pt").is_file()
     assert [(p.step, p.steps) for p in seen] == [(1, 3), (2, 3), (3, 3)]  # gfx.train.Progress, as `gfx train` expects
     card = (out / "README.md").read_text()
     for needed in ("gfx train icon-clip", "image -> text", "chance", "matched pairs", "3 steps"):
@@ -153,6 +163,36 @@ def test_recipe_writes_a_model_and_card_and_resumes(tmp_path):
     resumed = train_icon_clip(out, resume=True, steps=5, **kwargs)
     assert resumed["steps"] == 5
     assert IconCLIP.from_pretrained(out).config == IconCLIPConfig.from_name("tiny")
+
+
+def test_embed_many_matches_embed_in_input_order_and_logs_truncation_once(caplog):
+    encoder = text_encoder()
+    long = ", ".join(f"keyword{i}" for i in range(40))  # far over the 32-token limit
+    prompts = ["house", long, "arrow left, direction, west", "a", long + ", more"]
+    with caplog.at_level(logging.DEBUG, logger="gfx.backbones.text_encoder"):
+        many = encoder.embed_many(prompts, batch_size=2)
+    assert many.shape == (5, 384) and many.dtype == np.float32
+    for i, prompt in enumerate(prompts):
+        np.testing.assert_allclose(many[i], encoder.embed([prompt], warn=False)[0].numpy(), atol=1e-6)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    [summary] = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert summary.getMessage() == "2 of 5 prompts exceed 32 tokens and are truncated"
+    assert encoder.embed_many([]).shape == (0, 384)
+
+
+def test_corpus_rasters_cache_and_split_evaluation(tmp_path):
+    records = load_icons(split="val")[:4]
+    gray = corpus_rasters(records, 32, "white", cache_dir=tmp_path)
+    [cached] = tmp_path.glob("rasters-32-*.npz")
+    np.testing.assert_array_equal(gray, rasterize([r.svg for r in records], 32, "white"))
+    np.savez_compressed(cached, gray=gray[::-1])  # a second call must read the file, not render again
+    np.testing.assert_array_equal(corpus_rasters(records, 32, "white", cache_dir=tmp_path), gray[::-1])
+    cached.unlink()
+    model = tiny_model()
+    metrics = evaluate_icon_clip(model, split="val", limit=4, cache_dir=tmp_path)
+    expected = retrieval_metrics(model.encode_images(gray), model.encode_texts([r.text for r in records]),
+                                 [r.text for r in records])
+    assert metrics == expected and metrics["n"] == 4
 
 
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(), reason="models/icon-clip not trained")
