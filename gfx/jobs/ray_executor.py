@@ -173,7 +173,9 @@ def local_cluster(
     """Start a one-node Ray cluster on loopback, yield its address ("127.0.0.1:PORT"), then stop it.
 
     It runs `ray start --head --block` in its own session with a private temp dir, so stopping it
-    touches no other Ray instance on the machine.
+    touches no other Ray instance on the machine. Token authentication is off (`RAY_AUTH_MODE=disabled`,
+    so drivers connect without a token) and Ray's servers listen on every interface although the node
+    advertises 127.0.0.1: use it on a trusted machine only.
     """
     optional_import("ray")
     with socket.socket() as probe:
@@ -188,7 +190,7 @@ def local_cluster(
         "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false",
         f"--object-store-memory={object_store_mb << 20}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
     ]  # fmt: skip
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
