@@ -18,7 +18,6 @@ Adding a kind is one handler plus one `JobKind` entry in `JOB_KINDS` (e.g. `gene
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,19 +105,13 @@ def render_svg(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, by
     """SVG -> one PNG per size, with cairosvg after the safe parser's checks.
 
     Returns:
-        {"-<size>.png": PNG bytes of a (size, size) RGBA image} for each size in `params["sizes"]`.
+        {"-<size>.png": cairosvg PNG bytes, (size, size) RGB on a background colour, RGBA when "none"}
+        for each size in `params["sizes"]`.
     """
-    from PIL import Image
+    from gfx.svg.render import render_png
 
-    from gfx.svg.render import render
-
-    files = {}
-    for size in params["sizes"]:
-        image = render(inputs["input"], size=size, background=params["background"])
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        files[f"-{size}.png"] = buffer.getvalue()
-    return files
+    return {f"-{size}.png": render_png(inputs["input"], size=size, background=params["background"])
+            for size in params["sizes"]}
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -130,7 +123,7 @@ JOB_KINDS: dict[str, JobKind] = {
             "sizes": Field(render_sizes, default=[128]),
             "background": Field(background_colour, default="white"),
         },
-        modules=("gfx.svg.render", "cairosvg", "PIL.Image"),
+        modules=("gfx.svg.render", "cairosvg"),
         summary="SVG file -> PNG per size: OUTDIR/<stem>-<size>.png",
     ),
 }

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gfx.files import TEMP_PREFIX
 from gfx.jobs.kinds import JOB_KINDS, JobKind
 from gfx.jobs.local_executor import LocalExecutor
 from gfx.jobs.manifest import MANIFEST_NAME, ManifestState, ManifestWriter, manifest_state
@@ -23,8 +24,6 @@ EXECUTORS = ("local", "ray")
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 2
 LOCK_NAME = ".lock"
-TEMP_PREFIX = ".tmp-"
-"""Name prefix of `gfx.files.atomic_open`'s temporary files; a killed run can leave some behind."""
 MAX_LISTED_FAILURES = 20
 
 Progress = Callable[[int, int, str], None]

@@ -87,7 +87,7 @@ def write_outputs(out_dir: Path, job: Job, files: dict[str, bytes]) -> tuple[str
                 f"handler for {job.kind!r} returned a bad output {suffix!r}: expected {{suffix: bytes}}"
             )
         name = job.stem + suffix
-        write_bytes(out_dir / name, data)
+        write_bytes(out_dir / name, data, durable=False)  # rename-atomic; no fsync per output (see run.py)
         names.append(name)
     return tuple(names)
 

@@ -25,6 +25,7 @@ def render(
     background: str | None = "white",
     *,
     limits: ParseLimits = ParseLimits(),
+    source: str = "<svg>",
 ) -> np.ndarray:
     """Rasterize an SVG to a square image.
 
@@ -33,26 +34,37 @@ def render(
         size: output side in pixels; the viewBox is scaled to fit.
         background: a CSS colour painted under the drawing, or None for transparency.
         limits: parser limits applied to SVG text.
+        source: the input's name in error messages (e.g. its file path).
 
     Returns:
         (size, size, 4) uint8 RGBA.
     """
+    from PIL import Image
+
+    png = render_png(svg, size, background, limits=limits, source=source)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def render_png(
+    svg: str | bytes | Document,
+    size: int = DEFAULT_SIZE,
+    background: str | None = "white",
+    *,
+    limits: ParseLimits = ParseLimits(),
+    source: str = "<svg>",
+) -> bytes:
+    """Like `render`, but returns cairosvg's PNG file bytes (no decode and re-encode)."""
     if not 1 <= size <= 8192:
         raise SVGError(f"render size {size} is out of range; use 1..8192 pixels")
     if isinstance(svg, Document):
         text = to_svg(svg)
     else:
-        parse_svg(svg, limits=limits)  # refuses hostile or malformed input with SVGError
+        parse_svg(svg, limits=limits, source=source)  # refuses hostile or malformed input with SVGError
         text = svg.decode("utf-8", errors="replace") if isinstance(svg, bytes) else svg
-    return _rasterize(text, size, background)
-
-
-def _rasterize(text: str, size: int, background: str | None) -> np.ndarray:
     import cairosvg
-    from PIL import Image
 
     try:
-        png = cairosvg.svg2png(
+        return cairosvg.svg2png(
             bytestring=text.encode("utf-8"),
             output_width=size,
             output_height=size,
@@ -60,8 +72,7 @@ def _rasterize(text: str, size: int, background: str | None) -> np.ndarray:
             unsafe=False,
         )
     except Exception as err:  # cairosvg raises many types on odd input; report one
-        raise SVGError(f"cairosvg could not render this SVG: {type(err).__name__}: {err}") from err
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+        raise SVGError(f"{source}: cairosvg could not render it: {type(err).__name__}: {err}") from err
 
 
 def to_rgb(image: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

@@ -57,9 +57,9 @@ def test_mixed_batch_then_reruns(tmp_path, mixed_batch, n):
         assert record["status"] == "ok" and record["attempt"] == 1 and record["error"] is None
         assert record["outputs"] == [f"{job_id}-24.png", f"{job_id}-40.png"]
         assert record["inputs"] == {"input": str(tmp_path / "icons" / f"{job_id}.svg")}
-        assert png(out / f"{job_id}-40.png").shape == (40, 40, 4)
+        assert png(out / f"{job_id}-40.png").shape == (40, 40, 3)  # opaque background: cairosvg writes RGB
     for job_id in good[:5]:  # the same pixels as rendering directly
-        expected_image = render((tmp_path / "icons" / f"{job_id}.svg").read_text(), size=24)
+        expected_image = render((tmp_path / "icons" / f"{job_id}.svg").read_text(), size=24)[..., :3]
         np.testing.assert_array_equal(png(out / f"{job_id}-24.png"), expected_image)
     for job_id, fragment in expected.items():
         [record] = by_id[job_id]
@@ -117,11 +117,7 @@ def test_rerun_retries_failures_and_redoes_missing_outputs(tmp_path, mixed_batch
     by_id = records_by_id(first.manifest)
     assert [(r["status"], r["attempt"]) for r in by_id["later"]] == [("error", 1), ("ok", 2)]
     assert [(r["status"], r["attempt"]) for r in by_id["icon1"]] == [("ok", 1), ("ok", 2)]
-    assert png(out / "icon1-32.png").shape == (32, 32, 4) and png(out / "sub/dir/late-16.png").shape == (
-        16,
-        16,
-        4,
-    )
+    assert png(out / "icon1-32.png").shape == (32, 32, 3) and png(out / "sub/dir/late-16.png").shape == (16, 16, 3)
 
 
 def test_one_run_at_a_time_per_output_folder(tmp_path, mixed_batch):
@@ -184,7 +180,7 @@ def test_kill_midway_then_rerun_finishes_without_redoing_work(tmp_path, mixed_ba
     assert 40 - len(expected) <= len(finished) < 200
     for name in final_files(out):
         if not os.path.basename(name).startswith(".tmp-"):
-            assert png(out / name).shape in ((128, 128, 4), (256, 256, 4))  # complete under every final name
+            assert png(out / name).shape in ((128, 128, 3), (256, 256, 3))  # complete under every final name
     mtimes = {name: (out / name).stat().st_mtime_ns for job_id in finished for name in (f"{job_id}-128.png",)}
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
