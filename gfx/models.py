@@ -12,6 +12,8 @@ MODELS_DIR = Path(os.environ.get("GFX_MODELS", Path(__file__).resolve().parent.p
 SHIPPED = {
     "iconshop": "iconshop-mini",
     "icon-clip": "icon-clip",
+    "fullpart": "fullpart-mini",
+    "vat": "vat-mini",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 

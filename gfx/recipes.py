@@ -15,12 +15,16 @@ from gfx.config import lookup
 RECIPES = {
     "iconshop": "gfx.svg.iconshop_train:train_iconshop",
     "icon-clip": "gfx.svg.icon_clip_train:train_icon_clip",
+    "fullpart": "gfx.mesh.fullpart_train:train_fullpart",
+    "vat": "gfx.mesh.vat_train:train_vat",
 }
 
 
 EVALUATIONS = {
     "roundtrip": "gfx.svg.roundtrip:evaluate_roundtrip",
     "iconshop": "gfx.svg.iconshop_eval:evaluate_iconshop_split",
+    "fullpart": "gfx.mesh.fullpart_train:evaluate_fullpart",
+    "vat": "gfx.mesh.vat_train:evaluate_vat",
 }
 
 

@@ -1,8 +1,22 @@
-"""Part-based 3D meshes: structures, voxels, per-part grids, export, metrics and headless renders.
+"""Part-based 3D meshes: structures, voxels, per-part grids, export, metrics and headless renders,
+and the models built on them (FullPart generation, the VAT tokenizer).
 
-Geometry and format code here is plain numpy (DESIGN.md section 1); models (FullPart, VAT) build on it.
+    import gfx
+    mesh = gfx.mesh.generate("a wooden chair with four legs", seed=0)   # PartMesh with named parts
+    mesh.export("chair.glb")
+
+Geometry and format code here is plain numpy (DESIGN.md section 1); `generate`, `encode` and `decode`
+load torch models lazily on first use.
 """
 
 from gfx.mesh.structures import MeshError, Part, PartMesh, load_part_mesh
 
-__all__ = ["MeshError", "Part", "PartMesh", "load_part_mesh"]
+__all__ = ["MeshError", "Part", "PartMesh", "load_part_mesh", "generate", "encode", "decode"]
+
+
+def __getattr__(name: str):
+    if name in ("generate", "encode", "decode"):
+        from gfx.mesh import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gfx.mesh' has no attribute {name!r}")

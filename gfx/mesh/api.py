@@ -18,18 +18,13 @@ from pathlib import Path
 
 from gfx.mesh.structures import MeshError, PartMesh
 
-FULLPART_MODEL = "fullpart-mini"
-VAT_MODEL = "vat-mini"
 
+def _model_dir(model, task: str) -> Path:
+    from gfx.models import model_path
 
-def _model_dir(model, default: str) -> Path:
-    from gfx.models import MODELS_DIR
-
-    path = Path(model) if model is not None else MODELS_DIR / default
+    path = Path(model) if model is not None else model_path(task)
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"{path} is missing; train it with `gfx train {default.split('-')[0]}` or pass a model directory"
-        )
+        raise FileNotFoundError(f"{path} is not a model directory; train one with `gfx train {task}`")
     return path
 
 
@@ -62,7 +57,7 @@ def generate(prompt: str, seed: int | None = None, model=None) -> PartMesh:
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string, e.g. 'a wooden chair with four legs'")
-    pipe = model if isinstance(model, FullPart) else _fullpart(os.fspath(_model_dir(model, FULLPART_MODEL)))
+    pipe = model if isinstance(model, FullPart) else _fullpart(os.fspath(_model_dir(model, "fullpart")))
     return pipe(prompt, seed=seed).mesh
 
 
@@ -77,7 +72,7 @@ def encode(mesh: PartMesh | str | os.PathLike, model=None):
 
     if not isinstance(mesh, PartMesh):
         mesh = load_part_mesh(mesh, require_manifold=True)
-    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, VAT_MODEL)))
+    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, "vat")))
     return vat.encode(mesh)
 
 
@@ -90,7 +85,7 @@ def decode(codes, model=None) -> PartMesh:
         if not path.is_file():
             raise MeshError(f"no such codes file: {path}")
         codes = VATCodes.load(path)
-    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, VAT_MODEL)))
+    vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, "vat")))
     if len(codes.indices) > len(vat.config.scales):
         raise MeshError(f"codes have {len(codes.indices)} scales; the model has {len(vat.config.scales)}")
     return vat.decode(codes)

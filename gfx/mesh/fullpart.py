@@ -47,11 +47,12 @@ def part_names(labels: list[str]) -> list[str]:
 
 
 def label_color(label: str) -> tuple[int, int, int, int]:
-    """A stable, fairly saturated colour per label."""
-    h = hashlib.sha256(label.encode()).digest()
-    rgb = np.array([h[0], h[1], h[2]], dtype=np.float64)
-    rgb = 60 + (rgb - rgb.min()) / max(np.ptp(rgb), 1) * 170
-    return int(rgb[0]), int(rgb[1]), int(rgb[2]), 255
+    """A stable colour per label: hue from a hash of the label, fixed saturation and value."""
+    import colorsys
+
+    hue = int(hashlib.sha256(label.encode()).hexdigest()[:8], 16) / 2**32
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.65, 0.9)
+    return round(r * 255), round(g * 255), round(b * 255), 255
 
 
 def ensure_nonempty(probs: np.ndarray) -> np.ndarray:
@@ -194,12 +195,15 @@ class FullPart:
             self.parts.sample(text, b, lab, mask, generator=generator, steps=steps)[0].float().cpu().numpy()
         )
 
-    def assemble(self, probs: np.ndarray, boxes: np.ndarray, labels: list[str]) -> PartMesh:
-        """Per-part grids -> one `PartMesh`, every part non-empty (`ensure_nonempty`)."""
+    def assemble(
+        self, probs: np.ndarray, boxes: np.ndarray, labels: list[str], names: list[str] | None = None
+    ) -> PartMesh:
+        """Per-part grids -> one `PartMesh`, every part non-empty (`ensure_nonempty`); names default to
+        `part_names(labels)`."""
         return assemble(
             ensure_nonempty(probs),
             boxes,
-            part_names(labels),
+            names or part_names(labels),
             labels,
             [label_color(x) for x in labels],
             level=LEVEL,
@@ -212,6 +216,7 @@ class FullPart:
         labels: list[str],
         generator: torch.Generator | None = None,
         steps: int | None = None,
+        names: list[str] | None = None,
     ) -> PartMesh:
         """The baseline: one object grid from the shared model, cells given to parts by their boxes."""
         from gfx.backbones.text_encoder import cached_embedding
@@ -223,5 +228,10 @@ class FullPart:
         probs = self.shared.sample(text.to(self.device), b, lab, mask, generator=generator, steps=steps)[0, 0]
         ids = assign_to_boxes(probs.float().cpu().numpy() > LEVEL, boxes, OBJECT_BOX[:3], OBJECT_BOX[3])
         return assemble_shared(
-            ids, part_names(labels), labels, [label_color(x) for x in labels], OBJECT_BOX[:3], OBJECT_BOX[3]
+            ids,
+            names or part_names(labels),
+            labels,
+            [label_color(x) for x in labels],
+            OBJECT_BOX[:3],
+            OBJECT_BOX[3],
         )

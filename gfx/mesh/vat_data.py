@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from gfx.files import write_bytes
+from gfx.mesh.fullpart_data import CACHE_DIR
 from gfx.mesh.structures import PartMesh
 from gfx.mesh.voxels import points_inside, sample_surface
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = Path(".cache/parts3d")
 NEAR_SURFACE_SIGMAS = (0.01, 0.04)
 """Std devs of the Gaussian offsets of near-surface queries (half of the near queries each)."""
 

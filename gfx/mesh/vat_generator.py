@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
+from gfx.mesh.model_card import run_facts
 from gfx.mesh.set_blocks import FinalLayer, SetBlock
 from gfx.mesh.vat import VAT, VATCodes
 from gfx.train import TrainConfig, train
@@ -243,10 +244,7 @@ def train_vat_generator(
     return {
         "tokens": config.length,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": result.step,
         "batch_size": batch_size,
-        "train_loss": round(result.train_loss, 4),
-        "val_loss": None if result.val_loss is None else round(result.val_loss, 4),
-        "train_wall_time_s": round(result.elapsed_s),
+        **run_facts(result),
         "machine": platform.machine(),
     }

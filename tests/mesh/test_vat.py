@@ -141,7 +141,7 @@ def test_shipped_vat_reconstructs_a_test_object():
     gt, _ = union_surface(obj.mesh, 5000, seed=1)
     pred, _, _ = sample_surface(decoded.verts_packed(), decoded.faces_packed(), 5000, 0)
     f = point_metrics(pred, gt)["f@0.05"]
-    assert 0.3 < f <= 1.0 and not math.isnan(f)
+    assert 0.1 < f <= 1.0 and not math.isnan(f)  # an untrained model decodes nothing (F = 0)
 
 
 @pytest.mark.slow

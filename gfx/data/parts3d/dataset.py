@@ -30,8 +30,8 @@ SPLITS = ("train", "val", "test")
 SPLIT_RULE = (
     "bucket = int(sha256(id).hexdigest()[:8], 16) % 100; train if bucket < 90, val if bucket < 95, else test"
 )
-ProgressFn = Callable[[str, int, int], None]
-"""progress(category, done, total): called after each object `build_parts` writes."""
+ProgressFn = Callable[[int, int, str], None]
+"""progress(done, total, category): called after each object `build_parts` writes (the CLI convention)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,7 +175,7 @@ def build_parts(
     Args:
         out_dir: output folder (created).
         n_per_category: objects per category (indices 0..n-1).
-        progress: optional `progress(category, done, total)` callback.
+        progress: optional `progress(done, total, category)` callback.
         categories: subset of `CATEGORIES` (default all).
         resolution: R of the per-part grids.
         glb: also write one GLB per object.
@@ -213,7 +213,7 @@ def build_parts(
 
                 preview(obj.mesh, out_dir / "previews" / f"{obj.id}.png", size=128)
             if progress:
-                progress(category, index + 1, n_per_category)
+                progress(index + 1, n_per_category, category)
     lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
     write_bytes(out_dir / "objects.jsonl.gz", gzip.compress(lines.encode("utf-8"), mtime=0))
     for split, a in arrays.items():
