@@ -241,7 +241,8 @@ def data_build_icons(
     source: list[str] = typer.Option(None, "--source", help="Only these sources (repeatable); default: all."),
 ) -> None:
     """Fetch the pinned npm icon packages, normalize, dedupe, split, and write the corpus."""
-    from gfx.data.icons import ICON_SOURCES, build_icons
+    from gfx.data.icons import ICON_SOURCES
+    from gfx.data.icons_build import build_icons
     from gfx.data.npm import NpmError
 
     with _user_errors():

@@ -42,7 +42,7 @@ from gfx.svg.document import (
     Style,
     SVGError,
 )
-from gfx.svg.normalize import transform_element
+from gfx.svg.geometry import transform_element
 from gfx.svg.numbers import MAX_MAGNITUDE, TooManyError, in_range, parse_length, parse_numbers
 from gfx.svg.path_data import parse_path_data
 from gfx.svg.transform import IDENTITY, fit_matrix, parse_transform

@@ -2,7 +2,7 @@
 
 A matrix is (2, 3) float64 `[[a, c, e], [b, d, f]]`, SVG's `matrix(a b c d e f)`, mapping (x, y) to
 (a x + c y + e, b x + d y + f). Plain numpy. Applying a map to an element is
-`gfx.svg.normalize.transform_element`.
+`gfx.svg.geometry.transform_element`.
 """
 
 from __future__ import annotations

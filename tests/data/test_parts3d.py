@@ -112,7 +112,7 @@ def test_build_parts_writes_records_grids_and_glbs(tmp_path):
     calls = []
     manifest = build_parts(tmp_path, 3, lambda c, d, t: calls.append((c, d, t)), categories=["mug", "lamp"],
                            resolution=8)  # fmt: skip
-    assert calls[-1] == ("lamp", 3, 3) and len(calls) == 6
+    assert calls[-1] == (3, 3, "lamp") and len(calls) == 6
     assert sum(sum(c.values()) for c in manifest["counts"].values()) == 6
     records = [json.loads(line) for line in gzip.open(tmp_path / "objects.jsonl.gz", "rt")]
     assert [r["id"] for r in records] == [f"mug-{i:06d}" for i in range(3)] + [

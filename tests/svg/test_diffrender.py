@@ -9,7 +9,8 @@ import torch
 
 from gfx.svg.diffrender import render_batch, render_scene, scene_from_document, scene_to_document
 from gfx.svg.document import Document, Path, Style, SVGError
-from gfx.svg.normalize import KAPPA, normalize
+from gfx.svg.geometry import KAPPA
+from gfx.svg.normalize import normalize
 from gfx.svg.parse import parse_svg
 from gfx.svg.render import render, to_rgb
 from tests.conftest import FILLED_ICON, STROKE_ICON

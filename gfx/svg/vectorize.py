@@ -1,0 +1,406 @@
+"""Image -> SVG: `vectorize(image, method=...)`, image intake, colour layers, classical tracers.
+
+    result = vectorize("logo.png", method="neural+refine")   # SVGResult in the 24-unit viewBox
+    result.save("logo.svg")
+
+Steps of `vectorize`:
+1. `load_image`: a path, encoded bytes, a PIL image or a numpy array -> (H, W, 3) uint8 RGB on white,
+   or a one-line `ValueError` (empty, over `MAX_PIXELS` (refused from the header, before decoding:
+   downscale it first), corrupt or truncated, not an image, wrong array shape/dtype/range). Palette,
+   greyscale, LA, CMYK, YCbCr, 16-bit and float greyscale and RGBA are converted; transparency is
+   composited on white (vtracer would read it as black); EXIF orientation is applied; animated
+   images use their first frame.
+2. `square_image`: pad to a centred white square and resize to `size` px; the square maps onto the
+   24-unit viewBox, so every method is compared in the same space.
+3. `color_layers`: the background colour (the border's median) and up to `max_colors` ink colours
+   (k-means in RGB over clearly inked pixels); each pixel is explained as a blend of the background
+   and one ink colour, which gives every layer an anti-aliased coverage mask. Layers are stacked
+   largest first and each layer's mask also covers the layers above it (like vtracer's "stacked"
+   mode), so shapes need no holes for what is painted over them. A monochrome icon is one layer.
+4. Each layer's mask, black on white, is traced by the method's tracer into black paths that are
+   recoloured with the layer's colour: `neural` (the StarVector model), `vtracer` (binary, polygon
+   mode, path_precision=1, filter_speckle=0: vtracer's most compact accurate setting),
+   `vtracer-spline` (binary, vtracer's default spline settings) or `potrace` (only when the GPL
+   `potrace` binary is on PATH; not a dependency).
+5. `neural+refine`: the stacked document is optimised against the image with the soft rasterizer
+   (`gfx.svg.refine.refine`); colours are optimised too when there are several layers.
+An image with no ink gives an empty (valid) document with `info["empty"] = True`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gfx.svg.document import Document, Path, SVGError
+from gfx.svg.result import SVGResult
+
+log = logging.getLogger(__name__)
+
+VIEW_BOX = (0.0, 0.0, 24.0, 24.0)
+DEFAULT_SIZE = 128
+"""Side in pixels of the square every method traces (and refinement compares against)."""
+
+
+# --- 1. image intake ----------------------------------------------------------------------------
+MAX_PIXELS = 4096 * 4096
+"""Largest accepted input (width x height); larger images are refused before they are decoded."""
+
+
+def load_image(image, *, max_pixels: int = MAX_PIXELS, source: str | None = None) -> np.ndarray:
+    """Any supported image -> (H, W, 3) uint8 RGB, transparency composited on white.
+
+    Args:
+        image: a file path, encoded image bytes, a `PIL.Image.Image`, or a numpy array
+            (H, W) / (H, W, 1|2|3|4) of uint8, uint16, bool, or float in [0, 1].
+        max_pixels: refuse images with more pixels than this.
+        source: the input's name in error messages (default: the path, or the input's type).
+
+    Raises:
+        ValueError: empty, too large, corrupt, not an image, or an unsupported array.
+        FileNotFoundError: a path that does not exist.
+    """
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        return _from_array(image, max_pixels, source or "image array")
+    if isinstance(image, str | os.PathLike):
+        source = source or str(image)
+        with open(image, "rb") as f:  # FileNotFoundError / IsADirectoryError speak for themselves
+            data = f.read()
+    elif isinstance(image, bytes | bytearray | memoryview):
+        source, data = source or "image bytes", bytes(image)
+    elif isinstance(image, Image.Image):
+        return _from_pil(image, max_pixels, source or "PIL image")
+    else:
+        raise ValueError(f"cannot read an image from a {type(image).__name__}; pass a path, bytes, a PIL image "
+                         "or a numpy array")
+    if not data:
+        raise ValueError(f"{source} is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            pil = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"{source} is too large to decode safely ({err}); downscale it first") from None
+        except Exception:  # UnidentifiedImageError and friends
+            raise ValueError(f"{source} is not an image PIL can read (corrupt, or not an image file)") from None
+        return _from_pil(pil, max_pixels, source)
+
+
+def _check_size(width: int, height: int, max_pixels: int, source: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ValueError(f"{source} is empty ({width}x{height} pixels)")
+    if width * height > max_pixels:
+        raise ValueError(f"{source} is {width}x{height} ({width * height / 1e6:.1f} Mpx); the limit is "
+                         f"{max_pixels / 1e6:.1f} Mpx (max_pixels): downscale it first")
+
+
+def _from_pil(pil, max_pixels: int, source: str) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    _check_size(*pil.size, max_pixels, source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil.seek(0)
+            pil.load()
+            pil = ImageOps.exif_transpose(pil)
+    except Exception as err:  # truncated or corrupt data
+        raise ValueError(f"{source} is corrupt or truncated ({type(err).__name__}: {err})") from None
+    mode = pil.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _from_array(np.asarray(pil), max_pixels, source)
+    if mode == "CMYK" or mode in ("YCbCr", "LAB", "HSV"):
+        pil = pil.convert("RGB")
+    elif mode != "RGB":
+        pil = pil.convert("RGBA")  # 1, L, LA, P (+ transparency), PA, RGBa, ...
+    return _composite(np.asarray(pil))
+
+
+def _from_array(array: np.ndarray, max_pixels: int, source: str) -> np.ndarray:
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ValueError(f"{source} has shape {a.shape}; expected (H, W) or (H, W, 1|2|3|4)")
+    _check_size(a.shape[1], a.shape[0], max_pixels, source)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ValueError(f"{source} holds NaN or infinite values")
+        if a.min() < 0 or a.max() > 1:
+            raise ValueError(f"{source} is a float image with values in [{a.min():g}, {a.max():g}]; "
+                             "float images must lie in [0, 1]")
+        a = np.rint(a * 255).astype(np.uint8)
+    elif a.dtype.kind in "ui":
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 65535:
+            raise ValueError(f"{source} has integer values in [{lo}, {hi}]; expected 0..255 or 16-bit 0..65535")
+        a = np.rint(a / 257.0).astype(np.uint8) if a.dtype.itemsize > 1 else a.astype(np.uint8)
+    else:
+        raise ValueError(f"{source} has dtype {a.dtype}; expected uint8, uint16, bool or float in [0, 1]")
+    if a.ndim == 2:
+        return np.repeat(a[..., None], 3, axis=2)
+    if a.shape[2] == 2:  # grey + alpha
+        a = np.concatenate([np.repeat(a[..., :1], 3, axis=2), a[..., 1:]], axis=2)
+    return _composite(a)
+
+
+def _composite(a: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 -> (H, W, 3) uint8 on white."""
+    from gfx.svg.render import to_rgb
+
+    return np.ascontiguousarray(to_rgb(a))
+
+
+def square_image(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Pad an RGB image to a centred square with white and resize it to `size` x `size`.
+
+    Args:
+        rgb: (H, W, 3) uint8.
+        size: output side in pixels.
+
+    Returns:
+        (size, size, 3) uint8.
+    """
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    canvas = np.full((side, side, 3), 255, dtype=np.uint8)
+    top, left = (side - h) // 2, (side - w) // 2
+    canvas[top : top + h, left : left + w] = rgb
+    if side == size:
+        return canvas
+    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0))
+
+
+# --- 2. colour layers ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ColorLayers:
+    """An image explained as ink colours over a background.
+
+    Attributes:
+        background: (3,) uint8 RGB of the backdrop.
+        colors: (K, 3) uint8 RGB ink colours, in paint order (largest layer first).
+        masks: (K, H, W) float32 coverage in [0, 1]; mask k covers layer k and every layer above it.
+    """
+
+    background: np.ndarray
+    colors: np.ndarray
+    masks: np.ndarray
+
+    def mask_images(self) -> list[np.ndarray]:
+        """Each layer's mask as an (H, W, 3) uint8 image, black ink on white."""
+        return [np.repeat(np.rint(255 * (1 - m))[..., None], 3, axis=2).astype(np.uint8) for m in self.masks]
+
+
+def color_layers(rgb: np.ndarray, max_colors: int = 6, tolerance: float = 0.15, ink: float = 0.3,
+                 min_area: float = 0.001, seed: int = 0) -> ColorLayers:
+    """Quantize an image into a background and up to `max_colors` ink layers.
+
+    Args:
+        rgb: (H, W, 3) uint8.
+        max_colors: most ink colours.
+        tolerance: k grows until all but 0.2% of the clearly inked, flat pixels lie within this RGB distance
+            (in [0, 1]) of their colour.
+        ink: a pixel this far (RGB distance) from the background counts as clearly inked for clustering.
+        min_area: layers covering less than this share of the image are dropped.
+        seed: k-means seed.
+    """
+    from scipy.cluster.vq import kmeans2
+
+    img = rgb.astype(np.float32) / 255.0
+    h, w = img.shape[:2]
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+    background = np.median(border, axis=0)
+    diff = img - background  # (H, W, 3)
+    inked = np.linalg.norm(diff, axis=-1) > ink
+    # cluster only flat pixels (3x3 colour range small): anti-aliased edges are blends, not colours
+    pad = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    shifted = np.stack([pad[i : i + h, j : j + w] for i in range(3) for j in range(3)])
+    flat = (shifted.max(0) - shifted.min(0)).max(-1) < 0.1
+    if (inked & flat).sum() >= max(4, min_area * h * w):
+        inked &= flat
+    empty = ColorLayers(_u8(background), np.zeros((0, 3), np.uint8), np.zeros((0, h, w), np.float32))
+    if inked.sum() < max(4, min_area * h * w):
+        return empty
+    samples = img[inked]
+    rng = np.random.default_rng(seed)
+    if len(samples) > 4000:
+        samples = samples[rng.choice(len(samples), 4000, replace=False)]
+    centers = samples.mean(0, keepdims=True)
+    for k in range(1, max_colors + 1):
+        if k > 1:
+            centers, _ = kmeans2(samples.astype(np.float64), k, minit="++", seed=seed)
+            centers = centers.astype(np.float32)
+        dist = np.sqrt(np.min(((samples[:, None] - centers[None]) ** 2).sum(-1), axis=1))
+        if (dist > tolerance).mean() < 0.002:  # all but a few stray pixels are within `tolerance`
+            break
+    # every pixel = background + a (center_j - background), a in [0, 1], for its best-fitting j
+    direction = centers - background  # (K, 3)
+    alpha = np.clip(np.einsum("hwc,kc->khw", diff, direction) / (direction**2).sum(-1)[:, None, None], 0, 1)
+    residual = np.linalg.norm(diff[None] - alpha[..., None] * direction[:, None, None], axis=-1)
+    best = residual.argmin(0)
+    masks = np.where(best[None] == np.arange(len(centers))[:, None, None], alpha, 0.0)
+    masks[masks < 0.05] = 0
+    order = [k for k in np.argsort(-masks.sum((1, 2))) if masks[k].sum() >= min_area * h * w]
+    if not order:
+        return empty
+    masks = masks[order]
+    stacked = np.minimum(np.cumsum(masks[::-1], axis=0)[::-1], 1.0)  # a layer also covers those above it
+    return ColorLayers(_u8(background), np.stack([_u8(centers[k]) for k in order]), stacked.astype(np.float32))
+
+
+def _u8(rgb01: np.ndarray) -> np.ndarray:
+    """RGB in [0, 1] -> uint8, near-black and near-white snapped to pure black and white."""
+    rgb = np.clip(np.rint(np.asarray(rgb01) * 255), 0, 255).astype(np.uint8)
+    if rgb.max() <= 24:
+        return np.zeros_like(rgb)
+    return np.full_like(rgb, 255) if rgb.min() >= 240 else rgb
+
+
+def _hex(rgb: np.ndarray) -> str:
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
+
+
+# --- 3. tracers: black-on-white layer images -> black documents in the 24-unit viewBox ----------
+VTRACER_COMPACT = dict(colormode="binary", mode="polygon", path_precision=1, filter_speckle=0)
+"""vtracer's most compact accurate setting (research/svg_anchors.md sec. 6); ~0.8 KB per icon."""
+VTRACER_SPLINE = dict(colormode="binary")
+"""vtracer's defaults (spline mode, path_precision=8, filter_speckle=4) in binary colour mode."""
+
+
+def _normalized(svg_text: str, source: str) -> Document:
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+
+    return normalize(parse_svg(svg_text, source=source), view_box=VIEW_BOX)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def trace_vtracer(images: list[np.ndarray], **settings) -> list[Document]:
+    """Trace black-on-white (S, S, 3) uint8 images with vtracer (`settings` as in `VTRACER_COMPACT`)."""
+    import vtracer
+
+    out = []
+    for image in images:
+        svg = vtracer.convert_raw_image_to_svg(_png(image), img_format="png", **settings)
+        doc = _normalized(svg, "vtracer output")
+        out.append(Document(doc.view_box, [e for e in doc.elements if e.style.fill != "#ffffff"]))
+    return out
+
+
+def trace_potrace(images: list[np.ndarray]) -> list[Document]:
+    """Trace black-on-white images with the `potrace` command (GPL, optional; `apt install potrace`)."""
+    from PIL import Image
+
+    exe = shutil.which("potrace")
+    if exe is None:
+        raise SVGError("method 'potrace' needs the potrace binary on PATH (GPL, not a gfx dependency): "
+                       "install it (apt install potrace) or use method 'vtracer'")
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for image in images:
+            bitmap = Image.fromarray(image).convert("L").point(lambda v: 255 if v >= 128 else 0).convert("1")
+            bitmap.save(os.path.join(tmp, "in.pbm"))
+            subprocess.run([exe, "-s", "-o", os.path.join(tmp, "out.svg"), os.path.join(tmp, "in.pbm")],
+                           check=True, capture_output=True, timeout=60)
+            with open(os.path.join(tmp, "out.svg")) as f:
+                out.append(_normalized(f.read(), "potrace output"))
+    return out
+
+
+def trace_neural(images: list[np.ndarray], model=None, seed: int = 0) -> list[Document]:
+    """Trace black-on-white images with the StarVector model (`model`: a pipeline or directory)."""
+    from gfx.svg.starvector import StarVector, load_default
+
+    pipe = model if isinstance(model, StarVector) else load_default(None if model is None else str(model))
+    return [r.document for r in pipe.vectorize_batch(images, seed=seed)]
+
+
+TRACERS: dict[str, Callable[..., list[Document]]] = {
+    "neural": trace_neural,
+    "vtracer": lambda images, **_: trace_vtracer(images, **VTRACER_COMPACT),
+    "vtracer-spline": lambda images, **_: trace_vtracer(images, **VTRACER_SPLINE),
+    "potrace": lambda images, **_: trace_potrace(images),
+}
+METHODS = ("neural+refine", "neural", "vtracer", "vtracer-spline", "potrace")
+
+
+# --- 4. vectorize -------------------------------------------------------------------------------
+def vectorize(
+    image,
+    method: str = "neural+refine",
+    *,
+    size: int = DEFAULT_SIZE,
+    max_colors: int = 6,
+    model=None,
+    refine_steps: int = 150,
+    seed: int = 0,
+) -> SVGResult:
+    """Image -> SVG in the 24-unit viewBox (see the module docstring for the steps).
+
+    Args:
+        image: a path, encoded bytes, a PIL image or a numpy array (see `load_image`).
+        method: one of `METHODS`.
+        size: side in pixels of the square the tracers see.
+        max_colors: most ink colours (layers).
+        model: StarVector pipeline or checkpoint directory for the neural methods (default: shipped).
+        refine_steps: optimisation steps of `neural+refine`.
+        seed: sampling seed of the neural methods.
+
+    Returns:
+        An `SVGResult`; `info` holds the method, colours, layer count and seconds.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown vectorize method {method!r}; valid: {', '.join(METHODS)}")
+    start = time.perf_counter()
+    target = square_image(load_image(image), size)
+    layers = color_layers(target, max_colors=max_colors, seed=seed)
+    elements = []
+    if layers.background.min() < 250:  # a coloured backdrop is part of the picture
+        from gfx.svg.normalize import normalize
+        from gfx.svg.parse import parse_svg
+
+        backdrop = f'<svg viewBox="0 0 24 24"><rect width="24" height="24" fill="{_hex(layers.background)}"/></svg>'
+        elements += normalize(parse_svg(backdrop)).elements
+    if len(layers.colors):
+        tracer = TRACERS[method.removesuffix("+refine")]
+        docs = tracer(layers.mask_images(), model=model, seed=seed)
+        for color, doc in zip(layers.colors, docs, strict=True):
+            elements += [recolor(e, _hex(color)) for e in doc.elements]
+    document = Document(VIEW_BOX, elements)
+    if method.endswith("+refine") and document.elements:
+        from gfx.svg.refine import refine
+
+        document = refine(document, target, steps=refine_steps, colors=len(layers.colors) > 1)
+    info = {"method": method, "colors": [_hex(c) for c in layers.colors], "background": _hex(layers.background),
+            "size": size, "empty": not document.elements, "seconds": time.perf_counter() - start}
+    return SVGResult(document, (), None, info)
+
+
+def recolor(path: Path, color: str) -> Path:
+    """A copy of `path` painting `color` wherever it painted before (fill and/or stroke)."""
+    style = path.style.replace(fill=None if path.style.fill is None else color,
+                               stroke=None if path.style.stroke is None else color)
+    return Path(path.commands, path.coords.copy(), style)
