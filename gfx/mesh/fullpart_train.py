@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 from gfx.checkpoint import load_weights
 from gfx.mesh.fullpart import COMPONENTS, FullPart, label_color
 from gfx.mesh.fullpart_occupancy import OBJECT_BOX, assign_to_boxes
-from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, size_bucket, summarize_by_bucket
+from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, summarize_by_bucket
 from gfx.mesh.model_card import run_facts
 from gfx.mesh.parts import assemble, assemble_shared
 from gfx.mesh.structures import MeshError, PartMesh
@@ -68,21 +67,7 @@ def layout_scores(pred_boxes, pred_labels, gt_boxes, gt_labels) -> dict[str, flo
 
 def missing_scores(gt: PartMesh) -> list[PartScore]:
     """Scores of a prediction with no parts at all: every ground-truth part unmatched (F = 0)."""
-    scores = []
-    for part in gt:
-        diagonal = float(np.linalg.norm(part.box()[3:]))
-        scores.append(
-            PartScore(
-                part.name,
-                part.label,
-                diagonal,
-                size_bucket(diagonal),
-                None,
-                math.nan,
-                {f"f@{t:g}": 0.0 for t in THRESHOLDS},
-            )
-        )
-    return scores
+    return [PartScore.unmatched(part, THRESHOLDS) for part in gt]
 
 
 @torch.no_grad()

@@ -141,6 +141,13 @@ class PartScore:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def unmatched(cls, part, thresholds: Sequence[float]) -> PartScore:
+        """The score of a ground-truth part no predicted part was paired with (F = 0, Chamfer NaN)."""
+        diagonal = float(np.linalg.norm(np.asarray(part.box()[3:], np.float64)))
+        return cls(part.name, part.label, diagonal, size_bucket(diagonal), None, math.nan,
+                   {f"f@{t:g}": 0.0 for t in thresholds})
+
 
 def part_metrics(
     pred: PartMesh,
@@ -174,17 +181,7 @@ def part_metrics(
         diagonal = float(np.linalg.norm(size))
         i = pairs.get(j)
         if i is None:
-            scores.append(
-                PartScore(
-                    part.name,
-                    part.label,
-                    diagonal,
-                    size_bucket(diagonal),
-                    None,
-                    math.nan,
-                    {f"f@{t:g}": 0.0 for t in thresholds},
-                )
-            )
+            scores.append(PartScore.unmatched(part, thresholds))
             continue
         p, g = pred_points[i], gt_points[j]
         if frame == "part":
