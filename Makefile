@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.setup-done
-APT_PACKAGES := libcairo2 libusb-1.0-0
+APT_PACKAGES := libcairo2 libusb-1.0-0 chromium
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup demo test test-fast bench lint clean-venv
+.PHONY: setup demo studio test test-fast bench lint clean-venv
 
 setup: $(STAMP)
 
@@ -25,12 +25,17 @@ $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,ray]' torch==2.13.0
+	$(PIP) install -q -e '.[dev,ray,browser]' torch==2.13.0
 	@$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 
 demo: setup
 	$(PY) -m apps.demo demo-out
+
+# The Gradio studio on http://127.0.0.1:$(STUDIO_PORT) (Ctrl-C stops it).
+STUDIO_PORT ?= 7860
+studio: setup
+	$(VENV)/bin/gfx demo --port $(STUDIO_PORT) --no-browser
 
 test: setup
 	$(PY) -m pytest

@@ -136,6 +136,8 @@ def model_card(name: str, card: dict) -> str:
         f"({card['machine']})",
         f"- final train loss {card['train_loss']}, validation loss {card['val_loss']} (next-token cross-entropy)",
     ]
+    if "history_note" in card:
+        lines += [f"- run history: {card['history_note']}"]
     if "eval" in card:
         lines += ["", "## Evaluation (`gfx eval iconshop --split test`)", "", "```",
                   json.dumps(card["eval"], indent=2), "```"]

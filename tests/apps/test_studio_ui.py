@@ -1,0 +1,62 @@
+"""The studio's gradio layer without a browser: which tabs exist, and how handler errors reach the page."""
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from apps import studio  # noqa: E402
+from apps.studio_handlers import StudioInputError  # noqa: E402
+
+
+def _components(blocks, kind):
+    return [block for block in blocks.blocks.values() if isinstance(block, kind)]
+
+
+def test_tabs_are_the_capabilities_gfx_has(tmp_path):
+    ui = studio.build_studio(str(tmp_path), work_dir=str(tmp_path))
+    expected = ["Text -> icon", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
+    assert [tab.label for tab in _components(ui, gr.Tab)] == expected
+
+
+def test_a_shared_studio_hides_server_folders(tmp_path):
+    def folder_box(ui):
+        [box] = [b for b in _components(ui, gr.Textbox) if b.elem_id == "batch-folder"]
+        return box
+
+    assert folder_box(studio.build_studio(work_dir=str(tmp_path))).visible is True
+    assert folder_box(studio.build_studio(work_dir=str(tmp_path), allow_server_paths=False)).visible is False
+
+
+def test_input_errors_become_messages_and_bugs_a_short_notice(caplog):
+    @studio._shown
+    def refuses(value):
+        raise StudioInputError(f"the seed must be 0..9, not {value}")
+
+    @studio._shown
+    def crashes():
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(gr.Error) as info:
+        refuses(-1)
+    assert info.value.message == "the seed must be 0..9, not -1" and info.value.print_exception is False
+    with caplog.at_level(logging.ERROR, logger="apps.studio"), pytest.raises(gr.Error) as info:
+        crashes()
+    assert info.value.message == "crashes failed (ZeroDivisionError); the server log has details"
+    assert "ZeroDivisionError: division by zero" in caplog.text  # the traceback goes to the log only
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--port", "0"], "gfx: error: --port must be 1..65535, not 0"),
+        (["--model", "no/such/dir"], "gfx: error: --model no/such/dir is not a directory"),
+    ],
+)
+def test_gfx_demo_refuses_bad_options(options, message):
+    result = subprocess.run([sys.executable, "-m", "gfx", "demo", "--no-browser", *options], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == message
