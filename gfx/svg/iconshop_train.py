@@ -139,6 +139,21 @@ def model_card(name: str, card: dict) -> str:
     if "history_note" in card:
         lines += [f"- run history: {card['history_note']}"]
     if "eval" in card:
-        lines += ["", "## Evaluation (`gfx eval iconshop --split test`)", "", "```",
-                  json.dumps(card["eval"], indent=2), "```"]
+        e = card["eval"]
+        model, base = e["iconshop"], e["retrieval_baseline"]
+        lines += [
+            "", "## Evaluation (`gfx eval iconshop --split test`)", "",
+            f"{e['icons']} test prompts, one icon each (seed {e['seed']}). Evaluator = `models/icon-clip`.", "",
+            "| | validity | evaluator score | FID (icon-clip features) | uniqueness % | novelty % | s / icon |",
+            "|---|---|---|---|---|---|---|",
+            f"| iconshop | {model['validity']:.3f} | {model['evaluator_score']:.3f} | {model['fid']:.2f} | "
+            f"{model['uniqueness_pct']:.1f} | {model['novelty_pct']:.1f} | {model['seconds_per_icon_median']:.2f} |",
+            f"| retrieval baseline | {base['validity']:.3f} | {base['evaluator_score']:.3f} | {base['fid']:.2f} | "
+            f"{base['uniqueness_pct']:.1f} | {base['novelty_pct']:.1f} | - |",
+            f"| real test icons | 1.000 | {e['real_icons_evaluator_score']:.3f} | 0 | - | - | - |",
+            "",
+            f"The model's evaluator score is {model['evaluator_score'] / e['real_icons_evaluator_score']:.0%} of the "
+            f"real icons' for the same prompts (retrieval baseline: "
+            f"{base['evaluator_score'] / e['real_icons_evaluator_score']:.0%}).",
+        ]
     return "\n".join(lines) + "\n"
