@@ -2,6 +2,7 @@
 
     import gfx
     icons = gfx.svg.generate("house, home", n=4, seed=0)   # list[SVGResult]
+    result = gfx.svg.vectorize("logo.png")                  # SVGResult
 """
 
 from __future__ import annotations
@@ -17,3 +18,19 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
     from gfx.svg.iconshop import load_default
 
     return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance)
+
+
+def vectorize(image, method: str = "neural+refine", model: str | None = None, **options):
+    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorize.vectorize`; options: size, max_colors, seed, ...).
+
+    Args:
+        image: a path, encoded image bytes, a PIL image or a numpy array.
+        method: "neural+refine", "neural", "vtracer", "vtracer-spline" or "potrace" (needs the potrace binary).
+        model: StarVector checkpoint directory for the neural methods (default: the shipped one).
+
+    Returns:
+        An `SVGResult` (valid; empty document with `info["empty"]` when the image has no ink).
+    """
+    from gfx.svg.vectorize import vectorize as run
+
+    return run(image, method, model=model, **options)

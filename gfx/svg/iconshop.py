@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -23,18 +22,18 @@ import numpy as np
 import torch
 
 from gfx.backbones.constraints import Grammar
-from gfx.backbones.decoding import generate, left_pad
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import save_pretrained
 from gfx.config import ConfigMixin
 from gfx.svg.document import Document, SVGError
+from gfx.svg.drawing_sampler import sample_drawings
 from gfx.svg.iconshop_data import prompt_prefix
 from gfx.svg.normalize import normalize
 from gfx.svg.parse import parse_svg
 from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
 from gfx.svg.result import SVGResult
-from gfx.svg.token_vocab import BOS_ID, EOM_ID, EOS_ID, MASK_ID, PAD_ID
+from gfx.svg.token_vocab import BOS_ID, EOM_ID, EOS_ID, MASK_ID
 from gfx.svg.tokenize import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -163,39 +162,20 @@ class IconShop:
                 splice=None) -> list[SVGResult]:
         """Sample continuations of token prompts under the grammar and decode them.
 
-        Steps: 1. advance a grammar constraint through each prompt's body; 2. sample with guidance;
-        3. decode (a row that ran out of tokens keeps its complete elements); 4. resample empty rows.
+        Steps (`sample_drawings`): 1. advance a grammar constraint through each prompt's body; 2. sample
+        with guidance; 3. decode (a row that ran out of tokens keeps its complete elements); 4. resample
+        empty rows.
         """
         guidance = self.config.guidance if guidance is None else guidance
-        results: list[SVGResult | None] = [None] * len(prompts)
-        todo = list(range(len(prompts)))
-        for attempt in range(self.config.retries + 1):
-            start = time.perf_counter()
-            rows = [prompts[i] for i in todo]
-            constraints = [self._constraint(row, stop) for row in rows]
-            tokens, mask = left_pad(rows, PAD_ID)
-            budget = self.config.max_tokens - min(len(r) for r in rows) + (3 if stop == EOM_ID else 0)
-            out = generate(
-                self.model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
-                prefix=prefix[todo], prefix_mask=prefix_mask[todo], guidance_scale=guidance,
-                stop_tokens=[stop], constraints=constraints, pad_id=PAD_ID, use_cache=self.config.use_cache,
-                seed=None if seed is None else seed + 7919 * attempt,
-            )
-            seconds = (time.perf_counter() - start) / len(rows)
-            for row, new, finished in zip(todo, out.sequences(), out.finished.tolist(), strict=True):
-                ids = list(prompts[row]) + new
-                if splice is not None:
-                    ids = splice(ids)
-                document = self.tokenizer.decode(ids, strict=False)
-                if document.elements:
-                    info = {"seed": seed, "guidance": guidance, "attempt": attempt, "finished": bool(finished),
-                            "seconds": seconds}
-                    results[row] = SVGResult(document, tuple(ids), prompt, info)
-            todo = [i for i, r in enumerate(results) if r is None]
-            if not todo:
-                return results
-        raise SVGError(f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
-                       "try another seed or a lower guidance")
+        return sample_drawings(
+            self.model, self.tokenizer, prompts, constraint=lambda row: self._constraint(row, stop), prefix=prefix,
+            prefix_mask=prefix_mask, max_tokens=self.config.max_tokens, sampling=sampling, retries=self.config.retries,
+            seed=seed, use_cache=self.config.use_cache, guidance=guidance, stop=stop,
+            extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
+            info={"seed": seed, "guidance": guidance},
+            error=f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
+                  "try another seed or a lower guidance",
+        )
 
     def _constraint(self, prompt_ids, stop):
         constraint = self._grammars[stop].constraint()

@@ -46,7 +46,7 @@ def refine(
     coarse_share: float = 0.5,
     prune: bool = True,
     prune_tolerance: float = 1e-4,
-    decimals: int = 2,
+    decimals: int = 1,
 ) -> Document:
     """Optimise a normalized document's geometry (and colours) to look like `target`.
 

@@ -4,8 +4,9 @@ StarVector (research/svg_anchors.md sec. 2.2, 7) encodes the image with a ViT, m
 through an adapter (Linear -> 2x width, Swish, Linear -> LM width, LayerNorm) and decodes SVG code
 after them. Here the encoder is a small strided CNN (an `image_size` square -> an 8 x 8 grid of
 visual tokens at 64 px), the adapter is StarVector's, and the decoder is the shared `Transformer`
-over `PathTokenizer` tokens (IconShop's tokenizer setup: a coarse lattice keeps the vocabulary
-small). Sampling always runs under the tokenizer's grammar, so every output is a valid SVG.
+over `PathTokenizer` tokens (IconShop's tokenizer setup on a coarse lattice: 49 values per axis, half
+a unit, keeps the vocabulary small and each point token frequent; `refine` restores the precision).
+Sampling always runs under the tokenizer's grammar, so every output is a valid SVG.
 
     pipe = StarVector.from_pretrained("models/starvector-mini")
     [result] = pipe(image)                         # black-on-white icon image -> SVGResult
@@ -17,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -27,15 +27,14 @@ import torch
 from torch import Tensor, nn
 
 from gfx.backbones.constraints import Grammar
-from gfx.backbones.decoding import generate
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import PretrainedMixin, save_pretrained
 from gfx.config import ConfigMixin
-from gfx.svg.document import SVGError
+from gfx.svg.drawing_sampler import sample_drawings
 from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
 from gfx.svg.result import SVGResult
-from gfx.svg.token_vocab import BOS_ID, EOS_ID, PAD_ID
+from gfx.svg.token_vocab import BOS_ID, EOS_ID
 from gfx.svg.tokenize import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ class StarVectorConfig(ConfigMixin):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(model_preset="tiny", grid=25, max_tokens=160, image_size=32, candidates=2),
-        "mini": dict(model_preset="mini", grid=97, max_tokens=320, image_size=64),
+        "mini": dict(model_preset="mini", grid=49, max_tokens=320, image_size=64),
     }
     MODEL_PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(encoder=dict(channels=(8, 16, 32)), decoder="tiny"),
@@ -150,7 +149,7 @@ class StarVectorConfig(ConfigMixin):
     }
 
     model_preset: str = "mini"
-    grid: int = 97
+    grid: int = 49
     max_tokens: int = 320
     image_size: int = 64
     temperature: float = 0.7
@@ -247,30 +246,14 @@ class StarVector:
         return out
 
     def _sample(self, prefix: Tensor, seed: int | None) -> list[SVGResult]:
-        """Sample one icon per prefix row under the grammar; rows that decode empty are sampled again."""
+        """One icon per prefix row (B, P, width), grammar-constrained; rows that decode empty are resampled."""
         c = self.config
-        sampling = SamplingConfig(temperature=c.temperature, top_p=c.top_p)
-        results: list[SVGResult | None] = [None] * prefix.shape[0]
-        todo = list(range(prefix.shape[0]))
-        for attempt in range(c.retries + 1):
-            start = time.perf_counter()
-            tokens = torch.full((len(todo), 1), BOS_ID, dtype=torch.long)
-            out = generate(
-                self.model.decoder, tokens, max_new_tokens=c.max_tokens - 1, sampling=sampling,
-                prefix=prefix[todo], stop_tokens=[EOS_ID], constraints=[self._grammar.constraint() for _ in todo],
-                pad_id=PAD_ID, use_cache=c.use_cache, seed=None if seed is None else seed + 7919 * attempt,
-            )
-            seconds = (time.perf_counter() - start) / len(todo)
-            for row, new, finished in zip(todo, out.sequences(), out.finished.tolist(), strict=True):
-                ids = [BOS_ID, *new]
-                document = self.tokenizer.decode(ids, strict=False)
-                if document.elements:
-                    info = {"seed": seed, "attempt": attempt, "finished": bool(finished), "seconds": seconds}
-                    results[row] = SVGResult(document, tuple(ids), None, info)
-            todo = [i for i, r in enumerate(results) if r is None]
-            if not todo:
-                return results
-        raise SVGError(f"the model produced an empty icon {c.retries + 1} times; try another seed or method 'vtracer'")
+        return sample_drawings(
+            self.model.decoder, self.tokenizer, [[BOS_ID]] * prefix.shape[0], constraint=lambda _: self._grammar.constraint(),
+            prefix=prefix, max_tokens=c.max_tokens, sampling=SamplingConfig(temperature=c.temperature, top_p=c.top_p),
+            retries=c.retries, seed=seed, use_cache=c.use_cache, info={"seed": seed},
+            error=f"the model produced an empty icon {c.retries + 1} times; try another seed or method 'vtracer'",
+        )
 
 
 @functools.lru_cache(maxsize=2)

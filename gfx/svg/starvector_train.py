@@ -21,9 +21,13 @@ from gfx.checkpoint import load_weights
 from gfx.runtime import seed_everything
 from gfx.svg.starvector import StarVector, StarVectorConfig
 from gfx.svg.starvector_data import ImageAugmentConfig, StarVectorBatches, load_documents
-from gfx.train import RUNS_DIR, TrainConfig, train
+from gfx.train import RUNS_DIR, Progress, TrainConfig, evaluate, train
 
 log = logging.getLogger(__name__)
+
+
+class _TimeUp(Exception):
+    """Raised from the progress callback to end a run at its time limit."""
 
 
 def train_starvector(
@@ -38,6 +42,7 @@ def train_starvector(
     seed: int = 0,
     eval_limit: int = 0,
     checkpoint_every: int = 50,
+    time_limit_s: float | None = None,
     progress=None,
     device: str | None = None,
 ) -> dict:
@@ -54,6 +59,8 @@ def train_starvector(
         seed: seeds data order, augmentation and initialisation.
         eval_limit: test icons for the vectorize metrics in the model card (0: skip).
         checkpoint_every: steps between resumable checkpoints.
+        time_limit_s: stop once the run's training time (resumed parts included) reaches this, and ship
+            the model as it is (the card says so); None: run all `steps`.
         progress: `callback(gfx.train.Progress)` after each step.
         device: "cpu", "cuda", ...; default: CUDA when available.
 
@@ -77,8 +84,25 @@ def train_starvector(
                                eval_every=500, eval_batches=5, checkpoint_every=checkpoint_every, log_every=25,
                                seed=seed)
     device = device or default_device()
-    result = train(pipe.model, make(train_docs, ImageAugmentConfig()), train_config, val_data=make(val_docs, None),
-                   out_dir=RUNS_DIR / out_dir.name, resume=resume, callback=progress, device=device)
+    val_data = make(val_docs, None)
+    last: list[Progress] = []
+
+    def on_step(p: Progress) -> None:
+        last[:] = [p]
+        if progress is not None:
+            progress(p)
+        if time_limit_s is not None and p.elapsed_s >= time_limit_s and p.step < steps:
+            raise _TimeUp
+
+    try:
+        result = train(pipe.model, make(train_docs, ImageAugmentConfig()), train_config, val_data=val_data,
+                       out_dir=RUNS_DIR / out_dir.name, resume=resume, callback=on_step, device=device)
+        step, train_loss, val_loss, elapsed = result.step, result.train_loss, result.val_loss, result.elapsed_s
+    except _TimeUp:
+        p = last[0]
+        log.info("time limit %.0f s reached at step %d of %d; shipping the model as it is", time_limit_s, p.step, steps)
+        val_loss = evaluate(pipe.model, val_data, lambda m, b: m.loss(b), torch.device(device), 5, False)
+        step, train_loss, elapsed = p.step, p.loss, p.elapsed_s
     pipe.model.to("cpu").eval()
     pipe.save_pretrained(out_dir)
     card = {
@@ -86,14 +110,14 @@ def train_starvector(
         "parameters": sum(p.numel() for p in pipe.model.parameters()),
         "train_icons": len(train_docs),
         "val_icons": len(val_docs),
-        "steps": result.step,
+        "steps": step,
         "planned_steps": steps,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "train_loss": round(result.train_loss, 4),
-        "val_loss": None if result.val_loss is None else round(result.val_loss, 4),
-        "train_wall_time_s": round(result.elapsed_s),
+        "train_loss": round(train_loss, 4),
+        "val_loss": None if val_loss is None else round(val_loss, 4),
+        "train_wall_time_s": round(elapsed),
         "device": str(device),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
     }
@@ -114,7 +138,7 @@ def model_card(name: str, card: dict) -> str:
         "",
         "StarVector-style image -> icon model of gfx: a strided CNN image encoder and StarVector's adapter",
         "(Linear -> 2x, Swish, Linear -> width, LayerNorm) whose 8 x 8 visual tokens prefix a decoder-only",
-        "transformer over PathTokenizer tokens (97-value lattice on the 24-unit viewBox, M/L/C/Z, stroke/fill",
+        "transformer over PathTokenizer tokens (49-value lattice on the 24-unit viewBox, M/L/C/Z, stroke/fill",
         "style tokens). Sampling is always grammar-constrained, so outputs are valid SVG; `vectorize_batch`",
         "keeps the best of a few samples, and `gfx.svg.vectorize(..., method='neural+refine')` refines it",
         "with the soft rasterizer.",
@@ -136,7 +160,9 @@ def model_card(name: str, card: dict) -> str:
         f"- final train loss {card['train_loss']}, validation loss {card['val_loss']} (next-token cross-entropy)",
     ]
     if card["steps"] < card["planned_steps"]:
-        lines += ["", "**Undertrained**: the run stopped early (CPU time budget); `gfx train starvector` resumes it."]
+        lines += ["", f"**Undertrained**: the run stopped at its time limit after {card['steps']} of "
+                  f"{card['planned_steps']} steps (the cosine schedule had not finished); `gfx train starvector` "
+                  "resumes it."]
     if "eval" in card:
         lines += ["", "## Evaluation (`gfx eval vectorize --split test`)", "", "```",
                   json.dumps(card["eval"], indent=2), "```"]

@@ -24,6 +24,9 @@ Steps of `vectorize`:
    `potrace` binary is on PATH; not a dependency).
 5. `neural+refine`: the stacked document is optimised against the image with the soft rasterizer
    (`gfx.svg.refine.refine`); colours are optimised too when there are several layers.
+6. Fallback (neural methods, on by default): when the model's result is more than twice as far from
+   the image as vtracer's, vtracer's is returned and `info["fallback"]` says so, so the API never
+   hands back a poor guess silently.
 An image with no ink gives an empty (valid) document with `info["empty"] = True`.
 """
 
@@ -91,8 +94,9 @@ def load_image(image, *, max_pixels: int = MAX_PIXELS, source: str | None = None
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             pil = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as err:
-            raise ValueError(f"{source} is too large to decode safely ({err}); downscale it first") from None
+        except Image.DecompressionBombError:
+            raise ValueError(f"{source} is over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (a decompression bomb?); "
+                             f"the limit is {max_pixels / 1e6:.1f} Mpx (max_pixels): downscale it first") from None
         except Exception:  # UnidentifiedImageError and friends
             raise ValueError(f"{source} is not an image PIL can read (corrupt, or not an image file)") from None
         return _from_pil(pil, max_pixels, source)
@@ -119,7 +123,10 @@ def _from_pil(pil, max_pixels: int, source: str) -> np.ndarray:
     except Exception as err:  # truncated or corrupt data
         raise ValueError(f"{source} is corrupt or truncated ({type(err).__name__}: {err})") from None
     mode = pil.mode
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+    if mode == "F":  # PIL float images hold 0..255 (or 0..1) grey levels
+        grey = np.nan_to_num(np.asarray(pil, dtype=np.float64))
+        return _from_array(np.clip(grey / 255.0 if grey.max() > 1 else grey, 0, 1), max_pixels, source)
+    if mode.startswith("I"):  # 16- or 32-bit integer grey
         return _from_array(np.asarray(pil), max_pixels, source)
     if mode == "CMYK" or mode in ("YCbCr", "LAB", "HSV"):
         pil = pil.convert("RGB")
@@ -148,7 +155,8 @@ def _from_array(array: np.ndarray, max_pixels: int, source: str) -> np.ndarray:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi > 65535:
             raise ValueError(f"{source} has integer values in [{lo}, {hi}]; expected 0..255 or 16-bit 0..65535")
-        a = np.rint(a / 257.0).astype(np.uint8) if a.dtype.itemsize > 1 else a.astype(np.uint8)
+        sixteen_bit = a.dtype == np.uint16 or hi > 255  # wider ints holding 0..255 are 8-bit levels
+        a = np.rint(a / 257.0).astype(np.uint8) if sixteen_bit else a.astype(np.uint8)
     else:
         raise ValueError(f"{source} has dtype {a.dtype}; expected uint8, uint16, bool or float in [0, 1]")
     if a.ndim == 2:
@@ -356,6 +364,7 @@ def vectorize(
     max_colors: int = 6,
     model=None,
     refine_steps: int = 150,
+    fallback: bool = True,
     seed: int = 0,
 ) -> SVGResult:
     """Image -> SVG in the 24-unit viewBox (see the module docstring for the steps).
@@ -367,16 +376,41 @@ def vectorize(
         max_colors: most ink colours (layers).
         model: StarVector pipeline or checkpoint directory for the neural methods (default: shipped).
         refine_steps: optimisation steps of `neural+refine`.
+        fallback: for the neural methods, return the `vtracer` result instead when the model's is more
+            than twice as far from the image (MSE), with `info["fallback"] = "vtracer"`; False keeps the
+            model's output whatever it is (what evaluations of the model use).
         seed: sampling seed of the neural methods.
 
     Returns:
-        An `SVGResult`; `info` holds the method, colours, layer count and seconds.
+        An `SVGResult`; `info` holds the method, colours, background, whether it is empty, the
+        fallback used (or None) and seconds.
     """
     if method not in METHODS:
         raise ValueError(f"unknown vectorize method {method!r}; valid: {', '.join(METHODS)}")
     start = time.perf_counter()
     target = square_image(load_image(image), size)
     layers = color_layers(target, max_colors=max_colors, seed=seed)
+    document = trace_layers(layers, method.removesuffix("+refine"), model=model, seed=seed)
+    if method.endswith("+refine") and document.elements:
+        from gfx.svg.refine import refine
+
+        document = refine(document, target, steps=refine_steps, size=size, colors=len(layers.colors) > 1)
+    used = None
+    if fallback and method.startswith("neural") and document.elements:
+        from gfx.svg.metrics import mse
+        from gfx.svg.render import render
+
+        classical = trace_layers(layers, "vtracer")
+        if mse(target, render(document, size)) > 2 * mse(target, render(classical, size)) + 1e-3:
+            document, used = classical, "vtracer"
+            log.info("the %s result was more than twice as far from the image as vtracer's; using vtracer", method)
+    info = {"method": method, "colors": [_hex(c) for c in layers.colors], "background": _hex(layers.background),
+            "size": size, "empty": not document.elements, "fallback": used, "seconds": time.perf_counter() - start}
+    return SVGResult(document, (), None, info)
+
+
+def trace_layers(layers: ColorLayers, tracer: str, model=None, seed: int = 0) -> Document:
+    """Trace every layer's mask with `TRACERS[tracer]`, recolour and stack them over the backdrop."""
     elements = []
     if layers.background.min() < 250:  # a coloured backdrop is part of the picture
         from gfx.svg.normalize import normalize
@@ -385,18 +419,10 @@ def vectorize(
         backdrop = f'<svg viewBox="0 0 24 24"><rect width="24" height="24" fill="{_hex(layers.background)}"/></svg>'
         elements += normalize(parse_svg(backdrop)).elements
     if len(layers.colors):
-        tracer = TRACERS[method.removesuffix("+refine")]
-        docs = tracer(layers.mask_images(), model=model, seed=seed)
+        docs = TRACERS[tracer](layers.mask_images(), model=model, seed=seed)
         for color, doc in zip(layers.colors, docs, strict=True):
             elements += [recolor(e, _hex(color)) for e in doc.elements]
-    document = Document(VIEW_BOX, elements)
-    if method.endswith("+refine") and document.elements:
-        from gfx.svg.refine import refine
-
-        document = refine(document, target, steps=refine_steps, colors=len(layers.colors) > 1)
-    info = {"method": method, "colors": [_hex(c) for c in layers.colors], "background": _hex(layers.background),
-            "size": size, "empty": not document.elements, "seconds": time.perf_counter() - start}
-    return SVGResult(document, (), None, info)
+    return Document(VIEW_BOX, elements)
 
 
 def recolor(path: Path, color: str) -> Path:

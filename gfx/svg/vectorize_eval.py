@@ -1,7 +1,8 @@
 """`gfx eval vectorize`: image -> SVG methods side by side on corpus icons (SVG-Bench style).
 
 Each evaluated icon is rendered with cairosvg at `size` px on white; every method vectorizes that
-image and its output is rendered back at the same size. Per method:
+image and its output is rendered back at the same size (the neural methods without the vtracer
+fallback, so the table measures the model). Per method:
 - `mse`, `ssim`: mean over icons (`gfx.svg.metrics`, SVG-Bench definitions);
 - `tokens`: mean PathTokenizer body length of the output (`count_tokens`, default tokenizer);
 - `bytes`: mean length of the output's compact SVG text (`to_svg` of the normalized document);
@@ -74,7 +75,7 @@ def evaluate_vectorize(
         for i, image in enumerate(inputs):
             start = time.perf_counter()
             try:
-                result = vectorize(image, method, size=size, model=model, refine_steps=refine_steps)
+                result = vectorize(image, method, size=size, model=model, refine_steps=refine_steps, fallback=False)
             except Exception as err:  # a failure is a result here, not a crash of the whole table
                 log.warning("%s failed on %s: %s", method, records[i].id, err)
                 failures += 1

@@ -1,0 +1,89 @@
+"""StarVector: tiny preset trains, samples valid SVGs, and round-trips through save/load."""
+
+import numpy as np
+import pytest
+import torch
+
+from gfx.svg.metrics import is_valid_svg
+from gfx.svg.normalize import normalize
+from gfx.svg.parse import parse_svg
+from gfx.svg.render import render
+from gfx.svg.starvector import StarVector, StarVectorConfig
+from gfx.svg.starvector_data import ImageAugmentConfig, StarVectorBatches, random_transform
+from gfx.svg.vectorize import vectorize
+from gfx.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(tmp_path_factory):
+    """A tiny StarVector trained for a few steps on two icons, saved to disk."""
+    from tests.conftest import FILLED_ICON, STROKE_ICON
+
+    torch.manual_seed(0)
+    pipe = StarVector.build(StarVectorConfig.from_name("tiny"))
+    docs = [normalize(parse_svg(s)) for s in (STROKE_ICON, FILLED_ICON)]
+    batches = StarVectorBatches(docs, pipe.tokenizer, pipe.config.image_size, 2, pipe.config.max_tokens,
+                                ImageAugmentConfig(), seed=0)
+    result = train(pipe.model, batches, TrainConfig(steps=6, lr=3e-3, warmup_steps=1, eval_every=0, log_every=1))
+    pipe.model.eval()
+    directory = pipe.save_pretrained(tmp_path_factory.mktemp("starvector"), dtype=None)
+    return pipe, directory, result, docs
+
+
+def test_tiny_model_trains(tiny_pipe):
+    _, _, result, _ = tiny_pipe
+    first, last = result.history[0]["loss"], result.history[-1]["loss"]
+    assert result.step == 6 and last < first
+
+
+def test_samples_are_valid_svgs_in_the_24_viewbox(tiny_pipe, filled_icon):
+    pipe, _, _, _ = tiny_pipe
+    results = pipe(render(filled_icon, 32), n=3, seed=1)
+    assert len(results) == 3
+    for r in results:
+        assert r.document.elements and tuple(r.document.view_box) == (0, 0, 24, 24)
+        assert is_valid_svg(r.svg) and r.tokens[0] == 1 and pipe.tokenizer.is_valid(r.tokens)
+
+
+def test_save_load_gives_identical_samples(tiny_pipe, stroke_icon):
+    pipe, directory, _, _ = tiny_pipe
+    loaded = StarVector.from_pretrained(directory)
+    image = render(stroke_icon, 48)
+    assert [r.svg for r in pipe(image, n=2, seed=5)] == [r.svg for r in loaded(image, n=2, seed=5)]
+    assert loaded.config == pipe.config
+
+
+def test_vectorize_batch_keeps_the_closest_candidate(tiny_pipe, filled_icon):
+    pipe, _, _, _ = tiny_pipe
+    [best] = pipe.vectorize_batch([render(filled_icon, 32)], seed=0, candidates=3)
+    assert best.info["candidates"] == 3 and 0 <= best.info["model_mse"] <= 1
+
+
+@pytest.mark.parametrize("method", ["neural", "neural+refine"])
+def test_vectorize_neural_methods_return_valid_svg(tiny_pipe, filled_icon, method):
+    pipe, _, _, _ = tiny_pipe
+    result = vectorize(render(filled_icon, 64), method, model=pipe, size=64, refine_steps=5, fallback=False)
+    assert result.document.elements and is_valid_svg(result.svg)
+    assert result.info["method"] == method and result.info["fallback"] is None
+
+
+def test_a_poor_model_result_falls_back_to_vtracer_and_says_so(tiny_pipe, filled_icon):
+    pipe, _, _, _ = tiny_pipe
+    target = render(filled_icon, 64)
+    result = vectorize(target, "neural", model=pipe, size=64)  # a 6-step model is far off
+    assert result.info["fallback"] == "vtracer"
+    assert result.svg == vectorize(target, "vtracer", size=64).svg
+
+
+def test_geometry_augmentation_moves_tokens_with_the_picture(stroke_icon):
+    doc = normalize(parse_svg(stroke_icon))
+    cfg = ImageAugmentConfig(geometry_prob=1.0, width_prob=0.0)
+    moved = random_transform(doc, np.random.default_rng(3), cfg)
+    pts = np.concatenate([p.points for p in moved.paths])
+    assert pts.min() >= -1e-9 and pts.max() <= 24 + 1e-9  # stays on the canvas
+    assert not np.allclose(pts, np.concatenate([p.points for p in doc.paths]))
+
+
+def test_unknown_directory_says_how_to_get_a_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="gfx train starvector"):
+        StarVector.from_pretrained(tmp_path)
