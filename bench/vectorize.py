@@ -6,7 +6,7 @@ compact accurate setting (binary, polygon, path_precision=1, filter_speckle=0) a
 spline mode. Issue 7's target: neural+refine Pareto-dominates vtracer's compact setting (MSE no worse
 AND bytes no more), 100% validity, <= 3 s median per image.
 
-    python -m bench vectorize [--limit N] [--model DIR] [--methods neural+refine,vtracer,...]
+    python -m bench.vectorize [--limit N] [--model DIR] [--methods neural+refine,vtracer,...]   # or: python -m bench vectorize
 """
 
 from __future__ import annotations
@@ -50,4 +50,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -232,6 +232,25 @@ def svg_edit(
         result.save(output)
         typer.echo(str(output))
 
+@svg_app.command("vectorize")
+def svg_vectorize(
+    source: Path = typer.Argument(..., help="Input image (PNG, JPEG, ...)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
+    method: str = typer.Option("neural+refine", help="neural+refine, neural, vtracer, vtracer-spline or potrace."),
+    model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
+    seed: int = typer.Option(0, help="Random seed of the neural methods."),
+) -> None:
+    """Image -> SVG in a 24-unit viewBox (colour images are split into colour layers)."""
+    import gfx
+    from gfx.svg.vectorizer import METHODS
+
+    with _user_errors():
+        if method not in METHODS:
+            raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        result = gfx.svg.vectorize(_read_input(source), method=method, model=model, seed=seed)
+        result.save(output)
+        typer.echo(str(output))
+
 # --- gfx data -----------------------------------------------------------------------------------
 
 

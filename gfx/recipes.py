@@ -17,6 +17,7 @@ RECIPES = {
     "icon-clip": "gfx.svg.icon_clip_train:train_icon_clip",
     "fullpart": "gfx.mesh.fullpart_train:train_fullpart",
     "vat": "gfx.mesh.vat_train:train_vat",
+    "starvector": "gfx.svg.starvector_train:train_starvector",
 }
 
 
@@ -25,6 +26,7 @@ EVALUATIONS = {
     "iconshop": "gfx.svg.iconshop_eval:evaluate_iconshop_split",
     "fullpart": "gfx.mesh.fullpart_train:evaluate_fullpart",
     "vat": "gfx.mesh.vat_train:evaluate_vat",
+    "vectorize": "gfx.svg.vectorize_eval:evaluate_vectorize",
 }
 
 

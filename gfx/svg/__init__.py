@@ -21,7 +21,7 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
 
 
 def vectorize(image, method: str = "neural+refine", model: str | None = None, **options):
-    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorize.vectorize`; options: size, max_colors, seed, ...).
+    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorizer.vectorize`; options: size, max_colors, seed, ...).
 
     Args:
         image: a path, encoded image bytes, a PIL image or a numpy array.
@@ -31,6 +31,6 @@ def vectorize(image, method: str = "neural+refine", model: str | None = None, **
     Returns:
         An `SVGResult` (valid; empty document with `info["empty"]` when the image has no ink).
     """
-    from gfx.svg.vectorize import vectorize as run
+    from gfx.svg.vectorizer import vectorize as run
 
     return run(image, method, model=model, **options)

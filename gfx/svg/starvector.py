@@ -207,7 +207,7 @@ class StarVector:
     # --- inference ------------------------------------------------------------------------------
     def preprocess(self, images) -> Tensor:
         """Images (anything `load_image` takes) -> (B, 3, S, S) float in [0, 1], squared on white."""
-        from gfx.svg.vectorize import load_image, square_image
+        from gfx.svg.vectorizer import load_image, square_image
 
         size = self.config.image_size
         arrays = [square_image(load_image(im), size) for im in images]

@@ -36,7 +36,7 @@ def train_starvector(
     preset: str = "mini",
     steps: int = 20000,
     batch_size: int = 32,
-    lr: float = 1e-3,
+    lr: float = 1.5e-3,
     resume: bool = True,
     init_from: str | Path | None = None,
     seed: int = 0,

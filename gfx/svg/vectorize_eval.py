@@ -48,7 +48,7 @@ def evaluate_vectorize(
     Args:
         split: corpus split.
         limit: icons evaluated.
-        methods: `gfx.svg.vectorize.METHODS` names.
+        methods: `gfx.svg.vectorizer.METHODS` names.
         size: render side in pixels of inputs and outputs.
         model: StarVector pipeline or directory for the neural methods (default: shipped).
         refine_steps: optimisation steps of `neural+refine`.
@@ -62,7 +62,7 @@ def evaluate_vectorize(
     from gfx.data.icons import load_icons
     from gfx.svg.render import contact_sheet, render, save_png
     from gfx.svg.tokenize import count_tokens
-    from gfx.svg.vectorize import vectorize
+    from gfx.svg.vectorizer import vectorize
 
     records = load_icons(split=split)
     if limit:

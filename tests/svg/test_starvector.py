@@ -10,7 +10,7 @@ from gfx.svg.parse import parse_svg
 from gfx.svg.render import render
 from gfx.svg.starvector import StarVector, StarVectorConfig
 from gfx.svg.starvector_data import ImageAugmentConfig, StarVectorBatches, random_transform
-from gfx.svg.vectorize import vectorize
+from gfx.svg.vectorizer import vectorize
 from gfx.train import TrainConfig, train
 
 
@@ -87,3 +87,14 @@ def test_geometry_augmentation_moves_tokens_with_the_picture(stroke_icon):
 def test_unknown_directory_says_how_to_get_a_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="gfx train starvector"):
         StarVector.from_pretrained(tmp_path)
+
+
+def test_shipped_model_vectorizes_a_corpus_icon_into_a_valid_svg(filled_icon):
+    from gfx.models import MODELS_DIR
+
+    directory = MODELS_DIR / "starvector-mini"
+    if not (directory / "pipeline.json").is_file():
+        pytest.skip("models/starvector-mini is not there")
+    pipe = StarVector.from_pretrained(directory)
+    [result] = pipe.vectorize_batch([render(filled_icon, 64)], seed=0, candidates=2)
+    assert result.document.elements and is_valid_svg(result.svg) and pipe.tokenizer.is_valid(result.tokens)

@@ -1,4 +1,4 @@
-"""Image intake, colour layers and the classical tracers of `gfx.svg.vectorize`."""
+"""Image intake, colour layers and the classical tracers of `gfx.svg.vectorizer`; the `gfx.svg.vectorize` API."""
 
 import io
 import struct
@@ -10,7 +10,7 @@ from PIL import Image
 
 from gfx.svg.metrics import is_valid_svg, mse
 from gfx.svg.render import render, to_rgb
-from gfx.svg.vectorize import color_layers, load_image, square_image, vectorize
+from gfx.svg.vectorizer import color_layers, load_image, square_image, vectorize
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -159,3 +159,11 @@ def test_potrace_without_the_binary_says_what_to_do():
     image[4:12, 4:12] = 0
     with pytest.raises(SVGError, match="needs the potrace binary on PATH"):
         vectorize(image, "potrace")
+
+
+def test_public_vectorize_stays_a_function_after_the_module_is_imported(filled_icon):
+    import gfx.svg
+    import gfx.svg.vectorizer  # noqa: F401  (a module named like the function would shadow it here)
+
+    result = gfx.svg.vectorize(render(filled_icon, 64), method="vtracer", size=64)
+    assert callable(gfx.svg.vectorize) and result.document.elements
