@@ -14,6 +14,7 @@ SHIPPED = {
     "icon-clip": "icon-clip",
     "fullpart": "fullpart-mini",
     "vat": "vat-mini",
+    "starvector": "starvector-mini",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 
