@@ -110,10 +110,15 @@ def _screenshot(page, path: Path) -> None:
 
 
 def _wait_for_text(page, selector: str, text: str) -> str:
-    """The inner text of the first element matching `selector` that contains `text`, once there is one."""
+    """The inner text of the first element matching `selector` that contains `text`, once there is one.
+
+    Whitespace is ignored in the comparison: gradio's file list puts a name's stem and extension in
+    separate elements, so "a.svg" can read as "a\n.svg" depending on the layout.
+    """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    find = "([s, t]) => [...document.querySelectorAll(s)].map(e => e.innerText).find(x => x.includes(t))"
+    find = ("([s, t]) => [...document.querySelectorAll(s)].map(e => e.innerText)"
+            ".find(x => x.replace(/\\s+/g, '').includes(t.replace(/\\s+/g, '')))")
     try:
         page.wait_for_function(find, arg=[selector, text])
     except PlaywrightTimeout:
