@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
+PIPELINE_NAME = "pipeline.json"
 
 M = TypeVar("M", bound="PretrainedMixin")
 
@@ -71,6 +72,29 @@ def save_pretrained(
         tokenizer.save(tokenizer_path(directory))
     return directory
 
+
+
+def save_pipeline(model: torch.nn.Module, tokenizer: Any, config: Any, directory: str | Path,
+                  dtype: torch.dtype | None = None) -> Path:
+    """A pipeline directory: the model's files, its tokenizer.json and the pipeline's own settings
+    (`config.to_json`) as pipeline.json. Returns the directory."""
+    directory = save_pretrained(model, directory, tokenizer=tokenizer, dtype=dtype)
+    config.to_json(directory / PIPELINE_NAME)
+    return directory
+
+
+def load_pipeline_config(directory: str | Path, config_class: type, what: str, recipe: str) -> Any:
+    """The pipeline.json of a pipeline directory as `config_class`; FileNotFoundError says how to get one.
+
+    Args:
+        what: the model kind for the message, with its article ("an IconShop model").
+        recipe: the `gfx train` recipe that produces it.
+    """
+    path = Path(directory) / PIPELINE_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not {what} (no {PIPELINE_NAME}); "
+                                f"train one with `gfx train {recipe}` or pass --model DIR")
+    return config_class.from_json(path)
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Split a state dict into unique tensors and alias -> stored-name links for shared storage."""

@@ -24,7 +24,7 @@ import torch
 from gfx.backbones.constraints import Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
-from gfx.checkpoint import save_pretrained
+from gfx.checkpoint import load_pipeline_config, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.document import Document, SVGError
 from gfx.svg.drawing_sampler import sample_drawings
@@ -38,7 +38,6 @@ from gfx.svg.tokenize import load_tokenizer
 
 log = logging.getLogger(__name__)
 
-PIPELINE_CONFIG = "pipeline.json"
 TEXT_WIDTH = 384  # MiniLM
 
 
@@ -106,18 +105,12 @@ class IconShop:
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
         """Write config.json, model.safetensors (fp16 by default), tokenizer.json and pipeline.json."""
-        directory = save_pretrained(self.model, directory, tokenizer=self.tokenizer, dtype=dtype)
-        self.config.to_json(directory / PIPELINE_CONFIG)
-        return directory
+        return save_pipeline(self.model, self.tokenizer, self.config, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> IconShop:
         """Load a pipeline saved by `save_pretrained` (local directory only)."""
-        directory = Path(directory)
-        if not (directory / PIPELINE_CONFIG).is_file():
-            raise FileNotFoundError(f"{directory} is not an IconShop model (no {PIPELINE_CONFIG}); "
-                                    "train one with `gfx train iconshop` or pass --model DIR")
-        config = IconShopConfig.from_json(directory / PIPELINE_CONFIG)
+        config = load_pipeline_config(directory, IconShopConfig, "an IconShop model", "iconshop")
         tokenizer = load_tokenizer(directory)
         return cls(Transformer.from_pretrained(directory, device=device), tokenizer, config)
 

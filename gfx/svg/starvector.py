@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from gfx.backbones.constraints import Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
-from gfx.checkpoint import PretrainedMixin, save_pretrained
+from gfx.checkpoint import PretrainedMixin, load_pipeline_config, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.drawing_sampler import sample_drawings
 from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
@@ -39,7 +39,6 @@ from gfx.svg.tokenize import load_tokenizer
 
 log = logging.getLogger(__name__)
 
-PIPELINE_CONFIG = "pipeline.json"
 
 
 @dataclass
@@ -190,18 +189,12 @@ class StarVector:
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
         """Write config.json, model.safetensors (fp16 by default), tokenizer.json and pipeline.json."""
-        directory = save_pretrained(self.model, directory, tokenizer=self.tokenizer, dtype=dtype)
-        self.config.to_json(directory / PIPELINE_CONFIG)
-        return directory
+        return save_pipeline(self.model, self.tokenizer, self.config, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> StarVector:
         """Load a pipeline saved by `save_pretrained` (local directory only)."""
-        directory = Path(directory)
-        if not (directory / PIPELINE_CONFIG).is_file():
-            raise FileNotFoundError(f"{directory} is not a StarVector model (no {PIPELINE_CONFIG}); "
-                                    "train one with `gfx train starvector` or pass --model DIR")
-        config = StarVectorConfig.from_json(directory / PIPELINE_CONFIG)
+        config = load_pipeline_config(directory, StarVectorConfig, "a StarVector model", "starvector")
         return cls(StarVectorModel.from_pretrained(directory, device=device), load_tokenizer(directory), config)
 
     # --- inference ------------------------------------------------------------------------------
