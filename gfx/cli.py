@@ -419,15 +419,26 @@ def train_recipe(
     steps: int | None = typer.Option(None, help="Total optimizer steps (default: the recipe's)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the last checkpoint if any."),
     preset: str | None = typer.Option(None, help="Model preset, for recipes that have several sizes."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default: the recipe's)."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default: the recipe's)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when available)."),
+    init_from: Path | None = typer.Option(None, "--init-from", help="Start from this saved model's weights."),
 ) -> None:
     """Train a model from the committed data with its recipe, and write its model card."""
+    import inspect
     import json
 
     from gfx.recipes import get_recipe
 
     with _user_errors():
         run = get_recipe(recipe)
-        options = {k: v for k, v in {"out_dir": out, "steps": steps, "preset": preset}.items() if v is not None}
+        given = {"out_dir": out, "steps": steps, "preset": preset, "batch_size": batch_size, "lr": lr,
+                 "device": device, "init_from": init_from}
+        options = {k: v for k, v in given.items() if v is not None}
+        unknown = sorted(set(options) - set(inspect.signature(run).parameters))
+        if unknown:
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise ValueError(f"recipe {recipe!r} does not take {flags}; see its docstring for its options")
         update, stop = _progress()
 
         def progress(p) -> None:

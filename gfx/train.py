@@ -20,7 +20,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,51 @@ def evaluate(
     if not losses:
         raise ValueError("validation data yielded no batches")
     return sum(losses) / len(losses)
+
+
+class Prefetch:
+    """Per-epoch batches built `depth` ahead in a background thread, so the accelerator does not wait for
+    Python-side collation (augmentation, text encoding). Wraps `epoch -> iterable` data (with or without
+    `start=`) and is itself such data, so `train` still counts consumed batches and resumes exactly.
+
+        train(model, Prefetch(IconBatches(...), depth=4), config, device="cuda")
+    """
+
+    def __init__(self, data: Callable[..., Iterable], depth: int = 4):
+        self.data, self.depth = data, depth
+
+    def __call__(self, epoch: int, start: int = 0) -> Iterator:
+        import queue
+        import threading
+
+        done = object()
+        buffer: queue.Queue = queue.Queue(maxsize=self.depth)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for batch in _epoch_iterator(self.data, epoch, start):
+                    if stop.is_set():
+                        return
+                    buffer.put(batch)
+                buffer.put(done)
+            except BaseException as error:  # re-raised in the consuming thread
+                buffer.put(error)
+
+        worker = threading.Thread(target=produce, name=f"prefetch-epoch-{epoch}", daemon=True)
+        worker.start()
+        try:
+            while (item := buffer.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full buffer
+                try:
+                    buffer.get_nowait()
+                except queue.Empty:
+                    worker.join(timeout=0.01)
 
 
 def _batches(data, state: dict, seed: int, rng_state: dict | None):

@@ -7,7 +7,7 @@ import torch
 
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import WEIGHTS_NAME
-from gfx.train import TrainConfig, lr_lambda, train
+from gfx.train import Prefetch, TrainConfig, lr_lambda, train
 
 
 class Stop(Exception):
@@ -47,6 +47,39 @@ def test_resume_after_interruption_gives_the_same_final_weights(tmp_path):
     assert result.val_loss == ref.val_loss
     assert (tmp_path / WEIGHTS_NAME).is_file()  # the final model is saved into out_dir
     assert [h["step"] for h in result.history] == list(range(1, 9))
+
+
+def per_epoch_batches(epoch: int, start: int = 0):
+    """Per-epoch data in a different order every epoch, skipping `start` batches cheaply."""
+    data = batches()
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(epoch)).tolist()
+    return iter([data[i] for i in order][start:])
+
+
+def test_prefetched_data_trains_and_resumes_exactly_like_the_plain_data(tmp_path):
+    reference = tiny_model()
+    train(reference, per_epoch_batches, CONFIG)
+    interrupted = tiny_model()
+
+    def stop_at_5(progress):
+        if progress.step == 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(interrupted, Prefetch(per_epoch_batches, depth=3), CONFIG, out_dir=tmp_path, callback=stop_at_5)
+    resumed = tiny_model()  # resumes from the step-3 checkpoint: mid-epoch, with batches prefetched beyond it
+    train(resumed, Prefetch(per_epoch_batches, depth=3), CONFIG, out_dir=tmp_path)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_prefetch_reraises_the_producers_error():
+    def broken(epoch: int, start: int = 0):
+        yield batches(1)[0]
+        raise RuntimeError("corrupt shard 7")
+
+    with pytest.raises(RuntimeError, match="corrupt shard 7"):
+        train(tiny_model(), Prefetch(broken), CONFIG)
 
 
 def test_loss_decreases_with_a_shuffling_dataloader_and_logs(caplog):

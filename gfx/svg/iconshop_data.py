@@ -180,5 +180,5 @@ def prompt_prefix(prompts: Sequence[str], encoder=None, warn: bool = True) -> tu
 
         encoder = text_encoder()
     states, mask = encoder.token_states([p if p else " " for p in prompts], warn=warn)
-    empty = torch.tensor([not p for p in prompts])
+    empty = torch.tensor([not p for p in prompts], device=states.device)
     return states * ~empty[:, None, None], mask & ~empty[:, None]

@@ -22,7 +22,7 @@ from gfx.checkpoint import load_weights
 from gfx.runtime import seed_everything
 from gfx.svg.iconshop import IconShop, IconShopConfig
 from gfx.svg.iconshop_data import AugmentConfig, IconBatches, tokenize_records
-from gfx.train import RUNS_DIR, TrainConfig, train
+from gfx.train import RUNS_DIR, Prefetch, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def train_iconshop(
     eval_limit: int = 0,
     progress=None,
     device: str | None = None,
+    prefetch: int | None = None,
 ) -> dict:
     """Train (or continue training) an IconShop pipeline and save it to `out_dir` with a model card.
 
@@ -55,10 +56,12 @@ def train_iconshop(
         eval_limit: test prompts used for the metrics in the model card (0: skip the evaluation).
         progress: `callback(gfx.train.Progress)` after each step.
         device: "cpu", "cuda", ...; default: CUDA when available.
+        prefetch: batches collated ahead in a background thread (default: 4 on CUDA, none on CPU).
 
     Returns:
         The model card facts (also written to `out_dir/README.md` and `out_dir/metrics.json`).
     """
+    from gfx.backbones.text_encoder import text_encoder
     from gfx.data.icons import load_icons
     from gfx.runtime import default_device
 
@@ -74,18 +77,26 @@ def train_iconshop(
     val_samples = tokenize_records(load_icons(split="val"), pipe.tokenizer, config.max_tokens)
     log.info("tokenized %d train and %d val icons in %.0f s", len(train_samples), len(val_samples),
              time.perf_counter() - started)
+    device = device or default_device()
+    train_data = IconBatches(train_samples, pipe.tokenizer, batch_size, AugmentConfig(), seed=seed)
+    text_encoder().to(device)  # prompts are encoded per batch, on the training device
+    if prefetch is None:
+        prefetch = 4 if torch.device(device).type == "cuda" else 0
+    if prefetch:  # collate the next batches in a background thread while the device trains
+        train_data = Prefetch(train_data, depth=prefetch)
     train_config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(500, steps // 10), weight_decay=0.1,
                                eval_every=1000, eval_batches=10, checkpoint_every=250, log_every=50, seed=seed)
     result = train(
         pipe.model,
-        IconBatches(train_samples, pipe.tokenizer, batch_size, AugmentConfig(), seed=seed),
+        train_data,
         train_config,
         val_data=IconBatches(val_samples, pipe.tokenizer, batch_size, None, seed=seed),
         out_dir=work_dir,
         resume=resume,
         callback=progress,
-        device=device or default_device(),
+        device=device,
     )
+    text_encoder().to("cpu")
     pipe.model.to("cpu").eval()
     pipe.save_pretrained(out_dir)
     card = {
@@ -100,7 +111,7 @@ def train_iconshop(
         "train_loss": round(result.train_loss, 4),
         "val_loss": None if result.val_loss is None else round(result.val_loss, 4),
         "train_wall_time_s": round(result.elapsed_s),
-        "device": str(device or default_device()),
+        "device": str(device),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
     }
     if eval_limit:
