@@ -59,6 +59,8 @@ def test_tokenize_and_decode_round_trip(tmp_path, stroke_icon, scheme):
         (["svg", "tokenize", "bad.svg"], "error"),
         (["svg", "tokenize", "good.svg", "--scheme", "nope"], "unknown scheme"),
         (["svg", "tokenize", "good.svg", "--decode"], "--decode needs -o"),
+        (["train", "icon-clip", "--device", "cpu", "--lr", "1e-3"], "does not take --device, --lr"),
+        (["train", "no-such-recipe"], "icon-clip"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, filled_icon, args, message):
