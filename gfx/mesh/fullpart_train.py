@@ -14,9 +14,7 @@ from the caption alone.
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -27,9 +25,9 @@ from gfx.checkpoint import load_weights
 from gfx.mesh.fullpart import COMPONENTS, FullPart, label_color
 from gfx.mesh.fullpart_occupancy import OBJECT_BOX, assign_to_boxes
 from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, summarize_by_bucket
-from gfx.mesh.model_card import run_facts
 from gfx.mesh.parts import assemble, assemble_shared
 from gfx.mesh.structures import MeshError, PartMesh
+from gfx.model_card import machine_facts, run_facts, write_model_card
 from gfx.models import MODELS_DIR
 from gfx.runtime import seed_everything
 from gfx.train import RUNS_DIR, TrainConfig, train
@@ -242,8 +240,7 @@ def train_fullpart(
         "val_objects": len(data["val"]["ids"]),
         "seed": seed,
         "lr": lr,
-        "device": str(device),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        **machine_facts(device),
         "components": {},
     }
     plan = [
@@ -286,8 +283,7 @@ def train_fullpart(
     pipe.save_pretrained(out_dir)
     if eval_limit:
         card["eval"] = evaluate_fullpart(pipe, "test", eval_limit, n_per_category=n_per_category, seed=seed)
-    (out_dir / "metrics.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "README.md").write_text(model_card(out_dir.name, card))
+    write_model_card(out_dir, card, model_card(out_dir.name, card))
     return card
 
 

@@ -28,9 +28,9 @@ from torch import Tensor, nn
 
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-from gfx.mesh.model_card import run_facts
 from gfx.mesh.set_blocks import FinalLayer, SetBlock
 from gfx.mesh.vat import VAT, VATCodes
+from gfx.model_card import run_facts
 from gfx.train import TrainConfig, train
 
 log = logging.getLogger(__name__)

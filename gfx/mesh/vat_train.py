@@ -9,10 +9,8 @@ minutes; running the recipe again continues where it stopped (a finished phase i
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +20,8 @@ import torch
 
 from gfx.checkpoint import load_weights
 from gfx.mesh.metrics import point_metrics
-from gfx.mesh.model_card import run_facts
 from gfx.mesh.vat import VAT, VATConfig
+from gfx.model_card import machine_facts, run_facts, write_model_card
 from gfx.models import MODELS_DIR
 from gfx.runtime import seed_everything
 from gfx.tokenizers.quantizers import code_bytes
@@ -253,8 +251,7 @@ def train_vat(
         "lr": lr,
         "seed": seed,
         **run_facts(result),
-        "device": str(device),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        **machine_facts(device),
     }
     if generator_steps:
         from gfx.mesh.vat_generator import train_vat_generator
@@ -274,8 +271,7 @@ def train_vat(
         )
     if eval_limit:
         card["eval"] = evaluate_vat(model, "test", eval_limit, n_per_category=n_per_category, seed=seed)
-    (out_dir / "metrics.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "README.md").write_text(model_card(out_dir.name, card))
+    write_model_card(out_dir, card, model_card(out_dir.name, card))
     return card
 
 

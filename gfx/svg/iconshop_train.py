@@ -10,15 +10,14 @@ from the shipped weights (`init_from`).
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from gfx.checkpoint import load_weights
+from gfx.model_card import machine_facts, run_facts, write_model_card
 from gfx.runtime import seed_everything
 from gfx.svg.iconshop import IconShop, IconShopConfig
 from gfx.svg.iconshop_data import AugmentConfig, IconBatches, tokenize_records
@@ -104,22 +103,17 @@ def train_iconshop(
         "parameters": sum(p.numel() for p in pipe.model.parameters()),
         "train_icons": len(train_samples),
         "val_icons": len(val_samples),
-        "steps": result.step,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "train_loss": round(result.train_loss, 4),
-        "val_loss": None if result.val_loss is None else round(result.val_loss, 4),
-        "train_wall_time_s": round(result.elapsed_s),
-        "device": str(device),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        **run_facts(result),
+        **machine_facts(device),
     }
     if eval_limit:
         from gfx.svg.iconshop_eval import evaluate_iconshop
 
         card["eval"] = evaluate_iconshop(pipe, split="test", limit=eval_limit, seed=seed)
-    (out_dir / "metrics.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "README.md").write_text(model_card(out_dir.name, card))
+    write_model_card(out_dir, card, model_card(out_dir.name, card))
     return card
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 from pathlib import Path
 
 import torch
 
 from gfx.checkpoint import load_weights
+from gfx.model_card import machine_facts, write_model_card
 from gfx.runtime import seed_everything
 from gfx.svg.starvector import StarVector, StarVectorConfig
 from gfx.svg.starvector_data import ImageAugmentConfig, StarVectorBatches, load_documents
@@ -118,16 +118,14 @@ def train_starvector(
         "train_loss": round(train_loss, 4),
         "val_loss": None if val_loss is None else round(val_loss, 4),
         "train_wall_time_s": round(elapsed),
-        "device": str(device),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        **machine_facts(device),
     }
     if eval_limit:
         from gfx.svg.vectorize_eval import evaluate_vectorize
 
         card["eval"] = evaluate_vectorize(split="test", limit=eval_limit, methods=["neural", "neural+refine", "vtracer"],
                                           model=pipe)
-    (out_dir / "metrics.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "README.md").write_text(model_card(out_dir.name, card))
+    write_model_card(out_dir, card, model_card(out_dir.name, card))
     return card
 
 
