@@ -70,3 +70,37 @@ def test_bad_input_exits_2_with_one_line(tmp_path, filled_icon, args, message):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_mesh_generate_encode_decode_render(tmp_path):
+    import trimesh
+
+    glb = tmp_path / "chair.glb"
+    result = gfx("mesh", "generate", "a chair with four legs", "--seed", "0", "-o", glb)
+    assert result.returncode == 0, result.stderr
+    assert str(glb) in result.stdout and "parts:" in result.stdout
+    scene = trimesh.load(glb, force="scene")
+    assert len(scene.geometry) >= 2 and all(len(g.faces) for g in scene.geometry.values())
+    assert Image.open(glb.with_suffix(".png")).size[0] > 0
+
+    codes, decoded = tmp_path / "codes.npz", tmp_path / "decoded.obj"
+    assert gfx("mesh", "encode", glb, "-o", codes).returncode == 0
+    assert gfx("mesh", "decode", codes, "-o", decoded).returncode == 0
+    assert len(trimesh.load(decoded, force="mesh").faces) > 0
+    rendered = gfx("mesh", "render", decoded, "--size", "64")
+    assert rendered.returncode == 0, rendered.stderr
+    assert Image.open(rendered.stdout.strip()).size == (2 * 68 + 4, 2 * 68 + 4)  # 2 x 2 views of 64 px, 4 px gaps
+
+
+def test_svg_vectorize_writes_a_valid_svg(tmp_path, filled_icon):
+    from gfx.svg.metrics import is_valid_svg
+    from gfx.svg.render import render_png
+
+    png = tmp_path / "icon.png"
+    png.write_bytes(render_png(filled_icon, 128))
+    out = tmp_path / "icon.svg"
+    result = gfx("svg", "vectorize", png, "-o", out, "--method", "vtracer")
+    assert result.returncode == 0, result.stderr
+    assert is_valid_svg(out.read_text())
+    bad = gfx("svg", "vectorize", png, "-o", out, "--method", "magic")
+    assert bad.returncode == 2 and "unknown method 'magic'" in bad.stderr

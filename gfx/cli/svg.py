@@ -1,0 +1,157 @@
+"""`gfx svg ...`: normalize, render, tokenize, generate, edit, vectorize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gfx.cli.app import svg_app
+from gfx.cli.common import UsageError, read_input, user_errors
+
+
+@svg_app.command("normalize")
+def svg_normalize(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output SVG (default: stdout)."),
+    keep_primitives: bool = typer.Option(False, help="Keep circles, rects, ... instead of converting to paths."),
+) -> None:
+    """Normalize an SVG: flatten groups and transforms, convert to M/L/C/Z paths, fit a 24-unit viewBox."""
+    from gfx.files import write_text
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+    from gfx.svg.serialize import to_svg
+
+    with user_errors():
+        text = to_svg(normalize(parse_svg(read_input(source), source=str(source)), to_paths=not keep_primitives))
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            write_text(output, text)
+            typer.echo(str(output))
+
+
+@svg_app.command("render")
+def svg_render(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    output: Path = typer.Option(None, "-o", "--output", help="Output PNG (default: IN with .png)."),
+    size: int = typer.Option(128, help="Side of the square image in pixels."),
+    background: str = typer.Option("white", help="Background colour, or 'none' for transparency."),
+) -> None:
+    """Render an SVG to a PNG with cairosvg."""
+    from gfx.svg.render import render, save_png
+
+    with user_errors():
+        image = render(read_input(source), size=size, background=None if background == "none" else background)
+        output = output or source.with_suffix(".png")
+        save_png(image, output)
+        typer.echo(str(output))
+
+
+@svg_app.command("tokenize")
+def svg_tokenize(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    scheme: str = typer.Option("path", help="Tokenizer scheme: path (IconShop) or semantic (LLM4SVG)."),
+    decode: bool = typer.Option(False, "--decode", help="Decode the tokens back to SVG and write it to -o."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Where --decode writes the round-trip SVG."),
+    ids: bool = typer.Option(False, "--ids", help="Print token ids instead of token strings."),
+) -> None:
+    """Print the token sequence of an SVG (normalized first)."""
+    from gfx.files import write_text
+    from gfx.svg.normalize import normalize
+    from gfx.svg.parse import parse_svg
+    from gfx.svg.serialize import to_svg
+    from gfx.svg.tokenize import TOKENIZERS
+
+    with user_errors():
+        if scheme not in TOKENIZERS:
+            raise UsageError(f"unknown scheme {scheme!r}; choose one of {', '.join(TOKENIZERS)}")
+        if decode and output is None:
+            raise UsageError("--decode needs -o OUT.svg")
+        tokenizer = TOKENIZERS[scheme]()
+        document = normalize(parse_svg(read_input(source), source=str(source)), to_paths=scheme == "path")
+        tokens = tokenizer.encode(document)
+        typer.echo(" ".join(map(str, tokens)) if ids else " ".join(tokenizer.token_strings(tokens)))
+        if decode:
+            write_text(output, to_svg(tokenizer.decode(tokens)))
+            typer.echo(f"{len(tokens)} tokens; decoded SVG written to {output}", err=True)
+
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "icon"
+
+
+def _write_results(results, out_dir: Path, stem: str) -> None:
+    from gfx.svg.render import save_png
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, result in enumerate(results):
+        svg_path, png_path = out_dir / f"{stem}-{i}.svg", out_dir / f"{stem}-{i}.png"
+        result.save(svg_path)
+        save_png(result.render(256), png_path)
+        typer.echo(f"{svg_path}\n{png_path}")
+
+
+@svg_app.command("generate")
+def svg_generate(
+    prompt: str = typer.Argument(..., help='What to draw, e.g. "house, home" ("" = anything).'),
+    n: int = typer.Option(1, "-n", help="How many icons."),
+    seed: int | None = typer.Option(None, help="Random seed (same seed, same icons)."),
+    guidance: float | None = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
+    out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
+) -> None:
+    """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
+    import gfx
+
+    with user_errors():
+        if n < 1:
+            raise UsageError("-n must be at least 1")
+        results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model)
+        _write_results(results, out_dir, _slug(prompt))
+
+
+@svg_app.command("edit")
+def svg_edit(
+    source: Path = typer.Argument(..., help="The icon to edit (any SVG; it is normalized first)."),
+    keep: str = typer.Option(..., help="Comma-separated indices of the paths to keep, e.g. 0,1."),
+    prompt: str = typer.Option("", help="What the regenerated paths should depict."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory."),
+) -> None:
+    """Keep some paths of an icon and regenerate the others with IconShop."""
+    from gfx.svg.iconshop import load_default
+
+    with user_errors():
+        try:
+            indices = [int(k) for k in keep.split(",") if k.strip()]
+        except ValueError:
+            raise UsageError(f"--keep must be comma-separated path indices like 0,1, not {keep!r}") from None
+        pipe = load_default(None if model is None else str(model))
+        [result] = pipe.edit(read_input(source).decode("utf-8", errors="replace"), keep=indices, prompt=prompt,
+                             seed=seed)
+        result.save(output)
+        typer.echo(str(output))
+
+@svg_app.command("vectorize")
+def svg_vectorize(
+    source: Path = typer.Argument(..., help="Input image (PNG, JPEG, ...)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
+    method: str = typer.Option("neural+refine", help="neural+refine, neural, vtracer, vtracer-spline or potrace."),
+    model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
+    seed: int = typer.Option(0, help="Random seed of the neural methods."),
+) -> None:
+    """Image -> SVG in a 24-unit viewBox (colour images are split into colour layers)."""
+    import gfx
+    from gfx.svg.vectorizer import METHODS
+
+    with user_errors():
+        if method not in METHODS:
+            raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        result = gfx.svg.vectorize(read_input(source), method=method, model=model, seed=seed)
+        result.save(output)
+        typer.echo(str(output))
