@@ -1,14 +1,17 @@
 """gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m apps.studio`).
 
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
-rest), "Mesh" (text -> part mesh in a 3D viewer with its part list) and "Batch" (run a job file with
+rest), "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
+SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list) and "Batch" (run a job file with
 the local executor and show its manifest). Capabilities gfx does not have yet have no tab. The page
-binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files.
+binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files
+and the shipped models.
 
-    python -m apps.studio --port 7860 --no-browser [--model DIR] [--mesh-model DIR]
+    python -m apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
 
-The IconShop and FullPart checkpoints default to $GFX_STUDIO_MODEL and $GFX_STUDIO_MESH_MODEL, then to
-the shipped ones. What the buttons do lives in `apps.studio_handlers` (no gradio there).
+The IconShop, StarVector and FullPart checkpoints default to $GFX_STUDIO_MODEL,
+$GFX_STUDIO_VECTOR_MODEL and $GFX_STUDIO_MESH_MODEL, then to the shipped ones. What the buttons do
+lives in `apps.studio_handlers` (no gradio there).
 """
 
 import argparse
@@ -28,11 +31,12 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-MODEL_ENV, MESH_MODEL_ENV = "GFX_STUDIO_MODEL", "GFX_STUDIO_MESH_MODEL"
+MODEL_ENV, VECTOR_MODEL_ENV, MESH_MODEL_ENV = "GFX_STUDIO_MODEL", "GFX_STUDIO_VECTOR_MODEL", "GFX_STUDIO_MESH_MODEL"
 INPUT_ERRORS = (ValueError, FileNotFoundError)  # StudioInputError, SVGError, MeshError, JobSpecError, no model
-BATCH_HELP = """Each line of the job file is one JSON job (`pydoc gfx.jobs` has the format), e.g.
-`{"kind": "render-svg", "input": "a.svg", "sizes": [64, 256]}`. Uploaded SVGs are placed beside the job
-file, so jobs name them by file name. Bad lines stop the run with a message; bad inputs become error rows."""
+BATCH_HELP = """Each line of the job file is one JSON job (`pydoc gfx.jobs.kinds` lists the kinds: render-svg,
+render-mesh, generate-svg, vectorize, generate-mesh), e.g. `{"kind": "render-svg", "input": "a.svg", "sizes":
+[64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
+name. Bad lines stop the run with a message; bad inputs become error rows."""
 
 
 def _shown(handler):
@@ -61,12 +65,13 @@ def mesh_available() -> bool:
     return callable(getattr(gfx.mesh, "generate", None))
 
 
-def build_studio(model_dir: str | None = None, *, mesh_model_dir: str | None = None,
-                 allow_server_paths: bool = True, work_dir: str | None = None):
+def build_studio(model_dir: str | None = None, *, vector_model_dir: str | None = None,
+                 mesh_model_dir: str | None = None, allow_server_paths: bool = True, work_dir: str | None = None):
     """Build the studio's `gr.Blocks` (not launched).
 
     Args:
         model_dir: IconShop checkpoint directory; default $GFX_STUDIO_MODEL, then the shipped model.
+        vector_model_dir: StarVector checkpoint directory; default $GFX_STUDIO_VECTOR_MODEL, then the shipped one.
         mesh_model_dir: FullPart checkpoint directory; default $GFX_STUDIO_MESH_MODEL, then the shipped one.
         allow_server_paths: let the batch tab read job files from folders on this machine.
         work_dir: where generated files go; default a fresh temporary folder removed at exit.
@@ -75,16 +80,19 @@ def build_studio(model_dir: str | None = None, *, mesh_model_dir: str | None = N
     import gradio as gr
 
     model_dir = model_dir or os.environ.get(MODEL_ENV) or None
+    vector_model_dir = vector_model_dir or os.environ.get(VECTOR_MODEL_ENV) or None
     mesh_model_dir = mesh_model_dir or os.environ.get(MESH_MODEL_ENV) or None
     if work_dir is None:
         work_dir = tempfile.mkdtemp(prefix="gfx-studio-")
         atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
 
     with gr.Blocks(title="gfx studio", analytics_enabled=False, delete_cache=(3600, 3600)) as studio:
-        gr.Markdown("# gfx studio\nText -> SVG icons, part meshes and batch rendering, on the CPU.")
+        gr.Markdown("# gfx studio\nText -> SVG icons, image -> SVG, part meshes and batch rendering, on the CPU.")
         with gr.Tabs():
             with gr.Tab("Text -> icon", id="icon"):
                 _icon_tab(gr, model_dir, work_dir)
+            with gr.Tab("Image -> SVG", id="vectorize"):
+                _vectorize_tab(gr, vector_model_dir, work_dir)
             if mesh_available():
                 with gr.Tab("Mesh", id="mesh"):
                     _mesh_tab(gr, mesh_model_dir, work_dir)
@@ -160,6 +168,34 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
     edit_svg.change(load_paths, edit_svg, [keep, edit_preview, edit_status])
 
 
+def _vectorize_tab(gr, model_dir: str | None, work_dir: str) -> None:
+    megabytes = handlers.MAX_IMAGE_BYTES // 2**20
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.File(label=f"Image (PNG, JPEG, WebP, BMP, GIF or TIFF; up to {megabytes} MB)",
+                            file_types=list(handlers.IMAGE_SUFFIXES), elem_id="vec-image")
+            methods = handlers.vectorize_methods()
+            method = gr.Dropdown(methods, value=methods[0], label="Method", elem_id="vec-method",
+                                 info="neural: the StarVector model; +refine: then fit to the image; "
+                                      "vtracer: the classical tracer")
+            run = gr.Button("Vectorize", variant="primary", elem_id="vec-run")
+            status = gr.Markdown(elem_id="vec-status")
+            metrics = gr.Dataframe(headers=handlers.METRIC_COLUMNS, label="Metrics (MSE, SSIM against the input)",
+                                   interactive=False, elem_id="vec-metrics")
+            svg_file = gr.File(label="SVG", interactive=False, elem_id="vec-svg")
+        with gr.Column(scale=2), gr.Row():
+            shown_input = gr.Image(label="Input (as traced)", type="filepath", interactive=False,
+                                   elem_id="vec-input")
+            shown_svg = gr.Image(label="SVG (rendered)", type="filepath", interactive=False, elem_id="vec-output")
+
+    @_shown
+    def vectorize_image(image, method):
+        out = handlers.vectorize_image(image, method, model_dir=model_dir, work_dir=work_dir)
+        return out.input_png, out.svg_png, out.svg_file, out.metrics, out.status
+
+    run.click(vectorize_image, [image, method], [shown_input, shown_svg, svg_file, metrics, status])
+
+
 def _mesh_tab(gr, mesh_model_dir: str | None, work_dir: str) -> None:
     with gr.Row():
         with gr.Column(scale=1):
@@ -187,7 +223,8 @@ def _batch_tab(gr, work_dir: str, allow_server_paths: bool) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             job_file = gr.File(label="Job file (.jsonl)", file_types=[".jsonl"], elem_id="batch-jobs")
-            inputs = gr.File(label="SVG inputs", file_count="multiple", file_types=[".svg"], elem_id="batch-inputs")
+            inputs = gr.File(label="Input files (SVGs, images, meshes)", file_count="multiple",
+                             file_types=list(handlers.UPLOAD_LIMITS), elem_id="batch-inputs")
             folder = gr.Textbox(label="...or a folder on this machine with jobs.jsonl", visible=allow_server_paths,
                                 elem_id="batch-folder")
             cpus = os.cpu_count() or 1
@@ -212,14 +249,16 @@ def _batch_tab(gr, work_dir: str, allow_server_paths: bool) -> None:
 
 
 def launch(port: int = DEFAULT_PORT, *, share: bool = False, open_browser: bool = True,
-           model_dir: str | None = None, mesh_model_dir: str | None = None) -> None:
+           model_dir: str | None = None, vector_model_dir: str | None = None,
+           mesh_model_dir: str | None = None) -> None:
     """Build the studio and serve it on 127.0.0.1:`port` until interrupted."""
-    studio = build_studio(model_dir, mesh_model_dir=mesh_model_dir, allow_server_paths=not share)
+    studio = build_studio(model_dir, vector_model_dir=vector_model_dir, mesh_model_dir=mesh_model_dir,
+                          allow_server_paths=not share)
     studio.queue(default_concurrency_limit=1)  # one CPU-heavy job per button at a time
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: close, remove work_dir
     studio.launch(server_name=HOST, server_port=port, share=share, inbrowser=open_browser,
-                  max_file_size=handlers.MAX_JOB_FILE_BYTES)
+                  max_file_size=max(handlers.MAX_JOB_FILE_BYTES, *handlers.UPLOAD_LIMITS.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,12 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     parser.add_argument("--model", help=f"IconShop checkpoint directory (default ${MODEL_ENV} or the shipped one)")
+    parser.add_argument("--vector-model", help=f"StarVector checkpoint directory (default ${VECTOR_MODEL_ENV} or shipped)")
     parser.add_argument("--mesh-model", help=f"FullPart checkpoint directory (default ${MESH_MODEL_ENV} or shipped)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up requests
     launch(args.port, share=args.share, open_browser=not args.no_browser, model_dir=args.model,
-           mesh_model_dir=args.mesh_model)
+           vector_model_dir=args.vector_model, mesh_model_dir=args.mesh_model)
     return 0
 
 

@@ -25,6 +25,10 @@ MAX_SEED = 2**31 - 1
 GUIDANCE_RANGE = (1.0, 10.0)
 PREVIEW_SIZE = 256
 MAX_SVG_BYTES = 512 * 1024
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_MESH_BYTES = 16 * 1024 * 1024
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MESH_SUFFIXES = (".glb", ".obj", ".ply")
 MAX_JOB_FILE_BYTES = 1024 * 1024
 MAX_BATCH_JOBS = 500
 MAX_BATCH_UPLOADS = 200
@@ -34,6 +38,7 @@ BATCH_JOB_TIMEOUT = 60.0
 JOB_FILE_NAME = "jobs.jsonl"
 MANIFEST_COLUMNS = ["id", "kind", "status", "outputs", "error", "seconds"]
 PART_COLUMNS = ["part", "label", "vertices", "faces"]
+METRIC_COLUMNS = ["metric", "value"]
 
 
 class StudioInputError(ValueError):
@@ -54,6 +59,25 @@ class IconOutput:
     images: list[tuple[str, str]]
     svg_files: list[str]
     svgs: list[str]
+    status: str
+
+
+@dataclass(frozen=True)
+class VectorOutput:
+    """An image vectorized, for side-by-side viewing.
+
+    Attributes:
+        input_png: the input as the tracers saw it (padded to a square on white), PREVIEW_SIZE px.
+        svg_png: the SVG rendered on white, PREVIEW_SIZE px.
+        svg_file: the SVG, for download.
+        metrics: rows [name, value] (`METRIC_COLUMNS`): MSE, SSIM, bytes, paths, colours, seconds, fallback.
+        status: one line: method, paths, bytes, seconds, and whether it fell back to vtracer.
+    """
+
+    input_png: str
+    svg_png: str
+    svg_file: str
+    metrics: list[list]
     status: str
 
 
@@ -165,6 +189,32 @@ def check_svg_text(svg: str | None):
     return document
 
 
+def _check_upload(path: str | os.PathLike, suffixes: tuple[str, ...], limit: int) -> Path:
+    """An uploaded file with one of `suffixes` and at most `limit` bytes."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise StudioInputError(f"{path.name}: expected a {', '.join(suffixes)} file")
+    size = path.stat().st_size
+    if size > limit:
+        raise StudioInputError(f"{path.name} is {size} bytes; the limit is {limit}")
+    return path
+
+
+def vectorize_methods() -> list[str]:
+    """The vectorize methods this machine can run (`potrace` only with its binary on PATH)."""
+    from gfx.svg.vectorizer import METHODS
+
+    return [m for m in METHODS if m != "potrace" or shutil.which("potrace")]
+
+
+def check_method(method) -> str:
+    """One of `vectorize_methods()`."""
+    methods = vectorize_methods()
+    if method not in methods:
+        raise StudioInputError(f"choose a method: {', '.join(methods)} (not {method!r})")
+    return method
+
+
 def _fresh_dir(work_dir: str | os.PathLike, prefix: str) -> Path:
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
@@ -238,6 +288,51 @@ def edit_icon(svg, keep: Sequence[int] | None, prompt, n, seed, guidance, *, mod
                         f"edit(s) keeping paths {', '.join(map(str, keep))}")
 
 
+# --- image -> SVG ------------------------------------------------------------------------------
+
+
+def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.PathLike) -> VectorOutput:
+    """Image -> SVG with `gfx.svg.vectorize`; writes <name>.svg and the two previews into a fresh folder.
+
+    Args:
+        image: the uploaded file's path (one of `IMAGE_SUFFIXES`, at most `MAX_IMAGE_BYTES`).
+        method: one of `vectorize_methods()`.
+        model_dir: StarVector checkpoint directory for the neural methods; None for the shipped one.
+    """
+    import gfx.svg
+    from gfx.jobs.kinds import vectorize_metrics
+    from gfx.svg.render import save_png
+    from gfx.svg.vectorizer import load_image, square_image
+
+    if not image:
+        raise StudioInputError("upload an image first (PNG, JPEG, WebP, BMP, GIF or TIFF)")
+    path = _check_upload(image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES)
+    method = check_method(method)
+    rgb = load_image(path, source=path.name)  # ValueError with the reason: corrupt, too many pixels, ...
+    start = time.perf_counter()
+    result = gfx.svg.vectorize(rgb, method=method, model=model_dir)
+    seconds = time.perf_counter() - start
+    metrics = vectorize_metrics(rgb, result)
+    out_dir = _fresh_dir(work_dir, "vectorize-")
+    svg_file, input_png, svg_png = (out_dir / f"{_slug(path.stem)}{suffix}" for suffix in
+                                    (".svg", "-input.png", "-svg.png"))
+    result.save(svg_file)
+    save_png(square_image(rgb, PREVIEW_SIZE), input_png)
+    save_png(result.render(PREVIEW_SIZE), svg_png)
+    info, paths = result.info, len(result.document.elements)
+    fallback = info["fallback"]
+    rows = [["MSE", f"{metrics['mse']:.5f}"], ["SSIM", f"{metrics['ssim']:.4f}"], ["bytes", metrics["bytes"]],
+            ["paths", paths], ["colours", ", ".join(info["colors"]) or "none"], ["seconds", f"{seconds:.2f}"],
+            ["fell back to", fallback or "no"]]
+    if info["empty"]:
+        status = f"{method}: the image has no ink to trace; the SVG is empty ({seconds:.1f} s)"
+    else:
+        status = f"{method}: {paths} paths, {metrics['bytes']} bytes in {seconds:.1f} s"
+        if fallback:
+            status += f" (the model's result was far off, so this is {fallback}'s)"
+    return VectorOutput(str(input_png), str(svg_png), str(svg_file), rows, status)
+
+
 # --- text -> mesh -------------------------------------------------------------------------------
 
 
@@ -257,18 +352,13 @@ def generate_mesh(prompt, seed, *, model_dir: str | None, work_dir: str | os.Pat
 # --- batch --------------------------------------------------------------------------------------
 
 
-def _check_upload(path: str | os.PathLike, suffixes: tuple[str, ...], limit: int) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise StudioInputError(f"{path.name}: expected a {' or '.join(suffixes)} file")
-    size = path.stat().st_size
-    if size > limit:
-        raise StudioInputError(f"{path.name} is {size} bytes; the limit is {limit}")
-    return path
+UPLOAD_LIMITS = {**dict.fromkeys((".svg",), MAX_SVG_BYTES), **dict.fromkeys(IMAGE_SUFFIXES, MAX_IMAGE_BYTES),
+                 **dict.fromkeys(MESH_SUFFIXES, MAX_MESH_BYTES)}
+"""Batch input files by type, with their size limits in bytes."""
 
 
 def _stage_uploads(job_file, inputs: Sequence, run_dir: Path) -> Path:
-    """Copy an uploaded job file and its SVGs side by side into `run_dir`; returns the job file."""
+    """Copy an uploaded job file and its inputs side by side into `run_dir`; returns the job file."""
     if not job_file:
         raise StudioInputError("upload a job file (.jsonl) or enter a server folder")
     inputs = list(inputs or [])
@@ -280,7 +370,7 @@ def _stage_uploads(job_file, inputs: Sequence, run_dir: Path) -> Path:
     jobs = staged / source.name
     shutil.copyfile(source, jobs)
     for upload in inputs:
-        source = _check_upload(upload, (".svg",), MAX_SVG_BYTES)
+        source = _check_upload(upload, tuple(UPLOAD_LIMITS), UPLOAD_LIMITS.get(Path(upload).suffix.lower(), 0))
         if (staged / source.name).exists():
             raise StudioInputError(f"two uploaded files are named {source.name}; rename one")
         shutil.copyfile(source, staged / source.name)
@@ -297,11 +387,15 @@ def _server_job_file(folder: str) -> Path:
 
 
 def _refuse_server_inputs(jobs: Path) -> None:
-    """Refuse jobs whose inputs lie outside the uploads beside `jobs` (absolute or ../ paths)."""
+    """Refuse jobs whose inputs lie outside the uploads beside `jobs` (absolute or ../ paths), and jobs
+    that name a model directory (a server path too)."""
     from gfx.jobs import read_jobs
 
     root = jobs.parent.resolve()
     for job in read_jobs(jobs):
+        if job.params.get("model") is not None:
+            raise StudioInputError(f"{jobs.name}: line {job.line}: a shared studio runs only the shipped models; "
+                                   "remove the model field")
         for name, path in job.inputs.items():
             if not Path(path).resolve().is_relative_to(root):
                 raise StudioInputError(f"{jobs.name}: line {job.line}: {name} {path} is not an uploaded file; "
@@ -324,9 +418,9 @@ def run_batch(job_file, inputs: Sequence | None, folder: str | None, workers, *,
     """Run a job file with the local executor into a fresh folder and read its manifest back.
 
     Args:
-        job_file: an uploaded .jsonl; its uploaded SVGs (`inputs`) are placed beside it, so jobs name
+        job_file: an uploaded .jsonl; its uploaded input files (`inputs`) are placed beside it, so jobs name
             them by file name ("input": "a.svg").
-        inputs: uploaded SVG files.
+        inputs: uploaded SVGs, images and meshes (`UPLOAD_LIMITS` gives the types and sizes).
         folder: instead of uploads, a folder on the server holding jobs.jsonl (or a .jsonl path).
         workers: local worker processes, 1..CPU count.
         allow_server_paths: False refuses `folder` and job inputs outside the uploads (a shared, public

@@ -16,13 +16,14 @@ def demo(
     share: bool = typer.Option(False, "--share", help="Also open a public gradio.live link (off by default)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open the studio in a browser tab."),
     model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
+    vector_model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
     mesh_model: Path | None = typer.Option(None, help="FullPart checkpoint directory (default: the shipped one)."),
 ) -> None:
-    """Launch the Gradio studio (text -> icon, mesh, batch) on 127.0.0.1 until Ctrl-C."""
+    """Launch the Gradio studio (text -> icon, image -> SVG, mesh, batch) on 127.0.0.1 until Ctrl-C."""
     with user_errors():
         if not 1 <= port <= 65535:
             raise UsageError(f"--port must be 1..65535, not {port}")
-        for option, directory in (("--model", model), ("--mesh-model", mesh_model)):
+        for option, directory in (("--model", model), ("--vector-model", vector_model), ("--mesh-model", mesh_model)):
             if directory is not None and not directory.is_dir():
                 raise UsageError(f"{option} {directory} is not a directory")
         try:
@@ -31,6 +32,6 @@ def demo(
             raise UsageError(f"the studio needs the gfx source checkout (apps/): {err}") from None
         try:
             launch(port, share=share, open_browser=not no_browser, model_dir=model and str(model),
-                   mesh_model_dir=mesh_model and str(mesh_model))
+                   vector_model_dir=vector_model and str(vector_model), mesh_model_dir=mesh_model and str(mesh_model))
         except OSError as err:  # e.g. the port is taken
             raise UsageError(str(err)) from None

@@ -1,4 +1,5 @@
-"""The studio's handlers without a browser: input checks, generated files, edits, meshes, batch runs."""
+"""The studio's handlers without a browser: input checks, generated files, edits, image -> SVG, meshes,
+batch runs."""
 
 import json
 import re
@@ -10,8 +11,11 @@ from PIL import Image
 
 from apps import studio_handlers as h
 from gfx.svg.document import SVGError
+from gfx.svg.metrics import mse, ssim
 from gfx.svg.normalize import normalize
 from gfx.svg.parse import parse_svg
+from gfx.svg.render import render
+from gfx.svg.vectorizer import METHODS, load_image, square_image
 
 STROKE_ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="black"
  stroke-width="2"><path d="M5 12v7a2 2 0 0 0 2 2h10a2 2 0 0 0 2 -2v-7"/><path d="M5 12l-2 0l9 -9l9 9l-2 0"/>
@@ -114,6 +118,78 @@ def test_edit_refuses_nothing_kept_and_missing_paths(tiny_iconshop, tmp_path):
         h.edit_icon(STROKE_ICON, [0, 5], "", 1, 0, None, model_dir=tiny_iconshop, work_dir=tmp_path)
 
 
+def _logo(path: Path, size=(60, 40)) -> Path:
+    """A red rectangle on white, `size` = (height, width)."""
+    image = np.full((*size, 3), 255, np.uint8)
+    image[10:45, 8:30] = (200, 30, 30)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def test_vectorize_shows_input_and_svg_side_by_side_with_metrics(tmp_path):
+    logo = _logo(tmp_path / "My Logo.png")
+    out = h.vectorize_image(str(logo), "vtracer", model_dir=None, work_dir=tmp_path / "work")
+    assert Path(out.svg_file).name == "my-logo.svg" and Path(out.svg_file).parent.parent == tmp_path / "work"
+    svg = Path(out.svg_file).read_text()
+    assert parse_svg(svg).elements
+    input_png, svg_png = np.asarray(Image.open(out.input_png)), np.asarray(Image.open(out.svg_png))
+    np.testing.assert_array_equal(input_png, square_image(load_image(logo), h.PREVIEW_SIZE))  # padded square
+    np.testing.assert_array_equal(svg_png[..., :3], render(svg, h.PREVIEW_SIZE)[..., :3])
+    metrics = dict(out.metrics)
+    assert list(metrics) == ["MSE", "SSIM", "bytes", "paths", "colours", "seconds", "fell back to"]
+    target, rendered = square_image(load_image(logo), 128), render(svg, 128)  # the API's default trace size
+    assert metrics["MSE"] == f"{mse(target, rendered):.5f}" and metrics["SSIM"] == f"{ssim(target, rendered):.4f}"
+    assert metrics["bytes"] == len(svg.encode()) and metrics["paths"] == len(parse_svg(svg).elements)
+    assert metrics["colours"] == "#c81e1e" and metrics["fell back to"] == "no"
+    assert re.fullmatch(r"vtracer: 1 paths, \d+ bytes in \d+\.\d s", out.status), out.status
+
+
+def test_vectorize_with_the_model_says_whether_it_fell_back(tmp_path):
+    out = h.vectorize_image(str(_logo(tmp_path / "a.png")), "neural", model_dir=None, work_dir=tmp_path)
+    fallback = dict(out.metrics)["fell back to"]
+    assert fallback in ("no", "vtracer")
+    assert out.status.startswith("neural: ") and out.status.endswith(
+        "(the model's result was far off, so this is vtracer's)" if fallback == "vtracer" else " s")
+
+
+def test_vectorize_of_a_blank_image_is_an_empty_svg(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (32, 32), "white").save(blank)
+    out = h.vectorize_image(str(blank), "vtracer", model_dir=None, work_dir=tmp_path)
+    assert out.status.startswith("vtracer: the image has no ink to trace; the SVG is empty")
+    assert parse_svg(Path(out.svg_file).read_text()).elements == []
+
+
+def test_vectorize_refuses_bad_uploads_with_a_message(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with open(tmp_path / "huge.png", "wb") as f:
+        f.truncate(h.MAX_IMAGE_BYTES + 1)
+    logo = str(_logo(tmp_path / "a.png"))
+    cases = [
+        ((None, "vtracer"), h.StudioInputError, "upload an image first (PNG, JPEG, WebP, BMP, GIF or TIFF)"),
+        ((str(tmp_path / "notes.txt"), "vtracer"), h.StudioInputError,
+         "notes.txt: expected a .png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff file"),
+        ((str(tmp_path / "huge.png"), "vtracer"), h.StudioInputError,
+         f"huge.png is {h.MAX_IMAGE_BYTES + 1} bytes; the limit is {h.MAX_IMAGE_BYTES}"),
+        ((logo, "magic"), h.StudioInputError, f"choose a method: {', '.join(h.vectorize_methods())} (not 'magic')"),
+        ((str(tmp_path / "broken.png"), "vtracer"), ValueError,
+         "broken.png is not an image PIL can read (corrupt, or not an image file)"),
+    ]
+    for args, error, message in cases:
+        with pytest.raises(error) as info:
+            h.vectorize_image(*args, model_dir=None, work_dir=tmp_path / "work")
+        assert str(info.value) == message
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())  # nothing written
+
+
+def test_vectorize_methods_are_the_apis_minus_a_missing_potrace(monkeypatch):
+    monkeypatch.setattr(h.shutil, "which", lambda name: None)
+    assert h.vectorize_methods() == [m for m in METHODS if m != "potrace"]
+    monkeypatch.setattr(h.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert h.vectorize_methods() == list(METHODS)
+
+
 def test_generate_mesh_exports_a_glb_with_one_node_per_part(tmp_path):
     import trimesh
 
@@ -153,6 +229,39 @@ def test_batch_runs_uploads_and_reports_every_job(tmp_path):
     assert out.status.startswith("1 ok, 2 failed of 3 jobs")
     assert out.notes == ["2 job(s) failed: corrupt, missing; see the error column"]
     assert [r["id"] for r in map(json.loads, Path(out.manifest).read_text().splitlines())] == list(rows)
+
+
+def test_batch_runs_image_and_mesh_uploads(tmp_path):
+    import trimesh
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    _logo(uploads / "logo.png")
+    box = trimesh.creation.box((1.0, 0.5, 0.8))
+    box.export(uploads / "box.glb")
+    jobs = _job_file(uploads / "jobs.jsonl", [
+        {"kind": "vectorize", "id": "logo", "input": "logo.png", "method": "vtracer"},
+        {"kind": "render-mesh", "id": "box", "input": "box.glb", "size": 32},
+    ])
+    out = h.run_batch(str(jobs), [str(uploads / "logo.png"), str(uploads / "box.glb")], "", 1,
+                      work_dir=tmp_path / "work", allow_server_paths=False)
+    rows = {row[0]: dict(zip(h.MANIFEST_COLUMNS, row, strict=True)) for row in out.rows}
+    assert rows["logo"]["outputs"] == "logo.svg, logo.json" and rows["box"]["outputs"] == "box.png"
+    assert [caption for _, caption in out.images] == ["box.png"] and out.notes == []
+    with pytest.raises(h.StudioInputError, match=r"box.stl: expected a .svg, .png, .*, .ply file"):
+        h.run_batch(str(jobs), [str(uploads / "box.stl")], "", 1, work_dir=tmp_path / "work")
+
+
+def test_a_shared_studio_runs_only_the_shipped_models(tmp_path):
+    from gfx.models import model_path
+
+    jobs = _job_file(tmp_path / "jobs.jsonl", [
+        {"kind": "generate-svg", "id": "a", "prompt": "house"},
+        {"kind": "generate-svg", "id": "b", "prompt": "house", "model": str(model_path("iconshop"))},
+    ])
+    with pytest.raises(h.StudioInputError) as info:
+        h.run_batch(str(jobs), None, "", 1, work_dir=tmp_path / "work", allow_server_paths=False)
+    assert str(info.value) == "jobs.jsonl: line 2: a shared studio runs only the shipped models; remove the model field"
 
 
 def test_batch_reads_a_server_folder_unless_shared(tmp_path):
@@ -201,6 +310,6 @@ def test_batch_refuses_bad_uploads_before_running(tmp_path):
     typos = _job_file(tmp_path / "typo.jsonl", [{"kind": "rendr-svg", "input": "a.svg"}] * 5)
     with pytest.raises(h.StudioInputError) as info:
         h.run_batch(str(typos), None, "", 1, work_dir=work)
-    assert str(info.value).startswith("typo.jsonl: line 1: unknown kind 'rendr-svg'; valid kinds: render-svg; "
-                                      "line 2: ")
+    assert str(info.value).startswith("typo.jsonl: line 1: unknown kind 'rendr-svg'; valid kinds: render-svg, "
+                                      "render-mesh, generate-svg, vectorize, generate-mesh; line 2: ")
     assert str(info.value).count("line ") == 3 and str(info.value).endswith(" ...")

@@ -18,8 +18,21 @@ def _components(blocks, kind):
 
 def test_tabs_are_the_capabilities_gfx_has(tmp_path):
     ui = studio.build_studio(str(tmp_path), work_dir=str(tmp_path))
-    expected = ["Text -> icon", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
+    expected = ["Text -> icon", "Image -> SVG", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
     assert [tab.label for tab in _components(ui, gr.Tab)] == expected
+
+
+def test_the_image_tab_offers_the_methods_and_file_types_the_handler_accepts(tmp_path):
+    from apps import studio_handlers
+
+    ui = studio.build_studio(work_dir=str(tmp_path))
+    by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
+    methods = studio_handlers.vectorize_methods()
+    assert [value for _, value in by_id["vec-method"].choices] == methods and by_id["vec-method"].value == methods[0]
+    assert by_id["vec-image"].file_types == list(studio_handlers.IMAGE_SUFFIXES)
+    assert by_id["batch-inputs"].file_types == list(studio_handlers.UPLOAD_LIMITS)
+    for output in ("vec-input", "vec-output", "vec-svg", "vec-metrics"):
+        assert by_id[output].interactive is False
 
 
 def test_a_shared_studio_hides_server_folders(tmp_path):
