@@ -300,9 +300,8 @@ def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.
         model_dir: StarVector checkpoint directory for the neural methods; None for the shipped one.
     """
     import gfx.svg
-    from gfx.jobs.kinds import vectorize_metrics
     from gfx.svg.render import save_png
-    from gfx.svg.vectorizer import load_image, square_image
+    from gfx.svg.vectorizer import fidelity, load_image, square_image
 
     if not image:
         raise StudioInputError("upload an image first (PNG, JPEG, WebP, BMP, GIF or TIFF)")
@@ -312,7 +311,7 @@ def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.
     start = time.perf_counter()
     result = gfx.svg.vectorize(rgb, method=method, model=model_dir)
     seconds = time.perf_counter() - start
-    metrics = vectorize_metrics(rgb, result)
+    metrics = fidelity(rgb, result)
     out_dir = _fresh_dir(work_dir, "vectorize-")
     svg_file, input_png, svg_png = (out_dir / f"{_slug(path.stem)}{suffix}" for suffix in
                                     (".svg", "-input.png", "-svg.png"))

@@ -314,40 +314,21 @@ VECTORIZE_OPTIONS = ("size", "max_colors", "refine_steps", "fallback", "seed")
 """Fields of the `vectorize` kind passed on to `gfx.svg.vectorize` when not null."""
 
 
-def vectorize_metrics(image, result) -> dict[str, float]:
-    """How close a vectorization is to its image (SVG-Bench metrics), and how big.
-
-    Args:
-        image: (H, W, 3) uint8 RGB, the input as `gfx.svg.vectorizer.load_image` reads it.
-        result: the `SVGResult` of vectorizing it.
-
-    Returns:
-        {"mse", "ssim"}: the result rendered at `result.info["size"]` px against the input padded to a
-        square at that size (what the tracers saw); {"bytes"}: the length of the SVG text.
-    """
-    from gfx.svg.metrics import mse, ssim
-    from gfx.svg.vectorizer import square_image
-
-    size = result.info["size"]
-    target, rendered = square_image(image, size), result.render(size)
-    return {"mse": mse(target, rendered), "ssim": ssim(target, rendered), "bytes": len(result.svg.encode("utf-8"))}
-
-
 def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
     """Image -> SVG with `gfx.svg.vectorize`.
 
     Returns:
-        {".svg": SVG text, ".json": the result's `info` plus `vectorize_metrics`, and "-<size>.png": the
+        {".svg": SVG text, ".json": the result's `info` plus `gfx.svg.vectorizer.fidelity`, and "-<size>.png": the
         SVG rendered on white for each size}.
     """
     import gfx.svg
     from gfx.svg.render import render_png
-    from gfx.svg.vectorizer import load_image
+    from gfx.svg.vectorizer import fidelity, load_image
 
     image = load_image(inputs["input"], source=params["input"])  # errors name the file as the job does
     options = {name: params[name] for name in VECTORIZE_OPTIONS if params[name] is not None}
     result = gfx.svg.vectorize(image, method=params["method"], model=params["model"], **options)
-    report = {**result.info, **vectorize_metrics(image, result)}
+    report = {**result.info, **fidelity(image, result)}
     files = {".svg": result.svg.encode("utf-8"), ".json": json.dumps(report, sort_keys=True).encode("utf-8")}
     files.update({f"-{size}.png": render_png(result.document, size=size) for size in params["sizes"]})
     return files

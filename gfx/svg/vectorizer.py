@@ -215,6 +215,24 @@ class ColorLayers:
         return [np.repeat(np.rint(255 * (1 - m))[..., None], 3, axis=2).astype(np.uint8) for m in self.masks]
 
 
+def fidelity(image: np.ndarray, result: SVGResult) -> dict[str, float]:
+    """How close a vectorization is to its image (SVG-Bench metrics), and how big.
+
+    Args:
+        image: (H, W, 3) uint8 RGB, the input as `gfx.svg.vectorizer.load_image` reads it.
+        result: the `SVGResult` of vectorizing it.
+
+    Returns:
+        {"mse", "ssim"}: the result rendered at `result.info["size"]` px against the input padded to a
+        square at that size (what the tracers saw); {"bytes"}: the length of the SVG text.
+    """
+    from gfx.svg.metrics import mse, ssim
+
+    size = result.info["size"]
+    target, rendered = square_image(image, size), result.render(size)
+    return {"mse": mse(target, rendered), "ssim": ssim(target, rendered), "bytes": len(result.svg.encode("utf-8"))}
+
+
 def color_layers(rgb: np.ndarray, max_colors: int = 6, tolerance: float = 0.15, ink: float = 0.3,
                  min_area: float = 0.001, seed: int = 0) -> ColorLayers:
     """Quantize an image into a background and up to `max_colors` ink layers.
