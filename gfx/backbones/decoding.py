@@ -9,6 +9,11 @@ Each step: 1. forward the new tokens through the model (KV cache), 2. classifier
 3. constraint masks (or AWRS rejection tests), 4. choose a token per row, 5. advance constraints and
 finish rows that hit a stop token or completed their constraint. Finished rows emit `pad_id`.
 
+Masks are lazy when that is exact (greedy, or sampling without top-k/top-p/min-p): a token is first chosen
+from the unmasked scores, and only rows whose constraint refuses it fill a mask and choose again. A greedy
+argmax the constraint accepts is the masked argmax; a sample it accepts is distributed as the masked
+distribution, and so is the redraw, so the output distribution is unchanged while most steps skip the mask.
+
 The model is anything with `new_cache(batch_size, max_len)` and
 `__call__(tokens, *, prefix, prefix_mask, cache, attention_mask, logits_to_keep) -> logits (B, T, V)`:
 `Transformer` and `language.CausalLM` both qualify.
@@ -189,20 +194,34 @@ def generate(
     logits = _step(model, tokens, mask, pre, pre_mask, cache, cache_policy)
     passes = 1
     bitmask = None
+    lazy_mask = sampling.greedy or not sampling.truncates
     for step in range(max_new_tokens):
         scores = guide(logits[:B], logits[B:], guidance_scale) if rows > B else logits.float()
         finished_rows = done.tolist()
         active = [i for i in range(B) if constraints[i] is not None and not finished_rows[i]]
         if active and constraint_mode == "mask":
-            bitmask = new_bitmask(B, scores.shape[-1]) if bitmask is None else bitmask.fill_(-1)
-            for i in active:
-                constraints[i].fill_mask(bitmask, i)
-            scores = apply_bitmask(scores, bitmask)
-            dead = ~any_allowed(bitmask, scores.shape[-1]).to(device) & ~done
-            if dead.any():
-                _mark_dead(dead, done, valid, log_weights)
-                scores = scores.masked_fill(dead[:, None], 0.0)
-        if active and constraint_mode == "awrs":
+            token, to_mask = None, active
+            if lazy_mask:  # a first choice the constraint accepts is already distributed as under the mask
+                token = choose(scores, sampling, generator, seen)
+                first = token.tolist()
+                to_mask = [i for i in active if not constraints[i].accepts(first[i])]
+            if to_mask:
+                bitmask = new_bitmask(B, scores.shape[-1]) if bitmask is None else bitmask.fill_(-1)
+                for i in to_mask:
+                    constraints[i].fill_mask(bitmask, i)
+                scores = apply_bitmask(scores, bitmask)
+                dead = ~any_allowed(bitmask, scores.shape[-1]).to(device) & ~done
+                if dead.any():
+                    _mark_dead(dead, done, valid, log_weights)
+                    scores = scores.masked_fill(dead[:, None], 0.0)
+                masked_choice = choose(scores, sampling, generator, seen)
+                if token is None:
+                    token = masked_choice
+                else:
+                    redo = torch.zeros(B, dtype=torch.bool, device=token.device)
+                    redo[to_mask] = True
+                    token = torch.where(redo, masked_choice, token)
+        elif active and constraint_mode == "awrs":
             rows_on = set(active)
             token, weights = awrs_choose(
                 scores,

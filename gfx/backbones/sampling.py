@@ -35,6 +35,11 @@ class SamplingConfig:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    @property
+    def truncates(self) -> bool:
+        """True when top-k, top-p or min-p cut the distribution (so it depends on which tokens are masked)."""
+        return self.top_k > 0 or self.top_p < 1 or self.min_p > 0
+
 
 GREEDY = SamplingConfig(temperature=0.0)
 

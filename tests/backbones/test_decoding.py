@@ -127,3 +127,45 @@ def test_repetition_penalty_reduces_repeats():
 def test_wrong_constraint_count_is_refused(model):
     with pytest.raises(ValueError, match="2 constraints for 1 rows"):
         generate(model, torch.ones(1, 1, dtype=torch.long), max_new_tokens=2, constraints=[None, None])
+
+
+class FixedLogitsModel(CountingModel):
+    """Scripted backbone whose next-token logits are always the same vector."""
+
+    def __init__(self, logits):
+        super().__init__(len(logits))
+        self.logits = torch.as_tensor(logits, dtype=torch.float32)
+
+    def __call__(self, tokens, *, logits_to_keep=0, **unused):
+        return self.logits.expand(tokens.shape[0], max(logits_to_keep, 1), -1).clone()
+
+
+@pytest.mark.parametrize("sampling", [SamplingConfig(temperature=1.0), SamplingConfig(temperature=0.7, top_p=0.9)])
+def test_constrained_sampling_follows_the_masked_distribution(sampling):
+    """Lazy masks (choose first, mask only refused rows) must not change the distribution."""
+    from gfx.backbones.constraints import AutomatonConstraint
+    from gfx.backbones.sampling import choose
+
+    logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5])
+    allowed = {1, 3, 4}  # the most likely token is refused
+    rows = 6000
+    constraints = [AutomatonConstraint(0, lambda s: allowed, lambda s, t: s, vocab_size=6) for _ in range(rows)]
+    out = generate(FixedLogitsModel(logits), torch.zeros(rows, 1, dtype=torch.long), max_new_tokens=1,
+                   sampling=sampling, constraints=constraints, seed=3)
+    counts = torch.bincount(out.tokens[:, 0], minlength=6).float()
+    masked = logits.masked_fill(~torch.isin(torch.arange(6), torch.tensor(sorted(allowed))), float("-inf"))
+    draws = torch.stack([choose(masked[None], sampling, torch.Generator().manual_seed(s), None) for s in range(4000)])
+    expected = torch.bincount(draws[:, 0], minlength=6).float() / 4000
+    assert counts[[0, 2, 5]].sum() == 0
+    assert torch.allclose(counts / rows, expected, atol=0.03), (counts / rows, expected)
+
+
+def test_constrained_greedy_takes_the_best_allowed_token():
+    from gfx.backbones.constraints import AutomatonConstraint
+
+    logits = torch.tensor([2.0, 1.5, 1.0, 0.5])
+    refuse_best = AutomatonConstraint(0, lambda s: {1, 2}, lambda s, t: s, vocab_size=4)
+    allow_best = AutomatonConstraint(0, lambda s: {0, 3}, lambda s, t: s, vocab_size=4)
+    out = generate(FixedLogitsModel(logits), torch.zeros(2, 1, dtype=torch.long), max_new_tokens=1,
+                   sampling=GREEDY, constraints=[refuse_best, allow_best])
+    assert out.tokens[:, 0].tolist() == [1, 0]
