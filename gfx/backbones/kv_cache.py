@@ -136,6 +136,24 @@ class KVCache:
         self.valid[:, :, n:] = False
         self.length = n
 
+    def keep(self, start: int, slots: Tensor) -> None:
+        """Keep the slots before `start` plus `slots` (increasing, all >= start), moved to start, start + 1, ...
+
+        Cheaper than `gather` when only a short tail changes (accepting a path of a speculative tree):
+        only the kept tail slots are copied. `position` moves back by the number of dropped slots.
+
+        Args:
+            slots: (S',) long, indices into the committed slots.
+        """
+        n = len(slots)
+        if n and (int(slots[0]) < start or int(slots[-1]) >= self.length):
+            raise ValueError(f"slots must lie in [{start}, {self.length}), got {slots.tolist()}")
+        source = slots.to(self.device)
+        self.keys[:, :, :, start : start + n] = self.keys.index_select(3, source)
+        self.values[:, :, :, start : start + n] = self.values.index_select(3, source)
+        self.valid[:, :, start : start + n] = self.valid.index_select(2, source)
+        self.crop(start + n)
+
     def nbytes(self) -> int:
         """Bytes held by the committed slots (keys and values)."""
         per_slot = self.keys[:, :, :, :1].numel() * self.keys.element_size() * 2

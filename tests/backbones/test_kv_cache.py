@@ -47,7 +47,8 @@ def test_reorder_selects_rows(model):
     torch.testing.assert_close(out[:1], run(model, single, torch.tensor([[4]])), atol=1e-4, rtol=1e-4)
 
 
-def test_gather_keeps_selected_slots_like_a_tree_path(model):
+@pytest.mark.parametrize("method", ["gather", "keep"])
+def test_keeping_a_tree_path_equals_feeding_the_path(model, method):
     """Feeding [a, x, b] and keeping slots of a and b equals feeding [a, b] when b ignores x."""
     a, x, b = torch.tensor([[5, 6, 7]]), torch.tensor([[30]]), torch.tensor([[8]])
     cache = model.new_cache(1, 16)
@@ -55,12 +56,23 @@ def test_gather_keeps_selected_slots_like_a_tree_path(model):
     mask = torch.tensor([[[True] * 3 + [True, False], [True] * 3 + [False, True]]])  # x and b both see only a
     with torch.no_grad():
         model(torch.cat([x, b], 1), cache=cache, attn_mask=mask, position_ids=torch.tensor([[3, 3]]))
-    cache.gather(torch.tensor([0, 1, 2, 4]))
+    if method == "gather":
+        cache.gather(torch.tensor([0, 1, 2, 4]))
+    else:
+        cache.keep(3, torch.tensor([4]))
+        assert cache.length == 4
     cache.position = 4
     reference = model.new_cache(1, 16)
     run(model, reference, torch.cat([a, b], 1))
     nxt = torch.tensor([[11]])
     torch.testing.assert_close(run(model, cache, nxt), run(model, reference, nxt), atol=1e-4, rtol=1e-4)
+
+
+def test_keep_refuses_slots_outside_the_tail(model):
+    cache = model.new_cache(1, 16)
+    run(model, cache, torch.tensor([[5, 6, 7]]))
+    with pytest.raises(ValueError, match="slots must lie in"):
+        cache.keep(2, torch.tensor([1]))
 
 
 def test_capacity_and_crop_errors(model):
