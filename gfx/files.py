@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 TEMP_PREFIX = ".tmp-"
 """Name prefix of the temporary files; a killed writer can leave some behind (safe to delete)."""
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 @contextlib.contextmanager
@@ -21,16 +22,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", durable: bool = True)
     """Open a temporary sibling of `path` for writing; rename it to `path` when the block succeeds.
 
     On an exception (or a kill) the temporary file is removed (or left under a `TEMP_PREFIX` name) and
-    `path` keeps its previous content, if any. `durable` also fsyncs before the rename, so the file
-    survives a power loss; without it a killed process still never leaves a partial file.
+    `path` keeps its previous content, if any. The file gets the usual permissions (0o666 less the
+    umask). `durable` also fsyncs before the rename, so the file survives a power loss; without it a
+    killed process still never leaves a partial file.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=os.path.splitext(path)[1])
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the final file the usual permissions
+    fd, tmp = _create_temp(os.fspath(path))
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
@@ -56,7 +54,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(path: str) -> tuple[int, str]:
+    """Create a new, empty `TEMP_PREFIX` file beside `path` (making its folder if missing): (fd, name).
+
+    One `open` in the common case: O_EXCL makes the random name safe, and the kernel applies the
+    umask to mode 0o666 (what `tempfile.mkstemp` + `chmod` would do in three more system calls).
+    """
+    directory = os.path.dirname(path)
+    suffix = os.path.splitext(path)[1]
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            if not directory or os.path.isdir(directory):
+                raise
+            os.makedirs(directory, exist_ok=True)
+    raise FileExistsError(f"could not create a temporary file beside {path}; clean up {TEMP_PREFIX}* files")

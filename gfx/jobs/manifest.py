@@ -1,9 +1,9 @@
 """OUTDIR/manifest.jsonl: one JSON record per finished attempt, appended durably, read back tolerantly.
 
 A record: {"id", "kind", "line", "inputs", "outputs", "status": "ok"|"error", "error", "seconds",
-"attempt"}; `outputs` are paths relative to OUTDIR, `inputs` absolute paths. Each record is one
-`write` of a whole line, fsynced soon after, so a kill can at worst leave a torn last line; readers
-skip it and `ManifestWriter` cuts it off before appending.
+"attempt"}; `outputs` are paths relative to OUTDIR, `inputs` absolute paths. Records are appended a
+batch at a time, each batch one `write` of whole lines, fsynced within a second, so a kill can at
+worst leave a torn last line; readers skip it and `ManifestWriter` cuts it off before appending.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
+SYNC_INTERVAL = 1.0
+"""Seconds between the writer's background fsyncs: what a power loss (not a kill) may lose at most."""
 
 
 def read_manifest(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
@@ -76,11 +78,12 @@ def manifest_state(out_dir: str | os.PathLike) -> ManifestState:
 
 
 class ManifestWriter:
-    """Appends records to a manifest, each as one write of a whole line, fsynced by a background thread.
+    """Appends records to a manifest, each batch as one write of whole lines, fsynced by a background thread.
 
-    When `append` returns the record is in the file (it survives a kill of this process); the thread
-    fsyncs whatever was appended since its last fsync (group commit), so a slow disk never stalls the
-    run. `close` waits for a final fsync.
+    When `append_all` returns the records are in the file (they survive a kill of this process); the
+    thread fsyncs whatever was appended since its last fsync, at most every `SYNC_INTERVAL` seconds
+    (group commit), so neither a slow disk nor many small batches stall the run. `close` waits for a
+    final fsync.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -89,16 +92,24 @@ class ManifestWriter:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         _cut_torn_tail(self._fd, self.path)
         self._dirty = threading.Event()
-        self._closing = False
+        self._closing = threading.Event()
         self._error: OSError | None = None
         self._syncer = threading.Thread(target=self._sync_loop, name="gfx-manifest-fsync", daemon=True)
         self._syncer.start()
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line."""
+        self.append_all([record])
+
+    def append_all(self, records: list[dict[str, Any]]) -> None:
+        """Write records as lines, in one `write` (a kill leaves at most a torn last line)."""
         if self._error is not None:
             raise self._error
-        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        if not records:
+            return
+        data = "".join(
+            json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n" for record in records
+        ).encode("utf-8")
         written = os.write(self._fd, data)
         if written != len(data):  # a full disk; cut the partial line so the file stays readable
             os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
@@ -108,20 +119,21 @@ class ManifestWriter:
     def _sync_loop(self) -> None:
         while True:
             self._dirty.wait()
-            self._dirty.clear()
-            if self._closing:
+            if self._closing.is_set():
                 return
+            self._dirty.clear()
             try:
                 os.fsync(self._fd)
             except OSError as err:
                 self._error = err
                 return
+            self._closing.wait(SYNC_INTERVAL)
 
     def close(self) -> None:
         """Fsync what was appended and close the file."""
         if self._fd < 0:
             return
-        self._closing = True
+        self._closing.set()
         self._dirty.set()
         self._syncer.join()
         try:

@@ -2,9 +2,11 @@
 
 The driver (the process calling `run_jobs`) reads each job's inputs, ships them with the task, and
 writes the returned files itself, so the cluster's machines need gfx installed but no shared
-filesystem. Each task asks for one CPU and is never retried by Ray (`run_jobs` owns retries). A task
-whose worker dies (segfault, OOM kill) or that runs past the timeout (counted from submission, so a
-queued task's wait counts too) is cancelled and becomes an error outcome; Ray replaces the worker.
+filesystem. Jobs travel in chunks, one Ray task per chunk, so the per-task cost (about a millisecond)
+is amortized over millisecond-sized jobs. Each task asks for one CPU and is never retried by Ray
+(`run_jobs` owns retries). A task whose worker dies (segfault, OOM kill) or that runs past the timeout
+(counted from submission, so a queued task's wait counts too) is cancelled; a task of one job makes
+that job an error outcome, a task of several runs its jobs again one per task. Ray replaces the worker.
 `local_cluster` starts a throwaway one-node cluster on loopback, for tests and benchmarks.
 """
 
@@ -41,31 +43,47 @@ log = logging.getLogger(__name__)
 _prepared_modules: set[str] = set()
 
 
-def _run_handler(
-    handler: Handler, modules: tuple[str, ...], params: dict, inputs: dict
-) -> tuple[dict, float]:
-    """The Ray task: run one handler in a cluster worker; returns (files, seconds)."""
+def _run_chunk(
+    handlers: dict[str, Handler], modules: tuple[str, ...], work: list[tuple[str, dict, dict]]
+) -> list[tuple[bool, Any, float]]:
+    """The Ray task: run handlers in a cluster worker, for each (kind, params, inputs) of `work`.
+
+    Returns:
+        Per job (True, files, seconds) or (False, "Type: message", seconds) when its handler raised.
+    """
     if not _prepared_modules.issuperset(modules):
         prepare_worker(modules)
         _prepared_modules.update(modules)
-    start = time.perf_counter()
-    files = handler(params, inputs)
-    limit_torch_threads()
-    return files, time.perf_counter() - start
+    results = []
+    for kind, params, inputs in work:
+        start = time.perf_counter()
+        try:
+            results.append((True, handlers[kind](params, inputs), time.perf_counter() - start))
+        except Exception as err:
+            results.append((False, describe_error(err), time.perf_counter() - start))
+        limit_torch_threads()
+    return results
 
 
 class RayExecutor:
-    """Runs jobs as Ray tasks; use as a context manager.
+    """Runs chunks of jobs as Ray tasks; use as a context manager.
+
+    A chunk's task runs its jobs one after another. When a task of several jobs dies or times out,
+    its jobs are submitted again one per task, so the job at fault is the one that gets the error.
 
     Args:
         out_dir: where the driver writes outputs.
         kinds: the job kinds registry (handlers are pickled by reference: the cluster must be able to
             import them, i.e. have gfx installed).
         workers: tasks in flight at once, default twice the cluster's CPUs.
-        timeout: seconds from submission before a task is cancelled.
+        timeout: seconds from a task's submission before it is cancelled (chunks aim at `chunk_seconds`,
+            far less; a chunk cancelled on time runs again one job per task, each with the full timeout).
         address: cluster address ("HOST:6379", "auto", "ray://HOST:10001"); None: $RAY_ADDRESS or, without
             it, a new local Ray instance. Ignored when Ray is already initialized in this process.
     """
+
+    chunk_seconds = 0.1
+    """Work to aim for per task: a Ray task costs about a millisecond of scheduling."""
 
     def __init__(
         self,
@@ -83,12 +101,13 @@ class RayExecutor:
         self.address = address
         self._handlers = {name: kind.handler for name, kind in kinds.items()}
         self._modules = tuple(dict.fromkeys(module for kind in kinds.values() for module in kind.modules))
-        self._pending: dict[Any, tuple[Job, float]] = {}  # ObjectRef -> (job, submitted at)
+        self._pending: dict[Any, tuple[list[Job], float]] = {}  # ObjectRef -> (jobs, submitted at)
         self._finished: list[tuple[Job, Outcome]] = []
         self._owns_ray = False
 
     @property
     def in_flight(self) -> int:
+        """Chunks submitted and not yet returned by `wait`, plus jobs that failed before their task."""
         return len(self._pending) + len(self._finished)
 
     def __enter__(self) -> RayExecutor:
@@ -98,7 +117,8 @@ class RayExecutor:
             self._owns_ray = True
         if not self.capacity:
             self.capacity = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        self._task = ray.remote(num_cpus=1, max_retries=0)(_run_handler)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_run_chunk)
+        self._handlers_ref = ray.put(self._handlers)  # shipped once, not with every task
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -108,18 +128,24 @@ class RayExecutor:
         if self._owns_ray:
             self._ray.shutdown()
 
-    def submit(self, job: Job) -> None:
-        """Read the job's inputs here and start its task (a missing input fails at once, with no task)."""
-        try:
-            inputs = read_inputs(job)
-        except Exception as err:
-            self._finished.append((job, Outcome(ok=False, error=describe_error(err))))
-            return
-        ref = self._task.remote(self._handlers[job.kind], self._modules, job.params, inputs)
-        self._pending[ref] = (job, time.monotonic())
+    def submit(self, chunk: list[Job]) -> None:
+        """Read the jobs' inputs here and start one task for them; a job whose input cannot be read
+        fails at once, with no task."""
+        jobs, work = [], []
+        for job in chunk:
+            try:
+                inputs = read_inputs(job)
+            except Exception as err:
+                self._finished.append((job, Outcome(ok=False, error=describe_error(err))))
+                continue
+            jobs.append(job)
+            work.append((job.kind, job.params, inputs))
+        if jobs:
+            ref = self._task.remote(self._handlers_ref, self._modules, work)
+            self._pending[ref] = (jobs, time.monotonic())
 
     def wait(self) -> list[tuple[Job, Outcome]]:
-        """Block until at least one job finishes, fails or times out; return those."""
+        """Block until at least one chunk finishes, fails or times out; return the outcomes known."""
         ray = self._ray
         if self._finished or not self._pending:
             finished, self._finished = self._finished, []
@@ -131,39 +157,57 @@ class RayExecutor:
             more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
             ready += more
         for ref in ready:
-            job, submitted = self._pending.pop(ref)
-            self._finished.append((job, self._collect(ref, job, submitted)))
+            jobs, submitted = self._pending.pop(ref)
+            self._collect(ref, jobs, submitted)
         now = time.monotonic()
-        for ref, (job, submitted) in list(self._pending.items()):
+        for ref, (jobs, submitted) in list(self._pending.items()):
             if now - submitted >= self.timeout:
                 ray.cancel(ref, force=True)
                 del self._pending[ref]
                 error = f"timed out after {self.timeout:g} s; its Ray task was cancelled"
-                log.warning("job %s (line %d): %s", job.id, job.line, error)
-                self._finished.append((job, Outcome(ok=False, error=error, seconds=now - submitted)))
+                self._fail(jobs, error, now - submitted)
         finished, self._finished = self._finished, []
         return finished
 
-    def _collect(self, ref: Any, job: Job, submitted: float) -> Outcome:
+    def _collect(self, ref: Any, jobs: list[Job], submitted: float) -> None:
         exceptions = self._ray.exceptions
         try:
-            files, seconds = self._ray.get(ref)
-            start = time.perf_counter()
-            outputs = write_outputs(self.out_dir, job, files)
-            return Outcome(ok=True, outputs=outputs, seconds=seconds + time.perf_counter() - start)
-        except exceptions.RayTaskError as err:  # the handler raised
-            error = describe_error(getattr(err, "cause", None) or err)
+            results = self._ray.get(ref)
         except (
             exceptions.WorkerCrashedError,
             exceptions.OutOfMemoryError,
             exceptions.LocalRayletDiedError,
             exceptions.NodeDiedError,
         ) as err:
-            error = f"worker process died ({type(err).__name__})"
-            log.warning("job %s (line %d): %s", job.id, job.line, error)
-        except Exception as err:  # other Ray failures, or writing the outputs
-            error = describe_error(err)
-        return Outcome(ok=False, error=error, seconds=time.monotonic() - submitted)
+            self._fail(jobs, f"worker process died ({type(err).__name__})", time.monotonic() - submitted)
+            return
+        except Exception as err:  # other Ray failures
+            self._fail(jobs, describe_error(getattr(err, "cause", None) or err), time.monotonic() - submitted)
+            return
+        for job, (ok, value, seconds) in zip(jobs, results, strict=True):
+            if not ok:
+                self._finished.append((job, Outcome(ok=False, error=value, seconds=seconds)))
+                continue
+            start = time.perf_counter()
+            try:
+                outputs = write_outputs(self.out_dir, job, value)
+            except Exception as err:
+                self._finished.append((job, Outcome(ok=False, error=describe_error(err), seconds=seconds)))
+                continue
+            self._finished.append(
+                (job, Outcome(ok=True, outputs=outputs, seconds=seconds + time.perf_counter() - start))
+            )
+
+    def _fail(self, jobs: list[Job], error: str, seconds: float) -> None:
+        """A task died or timed out: a single job gets the error; a chunk's jobs run again one per task."""
+        if len(jobs) > 1:
+            log.info("a Ray task of %d jobs failed (%s); running them one per task", len(jobs), error)
+            for job in jobs:
+                self.submit([job])
+            return
+        [job] = jobs
+        log.warning("job %s (line %d): %s", job.id, job.line, error)
+        self._finished.append((job, Outcome(ok=False, error=error, seconds=seconds)))
 
 
 @contextlib.contextmanager

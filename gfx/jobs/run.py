@@ -25,9 +25,17 @@ DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 2
 LOCK_NAME = ".lock"
 MAX_LISTED_FAILURES = 20
+MAX_CHUNK = 256
+"""Most jobs sent to a worker (or a Ray task) at once."""
+ESTIMATE_WEIGHT = 0.1
+"""Weight of each new success in the per-kind moving average of seconds per job (sizes the chunks)."""
+REPORT_EVERY = 1000
+"""While skipping jobs that are done, call `progress` once per this many."""
 
 Progress = Callable[[int, int, str], None]
-"""progress(done, total, label): called as jobs finish, are skipped, or are out of retries."""
+"""progress(done, total, label): called as chunks of jobs finish, are skipped, or are out of retries."""
+Executor = LocalExecutor | RayExecutor
+"""What `_Batch` drives: `capacity` and `in_flight` chunks, `chunk_seconds`, `submit(chunk)`, `wait()`."""
 
 
 @dataclass(frozen=True)
@@ -65,16 +73,17 @@ def run_jobs(
 ) -> RunSummary:
     """Run every job of a JSONL job file, writing outputs and OUTDIR/manifest.jsonl.
 
-    The file is validated first (one cheap pass; nothing runs if a line is bad), then streamed with at
-    most `workers` jobs in flight. Jobs already ok in the manifest are skipped; failed ones run again
-    until they have had `1 + max_retries` attempts over all runs. One job's failure, crash or timeout
-    never stops the others.
+    The file is validated first (one cheap pass; nothing runs if a line is bad), then streamed in
+    chunks (see `gfx.jobs`), at most `workers` chunks in flight. Jobs already ok in the manifest are
+    skipped; failed ones run again until they have had `1 + max_retries` attempts over all runs. One
+    job's failure, crash or timeout never stops the others.
 
     Args:
         jobs: the job file (see `gfx.jobs` for the format); relative inputs resolve against its folder.
         out_dir: output folder; created if missing; one run at a time may use it.
         executor: "local" (worker processes here) or "ray" (tasks on a Ray cluster).
-        workers: local processes (default: the CPU count) or Ray tasks in flight (default: 2x cluster CPUs).
+        workers: local processes (default: the CPU count) or Ray tasks (chunks) in flight (default: 2x
+            cluster CPUs).
         address: Ray cluster address (only with executor="ray"); see `RayExecutor`.
         max_retries: extra attempts a failing job gets over re-runs.
         timeout: seconds one job may take before it is stopped and recorded as an error.
@@ -130,12 +139,14 @@ class _Batch:
         self.ok = self.skipped = self.failed = 0
         self.failed_ids: list[str] = []
         self.attempt_of: dict[str, int] = {}  # jobs in flight
+        self.seconds_per_job: dict[str, float] = {}  # by kind: moving average over successful attempts
+        self._held: Job | None = None  # taken from the queue, not yet sent
 
     @property
     def done(self) -> int:
         return self.ok + self.skipped + self.failed
 
-    def run(self, runner: LocalExecutor | RayExecutor, manifest: ManifestWriter) -> None:
+    def run(self, runner: Executor, manifest: ManifestWriter) -> None:
         self._report()
         with runner:
             queue = self._to_run()
@@ -143,8 +154,7 @@ class _Batch:
             while runner.in_flight:
                 finished = runner.wait()
                 self._fill(runner, queue)  # keep the workers busy while the manifest is written
-                for job, outcome in finished:
-                    self._record(manifest, job, outcome)
+                self._record(manifest, finished)
 
     def _to_run(self) -> Iterator[Job]:
         """The file's jobs that need an attempt; counts the others as skipped or failed on the way."""
@@ -162,28 +172,59 @@ class _Batch:
             else:
                 yield job
                 continue
-            self._report()
+            if self.done % REPORT_EVERY == 0:
+                self._report()
 
-    def _fill(self, runner: LocalExecutor | RayExecutor, queue: Iterator[Job]) -> None:
+    def _fill(self, runner: Executor, queue: Iterator[Job]) -> None:
         while runner.in_flight < runner.capacity:
-            job = next(queue, None)
-            if job is None:
+            unsent = self.total - self.done - len(self.attempt_of)  # an upper bound: skips are counted late
+            most = max(1, min(MAX_CHUNK, unsent // (2 * runner.capacity)))  # smaller chunks near the end
+            chunk = self._next_chunk(queue, runner.chunk_seconds, most)
+            if not chunk:
+                self._report()  # the skipped jobs counted on the way
                 return
-            self.attempt_of[job.id] = self.state.attempts[job.id] + 1
-            runner.submit(job)
+            for job in chunk:
+                self.attempt_of[job.id] = self.state.attempts[job.id] + 1
+            runner.submit(chunk)
 
-    def _record(self, manifest: ManifestWriter, job: Job, outcome: Outcome) -> None:
-        attempt = self.attempt_of.pop(job.id)
-        manifest.append({
-            "id": job.id, "kind": job.kind, "line": job.line, "inputs": job.inputs,
-            "outputs": list(outcome.outputs), "status": "ok" if outcome.ok else "error",
-            "error": outcome.error, "seconds": round(outcome.seconds, 4), "attempt": attempt,
-        })  # fmt: skip
-        if outcome.ok:
-            self.ok += 1
-        else:
-            log.info("job %s (line %d) failed on attempt %d: %s", job.id, job.line, attempt, outcome.error)
-            self._count_failure(job)
+    def _next_chunk(self, queue: Iterator[Job], budget: float, most: int) -> list[Job]:
+        """Jobs whose expected run time adds up to `budget` seconds (one at least, `most` at most).
+
+        A job of a kind with no successful attempt yet (no estimate) goes alone in its chunk.
+        """
+        chunk: list[Job] = []
+        planned = 0.0
+        while planned < budget and len(chunk) < most:
+            job, self._held = self._held or next(queue, None), None
+            if job is None:
+                break
+            estimate = self.seconds_per_job.get(job.kind)
+            if estimate is None and chunk:
+                self._held = job  # the next chunk's first job
+                break
+            chunk.append(job)
+            planned += budget if estimate is None else estimate
+        return chunk
+
+    def _record(self, manifest: ManifestWriter, finished: list[tuple[Job, Outcome]]) -> None:
+        records = []
+        for job, outcome in finished:
+            attempt = self.attempt_of.pop(job.id)
+            records.append({
+                "id": job.id, "kind": job.kind, "line": job.line, "inputs": job.inputs,
+                "outputs": list(outcome.outputs), "status": "ok" if outcome.ok else "error",
+                "error": outcome.error, "seconds": round(outcome.seconds, 4), "attempt": attempt,
+            })  # fmt: skip
+            if outcome.ok:  # failures say little about run time (a missing input: none; a hang: the timeout)
+                self.ok += 1
+                estimate = self.seconds_per_job.get(job.kind, outcome.seconds)
+                self.seconds_per_job[job.kind] = estimate + ESTIMATE_WEIGHT * (outcome.seconds - estimate)
+            else:
+                log.info(
+                    "job %s (line %d) failed on attempt %d: %s", job.id, job.line, attempt, outcome.error
+                )
+                self._count_failure(job)
+        manifest.append_all(records)
         self._report()
 
     def _count_failure(self, job: Job) -> None:

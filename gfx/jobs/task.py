@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -60,21 +61,23 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 def read_inputs(job: Job) -> dict[str, bytes]:
-    """The bytes of each input file of `job`, refusing missing, special or oversized files."""
+    """The bytes of each input file of `job`, refusing missing, special, oversized or growing files."""
     data = {}
     for name, path in job.inputs.items():
         try:
-            size = os.stat(path).st_size
+            info = os.stat(path)
         except FileNotFoundError:
             raise FileNotFoundError(f"input {path} does not exist") from None
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(info.st_mode):
             raise IsADirectoryError(f"input {path} is not a regular file")
-        if size > MAX_INPUT_BYTES:
+        if info.st_size > MAX_INPUT_BYTES:
             raise ValueError(
-                f"input {path} is {size} bytes; the limit is {MAX_INPUT_BYTES} (MAX_INPUT_BYTES)"
+                f"input {path} is {info.st_size} bytes; the limit is {MAX_INPUT_BYTES} (MAX_INPUT_BYTES)"
             )
         with open(path, "rb") as f:
-            data[name] = f.read(MAX_INPUT_BYTES + 1)
+            data[name] = f.read(info.st_size + 1)  # sized by the stat, not a 64 MiB buffer per read
+        if len(data[name]) > info.st_size:
+            raise ValueError(f"input {path} grew while it was read; rerun the job once it is complete")
     return data
 
 

@@ -26,7 +26,16 @@ def test_round_trip(tmp_path):
         writer.append(record("b", "error"))
     with ManifestWriter(path) as writer:  # reopening appends
         writer.append(record("b", attempt=2))
-    assert list(read_manifest(path)) == [record("a"), record("b", "error"), record("b", attempt=2)]
+        writer.append_all([])
+        writer.append_all([record("c"), record("d", "error")])  # a chunk's records in one write
+    assert list(read_manifest(path)) == [
+        record("a"),
+        record("b", "error"),
+        record("b", attempt=2),
+        record("c"),
+        record("d", "error"),
+    ]
+    assert path.read_bytes().count(b"\n") == 5
     assert list(read_manifest(tmp_path / "absent.jsonl")) == []
 
 

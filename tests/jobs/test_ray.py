@@ -3,7 +3,7 @@
 import pytest
 
 from gfx.jobs import read_manifest, run_jobs
-from gfx.jobs.ray_executor import local_cluster
+from gfx.jobs.ray_executor import RayExecutor, local_cluster
 
 pytest.importorskip("ray")
 
@@ -26,17 +26,29 @@ def ray_test_kinds(test_kinds):
 
 
 def test_mixed_batch_crashes_and_resume_on_ray(tmp_path, mixed_batch, ray_test_kinds, ray_address):
-    misbehaving = [
-        {"id": how, "kind": "misbehave", "how": how} for how in ("exit", "segfault", "hang", "raise")
-    ]
+    misbehaving = []  # quick "ok" jobs around each misbehaving one, so that it runs inside a chunk
+    for how in ("exit", "segfault", "hang", "raise"):
+        misbehaving += [{"id": f"ok-{how}-{i}", "kind": "misbehave", "how": "ok"} for i in range(20)]
+        misbehaving.append({"id": how, "kind": "misbehave", "how": how})
+    n_ok = len(misbehaving) - 4
     jobs, good, expected = mixed_batch(40, sizes=(24,), extra_rows=misbehaving)
     out = tmp_path / "out"
-    summary = run_jobs(
-        jobs, out, executor="ray", address=ray_address, timeout=8, max_retries=0, kinds=ray_test_kinds
-    )
-    assert (summary.ok, summary.skipped, summary.failed) == (40, 0, len(expected) + 4)
+    sent = []
+    original_submit = RayExecutor.submit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            RayExecutor, "submit", lambda self, chunk: sent.append(len(chunk)) or original_submit(self, chunk)
+        )
+        summary = run_jobs(
+            jobs, out, executor="ray", address=ray_address, timeout=8, max_retries=0, kinds=ray_test_kinds
+        )
+    assert max(sent) > 5  # chunks did form
+    assert (summary.ok, summary.skipped, summary.failed) == (40 + n_ok, 0, len(expected) + 4)
     records = {r["id"]: r for r in read_manifest(summary.manifest)}
-    assert len(records) == 40 + len(expected) + 4
+    assert len(records) == len(list(read_manifest(summary.manifest))) == 40 + n_ok + len(expected) + 4
+    for row in misbehaving[:-1]:
+        if row["how"] == "ok":
+            assert records[row["id"]]["status"] == "ok"
     for job_id in good:
         assert records[job_id]["status"] == "ok" and records[job_id]["outputs"] == [f"{job_id}-24.png"]
         assert (out / f"{job_id}-24.png").read_bytes().startswith(b"\x89PNG")
@@ -49,8 +61,11 @@ def test_mixed_batch_crashes_and_resume_on_ray(tmp_path, mixed_batch, ray_test_k
         "hang": "timed out after 8 s; its Ray task was cancelled",
         "raise": "RuntimeError: handler raised on purpose",
     }
-    assert {p.name for p in out.iterdir()} == {"manifest.jsonl", ".lock"} | {f"{i}-24.png" for i in good}
+    ok_files = {f"{row['id']}.txt" for row in misbehaving if row["how"] == "ok"}
+    assert {p.name for p in out.iterdir()} == {"manifest.jsonl", ".lock"} | {
+        f"{i}-24.png" for i in good
+    } | ok_files
 
     again = run_jobs(jobs, out, executor="ray", address=ray_address, max_retries=0, kinds=ray_test_kinds)
-    assert (again.ok, again.skipped, again.failed) == (0, 40, len(expected) + 4)
+    assert (again.ok, again.skipped, again.failed) == (0, 40 + n_ok, len(expected) + 4)
     assert len(list(read_manifest(summary.manifest))) == len(records)  # out of retries: nothing re-run

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gfx.jobs import read_manifest, run_jobs
+from gfx.jobs import JOB_KINDS, read_manifest, run_jobs
+from gfx.jobs.local_executor import LocalExecutor
 from gfx.svg.render import render
 
 GFX = [sys.executable, "-m", "gfx"]
@@ -117,7 +118,11 @@ def test_rerun_retries_failures_and_redoes_missing_outputs(tmp_path, mixed_batch
     by_id = records_by_id(first.manifest)
     assert [(r["status"], r["attempt"]) for r in by_id["later"]] == [("error", 1), ("ok", 2)]
     assert [(r["status"], r["attempt"]) for r in by_id["icon1"]] == [("ok", 1), ("ok", 2)]
-    assert png(out / "icon1-32.png").shape == (32, 32, 3) and png(out / "sub/dir/late-16.png").shape == (16, 16, 3)
+    assert png(out / "icon1-32.png").shape == (32, 32, 3) and png(out / "sub/dir/late-16.png").shape == (
+        16,
+        16,
+        3,
+    )
 
 
 def test_one_run_at_a_time_per_output_folder(tmp_path, mixed_batch):
@@ -155,7 +160,8 @@ def test_cli_exit_codes(tmp_path, mixed_batch):
         [*GFX, "render", typo, "-o", tmp_path / "out2"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
-    assert result.stderr == f"gfx: error: {typo}: line 4: unknown kind 'rendr-svg'; valid kinds: render-svg\n"
+    valid = ", ".join(JOB_KINDS)
+    assert result.stderr == f"gfx: error: {typo}: line 4: unknown kind 'rendr-svg'; valid kinds: {valid}\n"
     assert not (tmp_path / "out2" / "manifest.jsonl").exists()
 
 
@@ -193,3 +199,36 @@ def test_kill_midway_then_rerun_finishes_without_redoing_work(tmp_path, mixed_ba
         assert [r["status"] for r in by_id[job_id]] == ["ok"], job_id  # never redone
     assert {name: (out / name).stat().st_mtime_ns for name in mtimes} == mtimes
     assert final_files(out) == {f"{i}-{size}.png" for i in good for size in (128, 256)}
+
+
+def test_crash_or_hang_inside_a_chunk_fails_only_that_job(tmp_path, test_kinds):
+    # Quick "ok" jobs make chunks of many jobs, so each misbehaving job runs mid-chunk.
+    rows = []
+    for how in ("exit", "segfault", "hang", "raise", None):
+        rows += [{"id": f"ok{len(rows) + i}", "kind": "misbehave", "how": "ok"} for i in range(40)]
+        if how:
+            rows.append({"id": how, "kind": "misbehave", "how": how})
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    sent = []
+    original_submit = LocalExecutor.submit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            LocalExecutor,
+            "submit",
+            lambda self, chunk: sent.append(len(chunk)) or original_submit(self, chunk),
+        )
+        summary = run_jobs(jobs, out, workers=2, timeout=3, kinds=test_kinds)
+    assert max(sent) > 10  # chunks did form
+    assert (summary.ok, summary.failed) == (200, 4)
+    by_id = records_by_id(summary.manifest)
+    assert {how: [r["error"] for r in by_id[how]] for how in ("exit", "segfault", "hang", "raise")} == {
+        "exit": ["worker process died with exit code 3"],
+        "segfault": ["worker process died from signal SIGSEGV"],
+        "hang": ["timed out after 3 s; its worker was stopped"],
+        "raise": ["RuntimeError: handler raised on purpose"],
+    }
+    ok_ids = [row["id"] for row in rows if row["how"] == "ok"]
+    assert all([(r["status"], r["attempt"]) for r in by_id[job_id]] == [("ok", 1)] for job_id in ok_ids)
+    assert final_files(out) == {f"{job_id}.txt" for job_id in ok_ids}

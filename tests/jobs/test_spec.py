@@ -9,6 +9,7 @@ from gfx.jobs import JOB_KINDS, JobSpecError, read_jobs, validate_jobs
 from gfx.jobs.spec import MAX_LINE_BYTES, default_id, parse_job
 
 BASE = Path("/data/batch")
+VALID = ", ".join(JOB_KINDS)  # the kinds registered today, in registry order
 
 
 def test_defaults_and_resolved_inputs():
@@ -45,10 +46,10 @@ def test_explicit_id_and_output_stem():
     [
         (
             '{"kind": "rendr-svg", "input": "a.svg"}',
-            "line 17: unknown kind 'rendr-svg'; valid kinds: render-svg",
+            f"line 17: unknown kind 'rendr-svg'; valid kinds: {VALID}",
         ),
-        ('{"input": "a.svg"}', "line 17: has no 'kind'; valid kinds: render-svg"),
-        ('{"kind": 3}', "line 17: unknown kind 3; valid kinds: render-svg"),
+        ('{"input": "a.svg"}', f"line 17: has no 'kind'; valid kinds: {VALID}"),
+        ('{"kind": 3}', f"line 17: unknown kind 3; valid kinds: {VALID}"),
         (
             '{"kind": "render-svg", "input": "a.svg",}',
             "line 17: is not valid JSON (Expecting property name enclosed in double quotes at column 41)",
@@ -100,7 +101,7 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
     lines = [
         '{"id": "a", "kind": "render-svg", "input": "a.svg"}',
         "",  # blank lines are skipped but keep the numbering
-        '{"id": "b", "kind": "vectorize", "input": "b.png"}',  # not registered yet: unknown, not faked
+        '{"id": "b", "kind": "vectorise", "input": "b.png"}',  # a typo of a kind: unknown
         '{"id": "a", "kind": "render-svg", "input": "c.svg"}',
         '{"id": "d", "kind": "render-svg", "input": "d.svg", "output": "a"}',
         "x" * (MAX_LINE_BYTES + 10),
@@ -114,7 +115,7 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
     with pytest.raises(JobSpecError) as caught:
         validate_jobs(path)
     assert caught.value.errors == [
-        "line 3: unknown kind 'vectorize'; valid kinds: render-svg",
+        f"line 3: unknown kind 'vectorise'; valid kinds: {VALID}",
         "line 4: id 'a' is already used on line 1",
         "line 5: output 'a' is already used on line 1",
         f"line 6: is longer than {MAX_LINE_BYTES} bytes",
@@ -122,7 +123,7 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
     ]
     assert (
         str(caught.value)
-        == f"{path}: line 3: unknown kind 'vectorize'; valid kinds: render-svg (and 4 more bad lines)"
+        == f"{path}: line 3: unknown kind 'vectorise'; valid kinds: {VALID} (and 4 more bad lines)"
     )
     del lines[2:6]
     del lines[-1]
