@@ -6,7 +6,11 @@ external resources forbidden (`unsafe=False`), so rendering never touches the ne
 
 from __future__ import annotations
 
+import functools
 import io
+import struct
+import sys
+import zlib
 
 import numpy as np
 
@@ -53,7 +57,8 @@ def render_png(
     limits: ParseLimits = ParseLimits(),
     source: str = "<svg>",
 ) -> bytes:
-    """Like `render`, but returns cairosvg's PNG file bytes (no decode and re-encode)."""
+    """Like `render`, but returns PNG file bytes: 8-bit RGB when every pixel is opaque (any solid background;
+    written by gfx, pixel-identical to cairosvg's and ~4x faster to encode), else cairosvg's own RGBA PNG."""
     if not 1 <= size <= 8192:
         raise SVGError(f"render size {size} is out of range; use 1..8192 pixels")
     if isinstance(svg, Document):
@@ -61,10 +66,8 @@ def render_png(
     else:
         parse_svg(svg, limits=limits, source=source)  # refuses hostile or malformed input with SVGError
         text = svg.decode("utf-8", errors="replace") if isinstance(svg, bytes) else svg
-    import cairosvg
-
     try:
-        return cairosvg.svg2png(
+        return _png_surface().convert(
             bytestring=text.encode("utf-8"),
             output_width=size,
             output_height=size,
@@ -73,6 +76,56 @@ def render_png(
         )
     except Exception as err:  # cairosvg raises many types on odd input; report one
         raise SVGError(f"{source}: cairosvg could not render it: {type(err).__name__}: {err}") from err
+
+
+PNG_COMPRESS_LEVEL = 6
+"""zlib level of `render_png`'s opaque PNGs (unfiltered rows: ~4x faster than cairo's writer, ~10% smaller)."""
+
+
+@functools.cache
+def _png_surface() -> type:
+    """cairosvg's PNG surface, writing opaque images with `_opaque_png` (cairo's own writer otherwise)."""
+    import cairosvg.surface
+
+    class PNGSurface(cairosvg.surface.PNGSurface):
+        def finish(self):
+            if self.output is not None:
+                png = _opaque_png(self.cairo)
+                if png is None:
+                    self.cairo.write_to_png(self.output)
+                else:
+                    self.output.write(png)
+            return cairosvg.surface.Surface.finish(self)
+
+    return PNGSurface
+
+
+def _opaque_png(surface) -> bytes | None:
+    """An 8-bit RGB PNG of a cairo ARGB32 image surface; None if some pixel is not fully opaque."""
+    surface.flush()
+    height, width, stride = surface.get_height(), surface.get_width(), surface.get_stride()
+    # (H, W, 4) B, G, R, A bytes: cairo's native-endian 32-bit ARGB on a little-endian machine
+    bgra = (
+        np.frombuffer(surface.get_data(), np.uint8)
+        .reshape(height, stride)[:, : 4 * width]
+        .reshape(height, width, 4)
+    )
+    if sys.byteorder != "little" or not (bgra[..., 3] == 255).all():
+        return None
+    rows = np.zeros((height, 1 + 3 * width), np.uint8)  # per row: filter type 0 (none), then R, G, B
+    rows[:, 1:].reshape(height, width, 3)[:] = bgra[..., 2::-1]
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    idat = zlib.compress(rows.tobytes(), PNG_COMPRESS_LEVEL)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(tag: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(tag)))
 
 
 def to_rgb(image: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

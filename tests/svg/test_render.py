@@ -3,7 +3,7 @@ import pytest
 
 from gfx.svg.document import SVGError
 from gfx.svg.metrics import compare, is_valid_svg, mse, ssim
-from gfx.svg.render import contact_sheet, render, to_rgb
+from gfx.svg.render import contact_sheet, render, render_png, to_rgb
 
 
 def test_render_shape_background_and_ink(filled_icon):
@@ -62,3 +62,19 @@ def test_contact_sheet_tiles_images(filled_icon):
     sheet = contact_sheet([[cell, cell, cell], [cell]], row_labels=["a", "b"], column_labels=["x", "y", "z"])
     assert sheet.ndim == 3 and sheet.shape[2] == 3
     assert sheet.shape[0] > 2 * 32 and sheet.shape[1] > 3 * 32
+
+
+@pytest.mark.parametrize("size, background", [(24, "white"), (97, "white"), (128, "#336699"), (64, None)])
+def test_render_png_is_pixel_identical_to_cairosvg(filled_icon, stroke_icon, size, background):
+    import io
+
+    import cairosvg
+    from PIL import Image
+
+    for svg in (filled_icon, stroke_icon):
+        ours = Image.open(io.BytesIO(render_png(svg, size, background)))
+        reference = cairosvg.svg2png(bytestring=svg.encode(), output_width=size, output_height=size,
+                                     background_color=background)
+        expected = Image.open(io.BytesIO(reference)).convert("RGBA")
+        assert ours.mode == ("RGB" if background else "RGBA")  # opaque images are written as 8-bit RGB
+        assert np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(expected))
