@@ -69,7 +69,8 @@ A script that calls `run_jobs` with the local executor must do so under `if __na
 Adding a kind: see `gfx.jobs.kinds`.
 """
 
-from gfx.jobs.kinds import JOB_KINDS, Field, JobKind
+from gfx.jobs.fields import Field
+from gfx.jobs.kinds import JOB_KINDS, JobKind
 from gfx.jobs.manifest import MANIFEST_NAME, read_manifest
 from gfx.jobs.run import EXECUTORS, RunSummary, run_jobs
 from gfx.jobs.spec import Job, JobSpecError, read_jobs, validate_jobs

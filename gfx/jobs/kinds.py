@@ -34,43 +34,43 @@ when the job file is validated; null uses the shipped model. It must exist at th
 the jobs run (every node of a Ray cluster). A null `seed` of a generate kind draws a random one per
 attempt.
 
-The model kinds declare no `modules` to preload: the executors preload every registered kind's
-modules, which would put torch into every render-svg worker. Their handlers import on first use and
-the public API caches loaded models per process, so each worker loads a model once.
+Each kind's `modules` are imported once per worker before its first job, and only for the kinds the
+job file uses (a render-svg batch never imports torch). The public API caches loaded models per
+process, so each worker loads a model once.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-REQUIRED = object()
-"""`Field.default` for a field that every job line of the kind must give."""
+from gfx.jobs.fields import (
+    MAX_ICONS,
+    MAX_SEED,
+    Field,
+    background_colour,
+    boolean,
+    camera_views,
+    checkpoint_dir,
+    guidance_scale,
+    input_path,
+    mesh_format,
+    mesh_path,
+    optional_bool,
+    png_sizes,
+    prompt_text,
+    render_sizes,
+    required_prompt,
+    seed_value,
+    vectorize_method,
+    whole_number,
+)
 
 Handler = Callable[[dict[str, Any], dict[str, bytes]], dict[str, bytes]]
-
-
-@dataclass(frozen=True)
-class Field:
-    """One kind-specific field of a job line.
-
-    Attributes:
-        check: returns the value to use, or raises ValueError with a short reason ("must be ...").
-        default: the value when the line omits the field; `REQUIRED` makes it mandatory.
-        is_input: the value is the path of an input file, resolved against the job file's folder;
-            the handler receives the file's bytes under the field's name.
-    """
-
-    check: Callable[[Any], Any]
-    default: Any = REQUIRED
-    is_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,190 +90,6 @@ class JobKind:
     fields: Mapping[str, Field]
     modules: tuple[str, ...] = ()
     summary: str = ""
-
-
-# ------------------------------------------------------------------------------------ field checks
-
-
-def input_path(value: Any) -> str:
-    """A non-empty path string."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty path string")
-    return value
-
-
-MAX_RENDER_SIZE = 8192
-
-
-def render_sizes(value: Any) -> list[int]:
-    """A non-empty list of at most 16 distinct pixel sizes in 1..MAX_RENDER_SIZE."""
-    valid = (
-        isinstance(value, list)
-        and 0 < len(value) <= 16
-        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_RENDER_SIZE for v in value)
-        and len(set(value)) == len(value)
-    )
-    if not valid:
-        raise ValueError(f"must be a list of 1 to 16 distinct integers in 1..{MAX_RENDER_SIZE}")
-    return value
-
-
-def background_colour(value: Any) -> str | None:
-    """A CSS colour string, or "none"/null for a transparent background (None)."""
-    if value is None or value == "none":
-        return None
-    if not isinstance(value, str) or not 0 < len(value) <= 64 or not value.isprintable():
-        raise ValueError('must be a CSS colour string such as "white" or "#ffffff", or "none"')
-    return value
-
-
-def png_sizes(value: Any) -> list[int]:
-    """Like `render_sizes`, but may be empty (no PNGs)."""
-    if value == []:
-        return value
-    try:
-        return render_sizes(value)
-    except ValueError:
-        raise ValueError(f"must be a list of up to 16 distinct integers in 1..{MAX_RENDER_SIZE}") from None
-
-
-MAX_PROMPT_CHARS = 1000
-MAX_SEED = 2**32 - 1
-MAX_ICONS = 16
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def prompt_text(value: Any) -> str:
-    """A text prompt of at most MAX_PROMPT_CHARS characters ("" allowed)."""
-    if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:
-        raise ValueError(f"must be a string of at most {MAX_PROMPT_CHARS} characters")
-    return value
-
-
-def required_prompt(value: Any) -> str:
-    """A non-blank text prompt of at most MAX_PROMPT_CHARS characters."""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROMPT_CHARS:
-        raise ValueError(f'must be a non-empty string of at most {MAX_PROMPT_CHARS} characters, e.g. "a chair"')
-    return value
-
-
-def seed_value(value: Any) -> int | None:
-    """An integer seed in 0..MAX_SEED, or null for a random one."""
-    if value is not None and not (_is_int(value) and 0 <= value <= MAX_SEED):
-        raise ValueError(f"must be an integer in 0..{MAX_SEED}, or null for a random seed")
-    return value
-
-
-def whole_number(low: int, high: int, *, nullable: bool = False) -> Callable[[Any], int | None]:
-    """A check for an integer in low..high (or null, when `nullable`)."""
-
-    def check(value: Any) -> int | None:
-        if value is None and nullable:
-            return None
-        if not (_is_int(value) and low <= value <= high):
-            raise ValueError(f"must be an integer in {low}..{high}" + (", or null" if nullable else ""))
-        return value
-
-    return check
-
-
-def boolean(value: Any) -> bool:
-    """true or false."""
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def optional_bool(value: Any) -> bool | None:
-    """true, false or null."""
-    if value is not None and not isinstance(value, bool):
-        raise ValueError("must be true, false or null")
-    return value
-
-
-GUIDANCE_RANGE = (1.0, 100.0)
-
-
-def guidance_scale(value: Any) -> float | None:
-    """A classifier-free guidance scale in GUIDANCE_RANGE (1 = off), or null for the model's."""
-    low, high = GUIDANCE_RANGE
-    if value is None:
-        return None
-    if not (isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high):
-        raise ValueError(f"must be a number in {low:g}..{high:g} (1 = off), or null for the model's default")
-    return float(value)
-
-
-def checkpoint_dir(marker: str, what: str, example: str) -> Callable[[Any], str | None]:
-    """A check for a model directory holding `marker`, made absolute; null means the shipped model.
-
-    Relative paths resolve against the current directory (as `--model DIR` does on the command line).
-    """
-
-    def check(value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"must be {what} directory path, or null for the shipped model")
-        path = os.path.abspath(os.path.expanduser(value))
-        if not os.path.exists(os.path.join(path, marker)):
-            raise ValueError(f"must be {what} directory with {marker} (e.g. {example}); "
-                             f"there is no {os.path.join(path, marker)}")
-        return path
-
-    return check
-
-
-def vectorize_method(value: Any) -> str:
-    """One of `gfx.svg.vectorizer.METHODS`; "potrace" only where the potrace binary is installed."""
-    from gfx.svg.vectorizer import METHODS
-
-    if value not in METHODS:
-        raise ValueError(f"must be one of {', '.join(METHODS)}")
-    if value == "potrace" and shutil.which("potrace") is None:
-        raise ValueError("needs the potrace binary on PATH (apt install potrace); use \"vtracer\" instead")
-    return value
-
-
-MESH_SUFFIXES = (".glb", ".obj", ".ply")
-"""Mesh files a job may name: self-contained ones (a .gltf's external buffers would not travel with it)."""
-
-
-def mesh_path(value: Any) -> str:
-    """A path of a .glb, .obj or .ply file."""
-    if not isinstance(value, str) or os.path.splitext(value)[1].lower() not in MESH_SUFFIXES:
-        raise ValueError(f"must be the path of a {', '.join(MESH_SUFFIXES)} file")
-    return value
-
-
-MAX_VIEWS = 16
-
-
-def camera_views(value: Any) -> list[list[float]] | None:
-    """null (the preview's four views) or 1..MAX_VIEWS [azimuth, elevation] pairs in degrees."""
-    if value is None:
-        return None
-
-    def angle(a: Any, limit: float) -> bool:
-        return isinstance(a, int | float) and not isinstance(a, bool) and math.isfinite(a) and abs(a) <= limit
-
-    if not (isinstance(value, list) and 0 < len(value) <= MAX_VIEWS and all(
-            isinstance(v, list) and len(v) == 2 and angle(v[0], 360) and angle(v[1], 90) for v in value)):
-        raise ValueError(f"must be a list of 1 to {MAX_VIEWS} [azimuth, elevation] pairs in degrees "
-                         "(|azimuth| <= 360, |elevation| <= 90), or null")
-    return [[float(a), float(e)] for a, e in value]
-
-
-def mesh_format(value: Any) -> str:
-    """A mesh file type `gfx.mesh.export` writes ("glb", "obj" or "ply")."""
-    from gfx.mesh.export import EXPORTERS
-
-    if value not in EXPORTERS:
-        raise ValueError(f"must be one of {', '.join(EXPORTERS)}")
-    return value
 
 
 # ------------------------------------------------------------------------------------------ handlers
@@ -334,30 +150,6 @@ def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[st
     return files
 
 
-def _png(image) -> bytes:
-    """(H, W, 3) uint8 -> PNG file bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _mesh_views(mesh, views: list[list[float]] | None, size: int | None) -> list:
-    """Renders of `mesh` from `views` (default: the preview's four), each (size, size, 3) uint8."""
-    from gfx.mesh.render import DEFAULT_SIZE, DEFAULT_VIEWS, View, render_views
-
-    chosen = DEFAULT_VIEWS if views is None else [View(azimuth, elevation) for azimuth, elevation in views]
-    return render_views(mesh, chosen, size or DEFAULT_SIZE)
-
-
-def _sheet_png(images: list) -> bytes:
-    """Views side by side as one PNG, laid out as `gfx.mesh.render.preview` does (2 x 2 for four)."""
-    from gfx.mesh.render import contact_sheet
-
-    return _png(contact_sheet(images, 2 if len(images) == 4 else None))
-
-
 def render_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
     """Mesh file -> preview PNG(s) with the numpy rasterizer (`gfx.mesh.render`).
 
@@ -367,6 +159,7 @@ def render_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, b
     Returns:
         {".png": every view on one sheet}, or {"-<k>.png": view k} when `separate`.
     """
+    from gfx.mesh.render import DEFAULT_SIZE, DEFAULT_VIEWS, View, png_bytes, preview_image, render_views
     from gfx.mesh.structures import load_part_mesh
 
     with tempfile.TemporaryDirectory(prefix="gfx-mesh-") as folder:
@@ -374,10 +167,11 @@ def render_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, b
         with open(path, "wb") as f:
             f.write(inputs["input"])
         mesh = load_part_mesh(path)
-    images = _mesh_views(mesh, params["views"], params["size"])
+    views = DEFAULT_VIEWS if params["views"] is None else [View(*angles) for angles in params["views"]]
+    size = params["size"] or DEFAULT_SIZE
     if params["separate"]:
-        return {f"-{k}.png": _png(image) for k, image in enumerate(images)}
-    return {".png": _sheet_png(images)}
+        return {f"-{k}.png": png_bytes(image) for k, image in enumerate(render_views(mesh, views, size))}
+    return {".png": png_bytes(preview_image(mesh, views, size))}
 
 
 def generate_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
@@ -388,10 +182,11 @@ def generate_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str,
     """
     import gfx.mesh
     from gfx.mesh.export import get_exporter
+    from gfx.mesh.render import DEFAULT_SIZE, png_bytes, preview_image
 
     mesh = gfx.mesh.generate(params["prompt"], seed=params["seed"], model=params["model"])
     return {f".{params['format']}": get_exporter(params["format"])(mesh),
-            ".png": _sheet_png(_mesh_views(mesh, None, params["size"]))}
+            ".png": png_bytes(preview_image(mesh, size=params["size"] or DEFAULT_SIZE))}
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -415,6 +210,7 @@ JOB_KINDS: dict[str, JobKind] = {
             "views": Field(camera_views, default=None),
             "separate": Field(boolean, default=False),
         },
+        modules=("gfx.mesh.structures", "gfx.mesh.render"),
         summary="mesh file -> preview PNG: OUTDIR/<stem>.png (or <stem>-<k>.png per view)",
     ),
     "generate-svg": JobKind(
@@ -429,6 +225,7 @@ JOB_KINDS: dict[str, JobKind] = {
                            default=None),
             "sizes": Field(png_sizes, default=[]),
         },
+        modules=("gfx.svg.iconshop", "gfx.backbones.text_encoder", "gfx.svg.render"),
         summary="text -> icons: OUTDIR/<stem>-<i>.svg (+ <stem>-<i>-<size>.png)",
     ),
     "vectorize": JobKind(
@@ -446,6 +243,7 @@ JOB_KINDS: dict[str, JobKind] = {
                            default=None),
             "sizes": Field(png_sizes, default=[]),
         },
+        modules=("gfx.svg.vectorizer", "gfx.svg.starvector", "gfx.svg.refine", "gfx.svg.render"),
         summary="image file -> SVG: OUTDIR/<stem>.svg, <stem>.json (info, mse, ssim, bytes) (+ <stem>-<size>.png)",
     ),
     "generate-mesh": JobKind(
@@ -458,6 +256,7 @@ JOB_KINDS: dict[str, JobKind] = {
             "format": Field(mesh_format, default="glb"),
             "size": Field(whole_number(16, 2048, nullable=True), default=None),
         },
+        modules=("gfx.mesh.api", "gfx.mesh.fullpart", "gfx.mesh.render"),
         summary="text -> part mesh: OUTDIR/<stem>.glb (one node per part) and <stem>.png (preview)",
     ),
 }

@@ -105,15 +105,16 @@ def run_jobs(
         raise ValueError("an address is only used by the ray executor")
     if max_retries < 0 or timeout <= 0:
         raise ValueError(f"max_retries must be >= 0 and timeout > 0, got {max_retries} and {timeout}")
-    total = validate_jobs(jobs, kinds)
+    per_kind = validate_jobs(jobs, kinds)
+    total, used = sum(per_kind.values()), {name: kinds[name] for name in per_kind}  # workers preload these
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
         _remove_temp_files(out_dir)
         batch = _Batch(jobs, total, kinds, manifest_state(out_dir), max_retries, progress)
         if executor == "ray":
-            runner = RayExecutor(out_dir, kinds, workers, timeout, address)
+            runner = RayExecutor(out_dir, used, workers, timeout, address)
         else:
-            runner = LocalExecutor(out_dir, kinds, workers, timeout)
+            runner = LocalExecutor(out_dir, used, workers, timeout)
         with ManifestWriter(out_dir / MANIFEST_NAME) as manifest:
             batch.run(runner, manifest)
         _remove_temp_files(out_dir)  # from workers stopped mid-write (timeouts, crashes)

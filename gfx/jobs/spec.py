@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gfx.jobs.kinds import JOB_KINDS, REQUIRED, JobKind
+from gfx.jobs.fields import REQUIRED
+from gfx.jobs.kinds import JOB_KINDS, JobKind
 
 COMMON_FIELDS = ("id", "kind", "output")
 MAX_LINE_BYTES = 1 << 20
@@ -155,11 +156,11 @@ def _lines_to_jobs(path: Path, kinds: Mapping[str, JobKind]) -> Iterator[Job | V
             yield err
 
 
-def validate_jobs(path: str | os.PathLike, kinds: Mapping[str, JobKind] = JOB_KINDS) -> int:
+def validate_jobs(path: str | os.PathLike, kinds: Mapping[str, JobKind] = JOB_KINDS) -> dict[str, int]:
     """Check every line of a job file, and that ids and output stems are unique.
 
     Returns:
-        The number of jobs.
+        The number of jobs of each kind the file uses, e.g. {"render-svg": 2000}.
 
     Raises:
         FileNotFoundError: no such file.
@@ -172,10 +173,10 @@ def validate_jobs(path: str | os.PathLike, kinds: Mapping[str, JobKind] = JOB_KI
     more = 0
     id_lines: dict[str, int] = {}  # per-job memory: ~150 bytes per job
     stem_lines: dict[str, int] = {}  # output stems (a default stem is the id's own string)
-    count = 0
+    per_kind: dict[str, int] = {}
     for job in _lines_to_jobs(path, kinds):
         if isinstance(job, Job):
-            count += 1
+            per_kind[job.kind] = per_kind.get(job.kind, 0) + 1
             problem = _reused(job, id_lines, stem_lines)
             if not problem:
                 continue
@@ -186,7 +187,7 @@ def validate_jobs(path: str | os.PathLike, kinds: Mapping[str, JobKind] = JOB_KI
             more += 1
     if errors:
         raise JobSpecError(path, errors, more)
-    return count
+    return per_kind
 
 
 def _reused(job: Job, id_lines: dict[str, int], stem_lines: dict[str, int]) -> str | None:

@@ -209,19 +209,28 @@ def contact_sheet(
     return sheet
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an (H, W, 3|4) uint8 image as PNG, atomically."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (H, W, 3|4) uint8 image as PNG file bytes."""
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an (H, W, 3|4) uint8 image as PNG, atomically."""
+    write_bytes(path, png_bytes(image))
     return Path(path)
+
+
+def preview_image(mesh: PartMesh, views: Sequence[View] = DEFAULT_VIEWS, size: int = DEFAULT_SIZE) -> np.ndarray:
+    """`mesh` rendered from `views`, side by side (2 x 2 for four views): (H, W, 3) uint8."""
+    return contact_sheet(render_views(mesh, views, size), 2 if len(views) == 4 else None)
 
 
 def preview(
     mesh: PartMesh, path: str | os.PathLike, views: Sequence[View] = DEFAULT_VIEWS, size: int = DEFAULT_SIZE
 ) -> Path:
     """Render `mesh` from `views` and write them side by side as one PNG (the multi-view preview)."""
-    columns = 2 if len(views) == 4 else None
-    return write_png(path, contact_sheet(render_views(mesh, views, size), columns))
+    return write_png(path, preview_image(mesh, views, size))

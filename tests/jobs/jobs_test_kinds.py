@@ -8,7 +8,8 @@ import ctypes
 import os
 import time
 
-from gfx.jobs.kinds import JOB_KINDS, Field, JobKind
+from gfx.jobs.fields import Field
+from gfx.jobs.kinds import JOB_KINDS, JobKind
 
 
 def _how(value):

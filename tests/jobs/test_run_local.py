@@ -232,3 +232,20 @@ def test_crash_or_hang_inside_a_chunk_fails_only_that_job(tmp_path, test_kinds):
     ok_ids = [row["id"] for row in rows if row["how"] == "ok"]
     assert all([(r["status"], r["attempt"]) for r in by_id[job_id]] == [("ok", 1)] for job_id in ok_ids)
     assert final_files(out) == {f"{job_id}.txt" for job_id in ok_ids}
+
+
+def test_workers_preload_only_the_kinds_the_file_uses(tmp_path, mixed_batch, monkeypatch):
+    """A render-svg batch must not import the model kinds' modules (torch) into its workers."""
+    import gfx.jobs.run
+
+    given = []
+
+    class Recording(LocalExecutor):
+        def __init__(self, out_dir, kinds, *args, **kwargs):
+            given.append(sorted(kinds))
+            super().__init__(out_dir, kinds, *args, **kwargs)
+
+    monkeypatch.setattr(gfx.jobs.run, "LocalExecutor", Recording)
+    jobs, good, _ = mixed_batch(2)
+    summary = run_jobs(jobs, tmp_path / "out", workers=1)
+    assert given == [["render-svg"]] and summary.ok == len(good)

@@ -128,7 +128,7 @@ def test_validate_reports_every_bad_line_with_its_number(tmp_path):
     del lines[2:6]
     del lines[-1]
     path.write_text("\n".join(lines))  # no newline at the end is fine
-    assert validate_jobs(path) == 4
+    assert validate_jobs(path) == {"render-svg": 4}
     assert [(job.id, job.stem) for job in read_jobs(path)] == [("a", "a"), ("e", "e"), ("f", "g"), ("g", "h")]
 
 
