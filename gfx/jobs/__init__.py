@@ -9,7 +9,8 @@ CLI: `gfx render JOBS.jsonl -o OUTDIR [--workers N] [--executor local|ray] [--ad
 
 Job file
     UTF-8 text, one JSON object per line; blank lines are ignored. Fields of every line:
-      kind    required; a key of `JOB_KINDS` (today: "render-svg").
+      kind    required; a key of `JOB_KINDS`: render-svg, render-mesh, generate-svg, vectorize,
+              generate-mesh.
       id      optional; 1-128 of [A-Za-z0-9._-], starting with a letter or digit, unique in the file.
               Default: the first 16 hex digits of sha256 of the line's canonical JSON (so an edited line
               is a new job). Resuming matches jobs by id.
@@ -23,8 +24,11 @@ Job file
       background  CSS colour, or "none" for transparency; default "white".
       -> OUTDIR/<stem>-64.png, OUTDIR/<stem>-256.png
 
+    The other kinds (render-mesh, generate-svg, vectorize, generate-mesh) are listed with their fields
+    and outputs in `gfx.jobs.kinds`.
+
     The whole file is validated before anything runs; a bad line stops the run with
-    "jobs.jsonl: line 17: unknown kind 'rendr-svg'; valid kinds: render-svg" (JobSpecError, exit 2),
+    "jobs.jsonl: line 17: unknown kind 'rendr-svg'; valid kinds: render-svg, ..." (JobSpecError, exit 2),
     as do unknown fields, bad values and reused ids or outputs.
 
 Outputs and manifest
