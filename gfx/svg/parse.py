@@ -363,6 +363,8 @@ class _Builder:
             self._walk(child, ctx)
 
     def _local_matrix(self, node: _Node, tag: str, matrix: np.ndarray) -> np.ndarray:
+        if tag != "svg" and "transform" not in node.attrs:
+            return matrix  # the common case: the parent's matrix, no 3 x 3 arithmetic
         local = np.eye(3)
         if "transform" in node.attrs:
             local[:2] = parse_transform(node.attrs["transform"], self._what(tag, "transform"))
@@ -505,7 +507,7 @@ class _Builder:
                 raise self._over_budget(len(numbers) // 2)
             self.commands += len(numbers) // 2
             element = (Polygon if tag == "polygon" else Polyline)(np.array(numbers).reshape(-1, 2), style)
-        if not np.array_equal(ctx.matrix, IDENTITY):
+        if ctx.matrix is not IDENTITY and not np.array_equal(ctx.matrix, IDENTITY):
             element = transform_element(element, ctx.matrix)
             if not _element_in_range(element):
                 raise SVGError(

@@ -23,6 +23,11 @@ from gfx.svg.numbers import (
 
 _NEXT_TOKEN = re.compile(rf"[\s,]*+(?:([A-Za-z])|({NUMBER}))", re.ASCII)
 _PATH_LETTERS = "MmZzLlHhVvCcSsQqTtAa"
+# The plain form of path data: command letters (no arcs) each followed by numbers without exponents.
+_PLAIN_PATH = re.compile(r"(?:[\s,]*+[MmZzLlHhVvCcSsQqTt][\d\s,.+-]*+)*+[\s,]*+", re.ASCII)
+_PLAIN_SEGMENT = re.compile(r"([MmZzLlHhVvCcSsQqTt])([\d\s,.+-]*+)", re.ASCII)
+_PLAIN_ARGUMENTS = re.compile(rf"(?:[\s,]*+{NUMBER})*+[\s,]*+", re.ASCII)
+_NUMBER = re.compile(NUMBER, re.ASCII)
 
 
 def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
@@ -47,9 +52,42 @@ def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
     letters = sum(map(d.count, _PATH_LETTERS))
     if letters > budget:
         raise _too_many_commands(what, letters, budget)
-    commands: list[str] = []
-    coords: list[float] = []
-    cx = cy = sx = sy = 0.0
+    commands = _plain_commands(d, budget)
+    if commands is None:  # arcs, exponents, or an error: the careful lexer, which also names the error
+        commands = _lexed_commands(d, budget, what)
+    return _absolute_path(commands, what)
+
+
+def _plain_commands(d: str, budget: int) -> list[tuple[str, list[float]]] | None:
+    """`_lexed_commands` for path data in the plain form (most icons), with one regex pass per command
+    instead of one per number; None for anything else (arcs, exponents, grammar errors, over budget)."""
+    if len(d) > 32 * budget or not _PLAIN_PATH.fullmatch(d):  # huge: the lexer stops at the budget sooner
+        return None
+    commands: list[tuple[str, list[float]]] = []
+    for letter, text in _PLAIN_SEGMENT.findall(d):
+        if not _PLAIN_ARGUMENTS.fullmatch(text):
+            return None
+        numbers = _NUMBER.findall(text)
+        if not commands and letter not in "Mm":
+            return None
+        if letter in "Zz":
+            if numbers:
+                return None
+            commands.append(("Z", []))
+            continue
+        arity = ARITY[letter.upper()]
+        if not numbers or len(numbers) % arity or len(commands) + len(numbers) // arity > budget:
+            return None
+        numbers = [float(x) for x in numbers]
+        for k in range(0, len(numbers), arity):
+            commands.append((letter, numbers[k : k + arity]))
+            letter = {"M": "L", "m": "l"}.get(letter, letter)  # implicit repeats after M are line-tos
+    return commands
+
+
+def _lexed_commands(d: str, budget: int, what: str) -> list[tuple[str, list[float]]]:
+    """Path data -> [(command letter as written, its numbers)], implicit repeats made explicit."""
+    commands: list[tuple[str, list[float]]] = []
     cmd = ""
     pos, end = 0, len(d)
     while True:
@@ -78,8 +116,7 @@ def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
         if len(commands) >= budget:
             raise _too_many_commands(what, len(commands) + 1, budget)
         if upper == "Z":
-            commands.append("Z")
-            cx, cy = sx, sy
+            commands.append(("Z", []))
             continue
         args = []
         for k in range(ARITY[upper]):
@@ -101,6 +138,21 @@ def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
                 )
             args.append(float(n.group(1)))
             pos = n.end()
+        commands.append((cmd, args))
+    return commands
+
+
+def _absolute_path(commands: list[tuple[str, list[float]]], what: str) -> Path:
+    """Relative commands -> absolute ones (H, V, arcs with unsigned radii), as a `Path`."""
+    letters: list[str] = []
+    coords: list[float] = []
+    cx = cy = sx = sy = 0.0
+    for cmd, args in commands:
+        upper = cmd.upper()
+        if upper == "Z":
+            letters.append("Z")
+            cx, cy = sx, sy
+            continue
         relative = cmd != upper
         if upper == "H":
             args[0] += cx if relative else 0.0
@@ -121,12 +173,12 @@ def parse_path_data(d: str, budget: int = 20_000, what: str = "path d") -> Path:
             cx, cy = args[-2], args[-1]
             if upper == "M":
                 sx, sy = cx, cy
-        commands.append(upper)
+        letters.append(upper)
         coords.extend(args)
     array = np.array(coords, dtype=np.float64)
     if not in_range(array):
         raise SVGError(f"{what} has a coordinate that is not finite or beyond {MAX_MAGNITUDE:g}")
-    return Path("".join(commands), array)
+    return Path("".join(letters), array)
 
 
 def _too_many_commands(what: str, count: int, budget: int) -> TooManyError:

@@ -1,7 +1,11 @@
 """parse_path_data: the path grammar (implicit repeats, packed numbers and flags) and its errors."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gfx.svg.document import SVGError
 from gfx.svg.numbers import TooManyError
@@ -61,3 +65,60 @@ def test_command_budget_counts_implicit_repeats():
     assert err.value.count == 4
     with pytest.raises(TooManyError, match=r"at least 5 path commands; the limit is 4"):
         parse_path_data("M0 0L1 1L2 2L3 3Z", budget=4)  # counted from the letters, before any array
+
+
+# --- the plain-form fast path must agree with the careful lexer -----------------------------------
+
+_LETTERS = "MmLlHhVvCcSsQqTtZz"
+_SEPARATORS = ["", " ", ",", " , ", "\n", "\t "]
+
+
+@st.composite
+def path_texts(draw):
+    """Random path data in every spelling the grammar allows, with occasional mistakes."""
+    parts = [draw(st.sampled_from(["M", "m", "L", "Z", "3"]))]  # mostly valid starts, sometimes not
+    for _ in range(draw(st.integers(0, 12))):
+        letter = draw(st.sampled_from(_LETTERS))
+        parts.append(draw(st.sampled_from(_SEPARATORS)) + letter)
+        arity = {"Z": 0, "H": 1, "V": 1, "T": 2, "M": 2, "L": 2, "S": 4, "Q": 4, "C": 6}[letter.upper()]
+        count = arity * draw(st.integers(0 if arity == 0 else 1, 3)) + draw(st.sampled_from([0, 0, 0, 1]))
+        for _ in range(count):
+            number = draw(st.sampled_from(["0", "1.5", "-2", ".5", "+3.", "10", "1.5.5", "-0.25", "7e1"]))
+            parts.append(draw(st.sampled_from(_SEPARATORS)) + number)
+    return "".join(parts) + draw(st.sampled_from(["", " ", ","]))
+
+
+def _careful(d: str):
+    from gfx.svg.path_data import _absolute_path, _lexed_commands
+
+    try:
+        return _absolute_path(_lexed_commands(d, 20_000, "d"), "d")
+    except SVGError as err:
+        return type(err)
+
+
+@settings(max_examples=400, deadline=None)
+@given(path_texts())
+def test_fast_path_equals_the_careful_lexer(d):
+    from gfx.svg.path_data import _absolute_path, _plain_commands
+
+    plain = _plain_commands(d, 20_000)
+    if plain is not None:  # the fast path only answers where the careful lexer succeeds, with the same path
+        assert _absolute_path(plain, "d") == _careful(d)
+    try:
+        parsed = parse_path_data(d)
+    except SVGError as err:
+        assert plain is None and type(err) is _careful(d)
+    else:
+        assert parsed == _careful(d)
+
+
+def test_fast_path_answers_for_the_corpus_and_agrees():
+    from gfx.data.icons import load_icons
+    from gfx.svg.path_data import _plain_commands
+
+    ds = [m for r in load_icons(split="test")[:300] for m in re.findall(r' d="([^"]*)"', r.svg)]
+    assert len(ds) > 300
+    for d in ds:
+        assert _plain_commands(d, 20_000) is not None, d  # normalized icons are in the plain form
+        assert parse_path_data(d) == _careful(d)
