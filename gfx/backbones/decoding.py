@@ -13,6 +13,7 @@ Masks are lazy when that is exact (greedy, or sampling without top-k/top-p/min-p
 from the unmasked scores, and only rows whose constraint refuses it fill a mask and choose again. A greedy
 argmax the constraint accepts is the masked argmax; a sample it accepts is distributed as the masked
 distribution, and so is the redraw, so the output distribution is unchanged while most steps skip the mask.
+When most first choices are refused (an untrained model), decoding falls back to filling masks first.
 
 The model is anything with `new_cache(batch_size, max_len)` and
 `__call__(tokens, *, prefix, prefix_mask, cache, attention_mask, logits_to_keep) -> logits (B, T, V)`:
@@ -195,16 +196,19 @@ def generate(
     passes = 1
     bitmask = None
     lazy_mask = sampling.greedy or not sampling.truncates
+    first_choices = [0, 0]  # [tried, accepted] of lazy first choices: stay lazy while most are accepted
     for step in range(max_new_tokens):
         scores = guide(logits[:B], logits[B:], guidance_scale) if rows > B else logits.float()
         finished_rows = done.tolist()
         active = [i for i in range(B) if constraints[i] is not None and not finished_rows[i]]
         if active and constraint_mode == "mask":
             token, to_mask = None, active
-            if lazy_mask:  # a first choice the constraint accepts is already distributed as under the mask
-                token = choose(scores, sampling, generator, seen)
+            if lazy_mask and (first_choices[0] < 16 or 2 * first_choices[1] >= first_choices[0]):
+                token = choose(scores, sampling, generator, seen)  # if accepted, distributed as under the mask
                 first = token.tolist()
                 to_mask = [i for i in active if not constraints[i].accepts(first[i])]
+                first_choices[0] += len(active)
+                first_choices[1] += len(active) - len(to_mask)
             if to_mask:
                 bitmask = new_bitmask(B, scores.shape[-1]) if bitmask is None else bitmask.fill_(-1)
                 for i in to_mask:
