@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-METHODS = "neural+refine,neural,vtracer,vtracer-spline"
+METHODS = "centerline+refine,neural+refine,neural,vtracer,vtracer-spline"
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -141,7 +141,9 @@ def svg_edit(
 def svg_vectorize(
     source: Path = typer.Argument(..., help="Input image (PNG, JPEG, ...)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
-    method: str = typer.Option("neural+refine", help="neural+refine, neural, vtracer, vtracer-spline or potrace."),
+    method: str = typer.Option(
+        "centerline+refine", help="centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline or potrace."
+    ),
     model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
     seed: int = typer.Option(0, help="Random seed of the neural methods."),
 ) -> None:

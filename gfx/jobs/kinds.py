@@ -23,7 +23,7 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
                    -> <stem>.png (all views on one sheet), or <stem>-<k>.png per view when separate
     generate-svg   prompt ("" = anything), n 1, seed 0, guidance null, model null, sizes []
                    -> <stem>-<i>.svg for i < n, and <stem>-<i>-<size>.png per size
-    vectorize      input (image file), method "neural+refine", size, max_colors, refine_steps,
+    vectorize      input (image file), method "centerline+refine", size, max_colors, refine_steps,
                    fallback, seed (null: the API's defaults), model null, sizes []
                    -> <stem>.svg, <stem>.json (the result's info + mse, ssim, bytes), <stem>-<size>.png
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
@@ -233,7 +233,7 @@ JOB_KINDS: dict[str, JobKind] = {
         handler=vectorize_image,
         fields={
             "input": Field(input_path, is_input=True),
-            "method": Field(vectorize_method, default="neural+refine"),
+            "method": Field(vectorize_method, default="centerline+refine"),
             "size": Field(whole_number(16, 1024, nullable=True), default=None),
             "max_colors": Field(whole_number(1, 16, nullable=True), default=None),
             "refine_steps": Field(whole_number(0, 5000, nullable=True), default=None),

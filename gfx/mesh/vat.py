@@ -129,6 +129,31 @@ class VATCodes:
             )
 
 
+def plane_cell_coordinates(res: int) -> Tensor:
+    """Cell centres of the xy, xz and yz planes as 3-D points (off-plane axis 0): (3 res^2, 3).
+
+    Row p * res^2 + i * res + j is cell (i, j) of plane p: on the xy plane the point (c_i, c_j, 0), on xz
+    (c_i, 0, c_j), on yz (0, c_i, c_j), the layout `sample_triplane` reads.
+    """
+    centres = (torch.arange(res, dtype=torch.float32) + 0.5) * (2.0 / res) - 1.0
+    a, b = (t.reshape(-1) for t in torch.meshgrid(centres, centres, indexing="ij"))
+    zero = torch.zeros(res * res)
+    return torch.cat([torch.stack(axes, dim=-1) for axes in ((a, b, zero), (a, zero, b), (zero, a, b))])
+
+
+def sample_triplane(planes: Tensor, queries: Tensor) -> Tensor:
+    """Bilinear triplane features summed over the planes.
+
+    planes: (B, 3, C, R, R) for xy, xz, yz, cell (i, j) at the first coordinate c_i and second c_j of the
+    pair; queries: (B, Q, 3) in [-1, 1]^3 -> (B, Q, C).
+    """
+    B, Q, _ = queries.shape
+    pairs = torch.stack([queries[..., [0, 1]], queries[..., [0, 2]], queries[..., [1, 2]]], dim=1)  # (B,3,Q,2)
+    grid = pairs.flip(-1).reshape(B * 3, Q, 1, 2)  # grid_sample's x indexes the last (j) axis
+    feats = F.grid_sample(planes.flatten(0, 1), grid, mode="bilinear", align_corners=False)  # (3B, C, Q, 1)
+    return feats.view(B, 3, -1, Q).sum(1).transpose(1, 2)
+
+
 class VAT(nn.Module, PretrainedMixin):
     """The VAT autoencoder: `loss(batch)` for training, `encode` / `decode` for meshes."""
 
@@ -148,6 +173,8 @@ class VAT(nn.Module, PretrainedMixin):
         self.from_latent = nn.Linear(c.latent_dim, c.d_model)
         self.latent_pos = nn.Parameter(torch.randn(c.n_latents, c.d_model) * 0.02)
         self.plane_queries = nn.Parameter(torch.randn(3 * c.plane_res**2, c.d_model) * 0.02)
+        self.register_buffer("plane_coords", plane_cell_coordinates(c.plane_res), persistent=False)
+        self.plane_pos = nn.Linear(fourier_width(c.fourier_freqs) + 3, c.d_model)
         self.decoder = nn.ModuleList(SetBlock(c.d_model, c.n_head) for _ in range(c.dec_layers))
         self.dec_norm = nn.LayerNorm(c.d_model)
         self.to_plane = nn.Linear(c.d_model, c.plane_channels)
@@ -188,9 +215,11 @@ class VAT(nn.Module, PretrainedMixin):
         """tokens: (B, M, latent_dim) -> planes (B, 3, C, R', R') for the xy, xz and yz planes."""
         c = self.config
         B = len(tokens)
-        x = torch.cat(
-            [self.from_latent(tokens) + self.latent_pos, self.plane_queries.expand(B, -1, -1)], dim=1
-        )
+        plane_queries = self.plane_queries + self.plane_pos(
+            torch.cat([fourier_features(self.plane_coords, c.fourier_freqs), torch.eye(3).repeat_interleave(
+                c.plane_res**2, 0).to(tokens)], dim=-1)
+        )  # (3 R^2, d): each query knows its cell's coordinates and plane
+        x = torch.cat([self.from_latent(tokens) + self.latent_pos, plane_queries.expand(B, -1, -1)], dim=1)
         for block in self.decoder:
             x = block(x)
         planes = self.to_plane(self.dec_norm(x[:, c.n_latents :]))  # (B, 3 R^2, C)
@@ -201,17 +230,7 @@ class VAT(nn.Module, PretrainedMixin):
 
     def occupancy_logits(self, planes: Tensor, queries: Tensor) -> Tensor:
         """planes: (B, 3, C, R', R'); queries: (B, Q, 3) in [-1, 1]^3 -> logits (B, Q)."""
-        B, Q, _ = queries.shape
-        coords = torch.stack(
-            [queries[..., [0, 1]], queries[..., [0, 2]], queries[..., [1, 2]]], dim=1
-        )  # (B,3,Q,2)
-        # grid_sample's x indexes the last (width) axis: plane[.., i, j] holds (u=j, v=i)
-        grid = coords.flip(-1).reshape(B * 3, Q, 1, 2)
-        feats = F.grid_sample(
-            planes.flatten(0, 1), grid, mode="bilinear", align_corners=False
-        )  # (3B, C, Q, 1)
-        feats = feats.view(B, 3, -1, Q).sum(1).transpose(1, 2)  # (B, Q, C)
-        return self.occupancy_mlp(feats).squeeze(-1)
+        return self.occupancy_mlp(sample_triplane(planes, queries)).squeeze(-1)
 
     # training -----------------------------------------------------------------------------------------
     def quantize(self, z: Tensor):

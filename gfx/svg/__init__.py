@@ -20,12 +20,13 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
     return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance)
 
 
-def vectorize(image, method: str = "neural+refine", model: str | None = None, **options):
+def vectorize(image, method: str = "centerline+refine", model: str | None = None, **options):
     """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorizer.vectorize`; options: size, max_colors, seed, ...).
 
     Args:
         image: a path, encoded image bytes, a PIL image or a numpy array.
-        method: "neural+refine", "neural", "vtracer", "vtracer-spline" or "potrace" (needs the potrace binary).
+        method: "centerline+refine" (the best measured), "centerline", "neural+refine", "neural", "vtracer",
+            "vtracer-spline" or "potrace" (needs the potrace binary).
         model: StarVector checkpoint directory for the neural methods (default: the shipped one).
 
     Returns:

@@ -24,7 +24,7 @@ from gfx.svg.metrics import is_valid_svg, mse, ssim
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHODS = ("neural+refine", "neural", "vtracer", "vtracer-spline")
+DEFAULT_METHODS = ("centerline+refine", "neural+refine", "neural", "vtracer", "vtracer-spline")
 SETTINGS = {
     "vtracer": "binary colour mode, polygon mode, path_precision=1, filter_speckle=0 (most compact accurate setting)",
     "vtracer-spline": "binary colour mode, vtracer defaults (spline mode, path_precision=8, filter_speckle=4)",
@@ -51,7 +51,7 @@ def evaluate_vectorize(
         methods: `gfx.svg.vectorizer.METHODS` names.
         size: render side in pixels of inputs and outputs.
         model: StarVector pipeline or directory for the neural methods (default: shipped).
-        refine_steps: optimisation steps of `neural+refine`.
+        refine_steps: optimisation steps of the `+refine` methods.
         sheet: PNG path for the contact sheet, or None.
         sheet_rows: icons on the contact sheet.
         progress: `callback(done, total, label)`.
@@ -110,12 +110,12 @@ def evaluate_vectorize(
 
 
 def pareto(table: dict) -> dict:
-    """For each method with a '+refine' or 'neural' name, whether it Pareto-dominates each vtracer row.
+    """For each of our methods (not vtracer or potrace), whether it Pareto-dominates each vtracer row.
 
     Dominates = MSE no worse and bytes no more (the issue's criterion).
     """
     out = {}
-    for ours in (m for m in table if m.startswith("neural")):
+    for ours in (m for m in table if m.startswith(("neural", "centerline"))):
         for base in (m for m in table if m.startswith("vtracer")):
             a, b = table[ours], table[base]
             if None in (a["mse"], b["mse"]):

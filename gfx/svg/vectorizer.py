@@ -1,6 +1,6 @@
 """Image -> SVG: `vectorize(image, method=...)`, image intake, colour layers, classical tracers.
 
-    result = vectorize("logo.png", method="neural+refine")   # SVGResult in the 24-unit viewBox
+    result = vectorize("logo.png")   # method "centerline+refine"; SVGResult in the 24-unit viewBox
     result.save("logo.svg")
 
 Steps of `vectorize`:
@@ -18,11 +18,12 @@ Steps of `vectorize`:
    largest first and each layer's mask also covers the layers above it (like vtracer's "stacked"
    mode), so shapes need no holes for what is painted over them. A monochrome icon is one layer.
 4. Each layer's mask, black on white, is traced by the method's tracer into black paths that are
-   recoloured with the layer's colour: `neural` (the StarVector model), `vtracer` (binary, polygon
+   recoloured with the layer's colour: `centerline` (stroke-like ink as round-capped strokes along its
+   medial axis, other ink by vtracer: `gfx.svg.centerline`), `neural` (the StarVector model), `vtracer` (binary, polygon
    mode, path_precision=1, filter_speckle=0: vtracer's most compact accurate setting),
    `vtracer-spline` (binary, vtracer's default spline settings) or `potrace` (only when the GPL
    `potrace` binary is on PATH; not a dependency).
-5. `neural+refine`: the stacked document is optimised against the image with the soft rasterizer
+5. `+refine` methods: the stacked document is optimised against the image with the soft rasterizer
    (`gfx.svg.refine.refine`); colours are optimised too when there are several layers.
 6. Fallback (neural methods, on by default): when the model's result is more than twice as far from
    the image as vtracer's, vtracer's is returned and `info["fallback"]` says so, so the API never
@@ -356,6 +357,13 @@ def trace_potrace(images: list[np.ndarray]) -> list[Document]:
     return out
 
 
+def trace_centerline(images: list[np.ndarray]) -> list[Document]:
+    """Trace black-on-white images: stroke-like ink along its centerline, other ink by vtracer."""
+    from gfx.svg.centerline import trace_centerline as trace
+
+    return trace(images)
+
+
 def trace_neural(images: list[np.ndarray], model=None, seed: int = 0) -> list[Document]:
     """Trace black-on-white images with the StarVector model (`model`: a pipeline or directory)."""
     from gfx.svg.starvector import StarVector, load_default
@@ -369,14 +377,17 @@ TRACERS: dict[str, Callable[..., list[Document]]] = {
     "vtracer": lambda images, **_: trace_vtracer(images, **VTRACER_COMPACT),
     "vtracer-spline": lambda images, **_: trace_vtracer(images, **VTRACER_SPLINE),
     "potrace": lambda images, **_: trace_potrace(images),
+    "centerline": lambda images, **_: trace_centerline(images),
 }
-METHODS = ("neural+refine", "neural", "vtracer", "vtracer-spline", "potrace")
+METHODS = ("centerline+refine", "centerline", "neural+refine", "neural", "vtracer", "vtracer-spline", "potrace")
+DEFAULT_METHOD = METHODS[0]
+"""The best measured method (bench/vectorize): strokes along centerlines, then refinement."""
 
 
 # --- 4. vectorize -------------------------------------------------------------------------------
 def vectorize(
     image,
-    method: str = "neural+refine",
+    method: str = DEFAULT_METHOD,
     *,
     size: int = DEFAULT_SIZE,
     max_colors: int = 6,
@@ -393,7 +404,7 @@ def vectorize(
         size: side in pixels of the square the tracers see.
         max_colors: most ink colours (layers).
         model: StarVector pipeline or checkpoint directory for the neural methods (default: shipped).
-        refine_steps: optimisation steps of `neural+refine`.
+        refine_steps: optimisation steps of the `+refine` methods.
         fallback: for the neural methods, return the `vtracer` result instead when the model's is more
             than twice as far from the image (MSE), with `info["fallback"] = "vtracer"`; False keeps the
             model's output whatever it is (what evaluations of the model use).

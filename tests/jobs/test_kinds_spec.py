@@ -31,7 +31,7 @@ def test_defaults():
     assert parse({"kind": "generate-svg"}).params == {
         "prompt": "", "n": 1, "seed": 0, "guidance": None, "model": None, "sizes": []}
     job = parse({"kind": "vectorize", "input": "scans/a.png"})
-    assert job.params == {"input": "scans/a.png", "method": "neural+refine", "size": None, "max_colors": None,
+    assert job.params == {"input": "scans/a.png", "method": "centerline+refine", "size": None, "max_colors": None,
                           "refine_steps": None, "fallback": None, "seed": None, "model": None, "sizes": []}
     assert job.inputs == {"input": "/data/batch/scans/a.png"}
     job = parse({"kind": "render-mesh", "input": "chair.GLB"})
@@ -89,7 +89,7 @@ def _message(fields: dict) -> str:
          "guidance, model, sizes"),
         ({"kind": "vectorize"}, "kind 'vectorize' needs field 'input'"),
         ({"kind": "vectorize", "input": "a.png", "method": "magic"},
-         "field 'method' must be one of neural+refine, neural, vtracer, vtracer-spline, potrace, got \"magic\""),
+         "field 'method' must be one of centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline, potrace, got \"magic\""),
         ({"kind": "vectorize", "input": "a.png", "size": 8}, "field 'size' must be an integer in 16..1024, or null, got 8"),
         ({"kind": "vectorize", "input": "a.png", "fallback": "yes"},
          "field 'fallback' must be true, false or null, got \"yes\""),

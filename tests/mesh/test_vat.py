@@ -6,7 +6,7 @@ import torch
 import trimesh
 
 from gfx.mesh import MeshError, Part, PartMesh
-from gfx.mesh.vat import VAT, VATCodes, VATConfig
+from gfx.mesh.vat import VAT, VATCodes, VATConfig, plane_cell_coordinates, sample_triplane
 from gfx.mesh.vat_data import union_occupancy, union_surface
 from gfx.mesh.vat_generator import VATGenerator, VATGeneratorConfig
 from gfx.models import MODELS_DIR
@@ -52,6 +52,15 @@ def test_union_occupancy_is_inside_any_part():
         overlapping_boxes(), np.array([[-0.7, 0, 0], [0, 0, 0], [0.7, 0, 0], [0, 0.5, 0]])
     )
     assert inside.tolist() == [True, True, True, False]
+
+
+def test_plane_query_coordinates_match_where_the_triplane_is_sampled():
+    """A triplane holding each cell's own coordinates, read at a cell centre, sums to 2 * the point."""
+    res = 4
+    planes = plane_cell_coordinates(res).view(3, res, res, 3).permute(0, 3, 1, 2)[None]  # (1, 3, C=3, R, R)
+    centres = (torch.arange(res) + 0.5) * 2 / res - 1
+    points = torch.stack(torch.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(1, -1, 3)
+    assert torch.allclose(sample_triplane(planes, points), 2 * points, atol=1e-6)
 
 
 def test_loss_backpropagates_through_the_quantizer(tiny):

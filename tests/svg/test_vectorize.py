@@ -147,7 +147,7 @@ def test_coloured_background_becomes_a_backdrop_rect():
 
 
 def test_unknown_method_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="valid: neural\\+refine, neural, vtracer"):
+    with pytest.raises(ValueError, match="valid: centerline\\+refine, centerline, neural\\+refine, neural, vtracer"):
         vectorize(np.zeros((8, 8, 3), np.uint8), "magic")
 
 
