@@ -24,6 +24,8 @@ import numpy as np
 from gfx.svg.document import Document, Path, Style
 
 VIEW_UNITS = 24.0
+MIN_STROKE_AREA = 6
+"""Pieces of ink smaller than this (px) are dots or noise: traced as fills without a skeleton."""
 LINE_SLACK = 1.5
 """A straight segment may stray this many times further than a cubic (a line is half the bytes, and
 skeletons wobble near joins and ends, where refinement corrects them)."""
@@ -52,20 +54,26 @@ def _trace_one(image: np.ndarray, min_iou: float, tolerance: float) -> Document:
     depth = ndimage.distance_transform_edt(ink)  # px from each ink pixel centre to the nearest background pixel
     fills = np.zeros_like(ink)
     strokes: list[Path] = []
-    for k in range(1, n + 1):
-        piece = labels == k
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+        # the piece's bounding box, padded so the tube around its skeleton fits: cost ~ the piece, not the image
+        pad = int(depth[box].max()) + 2
+        piece = np.pad(labels[box] == k, pad)
+        origin = np.array([box[0].start, box[1].start]) - pad
+        if piece.sum() < MIN_STROKE_AREA:
+            fills[box] |= labels[box] == k
+            continue
         skeleton = skeletonize(piece)
-        radius = float(np.median(depth[skeleton])) if skeleton.any() else 0.0
+        radius = float(np.median(np.pad(depth[box], pad)[skeleton])) if skeleton.any() else 0.0
         tube = ndimage.distance_transform_edt(~skeleton) <= radius if skeleton.any() else skeleton
         iou = (tube & piece).sum() / max(1, (tube | piece).sum())
         if radius < 0.75 or iou < min_iou or radius > size / 10:
-            fills |= piece
+            fills[box] |= labels[box] == k
             continue
         chains = skeleton_chains(skeleton, min_spur=radius)
         width = max(2 * radius - 1, 1.0) * unit
         commands, coords = "", []
         for chain in chains:
-            points = (chain[:, ::-1] + 0.5) * unit  # (row, col) -> (x, y)
+            points = (chain[:, ::-1] + origin[::-1] + 0.5) * unit  # (row, col) in the crop -> (x, y)
             cmds, xy = fit_chain(points, tolerance * unit, corners=corner_indices(points, span=max(2, round(radius))))
             commands += cmds
             coords.extend(xy)

@@ -24,7 +24,8 @@ Steps of `vectorize`:
    `vtracer-spline` (binary, vtracer's default spline settings) or `potrace` (only when the GPL
    `potrace` binary is on PATH; not a dependency).
 5. `+refine` methods: the stacked document is optimised against the image with the soft rasterizer
-   (`gfx.svg.refine.refine`); colours are optimised too when there are several layers.
+   (`gfx.svg.refine.refine`); colours are optimised too when there are several layers. A trace of more
+   than `MAX_REFINE_PATHS` paths (noise, photographs) is returned unrefined (`info["refined"]`).
 6. Fallback (neural methods, on by default): when the model's result is more than twice as far from
    the image as vtracer's, vtracer's is returned and `info["fallback"]` says so, so the API never
    hands back a poor guess silently.
@@ -381,6 +382,9 @@ TRACERS: dict[str, Callable[..., list[Document]]] = {
 }
 METHODS = ("centerline+refine", "centerline", "neural+refine", "neural", "vtracer", "vtracer-spline", "potrace")
 DEFAULT_METHOD = METHODS[0]
+MAX_REFINE_PATHS = 48
+"""Refinement costs ~paths x pixels per step (and pruning ~paths renders): a trace with more paths (noise,
+photos) is returned unrefined, with `info["refined"] = False`, instead of taking minutes."""
 """The best measured method (bench/vectorize): strokes along centerlines, then refinement."""
 
 
@@ -411,8 +415,9 @@ def vectorize(
         seed: sampling seed of the neural methods.
 
     Returns:
-        An `SVGResult`; `info` holds the method, colours, background, whether it is empty, the
-        fallback used (or None) and seconds.
+        An `SVGResult`; `info` holds the method, colours, background, whether it is empty, whether it
+        was refined (False for plain methods and for traces over `MAX_REFINE_PATHS`), the fallback used
+        (or None) and seconds.
     """
     if method not in METHODS:
         raise ValueError(f"unknown vectorize method {method!r}; valid: {', '.join(METHODS)}")
@@ -420,10 +425,14 @@ def vectorize(
     target = square_image(load_image(image), size)
     layers = color_layers(target, max_colors=max_colors, seed=seed)
     document = trace_layers(layers, method.removesuffix("+refine"), model=model, seed=seed)
-    if method.endswith("+refine") and document.elements:
+    refined = method.endswith("+refine") and 0 < len(document.elements) <= MAX_REFINE_PATHS
+    if refined:
         from gfx.svg.refine import refine
 
         document = refine(document, target, steps=refine_steps, size=size, colors=len(layers.colors) > 1)
+    elif method.endswith("+refine") and document.elements:
+        log.info("%d paths: over MAX_REFINE_PATHS (%d), returning the %s trace unrefined",
+                 len(document.elements), MAX_REFINE_PATHS, method.removesuffix("+refine"))
     used = None
     if fallback and method.startswith("neural") and document.elements:
         from gfx.svg.metrics import mse
@@ -434,7 +443,8 @@ def vectorize(
             document, used = classical, "vtracer"
             log.info("the %s result was more than twice as far from the image as vtracer's; using vtracer", method)
     info = {"method": method, "colors": [_hex(c) for c in layers.colors], "background": _hex(layers.background),
-            "size": size, "empty": not document.elements, "fallback": used, "seconds": time.perf_counter() - start}
+            "size": size, "empty": not document.elements, "refined": refined, "fallback": used,
+            "seconds": time.perf_counter() - start}
     return SVGResult(document, (), None, info)
 
 

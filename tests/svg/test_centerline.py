@@ -80,3 +80,10 @@ def test_centerline_refine_is_valid_close_and_smaller_than_the_outline(icon, fil
     assert mse(target, refined.render(128)) <= mse(target, outline.render(128)) + 1e-4
     if icon == "SQUIGGLE":  # strokes: one number per point instead of an outline's two borders
         assert len(refined.svg) < len(outline.svg)
+
+
+def test_noise_is_traced_quickly_and_left_unrefined():
+    """Thousands of specks (refining them took minutes): the trace is returned unrefined."""
+    noise = (np.random.default_rng(0).random((128, 128)) < 0.5).astype(np.uint8) * 255
+    result = vectorize(noise, "centerline+refine")
+    assert result.info["refined"] is False and is_valid_svg(result.svg)
