@@ -173,8 +173,10 @@ class VAT(nn.Module, PretrainedMixin):
         self.from_latent = nn.Linear(c.latent_dim, c.d_model)
         self.latent_pos = nn.Parameter(torch.randn(c.n_latents, c.d_model) * 0.02)
         self.plane_queries = nn.Parameter(torch.randn(3 * c.plane_res**2, c.d_model) * 0.02)
-        self.register_buffer("plane_coords", plane_cell_coordinates(c.plane_res), persistent=False)
-        self.plane_pos = nn.Linear(fourier_width(c.fourier_freqs) + 3, c.d_model)
+        plane_of_cell = torch.eye(3).repeat_interleave(c.plane_res**2, 0)  # one-hot plane of each query
+        cells = torch.cat([fourier_features(plane_cell_coordinates(c.plane_res), c.fourier_freqs), plane_of_cell], -1)
+        self.register_buffer("plane_cells", cells, persistent=False)  # (3 R^2, fourier + 3), fixed
+        self.plane_pos = nn.Linear(cells.shape[1], c.d_model)
         self.decoder = nn.ModuleList(SetBlock(c.d_model, c.n_head) for _ in range(c.dec_layers))
         self.dec_norm = nn.LayerNorm(c.d_model)
         self.to_plane = nn.Linear(c.d_model, c.plane_channels)
@@ -215,10 +217,7 @@ class VAT(nn.Module, PretrainedMixin):
         """tokens: (B, M, latent_dim) -> planes (B, 3, C, R', R') for the xy, xz and yz planes."""
         c = self.config
         B = len(tokens)
-        plane_queries = self.plane_queries + self.plane_pos(
-            torch.cat([fourier_features(self.plane_coords, c.fourier_freqs), torch.eye(3).repeat_interleave(
-                c.plane_res**2, 0).to(tokens)], dim=-1)
-        )  # (3 R^2, d): each query knows its cell's coordinates and plane
+        plane_queries = self.plane_queries + self.plane_pos(self.plane_cells)  # each knows its cell and plane
         x = torch.cat([self.from_latent(tokens) + self.latent_pos, plane_queries.expand(B, -1, -1)], dim=1)
         for block in self.decoder:
             x = block(x)
