@@ -8,7 +8,7 @@ user cannot change the line weight. Here each connected piece of ink is tested f
 1. its skeleton (`skimage.morphology.skeletonize`) and the distance of every skeleton pixel to the
    background (the local half-width);
 2. it is a stroke when the tube of the median width around the skeleton covers the piece (IoU >=
-   `min_iou`) and the width is not a large share of the image; otherwise it is a filled shape and goes
+   `min_iou`) and it is at most `MAX_STROKE_WIDTH` wide; otherwise it is a filled shape and goes
    to vtracer (polygon mode), as a whole;
 3. the skeleton becomes a graph (ends, junctions, chains between them); spurs shorter than the width
    are dropped; each chain is fitted by lines and cubic Béziers (`fit_chain`, split where the error is
@@ -24,6 +24,8 @@ import numpy as np
 from gfx.svg.document import Document, Path, Style
 
 VIEW_UNITS = 24.0
+MAX_STROKE_WIDTH = VIEW_UNITS / 10
+"""Wider tubes (in viewBox units) are traced as fills: bold shapes, not pen strokes."""
 MIN_STROKE_AREA = 6
 """Pieces of ink smaller than this (px) are dots or noise: traced as fills without a skeleton."""
 LINE_SLACK = 1.5
@@ -32,7 +34,7 @@ skeletons wobble near joins and ends, where refinement corrects them)."""
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
-def trace_centerline(images: list[np.ndarray], min_iou: float = 0.8, tolerance: float = 0.7, **_) -> list[Document]:
+def trace_centerline(images: list[np.ndarray], min_iou: float = 0.8, tolerance: float = 0.7) -> list[Document]:
     """Trace black-on-white (S, S, 3) uint8 images: strokes along centerlines, other ink as fills.
 
     Args:
@@ -45,42 +47,20 @@ def trace_centerline(images: list[np.ndarray], min_iou: float = 0.8, tolerance: 
 
 def _trace_one(image: np.ndarray, min_iou: float, tolerance: float) -> Document:
     from scipy import ndimage
-    from skimage.morphology import skeletonize
 
     ink = np.asarray(image)[..., :3].mean(-1) < 128
-    size = ink.shape[0]
-    unit = VIEW_UNITS / size
-    labels, n = ndimage.label(ink, structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(ink, structure=np.ones((3, 3)))
     depth = ndimage.distance_transform_edt(ink)  # px from each ink pixel centre to the nearest background pixel
     fills = np.zeros_like(ink)
     strokes: list[Path] = []
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
-        # the piece's bounding box, padded so the tube around its skeleton fits: cost ~ the piece, not the image
-        pad = int(depth[box].max()) + 2
-        piece = np.pad(labels[box] == k, pad)
-        origin = np.array([box[0].start, box[1].start]) - pad
-        if piece.sum() < MIN_STROKE_AREA:
-            fills[box] |= labels[box] == k
-            continue
-        skeleton = skeletonize(piece)
-        radius = float(np.median(np.pad(depth[box], pad)[skeleton])) if skeleton.any() else 0.0
-        tube = ndimage.distance_transform_edt(~skeleton) <= radius if skeleton.any() else skeleton
-        iou = (tube & piece).sum() / max(1, (tube | piece).sum())
-        if radius < 0.75 or iou < min_iou or radius > size / 10:
-            fills[box] |= labels[box] == k
-            continue
-        chains = skeleton_chains(skeleton, min_spur=radius)
-        width = max(2 * radius - 1, 1.0) * unit
-        commands, coords = "", []
-        for chain in chains:
-            points = (chain[:, ::-1] + origin[::-1] + 0.5) * unit  # (row, col) in the crop -> (x, y)
-            cmds, xy = fit_chain(points, tolerance * unit, corners=corner_indices(points, span=max(2, round(radius))))
-            commands += cmds
-            coords.extend(xy)
-        if commands:
-            style = Style(fill=None, stroke="#000000", stroke_width=round(width, 2), stroke_linecap="round",
-                          stroke_linejoin="round")
-            strokes.append(Path(commands, np.round(np.asarray(coords), 2), style))
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):  # each piece within its bounding box
+        piece = labels[box] == k
+        origin = np.array([box[0].start, box[1].start])
+        stroke = _stroke(piece, depth[box], origin, VIEW_UNITS / ink.shape[0], min_iou, tolerance)
+        if stroke is None:
+            fills[box] |= piece
+        else:
+            strokes.append(stroke)
     elements = []
     if fills.any():
         from gfx.svg.vectorizer import VTRACER_COMPACT, trace_vtracer
@@ -89,6 +69,37 @@ def _trace_one(image: np.ndarray, min_iou: float, tolerance: float) -> Document:
         [filled] = trace_vtracer([rgb], **VTRACER_COMPACT)
         elements += filled.elements
     return Document((0.0, 0.0, VIEW_UNITS, VIEW_UNITS), elements + strokes)
+
+
+def _stroke(piece: np.ndarray, depth: np.ndarray, origin: np.ndarray, unit: float, min_iou: float,
+            tolerance: float) -> Path | None:
+    """One piece of ink (its bounding box crop; `origin` = the crop's (row, col)) as a stroked path, or
+    None when it is not a tube of constant width."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    if piece.sum() < MIN_STROKE_AREA:
+        return None
+    pad = int(depth.max()) + 2  # room for the tube around the skeleton
+    piece, depth, origin = np.pad(piece, pad), np.pad(depth, pad), origin - pad
+    skeleton = skeletonize(piece)
+    if not skeleton.any():
+        return None
+    radius = float(np.median(depth[skeleton]))
+    tube = ndimage.distance_transform_edt(~skeleton) <= radius
+    iou = (tube & piece).sum() / (tube | piece).sum()
+    if radius < 0.75 or iou < min_iou or 2 * radius * unit > MAX_STROKE_WIDTH:  # too thin, not a tube, a blob
+        return None
+    commands, coords = "", []
+    for chain in skeleton_chains(skeleton, min_spur=radius):
+        points = (chain[:, ::-1] + origin[::-1] + 0.5) * unit  # (row, col) in the crop -> (x, y)
+        cmds, xy = fit_chain(points, tolerance * unit, corners=corner_indices(points, span=max(2, round(radius))))
+        commands += cmds
+        coords.extend(xy)
+    width = max(2 * radius - 1, 1.0) * unit
+    style = Style(fill=None, stroke="#000000", stroke_width=round(width, 2), stroke_linecap="round",
+                  stroke_linejoin="round")
+    return Path(commands, np.round(np.asarray(coords), 2), style)
 
 
 def skeleton_chains(skeleton: np.ndarray, min_spur: float = 0.0) -> list[np.ndarray]:
