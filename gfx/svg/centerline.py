@@ -126,7 +126,8 @@ def skeleton_chains(skeleton: np.ndarray, min_spur: float = 0.0) -> list[np.ndar
             if (r + dr, c + dc) in pixels and not (dr and dc and ((r + dr, c) in pixels or (r, c + dc) in pixels))
         ]
 
-    degree = {p: len(neighbours(p)) for p in pixels}
+    adjacent = {p: neighbours(p) for p in pixels}
+    degree = {p: len(q) for p, q in adjacent.items()}
     nodes = {p for p, d in degree.items() if d != 2}
     used: set[frozenset] = set()  # visited pixel-to-pixel steps
     chains: list[tuple[list, bool]] = []  # (pixels, has a free end)
@@ -135,7 +136,7 @@ def skeleton_chains(skeleton: np.ndarray, min_spur: float = 0.0) -> list[np.ndar
         chain, prev, cur = [start, first], start, first
         used.add(frozenset((start, first)))
         while cur not in nodes and cur != start:
-            step = next((q for q in neighbours(cur) if q != prev and frozenset((cur, q)) not in used), None)
+            step = next((q for q in adjacent[cur] if q != prev and frozenset((cur, q)) not in used), None)
             if step is None:
                 break
             used.add(frozenset((cur, step)))
@@ -144,13 +145,13 @@ def skeleton_chains(skeleton: np.ndarray, min_spur: float = 0.0) -> list[np.ndar
         return chain
 
     for node in sorted(nodes):
-        for q in neighbours(node):
+        for q in adjacent[node]:
             if frozenset((node, q)) not in used:
                 chain = walk(node, q)
                 free = degree[chain[0]] <= 1 or degree[chain[-1]] <= 1
                 chains.append((chain, free))
     for p in sorted(pixels):  # loops with no end or junction (a ring)
-        for q in neighbours(p):
+        for q in adjacent[p]:
             if frozenset((p, q)) not in used:
                 chains.append((walk(p, q), False))
     # drop spurs (short chains hanging off a junction), then chains of junction clusters (1 step)

@@ -115,7 +115,7 @@ def pareto(table: dict) -> dict:
     Dominates = MSE no worse and bytes no more (the issue's criterion).
     """
     out = {}
-    for ours in (m for m in table if m.startswith(("neural", "centerline"))):
+    for ours in (m for m in table if not m.startswith(("vtracer", "potrace"))):
         for base in (m for m in table if m.startswith("vtracer")):
             a, b = table[ours], table[base]
             if None in (a["mse"], b["mse"]):

@@ -382,10 +382,10 @@ TRACERS: dict[str, Callable[..., list[Document]]] = {
 }
 METHODS = ("centerline+refine", "centerline", "neural+refine", "neural", "vtracer", "vtracer-spline", "potrace")
 DEFAULT_METHOD = METHODS[0]
+"""The best measured method (bench/vectorize): strokes along centerlines, then refinement."""
 MAX_REFINE_PATHS = 48
 """Refinement costs ~paths x pixels per step (and pruning ~paths renders): a trace with more paths (noise,
 photos) is returned unrefined, with `info["refined"] = False`, instead of taking minutes."""
-"""The best measured method (bench/vectorize): strokes along centerlines, then refinement."""
 
 
 # --- 4. vectorize -------------------------------------------------------------------------------
