@@ -7,6 +7,9 @@ XGrammar's layout: int32 words, bit j of word w allows token 32 * w + j. Two imp
   (`VocabType.RAW`); `grammar.constraint()` gives a fresh `GrammarConstraint` per sequence.
 - `AutomatonConstraint`: a hand-written automaton (`allowed(state)`, `step(state, token)`), for
   constraints that are not grammar-shaped (counts, budgets) and as an oracle in tests.
+
+`BanningConstraint` adds bans that depend on the whole sequence so far (no repeated n-gram, no
+zero-length segment) on top of either.
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def any_allowed(bitmask: Tensor, vocab_size: int) -> Tensor:
     if rest:
         alive |= (bitmask[:, full] & ((1 << rest) - 1)).ne(0)
     return alive
+
+
+def clear_tokens(bitmask: Tensor, row: int, tokens: Iterable[int]) -> None:
+    """Disallow `tokens` in `bitmask[row]` (in place)."""
+    for token in tokens:
+        word, bit = divmod(int(token), 32)
+        value = int(bitmask[row, word]) & ~(1 << bit) & 0xFFFFFFFF
+        bitmask[row, word] = value - 2**32 if value >= 2**31 else value
 
 
 def apply_bitmask(logits: Tensor, bitmask: Tensor) -> Tensor:
@@ -215,3 +226,50 @@ class GrammarConstraint:
 
     def is_done(self) -> bool:
         return self.matcher.is_terminated()
+
+
+class BanningConstraint:
+    """`inner` with extra bans computed from the tokens consumed so far.
+
+    Args:
+        inner: the constraint that decides the language (a `GrammarConstraint`, ...).
+        banned: history -> token ids that may not come next, for rules a grammar cannot state.
+        history: tokens `inner` already consumed that the bans should see (e.g. a replayed prompt,
+            which is not itself checked against the bans).
+    """
+
+    def __init__(
+        self, inner: Constraint, banned: Callable[[Sequence[int]], Iterable[int]], history: Sequence[int] = ()
+    ):
+        self.inner, self.banned, self.history = inner, banned, list(history)
+        self._cache: tuple[int, frozenset] | None = None  # (history length, bans) of the last query
+
+    def _bans(self) -> frozenset:
+        if self._cache is None or self._cache[0] != len(self.history):
+            self._cache = (len(self.history), frozenset(self.banned(self.history)))
+        return self._cache[1]
+
+    def fill_mask(self, bitmask: Tensor, row: int) -> None:
+        self.inner.fill_mask(bitmask, row)
+        clear_tokens(bitmask, row, self._bans())
+
+    def accepts(self, token: int) -> bool:
+        return token not in self._bans() and self.inner.accepts(token)
+
+    def advance(self, token: int) -> bool:
+        if token in self._bans() or not self.inner.advance(token):
+            return False
+        self.history.append(int(token))
+        return True
+
+    def rollback(self, n: int) -> None:
+        self.inner.rollback(n)
+        if n:
+            del self.history[-n:]
+        self._cache = None
+
+    def fork(self) -> BanningConstraint:
+        return BanningConstraint(self.inner.fork(), self.banned, self.history)
+
+    def is_done(self) -> bool:
+        return self.inner.is_done()

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from gfx.backbones.constraints import Grammar
+from gfx.backbones.constraints import BanningConstraint, Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import load_pipeline_config, save_pipeline
@@ -171,6 +171,7 @@ class IconShop:
         )
 
     def _constraint(self, prompt_ids, stop):
+        """The grammar advanced through the prompt's body, then no zero-length segments (`zero_length_segment`)."""
         constraint = self._grammars[stop].constraint()
         body = prompt_ids[1:]
         if stop == EOM_ID:  # FIM: the grammar covers only the span after the second MASK
@@ -178,7 +179,7 @@ class IconShop:
         for t in body:
             if not constraint.advance(int(t)):
                 raise SVGError(f"the partial icon does not fit the grammar at token {self.tokenizer.vocab[t]!r}")
-        return constraint
+        return BanningConstraint(constraint, self.tokenizer.zero_length_segment, body)
 
     # --- editing --------------------------------------------------------------------------------
     def _document_ids(self, svg: str | Document) -> list[int]:

@@ -314,6 +314,22 @@ class PathTokenizer(VocabTokenizer):
         )
         return Path("".join(cmds), coords.reshape(-1), style)
 
+    # --- sampling rules beyond the grammar ---------------------------------------------------
+    def zero_length_segment(self, ids: Sequence[int]) -> list[int]:
+        """The point token that would make the segment being written zero-length, as a sampling ban.
+
+        After `... p L` the next point may not be `p`, nor may `... p C p p` end at `p`, except right after
+        `M p` (`M p L p` is a dot, drawn by a round cap). Repeated zero-length segments are how a small
+        model loops until its token budget; in the corpus they are quantization leftovers of tiny segments.
+        """
+        L, C, M = self.command_ids["L"], self.command_ids["C"], self.command_ids["M"]
+        n = len(ids)
+        if n >= 3 and ids[-1] == L and ids[-2] >= self.point_base and ids[-3] != M:
+            return [ids[-2]]
+        if n >= 5 and ids[-3] == C and ids[-1] == ids[-2] == ids[-4] and ids[-5] != M:
+            return [ids[-4]]
+        return []
+
     # --- grammar ----------------------------------------------------------------------------
     def grammar(self, drawable: bool = False) -> str:
         """XGrammar EBNF of the body between BOS and EOS (specials are never spelled).

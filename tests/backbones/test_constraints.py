@@ -8,8 +8,10 @@ import torch
 
 from gfx.backbones.constraints import (
     AutomatonConstraint,
+    BanningConstraint,
     Grammar,
     apply_bitmask,
+    clear_tokens,
     new_bitmask,
     pack_tokens,
     unpack_bitmask,
@@ -18,7 +20,7 @@ from gfx.backbones.decoding import generate
 from gfx.backbones.sampling import GREEDY, SamplingConfig
 
 from .conftest import make_model
-from .constraints_fixtures import EBNF, EOS, VOCAB, C, L, M, allowed, automaton, is_valid
+from .constraints_fixtures import COORDS, EBNF, EOS, VOCAB, C, L, M, allowed, automaton, is_valid
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,47 @@ def test_bitmask_pack_unpack_round_trip():
     assert unpack_bitmask(row[None], 301)[0].nonzero().flatten().tolist() == tokens
     logits = apply_bitmask(torch.zeros(1, 301), row[None])
     assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == tokens
+
+
+def test_clear_tokens_clears_only_those_bits_including_the_sign_bit():
+    row = new_bitmask(1, 301)
+    clear_tokens(row, 0, [0, 31, 63, 300])
+    allowed_tokens = unpack_bitmask(row, 301)[0]
+    assert allowed_tokens.sum() == 297 and not allowed_tokens[[0, 31, 63, 300]].any()
+
+
+def no_repeated_coordinate(history):
+    """Test ban: a coordinate may not equal the one just before it."""
+    return [history[-1]] if history and history[-1] in COORDS else []
+
+
+@pytest.mark.parametrize("kind", ["xgrammar", "automaton"])
+def test_banning_constraint_adds_history_bans_to_the_grammar(kind, grammar):
+    inner = grammar.constraint() if kind == "xgrammar" else automaton()
+    c = BanningConstraint(inner, no_repeated_coordinate)
+    assert c.advance(M) and c.advance(9)
+    assert not c.accepts(9) and not c.advance(9) and c.accepts(10)  # banned, though the grammar allows it
+    bits = new_bitmask(1, len(VOCAB))
+    c.fill_mask(bits, 0)
+    allowed_now = unpack_bitmask(bits, len(VOCAB))[0]
+    assert not allowed_now[9] and allowed_now[10] and not allowed_now[L]  # grammar mask kept
+    fork = c.fork()
+    assert c.advance(10) and c.history == [M, 9, 10]
+    c.rollback(1)
+    assert c.history == [M, 9] and not c.accepts(9) and fork.history == [M, 9]
+
+
+def test_sampling_under_a_banning_constraint_never_emits_a_banned_token(grammar):
+    model = make_model(vocab_size=len(VOCAB), seed=1)
+    n = 32
+    constraints = [BanningConstraint(grammar.constraint(), no_repeated_coordinate) for _ in range(n)]
+    out = generate(model, torch.full((n, 1), 1), max_new_tokens=120, sampling=SamplingConfig(temperature=1.0),
+                   constraints=constraints, stop_tokens=[EOS], seed=0)
+    for seq in out.sequences():
+        assert not any(a == b and a in COORDS for a, b in zip(seq, seq[1:], strict=False))
+    plain = generate(model, torch.full((n, 1), 1), max_new_tokens=120, sampling=SamplingConfig(temperature=1.0),
+                     constraints=[grammar.constraint() for _ in range(n)], stop_tokens=[EOS], seed=0)
+    assert any(a == b and a in COORDS for seq in plain.sequences() for a, b in zip(seq, seq[1:], strict=False))
 
 
 def test_xgrammar_masks_equal_the_automaton_on_random_walks(grammar):

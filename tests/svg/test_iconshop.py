@@ -91,6 +91,27 @@ def test_generation_is_valid_nonempty_and_seeded(pipe):
     assert [r.tokens for r in results] == [r.tokens for r in again]
 
 
+def test_zero_length_segments_are_banned_except_dots(pipe):
+    tok = pipe.tokenizer
+    M, L, C = (tok.command_ids[c] for c in "MLC")
+    p, q = tok.point_base + 5, tok.point_base + 9
+    assert tok.zero_length_segment([1, 9, M, p, L]) == []  # "M p L p" is a dot
+    assert tok.zero_length_segment([1, 9, M, p, L, q, L]) == [q]
+    assert tok.zero_length_segment([1, 9, M, p, L, q, C, q, q]) == [q]
+    assert tok.zero_length_segment([1, 9, M, p, L, q, C, q, p]) == []
+    # sampled icons never hold one (a dot may still start a subpath)
+    for r in pipe("", n=8, seed=2):
+        ids = list(r.tokens)
+        for i in range(3, len(ids)):
+            assert ids[i] not in tok.zero_length_segment(ids[:i])
+
+
+def test_a_partial_icon_with_zero_length_lines_is_still_completed(pipe):
+    partial = '<svg viewBox="0 0 24 24"><path d="M4 4L10 4L10 4L10 10" stroke="black" fill="none"/></svg>'
+    [result] = pipe.complete(partial, "box", seed=0)
+    assert pipe.tokenizer.is_valid(list(result.tokens))
+
+
 def test_empty_and_overlong_prompts(pipe, caplog):
     assert pipe("", n=1, seed=1)[0].document.elements
     with caplog.at_level(logging.WARNING):
