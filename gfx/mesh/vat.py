@@ -5,8 +5,7 @@
     M learnable latent queries ─────────┘
     z ─ multi-scale residual VQ (token counts 1, 2, 4, ..., M; one codebook) ─ codes
     codes ─ dequantize ─ transformer over [latents; 3 R^2 plane queries] ─ triplane (3, C, R', R')
-          ─ bilinear features at query points, summed (+ Fourier features of the point) ─ MLP ─ occupancy logit
-          ─ marching cubes ─ mesh
+          ─ bilinear features at query points, summed ─ MLP ─ occupancy logit ─ marching cubes ─ mesh
 
 The encoder keeps only the outputs at the latent positions (the in-context design of the paper); the
 latents are mapped to a Gaussian (KL to N(0, I)) and quantized by `MultiScaleResidualQuantizer`, whose
@@ -82,7 +81,6 @@ class VATConfig(ConfigMixin):
     plane_upsample: int = 2  # conv upsampling steps, each doubling the plane size
     plane_channels: int = 32
     mlp_hidden: int = 64
-    query_freqs: int = 0  # > 0: the occupancy MLP also sees Fourier features of the query point (sub-cell detail)
     mc_resolution: int = 64  # grid of the marching-cubes extraction over [-1, 1]^3
 
     def __post_init__(self):
@@ -192,12 +190,6 @@ class VAT(nn.Module, PretrainedMixin):
             )
             for _ in range(c.plane_upsample)
         )
-        # the query's own coordinates enter the first hidden layer; zero-initialized so a model warm-started
-        # from one without them begins as that model
-        self.query_embed = nn.Linear(fourier_width(c.query_freqs), c.mlp_hidden) if c.query_freqs else None
-        if self.query_embed is not None:
-            nn.init.zeros_(self.query_embed.weight)
-            nn.init.zeros_(self.query_embed.bias)
         self.occupancy_mlp = nn.Sequential(
             nn.Linear(ch, c.mlp_hidden),
             nn.SiLU(),
@@ -237,11 +229,7 @@ class VAT(nn.Module, PretrainedMixin):
 
     def occupancy_logits(self, planes: Tensor, queries: Tensor) -> Tensor:
         """planes: (B, 3, C, R', R'); queries: (B, Q, 3) in [-1, 1]^3 -> logits (B, Q)."""
-        first, rest = self.occupancy_mlp[0], self.occupancy_mlp[1:]
-        hidden = first(sample_triplane(planes, queries))
-        if self.query_embed is not None:
-            hidden = hidden + self.query_embed(fourier_features(queries, self.config.query_freqs))
-        return rest(hidden).squeeze(-1)
+        return self.occupancy_mlp(sample_triplane(planes, queries)).squeeze(-1)
 
     # training -----------------------------------------------------------------------------------------
     def quantize(self, z: Tensor):
