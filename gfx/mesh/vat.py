@@ -20,6 +20,7 @@ mesh back where it was.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -173,6 +174,7 @@ class VAT(nn.Module, PretrainedMixin):
         self.from_latent = nn.Linear(c.latent_dim, c.d_model)
         self.latent_pos = nn.Parameter(torch.randn(c.n_latents, c.d_model) * 0.02)
         self.plane_queries = nn.Parameter(torch.randn(3 * c.plane_res**2, c.d_model) * 0.02)
+        self._register_load_state_dict_pre_hook(self._resize_plane_queries)
         plane_of_cell = torch.eye(3).repeat_interleave(c.plane_res**2, 0)  # one-hot plane of each query
         cells = torch.cat([fourier_features(plane_cell_coordinates(c.plane_res), c.fourier_freqs), plane_of_cell], -1)
         self.register_buffer("plane_cells", cells, persistent=False)  # (3 R^2, fourier + 3), fixed
@@ -197,6 +199,21 @@ class VAT(nn.Module, PretrainedMixin):
             nn.SiLU(),
             nn.Linear(c.mlp_hidden, 1),
         )
+
+    def _resize_plane_queries(self, state_dict, prefix, *args) -> None:
+        """Load plane queries of another grid size by bilinear resampling of each plane's grid, so a model
+        with finer planes can start from a trained coarser one (every other weight has the same shape)."""
+        key = prefix + "plane_queries"
+        old = state_dict.get(key)
+        if old is None or old.shape == self.plane_queries.shape:
+            return
+        res, d = math.isqrt(old.shape[0] // 3), old.shape[1]
+        if 3 * res * res != old.shape[0] or d != self.plane_queries.shape[1]:
+            return  # not a plane grid: load_state_dict reports the mismatch
+        grid = old.float().view(3, res, res, d).permute(0, 3, 1, 2)
+        size = (self.config.plane_res, self.config.plane_res)
+        grid = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+        state_dict[key] = grid.permute(0, 2, 3, 1).reshape(-1, d).to(old.dtype)
 
     # 1. encoder: points -> Gaussian latents --------------------------------------------------------
     def encode_gaussian(self, surface: Tensor) -> tuple[Tensor, Tensor]:

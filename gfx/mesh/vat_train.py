@@ -182,6 +182,7 @@ def train_vat(
     init_from: str | Path | None = None,
     seed: int = 0,
     eval_limit: int = 32,
+    history_note: str | None = None,
     progress=None,
     device: str | None = None,
 ) -> dict:
@@ -196,9 +197,11 @@ def train_vat(
         n_per_category: objects per category of the procedural dataset (indices 0..n-1).
         resume: continue from `gfx.train.RUNS_DIR/<name>/...` checkpoints. The generator's checkpoints are kept
             per tokenizer step count, so a longer tokenizer run trains a fresh generator on its codes.
-        init_from: a saved VAT directory whose weights start a new tokenizer run (e.g. the shipped model).
+        init_from: a saved VAT directory whose weights start a new tokenizer run (e.g. the shipped model; plane
+            queries of a coarser plane grid are resampled to the preset's).
         seed: seeds initialization and data order.
         eval_limit: test shapes of the model card's F-score/bytes table (0: skip).
+        history_note: how the run came about (warm starts, resumed schedules), for the model card.
         progress: `callback(gfx.train.Progress)`.
 
     Returns:
@@ -250,6 +253,7 @@ def train_vat(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
+        "history_note": history_note,
         **run_facts(result),
         **machine_facts(device),
     }
@@ -304,6 +308,8 @@ def model_card(name: str, card: dict) -> str:
         f"({card['machine']}, a machine shared with other jobs)",
         f"- final train loss {card['train_loss']}, validation loss {card['val_loss']} (BCE + KL + VQ)",
     ]
+    if card.get("history_note"):
+        lines += [f"- run history: {card['history_note']}"]
     if "generator" in card:
         g = card["generator"]
         lines += [

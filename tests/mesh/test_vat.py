@@ -119,6 +119,24 @@ def test_save_load_gives_identical_outputs(tiny, tmp_path):
     ]
 
 
+def test_a_finer_plane_grid_starts_from_a_coarser_model(tiny, tmp_path):
+    from gfx.checkpoint import load_weights
+
+    res = tiny.config.plane_res
+    with torch.no_grad():  # plane queries that grow linearly along each plane's first axis
+        ramp = torch.arange(res, dtype=torch.float32).view(1, res, 1, 1).expand(3, res, res, tiny.config.d_model)
+        tiny.plane_queries.copy_(ramp.reshape(-1, tiny.config.d_model))
+    tiny.save_pretrained(tmp_path / "coarse", dtype=torch.float32)
+    finer = VAT(tiny.config.replace(plane_res=2 * res))
+    load_weights(finer, tmp_path / "coarse")
+    fine = finer.plane_queries.detach().view(3, 2 * res, 2 * res, -1)
+    coarse_coordinate = (torch.arange(2 * res) + 0.5) / 2 - 0.5  # fine cell centres in coarse cell units
+    interior = slice(1, 2 * res - 1)  # bilinear resampling is exact for a ramp away from the clamped edges
+    assert torch.allclose(fine[0, interior, 0, 0], coarse_coordinate[interior])
+    assert torch.equal(finer.latents, tiny.latents)
+    assert finer.encode(overlapping_boxes()).indices[0].tolist() == tiny.encode(overlapping_boxes()).indices[0].tolist()
+
+
 def test_generator_is_block_causal_and_seeded(tiny):
     torch.manual_seed(0)
     gen = VATGenerator(VATGeneratorConfig.from_name("tiny")).eval()

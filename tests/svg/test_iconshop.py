@@ -182,3 +182,16 @@ def test_batches_resume_mid_epoch_identically(pipe, records):
     assert len(resumed) == len(full) - 2
     for a, b in zip(full[2:], resumed, strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_shipped_model_handles_prompts_never_seen_in_training():
+    """Paraphrases and concepts absent from the corpus still give valid, non-empty icons."""
+    from gfx.models import model_path
+
+    shipped = IconShop.from_pretrained(model_path("iconshop"))
+    corpus_text = " ".join(r.text for r in load_icons(split="train")).lower()
+    prompts = ["a small cottage with a chimney", "quokka", "a spaceship landing on a moon", "überraschung"]
+    assert not any(p in corpus_text for p in prompts[1:])  # unseen concepts (the first is a paraphrase)
+    for i, prompt in enumerate(prompts):
+        [result] = shipped(prompt, n=1, seed=i)
+        assert result.document.elements and is_valid_svg(result.svg)
