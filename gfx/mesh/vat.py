@@ -61,7 +61,7 @@ class VATConfig(ConfigMixin):
             mlp_hidden=16,
             mc_resolution=16,
         ),
-        "mini": dict(n_points=256, enc_layers=2),
+        "mini": dict(n_points=256, enc_layers=2, plane_res=16),
     }
 
     n_points: int = 512  # surface points per shape given to the encoder
