@@ -8,8 +8,8 @@ XGrammar's layout: int32 words, bit j of word w allows token 32 * w + j. Two imp
 - `AutomatonConstraint`: a hand-written automaton (`allowed(state)`, `step(state, token)`), for
   constraints that are not grammar-shaped (counts, budgets) and as an oracle in tests.
 
-`BanningConstraint` adds bans that depend on the whole sequence so far (no repeated n-gram, no
-zero-length segment) on top of either.
+`BanningConstraint` adds bans that depend on the whole sequence so far (e.g. no zero-length path
+segment, `PathTokenizer.zero_length_segment`) on top of either.
 """
 
 from __future__ import annotations
