@@ -84,10 +84,9 @@ def any_allowed(bitmask: Tensor, vocab_size: int) -> Tensor:
 
 def clear_tokens(bitmask: Tensor, row: int, tokens: Iterable[int]) -> None:
     """Disallow `tokens` in `bitmask[row]` (in place)."""
-    for token in tokens:
-        word, bit = divmod(int(token), 32)
-        value = int(bitmask[row, word]) & ~(1 << bit) & 0xFFFFFFFF
-        bitmask[row, word] = value - 2**32 if value >= 2**31 else value
+    tokens = list(tokens)
+    if tokens:
+        bitmask[row] &= ~pack_tokens(tokens, bitmask.shape[1] * 32)
 
 
 def apply_bitmask(logits: Tensor, bitmask: Tensor) -> Tensor:
