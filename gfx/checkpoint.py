@@ -115,8 +115,12 @@ def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
     return tensors, aliases
 
 
-def load_weights(model: torch.nn.Module, directory: str | Path) -> torch.nn.Module:
-    """Load `directory/model.safetensors` into `model` (strict), casting to the model's dtypes."""
+def load_weights(model: torch.nn.Module, directory: str | Path, new_modules: tuple[str, ...] = ()) -> torch.nn.Module:
+    """Load `directory/model.safetensors` into `model` (strict), casting to the model's dtypes.
+
+    `new_modules`: name prefixes of entries the file may lack (modules added since it was saved keep
+    their initialization; a warm start).
+    """
     path = _require(Path(directory), WEIGHTS_NAME)
     target = model.state_dict()
     state = {}
@@ -129,7 +133,9 @@ def load_weights(model: torch.nn.Module, directory: str | Path) -> torch.nn.Modu
             state[name] = tensor
     for alias, source in aliases.items():
         state[alias] = state[source]
-    missing = sorted(set(target) - set(state))
+    missing = sorted(k for k in set(target) - set(state) if not k.startswith(new_modules))
+    for name in set(target) - set(state) - set(missing):
+        state[name] = target[name]
     unexpected = sorted(set(state) - set(target))
     if missing or unexpected:
         raise ValueError(

@@ -70,3 +70,15 @@ def test_missing_directory_and_mismatched_model_fail_clearly(tmp_path):
     other = Transformer(TransformerConfig.from_name("tiny", vocab_size=40))
     with pytest.raises(ValueError, match="does not match Transformer"):
         load_weights(other, tmp_path)
+
+
+def test_a_warm_start_keeps_the_initialization_of_new_modules_only(tmp_path):
+    plain = Transformer(TransformerConfig.from_name("tiny", vocab_size=40))
+    plain.save_pretrained(tmp_path)
+    grown = Transformer(TransformerConfig.from_name("tiny", vocab_size=40, prefix_dim=6))  # adds prefix_proj
+    new = {k: v.clone() for k, v in grown.state_dict().items() if k.startswith("prefix_proj.")}
+    load_weights(grown, tmp_path, new_modules=("prefix_proj.",))
+    torch.testing.assert_close(grown.embed.weight, plain.embed.weight)
+    assert new and all(torch.equal(grown.state_dict()[k], v) for k, v in new.items())
+    with pytest.raises(ValueError, match="missing \\['prefix_proj"):
+        load_weights(grown, tmp_path, new_modules=("extra.",))

@@ -176,6 +176,7 @@ def train_vat(
     generator_steps: int = 600,
     batch_size: int = 8,
     n_queries: int = 2048,
+    query_pool: int = 4096,
     lr: float = 1e-3,
     n_per_category: int = 150,
     resume: bool = True,
@@ -192,9 +193,11 @@ def train_vat(
         out_dir: the shipped model directory (tokenizer at the top, generator in `generator/`).
         preset: `VATConfig` preset.
         steps, generator_steps: optimizer steps of the two phases (0 skips the generator).
-        batch_size: shapes per step; n_queries: occupancy queries per shape and step.
+        batch_size: shapes per step; n_queries: occupancy queries per shape and step, drawn from a fixed pool of
+            `query_pool` labelled queries per shape (half uniform, half near the surface).
         lr: peak learning rate.
-        n_per_category: objects per category of the procedural dataset (indices 0..n-1).
+        n_per_category: objects per category of the procedural dataset (indices 0..n-1) for training and
+            validation; the card's test table is always `evaluate_vat`'s fixed test shapes.
         resume: continue from `gfx.train.RUNS_DIR/<name>/...` checkpoints. The generator's checkpoints are kept
             per tokenizer step count, so a longer tokenizer run trains a fresh generator on its codes.
         init_from: a saved VAT directory whose weights start a new tokenizer run (e.g. the shipped model; plane
@@ -213,7 +216,7 @@ def train_vat(
     device = device or default_device()
     out_dir, work = Path(out_dir), RUNS_DIR / Path(out_dir).name
     started = time.perf_counter()
-    train_arrays, val_arrays = shape_arrays("train", n_per_category), shape_arrays("val", n_per_category)
+    train_arrays, val_arrays = (shape_arrays(split, n_per_category, n_queries=query_pool) for split in ("train", "val"))
     log.info("shape arrays ready in %.0f s", time.perf_counter() - started)
     seed_everything(seed)
     model = VAT(VATConfig.from_name(preset))
@@ -250,6 +253,7 @@ def train_vat(
         "train_shapes": len(train_arrays["ids"]),
         "val_shapes": len(val_arrays["ids"]),
         "n_per_category": n_per_category,
+        "query_pool": query_pool,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
@@ -274,7 +278,7 @@ def train_vat(
             device=device,
         )
     if eval_limit:
-        card["eval"] = evaluate_vat(model, "test", eval_limit, n_per_category=n_per_category, seed=seed)
+        card["eval"] = evaluate_vat(model, "test", eval_limit, seed=seed)
     write_model_card(out_dir, card, model_card(out_dir.name, card))
     return card
 
@@ -295,11 +299,13 @@ def model_card(name: str, card: dict) -> str:
         "## Data",
         f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
         f" each): {card['train_shapes']} train / {card['val_shapes']} val shapes. Inputs: outer-surface points of",
-        "the union of the parts; targets: union occupancy of uniform and near-surface queries.",
+        f"the union of the parts; targets: union occupancy of a pool of {card.get('query_pool', 4096)} uniform and "
+        "near-surface queries per shape.",
         "",
         "## Recipe",
         f"`gfx train vat` (= `gfx.mesh.vat_train.train_vat(out_dir='models/{name}', preset='{card['preset']}', "
-        f"steps={card['steps']})`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
+        f"steps={card['steps']}, n_per_category={card['n_per_category']}, "
+        f"query_pool={card.get('query_pool', 4096)})`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
         "warmup + cosine, through `gfx.train.train`. Weights stored as float16.",
         "",
         "## Run",

@@ -8,6 +8,12 @@ over `PathTokenizer` tokens (IconShop's tokenizer setup on a coarse lattice: 49 
 a unit, keeps the vocabulary small and each point token frequent; `refine` restores the precision).
 Sampling always runs under the tokenizer's grammar, so every output is a valid SVG.
 
+Beyond StarVector: a `PointerHead` adds image-dependent logits to the point tokens (the decoder state
+queries keys sampled from the CNN maps where each lattice point lies). StarVector learns where the ink
+is from 8B parameters and millions of pairs; a CPU-sized model given only the prefix learned to ignore
+the image (models/starvector-mini, session 3), so the pointer gives it a direct path from picture to
+coordinates. `pointer_dim=0` is the plain StarVector head.
+
     pipe = StarVector.from_pretrained("models/starvector-mini")
     [result] = pipe(image)                         # black-on-white icon image -> SVGResult
     results = pipe.vectorize_batch(images)         # one result per image (best of `candidates`)
@@ -18,17 +24,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gfx.backbones.constraints import Grammar
 from gfx.backbones.sampling import SamplingConfig
-from gfx.backbones.transformer import Transformer, TransformerConfig
+from gfx.backbones.transformer import Transformer, TransformerConfig, next_token_loss
 from gfx.checkpoint import PretrainedMixin, load_pipeline_config, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.drawing_sampler import sample_drawings
@@ -60,10 +68,17 @@ class ImageEncoderConfig(ConfigMixin):
 
 @dataclass
 class StarVectorModelConfig(ConfigMixin):
-    """Encoder + adapter + decoder shapes. The adapter maps encoder channels to `decoder.prefix_dim`."""
+    """Encoder + adapter + decoder shapes. The adapter maps encoder channels to `decoder.prefix_dim`.
+
+    Attributes:
+        pointer_dim: key width of the `PointerHead` (0: no pointer, StarVector's plain LM head).
+        pointer_points: lattice points the pointer scores (the tokenizer's lattice squared).
+    """
 
     encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     decoder: TransformerConfig = field(default_factory=TransformerConfig)
+    pointer_dim: int = 0
+    pointer_points: int = 0
 
 
 class ImageEncoder(nn.Module):
@@ -81,8 +96,64 @@ class ImageEncoder(nn.Module):
         nn.init.normal_(self.position, std=0.02)
 
     def forward(self, images: Tensor) -> Tensor:
-        x = self.net(images * 2 - 1)  # (B, C, g, g)
-        return x.flatten(2).transpose(1, 2) + self.position  # (B, g*g, C)
+        return self.tokens(self.feature_maps(images)[-1])
+
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        """(B, 3, S, S) in [0, 1] -> the output of every stage, (B, C_s, S / 2^s, S / 2^s) for s = 1..n."""
+        x, maps = images * 2 - 1, []
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i % 6 == 5:  # six layers per stage
+                maps.append(x)
+        return maps
+
+    def tokens(self, last_map: Tensor) -> Tensor:
+        """The last stage's (B, C, g, g) map -> (B, g*g, C) patch features with learned positions."""
+        return last_map.flatten(2).transpose(1, 2) + self.position
+
+
+class PointerHead(nn.Module):
+    """Image-dependent logits of the point tokens: the decoder state queries a key per lattice point.
+
+    A key is an MLP of the encoder's feature maps sampled (bilinearly) where the point lies on the image,
+    plus Fourier features of its position, so the decoder can point at ink it sees instead of learning
+    every point's place from its output embedding alone. The query starts at zero: a new head changes
+    nothing until it learns.
+
+    Buffers (saved with the weights, set by `StarVector.build`): `point_ids` (N,) token id of each lattice
+    point, `point_coords` (N, 2) its position in grid_sample coordinates ([-1, 1] across the image).
+    """
+
+    FREQS = 4
+
+    def __init__(self, channels: Sequence[int], width: int, dim: int, n_points: int):
+        super().__init__()
+        self.dim = dim
+        # key MLP on [sampled maps, Fourier(position)]; its first layer runs on each map before sampling
+        # (1x1 convs: bilinear sampling is linear, so this equals a Linear on the samples, at map cost)
+        self.project = nn.ModuleList(nn.Conv2d(c, dim, 1) for c in channels)
+        self.position = nn.Linear(4 * self.FREQS, dim)
+        self.key = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim))
+        self.query = nn.Linear(width, dim, bias=False)
+        nn.init.zeros_(self.query.weight)
+        self.register_buffer("point_ids", torch.zeros(n_points, dtype=torch.long))
+        self.register_buffer("point_coords", torch.zeros(n_points, 2))
+
+    def keys(self, feature_maps: Sequence[Tensor]) -> Tensor:
+        """Encoder maps [(B, C_s, H_s, W_s)] -> (B, N, dim) one key per lattice point."""
+        B = feature_maps[0].shape[0]
+        grid = self.point_coords.to(feature_maps[0].dtype)[None, None].expand(B, 1, -1, 2)  # (B, 1, N, 2)
+        x = sum(F.grid_sample(project(m), grid, align_corners=False)[:, :, 0]
+                for project, m in zip(self.project, feature_maps, strict=True))  # (B, dim, N)
+        freqs = torch.pi * 2.0 ** torch.arange(self.FREQS, device=grid.device, dtype=grid.dtype)
+        angles = grid[0, 0, :, :, None] * freqs  # (N, 2, FREQS)
+        fourier = torch.cat([angles.sin(), angles.cos()], -1).flatten(1)  # (N, 4 * FREQS)
+        return self.key(x.transpose(1, 2) + self.position(fourier))
+
+    def add_logits(self, logits: Tensor, hidden: Tensor, keys: Tensor) -> Tensor:
+        """logits (B, T, V) + the pointer's (B, T, N) scores at the point token ids, from hidden (B, T, width)."""
+        scores = self.query(hidden) @ keys.transpose(1, 2) / self.dim**0.5
+        return logits.index_add(2, self.point_ids, scores.to(logits.dtype))
 
 
 class Adapter(nn.Module):
@@ -102,7 +173,8 @@ class Adapter(nn.Module):
 
 
 class StarVectorModel(nn.Module, PretrainedMixin):
-    """Image encoder + adapter + decoder `Transformer` (prefix conditioning on the visual tokens)."""
+    """Image encoder + adapter + decoder `Transformer` (prefix conditioning on the visual tokens), with an
+    optional `PointerHead` over the lattice points."""
 
     config_class = StarVectorModelConfig
 
@@ -112,15 +184,51 @@ class StarVectorModel(nn.Module, PretrainedMixin):
         self.encoder = ImageEncoder(config.encoder)
         self.adapter = Adapter(config.encoder.channels[-1], config.decoder.prefix_dim)
         self.decoder = Transformer(config.decoder)
+        self.pointer = (PointerHead(config.encoder.channels, config.decoder.d_model, config.pointer_dim,
+                                    config.pointer_points) if config.pointer_dim else None)
 
-    def visual_tokens(self, images: Tensor) -> Tensor:
-        """(B, 3, S, S) float in [0, 1] -> (B, N, prefix_dim) decoder prefix."""
-        return self.adapter(self.encoder(images))
+    def condition(self, images: Tensor) -> Tensor:
+        """(B, 3, S, S) float in [0, 1] -> (B, g*g + N, prefix_dim): the visual tokens, then (with a pointer)
+        the N pointer keys zero-padded to prefix_dim; `PrefixedDecoder` splits them again."""
+        maps = self.encoder.feature_maps(images)
+        visual = self.adapter(self.encoder.tokens(maps[-1]))
+        if self.pointer is None:
+            return visual
+        keys = self.pointer.keys(maps)
+        return torch.cat([visual, F.pad(keys, (0, visual.shape[-1] - keys.shape[-1]))], 1)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Next-token loss of the SVG tokens after the visual tokens; batch as `StarVectorBatches` yields."""
-        prefix = self.visual_tokens(batch["image"])
-        return self.decoder.loss({**batch, "prefix": prefix})
+        tokens = batch["tokens"]
+        logits = PrefixedDecoder(self)(tokens, prefix=self.condition(batch["image"]),
+                                       attention_mask=batch.get("attention_mask"))
+        return next_token_loss(logits, tokens, batch.get("loss_mask"))
+
+
+class PrefixedDecoder(nn.Module):
+    """The decoder as `generate` drives it, with the pointer's logits added.
+
+    The prefix it receives is `StarVectorModel.condition`'s: the visual tokens go to the transformer, the
+    pointer keys are kept for the following cached steps (one wrapper per generation: rows stay fixed).
+    """
+
+    def __init__(self, model: StarVectorModel):
+        super().__init__()
+        self.model, self.config, self._keys = model, model.decoder.config, None
+
+    def new_cache(self, *args, **kwargs):
+        return self.model.decoder.new_cache(*args, **kwargs)
+
+    def forward(self, tokens: Tensor, *, prefix: Tensor | None = None, logits_to_keep: int = 0, **kwargs) -> Tensor:
+        """Logits (B, T or logits_to_keep, V); keyword arguments as in `Transformer.hidden`."""
+        decoder, pointer = self.model.decoder, self.model.pointer
+        if prefix is not None and pointer is not None:
+            g = self.model.config.encoder.grid
+            prefix, self._keys = prefix[:, : g * g], prefix[:, g * g :, : pointer.dim]
+        hidden = decoder.hidden(tokens, prefix=prefix, **kwargs)
+        hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+        logits = decoder.head(hidden)
+        return logits if pointer is None else pointer.add_logits(logits, hidden, self._keys)
 
 
 @dataclass
@@ -143,8 +251,8 @@ class StarVectorConfig(ConfigMixin):
         "mini": dict(model_preset="mini", grid=49, max_tokens=320, image_size=64),
     }
     MODEL_PRESETS: ClassVar[dict[str, dict]] = {
-        "tiny": dict(encoder=dict(channels=(8, 16, 32)), decoder="tiny"),
-        "mini": dict(encoder=dict(channels=(32, 64, 128)), decoder="mini"),
+        "tiny": dict(encoder=dict(channels=(8, 16, 32)), decoder="tiny", pointer_dim=16),
+        "mini": dict(encoder=dict(channels=(32, 64, 128)), decoder="mini", pointer_dim=64),
     }
 
     model_preset: str = "mini"
@@ -183,8 +291,16 @@ class StarVector:
         base = TransformerConfig.from_name(preset["decoder"], **decoder_overrides)
         decoder = dataclasses.replace(base, vocab_size=tokenizer.vocab_size, extra_vocab_sizes=(g, g),
                                       max_seq_len=config.max_tokens + encoder.grid**2 + 8, prefix_dim=base.d_model)
-        model = StarVectorModel(StarVectorModelConfig(encoder, decoder))
+        model = StarVectorModel(StarVectorModelConfig(encoder, decoder, pointer_dim=preset.get("pointer_dim", 0),
+                                                      pointer_points=g * g))
         model.decoder.set_token_extra_ids(torch.from_numpy(tokenizer.point_xy(np.arange(tokenizer.vocab_size))))
+        if model.pointer is not None:
+            ids = tokenizer.point_base + np.arange(g * g)
+            xy = tokenizer.dequantize(tokenizer.point_xy(ids))  # (N, 2) viewBox units
+            x0, y0, w, h = tokenizer.config.view_box
+            coords = (xy - [x0, y0]) / [w, h] * 2 - 1
+            model.pointer.point_ids.copy_(torch.from_numpy(ids))
+            model.pointer.point_coords.copy_(torch.from_numpy(coords))
         return cls(model, tokenizer, config)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
@@ -216,7 +332,7 @@ class StarVector:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         with torch.no_grad():
-            prefix = self.model.visual_tokens(self.preprocess([image]))
+            prefix = self.model.condition(self.preprocess([image]))
         return self._sample(prefix.expand(n, -1, -1), seed)
 
     def vectorize_batch(self, images, seed: int | None = 0, candidates: int | None = None) -> list[SVGResult]:
@@ -226,7 +342,7 @@ class StarVector:
         k = candidates or self.config.candidates
         pixels = self.preprocess(images)  # (B, 3, S, S)
         with torch.no_grad():
-            prefix = self.model.visual_tokens(pixels)
+            prefix = self.model.condition(pixels)
         samples = self._sample(prefix.repeat_interleave(k, dim=0), seed)
         targets = np.rint(pixels.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
         out = []
@@ -242,7 +358,7 @@ class StarVector:
         """One icon per prefix row (B, P, width), grammar-constrained; rows that decode empty are resampled."""
         c = self.config
         return sample_drawings(
-            self.model.decoder, self.tokenizer, [[BOS_ID]] * prefix.shape[0], constraint=lambda _: self._grammar.constraint(),
+            PrefixedDecoder(self.model), self.tokenizer, [[BOS_ID]] * prefix.shape[0], constraint=lambda _: self._grammar.constraint(),
             prefix=prefix, max_tokens=c.max_tokens, sampling=SamplingConfig(temperature=c.temperature, top_p=c.top_p),
             retries=c.retries, seed=seed, use_cache=c.use_cache, info={"seed": seed},
             error=f"the model produced an empty icon {c.retries + 1} times; try another seed or method 'vtracer'",

@@ -55,7 +55,8 @@ def train_starvector(
         batch_size: icons per step.
         lr: peak learning rate (warmup then cosine).
         resume: continue from `RUNS_DIR/<out_dir name>/checkpoint` when present.
-        init_from: a saved pipeline whose weights start a new run.
+        init_from: a saved pipeline whose weights start a new run (a model saved without the pointer head
+            gets a fresh one).
         seed: seeds data order, augmentation and initialisation.
         eval_limit: test icons for the vectorize metrics in the model card (0: skip).
         checkpoint_every: steps between resumable checkpoints.
@@ -75,7 +76,7 @@ def train_starvector(
     seed_everything(seed)
     pipe = StarVector.build(config)
     if init_from is not None:
-        load_weights(pipe.model, init_from)
+        load_weights(pipe.model, init_from, new_modules=("pointer.",))
     train_docs = load_documents(load_icons(split="train"), pipe.tokenizer, config.max_tokens)
     val_docs = load_documents(load_icons(split="val"), pipe.tokenizer, config.max_tokens)
     make = lambda docs, augment: StarVectorBatches(docs, pipe.tokenizer, config.image_size, batch_size,  # noqa: E731

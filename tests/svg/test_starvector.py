@@ -1,5 +1,7 @@
 """StarVector: tiny preset trains, samples valid SVGs, and round-trips through save/load."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -73,6 +75,49 @@ def test_a_poor_model_result_falls_back_to_vtracer_and_says_so(tiny_pipe, filled
     result = vectorize(target, "neural", model=pipe, size=64)  # a 6-step model is far off
     assert result.info["fallback"] == "vtracer"
     assert result.svg == vectorize(target, "vtracer", size=64).svg
+
+
+def test_pointer_logits_are_the_same_with_and_without_the_kv_cache(tiny_pipe, stroke_icon):
+    from gfx.svg.starvector import PrefixedDecoder
+
+    pipe, _, _, docs = tiny_pipe
+    with torch.no_grad():
+        for p in pipe.model.pointer.query.parameters():
+            p.normal_(0, 0.5)  # the trained query is still near its zero init
+        prefix = pipe.model.condition(pipe.preprocess([render(stroke_icon, 32)]))
+        tokens = torch.tensor([pipe.tokenizer.encode(docs[0])[:12]])
+        full = PrefixedDecoder(pipe.model)(tokens, prefix=prefix)
+        step = PrefixedDecoder(pipe.model)
+        cache = pipe.model.decoder.new_cache(1, 100)
+        first = step(tokens[:, :4], prefix=prefix, cache=cache)
+        rest = [step(tokens[:, t : t + 1], cache=cache) for t in range(4, 12)]
+    pointer_free = pipe.model.decoder(tokens, prefix=prefix[:, : pipe.model.config.encoder.grid ** 2])
+    assert not torch.allclose(full, pointer_free, atol=1e-3)  # the pointer changes the point logits
+    torch.testing.assert_close(torch.cat([first, *rest], 1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_pointer_keys_sample_the_image_where_each_lattice_point_lies(tiny_pipe):
+    pipe, _, _, _ = tiny_pipe
+    pointer, tok = pipe.model.pointer, pipe.tokenizer
+    ramp = torch.linspace(0, 1, 32)[None, None, None, :].expand(1, 1, 32, 32)  # value = x across the image
+    grid = pointer.point_coords[None, None]
+    sampled = torch.nn.functional.grid_sample(ramp, grid, align_corners=False)[0, 0, 0]  # (N,)
+    xy = tok.dequantize(tok.point_xy(pointer.point_ids.numpy())) / 24  # viewBox (x, y) in [0, 1]
+    inside = ((xy > 0.05) & (xy < 0.95)).all(1)  # the zero padding pulls the border down
+    np.testing.assert_allclose(sampled.numpy()[inside], xy[inside, 0], atol=0.02)
+    assert (pointer.point_ids.numpy() == tok.point_base + np.arange(tok.lattice**2)).all()
+
+
+def test_a_model_without_pointer_still_loads_and_samples(tmp_path, stroke_icon):
+    torch.manual_seed(0)
+    pipe = StarVector.build(StarVectorConfig.from_name("tiny"))
+    plain = StarVector.build(StarVectorConfig.from_name("tiny"))
+    plain.model.__init__(dataclasses.replace(plain.model.config, pointer_dim=0))
+    plain.model.decoder.load_state_dict(pipe.model.decoder.state_dict())
+    loaded = StarVector.from_pretrained(plain.save_pretrained(tmp_path, dtype=None))
+    assert loaded.model.pointer is None
+    [result] = loaded(render(stroke_icon, 32), seed=0)
+    assert is_valid_svg(result.svg)
 
 
 def test_geometry_augmentation_moves_tokens_with_the_picture(stroke_icon):
