@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gfx.backbones.constraints import Grammar
+from gfx.backbones.constraints import BanningConstraint, Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig, next_token_loss
 from gfx.checkpoint import PretrainedMixin, load_pipeline_config, save_pipeline
@@ -354,11 +354,15 @@ class StarVector:
                                                                     "model_mse": float(min(errors))}))
         return out
 
+    def _constraint(self, _prompt_ids) -> BanningConstraint:
+        """The grammar, with no zero-length segments (`PathTokenizer.zero_length_segment`)."""
+        return BanningConstraint(self._grammar.constraint(), self.tokenizer.zero_length_segment)
+
     def _sample(self, prefix: Tensor, seed: int | None) -> list[SVGResult]:
         """One icon per prefix row (B, P, width), grammar-constrained; rows that decode empty are resampled."""
         c = self.config
         return sample_drawings(
-            PrefixedDecoder(self.model), self.tokenizer, [[BOS_ID]] * prefix.shape[0], constraint=lambda _: self._grammar.constraint(),
+            PrefixedDecoder(self.model), self.tokenizer, [[BOS_ID]] * prefix.shape[0], constraint=self._constraint,
             prefix=prefix, max_tokens=c.max_tokens, sampling=SamplingConfig(temperature=c.temperature, top_p=c.top_p),
             retries=c.retries, seed=seed, use_cache=c.use_cache, info={"seed": seed},
             error=f"the model produced an empty icon {c.retries + 1} times; try another seed or method 'vtracer'",

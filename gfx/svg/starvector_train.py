@@ -41,6 +41,7 @@ def train_starvector(
     init_from: str | Path | None = None,
     seed: int = 0,
     eval_limit: int = 0,
+    history_note: str | None = None,
     checkpoint_every: int = 50,
     time_limit_s: float | None = None,
     progress=None,
@@ -59,6 +60,7 @@ def train_starvector(
             gets a fresh one).
         seed: seeds data order, augmentation and initialisation.
         eval_limit: test icons for the vectorize metrics in the model card (0: skip).
+        history_note: how the run came about (warm starts, resumed schedules), for the model card.
         checkpoint_every: steps between resumable checkpoints.
         time_limit_s: stop once the run's training time (resumed parts included) reaches this, and ship
             the model as it is (the card says so); None: run all `steps`.
@@ -116,6 +118,7 @@ def train_starvector(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
+        "history_note": history_note,
         "train_loss": round(train_loss, 4),
         "val_loss": None if val_loss is None else round(val_loss, 4),
         "train_wall_time_s": round(elapsed),
@@ -138,7 +141,9 @@ def model_card(name: str, card: dict) -> str:
         "StarVector-style image -> icon model of gfx: a strided CNN image encoder and StarVector's adapter",
         "(Linear -> 2x, Swish, Linear -> width, LayerNorm) whose 8 x 8 visual tokens prefix a decoder-only",
         "transformer over PathTokenizer tokens (49-value lattice on the 24-unit viewBox, M/L/C/Z, stroke/fill",
-        "style tokens). Sampling is always grammar-constrained, so outputs are valid SVG; `vectorize_batch`",
+        "style tokens). A pointer head adds image-dependent logits to the point tokens: the decoder state queries",
+        "a key per lattice point, sampled from the CNN's feature maps where the point lies (`PointerHead`).",
+        "Sampling is always grammar-constrained, so outputs are valid SVG; `vectorize_batch`",
         "keeps the best of a few samples, and `gfx.svg.vectorize(..., method='neural+refine')` refines it",
         "with the soft rasterizer.",
         "",
@@ -158,6 +163,8 @@ def model_card(name: str, card: dict) -> str:
         f" on {card['device']} ({card['machine']})",
         f"- final train loss {card['train_loss']}, validation loss {card['val_loss']} (next-token cross-entropy)",
     ]
+    if card.get("history_note"):
+        lines += [f"- run history: {card['history_note']}"]
     if card["steps"] < card["planned_steps"]:
         lines += ["", f"**Undertrained**: the run stopped at its time limit after {card['steps']} of "
                   f"{card['planned_steps']} steps (the cosine schedule had not finished); `gfx train starvector` "

@@ -47,6 +47,23 @@ def test_samples_are_valid_svgs_in_the_24_viewbox(tiny_pipe, filled_icon):
         assert is_valid_svg(r.svg) and r.tokens[0] == 1 and pipe.tokenizer.is_valid(r.tokens)
 
 
+def test_samples_hold_no_zero_length_segments(tiny_pipe, stroke_icon, monkeypatch):
+    pipe, _, _, _ = tiny_pipe
+    tok, image = pipe.tokenizer, render(stroke_icon, 32)
+    favourite = pipe.model.pointer.point_ids[:1]  # make the model draw nearly every point at one place
+    boost = lambda logits, hidden, keys: logits.index_add(2, favourite, torch.full((*logits.shape[:2], 1), 30.0))  # noqa: E731
+    monkeypatch.setattr(pipe.model.pointer, "add_logits", boost)
+
+    def zero_length(results):
+        return sum(r.tokens[i] in tok.zero_length_segment(list(r.tokens[:i])) for r in results
+                   for i in range(3, len(r.tokens)))
+
+    results = pipe(image, n=4, seed=3)
+    assert zero_length(results) == 0 and sum(list(r.tokens).count(int(favourite)) for r in results) > 8
+    monkeypatch.setattr(pipe, "_constraint", lambda _: pipe._grammar.constraint())
+    assert zero_length(pipe(image, n=4, seed=3)) > 0  # what the ban prevents
+
+
 def test_save_load_gives_identical_samples(tiny_pipe, stroke_icon):
     pipe, directory, _, _ = tiny_pipe
     loaded = StarVector.from_pretrained(directory)
