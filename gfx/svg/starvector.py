@@ -250,7 +250,7 @@ class StarVectorConfig(ConfigMixin):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(model_preset="tiny", grid=25, max_tokens=160, image_size=32, candidates=2),
-        "mini": dict(model_preset="mini", grid=49, max_tokens=320, image_size=64),
+        "mini": dict(model_preset="mini", grid=49, max_tokens=320, image_size=64, temperature=1.0, candidates=16),
     }
     MODEL_PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(encoder=dict(channels=(8, 16, 32)), decoder="tiny", pointer_dim=16),
