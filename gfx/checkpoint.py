@@ -133,9 +133,9 @@ def load_weights(model: torch.nn.Module, directory: str | Path, new_modules: tup
             state[name] = tensor
     for alias, source in aliases.items():
         state[alias] = state[source]
-    missing = sorted(k for k in set(target) - set(state) if not k.startswith(new_modules))
-    for name in set(target) - set(state) - set(missing):
-        state[name] = target[name]
+    absent = set(target) - set(state)
+    missing = sorted(k for k in absent if not k.startswith(new_modules))
+    state.update({k: target[k] for k in absent if k.startswith(new_modules)})
     unexpected = sorted(set(state) - set(target))
     if missing or unexpected:
         raise ValueError(

@@ -289,7 +289,7 @@ def train_vat(
 
 def model_card(name: str, card: dict) -> str:
     """Markdown model card from the run's facts."""
-    c = card["config"]
+    c, pool = card["config"], card.get("query_pool", 4096)  # cards before query_pool used 4,096
     lines = [
         f"# {name}",
         "",
@@ -303,13 +303,13 @@ def model_card(name: str, card: dict) -> str:
         "## Data",
         f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
         f" each): {card['train_shapes']} train / {card['val_shapes']} val shapes. Inputs: outer-surface points of",
-        f"the union of the parts; targets: union occupancy of a pool of {card.get('query_pool', 4096)} uniform and "
+        f"the union of the parts; targets: union occupancy of a pool of {pool} uniform and "
         "near-surface queries per shape.",
         "",
         "## Recipe",
         f"`gfx train vat` (= `gfx.mesh.vat_train.train_vat(out_dir='models/{name}', preset='{card['preset']}', "
         f"steps={card['steps']}, n_per_category={card['n_per_category']}, "
-        f"query_pool={card.get('query_pool', 4096)})`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
+        f"query_pool={pool})`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
         "warmup + cosine, through `gfx.train.train`. Weights stored as float16.",
         "",
         "## Run",
