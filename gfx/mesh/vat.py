@@ -83,6 +83,7 @@ class VATConfig(ConfigMixin):
     plane_channels: int = 32
     mlp_hidden: int = 64
     mc_resolution: int = 64  # grid of the marching-cubes extraction over [-1, 1]^3
+    mc_coarse: int = 0  # coarse grid of a coarse-to-fine extraction (0: evaluate every cell)
 
     def __post_init__(self):
         if self.scales[-1] != self.n_latents:
@@ -273,22 +274,29 @@ class VAT(nn.Module, PretrainedMixin):
     # meshes ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def grid_probabilities(
-        self, tokens: Tensor, resolution: int | None = None, chunk: int = 65536
+        self, tokens: Tensor, resolution: int | None = None, coarse: int | None = None, chunk: int = 65536
     ) -> np.ndarray:
-        """Occupancy probabilities on the cell centres of a grid over [-1, 1]^3: (R, R, R) float32."""
-        from gfx.mesh.voxels import cell_centers
+        """Occupancy probabilities on the cell centres of a grid over [-1, 1]^3: (R, R, R) float32.
 
-        r = resolution or self.config.mc_resolution
+        resolution: R (default the config's `mc_resolution`, then evaluated coarse to fine from its
+        `mc_coarse`); coarse: the coarse grid of an explicit resolution (`gfx.mesh.voxels.field_grid`).
+        """
+        from gfx.mesh.voxels import field_grid
+
+        if resolution is None:
+            resolution, coarse = self.config.mc_resolution, self.config.mc_coarse or None
         planes = self.triplane(tokens[:1])
-        centers = torch.from_numpy(cell_centers(r).reshape(1, -1, 3).astype(np.float32)).to(tokens.device)
-        probs = torch.cat(
-            [
-                torch.sigmoid(self.occupancy_logits(planes, centers[:, i : i + chunk]))
-                for i in range(0, centers.shape[1], chunk)
-            ],
-            dim=1,
-        )
-        return probs.view(r, r, r).cpu().numpy()
+
+        def probabilities(points: np.ndarray) -> np.ndarray:
+            queries = torch.from_numpy(points).to(tokens.device)[None]
+            return torch.cat(
+                [
+                    torch.sigmoid(self.occupancy_logits(planes, queries[:, i : i + chunk]))[0]
+                    for i in range(0, queries.shape[1], chunk)
+                ]
+            ).cpu().numpy()
+
+        return field_grid(probabilities, resolution, coarse)
 
     @torch.no_grad()
     def encode(self, mesh: PartMesh, seed: int = 0) -> VATCodes:

@@ -7,6 +7,7 @@ from gfx.mesh.metrics import mesh_metrics
 from gfx.mesh.voxels import (
     cell_centers,
     devoxelize,
+    field_grid,
     points_inside,
     sample_part_surface,
     sample_surface,
@@ -104,6 +105,31 @@ def test_cell_centres_convention():
     assert centers.shape == (4, 4, 4, 3)
     np.testing.assert_allclose(centers[0, 0, 0], [0.25, -0.75, -0.75])
     np.testing.assert_allclose(centers[3, 1, 2], [1.75, -0.25, 0.25])
+
+
+def soft_balls(points: np.ndarray) -> np.ndarray:
+    """A smooth occupancy field: a ball of radius 0.6 and a small one of radius 0.08 (Q, 3) -> (Q,)."""
+    big = np.linalg.norm(points - [-0.2, 0.0, 0.0], axis=1) - 0.6
+    small = np.linalg.norm(points - [0.7, 0.5, 0.5], axis=1) - 0.08
+    return 1 / (1 + np.exp(np.minimum(big, small) / 0.02))
+
+
+def test_field_grid_coarse_to_fine_matches_the_full_grid_with_fewer_evaluations():
+    evaluated = []
+
+    def field(points):
+        evaluated.append(len(points))
+        return soft_balls(points)
+
+    full = field_grid(field, 64)
+    assert full.shape == (64, 64, 64) and full.dtype == np.float32 and evaluated == [64**3]
+    evaluated.clear()
+    fast = field_grid(field, 64, coarse=16)
+    assert sum(evaluated) < 0.4 * 64**3  # only cells near the surface are refined
+    np.testing.assert_array_equal(fast > 0.5, full > 0.5)
+    np.testing.assert_allclose(fast[np.abs(full - 0.5) < 0.45], full[np.abs(full - 0.5) < 0.45])
+    with pytest.raises(ValueError, match="divide"):
+        field_grid(field, 64, coarse=24)
 
 
 def test_surface_samples_are_seeded_and_on_the_surface():
