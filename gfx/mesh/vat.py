@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -37,6 +38,9 @@ from gfx.mesh.structures import MeshError, PartMesh
 from gfx.tokenizers.quantizers import MultiScaleResidualQuantizer, code_bytes
 
 log = logging.getLogger(__name__)
+
+SELECTION_POINTS = 4000
+"""Surface samples per mesh when `VAT.encode` compares candidate encodings."""
 
 
 @dataclass
@@ -61,7 +65,7 @@ class VATConfig(ConfigMixin):
             mlp_hidden=16,
             mc_resolution=16,
         ),
-        "mini": dict(n_points=256, enc_layers=2, plane_res=16),
+        "mini": dict(n_points=512, enc_layers=2, plane_res=16, mc_resolution=128, mc_coarse=64, encode_candidates=4),
     }
 
     n_points: int = 512  # surface points per shape given to the encoder
@@ -84,6 +88,7 @@ class VATConfig(ConfigMixin):
     mlp_hidden: int = 64
     mc_resolution: int = 64  # grid of the marching-cubes extraction over [-1, 1]^3
     mc_coarse: int = 0  # coarse grid of a coarse-to-fine extraction (0: evaluate every cell)
+    encode_candidates: int = 1  # encodings compared by `encode` (the closest reconstruction is kept)
 
     def __post_init__(self):
         if self.scales[-1] != self.n_latents:
@@ -299,18 +304,54 @@ class VAT(nn.Module, PretrainedMixin):
         return field_grid(probabilities, resolution, coarse)
 
     @torch.no_grad()
-    def encode(self, mesh: PartMesh, seed: int = 0) -> VATCodes:
-        """Tokens of a mesh (normalized to [-1, 1]^3 first; every part must be closed)."""
+    def encode_latents(self, mesh: PartMesh, seeds: Sequence[int]) -> Tensor:
+        """Gaussian means of a mesh in the [-1, 1]^3 frame, one per surface sample: (len(seeds), M, latent_dim)."""
         from gfx.mesh.vat_data import union_surface
 
+        samples = [np.concatenate(union_surface(mesh, self.config.n_points, seed), 1) for seed in seeds]
+        mu, _ = self.encode_gaussian(torch.from_numpy(np.stack(samples)).to(self.latents.device))
+        return mu
+
+    @torch.no_grad()
+    def closest_reconstruction(self, mesh: PartMesh, candidates: Tensor, seed: int = 0) -> int:
+        """Index of the latent tokens (K, M, latent_dim) whose decoded surface is closest to `mesh` (in the
+        [-1, 1]^3 frame): the highest F@0.05, then the lowest Chamfer, on `SELECTION_POINTS` surface samples."""
+        from gfx.mesh.metrics import point_metrics
+        from gfx.mesh.vat_data import union_surface
+        from gfx.mesh.voxels import devoxelize, sample_surface
+
+        if len(candidates) == 1:
+            return 0
+        target, _ = union_surface(mesh, SELECTION_POINTS, seed + 1)
+        scores = []
+        for tokens in candidates:
+            probs = self.grid_probabilities(tokens[None])
+            if probs.max() <= 0.5:
+                scores.append((0.0, -math.inf))
+                continue
+            points, _, _ = sample_surface(*devoxelize(probs), SELECTION_POINTS, seed)
+            m = point_metrics(points, target, (0.05,))
+            scores.append((m["f@0.05"], -m["chamfer"]))
+        return max(range(len(scores)), key=scores.__getitem__)
+
+    @torch.no_grad()
+    def encode(self, mesh: PartMesh, seed: int = 0, candidates: int | None = None) -> VATCodes:
+        """Tokens of a mesh (normalized to [-1, 1]^3 first; every part must be closed).
+
+        Args:
+            seed: seed of the encoder's surface sample.
+            candidates: K encodings from K surface samples (seeds seed, seed + 1, ...; default the config's
+                `encode_candidates`); with K > 1 the one whose decoded mesh is closest to the input is kept,
+                a search on the encoder side: the codes keep their size, encoding costs about K decodes.
+        """
         self.eval()
         lo, hi = mesh.bounds().astype(np.float64)
         center, scale = (lo + hi) / 2, 2.0 / max(float((hi - lo).max()), 1e-9)
-        points, normals = union_surface(mesh.normalized(), self.config.n_points, seed)
-        surface = torch.from_numpy(np.concatenate([points, normals], 1)[None]).to(self.latents.device)
-        mu, _ = self.encode_gaussian(surface)
-        indices = [i[0].cpu().numpy() for i in self.quantizer.encode(mu)]
-        return VATCodes(indices, center.astype(np.float32), scale)
+        normalized = mesh.normalized()
+        k = candidates or self.config.encode_candidates
+        indices = self.quantizer.encode(self.encode_latents(normalized, range(seed, seed + k)))  # (K, n_s) per scale
+        best = self.closest_reconstruction(normalized, self.quantizer.decode(indices), seed)
+        return VATCodes([i[best].cpu().numpy() for i in indices], center.astype(np.float32), scale)
 
     @torch.no_grad()
     def decode_tokens(self, indices: list[np.ndarray]) -> Tensor:

@@ -72,8 +72,8 @@ def evaluate_vat(
 ) -> dict:
     """F-score / Chamfer against bytes per shape, for every prefix of the scales (and unquantized).
 
-    Each object is normalized to [-1, 1]^3, encoded, decoded from the codes of its first s scales
-    (s = 1..S) and meshed with marching cubes; metrics compare `EVAL_POINTS` samples of the decoded mesh
+    Each object is normalized to [-1, 1]^3, encoded (with the model's `encode_candidates` search), decoded
+    from the codes of its first s scales (s = 1..S) and meshed with marching cubes; metrics compare `EVAL_POINTS` samples of the decoded mesh
     with samples of the outer surface of the ground-truth union (conventions of `gfx.mesh.metrics`).
 
     Args:
@@ -111,10 +111,10 @@ def evaluate_vat(
         gt, _ = union_surface(mesh, EVAL_POINTS, seed=seed + 17)
         codes = model.encode(mesh, seed=seed)
         for s in settings:
-            if s is None:
-                points, normals = union_surface(mesh, c.n_points, seed)
-                mu, _ = model.encode_gaussian(torch.from_numpy(np.concatenate([points, normals], 1)[None]))
-                tokens = mu
+            if s is None:  # unquantized latents, chosen by the same search as `encode`'s
+                normalized = mesh.normalized()
+                mu = model.encode_latents(normalized, range(seed, seed + c.encode_candidates))
+                tokens = mu[model.closest_reconstruction(normalized, mu, seed)][None]
             else:
                 tokens = model.decode_tokens(codes.indices[:s])
             probs = model.grid_probabilities(tokens, resolution)
@@ -298,7 +298,7 @@ def model_card(name: str, card: dict) -> str:
         "latent outputs are mapped to a Gaussian (KL), quantized by multi-scale residual VQ with growing",
         f"token counts {tuple(c['scales'])} over one codebook of {c['codebook_size']} codes, and decoded through",
         f"a {c['plane_res'] * 2 ** c['plane_upsample']}^2 triplane to occupancy, then marching cubes at "
-        f"{c['mc_resolution']}^3.",
+        f"{c['mc_resolution']}^3" + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else "."),
         "",
         "## Data",
         f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"

@@ -82,6 +82,26 @@ def test_encode_gives_growing_scales_and_codes_round_trip(tiny, tmp_path):
     assert loaded.scale == pytest.approx(codes.scale)
 
 
+def test_encode_keeps_the_candidate_whose_reconstruction_is_closest(tiny, monkeypatch):
+    from gfx.mesh.voxels import cell_centers
+
+    def cube_of_half_size_token0(tokens, resolution=None, coarse=None):  # stands in for the decoder
+        return (np.abs(cell_centers(32)).max(-1) < float(tokens[0, 0, 0])).astype(np.float32)
+
+    monkeypatch.setattr(tiny, "grid_probabilities", cube_of_half_size_token0)
+    box = trimesh.creation.box((1.2, 1.2, 1.2))
+    mesh = PartMesh([Part("box", "body", box.vertices, box.faces)])
+    c = tiny.config
+    candidates = torch.tensor([0.3, 0.6, 0.9, 0.0]).view(4, 1, 1).expand(4, c.n_latents, c.latent_dim)
+    assert tiny.closest_reconstruction(mesh, candidates) == 1  # the 0.6 cube; the last decodes to nothing
+    assert tiny.closest_reconstruction(mesh, candidates[:1]) == 0
+
+    alone = tiny.encode(overlapping_boxes(), seed=7, candidates=1)
+    monkeypatch.setattr(tiny, "closest_reconstruction", lambda mesh, tokens, seed=0: 2)
+    picked = tiny.encode(overlapping_boxes(), seed=5, candidates=3)  # candidate 2 samples with seed 5 + 2
+    assert all(np.array_equal(a, b) for a, b in zip(picked.indices, alone.indices, strict=True))
+
+
 def test_decode_restores_the_original_frame(tiny):
     mesh = overlapping_boxes().normalized()
     moved = PartMesh([p.transformed(3.0, np.array([10.0, 0, -5])) for p in mesh])
