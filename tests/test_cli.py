@@ -84,7 +84,7 @@ def test_mesh_generate_encode_decode_render(tmp_path):
     assert Image.open(glb.with_suffix(".png")).size[0] > 0
 
     codes, decoded = tmp_path / "codes.npz", tmp_path / "decoded.obj"
-    assert gfx("mesh", "encode", glb, "-o", codes).returncode == 0
+    assert gfx("mesh", "encode", glb, "-o", codes, "--candidates", "2").returncode == 0
     assert gfx("mesh", "decode", codes, "-o", decoded).returncode == 0
     assert len(trimesh.load(decoded, force="mesh").faces) > 0
     rendered = gfx("mesh", "render", decoded, "--size", "64")

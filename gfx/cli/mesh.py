@@ -33,13 +33,16 @@ def mesh_encode(
     source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output codes (.npz)."),
     model: Path | None = typer.Option(None, help="VAT checkpoint directory (default: the shipped one)."),
+    candidates: int | None = typer.Option(
+        None, min=1, help="Encodings compared, the closest reconstruction kept (default: the model's; 1 is fastest)."
+    ),
 ) -> None:
     """Mesh -> VAT tokens (multi-scale residual codes)."""
     import gfx
 
     with user_errors():
         read_input(source)
-        gfx.mesh.encode(source, model=model).save(output)
+        gfx.mesh.encode(source, model=model, candidates=candidates).save(output)
         typer.echo(str(output))
 
 

@@ -61,8 +61,10 @@ def generate(prompt: str, seed: int | None = None, model=None) -> PartMesh:
     return pipe(prompt, seed=seed).mesh
 
 
-def encode(mesh: PartMesh | str | os.PathLike, model=None):
+def encode(mesh: PartMesh | str | os.PathLike, model=None, candidates: int | None = None):
     """VAT tokens of a mesh (or of a mesh file; every part must be closed).
+
+    candidates: encodings compared, the closest reconstruction kept (default the model's; 1 is fastest).
 
     Returns:
         `gfx.mesh.vat.VATCodes`; `.save(path)` writes an .npz.
@@ -73,7 +75,7 @@ def encode(mesh: PartMesh | str | os.PathLike, model=None):
     if not isinstance(mesh, PartMesh):
         mesh = load_part_mesh(mesh, require_manifold=True)
     vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, "vat")))
-    return vat.encode(mesh)
+    return vat.encode(mesh, candidates=candidates)
 
 
 def decode(codes, model=None) -> PartMesh:
