@@ -299,6 +299,14 @@ def model_card(name: str, card: dict) -> str:
         f"token counts {tuple(c['scales'])} over one codebook of {c['codebook_size']} codes, and decoded through",
         f"a {c['plane_res'] * 2 ** c['plane_upsample']}^2 triplane to occupancy, then marching cubes at "
         f"{c['mc_resolution']}^3" + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else "."),
+    ]
+    if c.get("encode_candidates", 1) > 1:
+        lines += [
+            f"`encode` compares {c['encode_candidates']} encodings (from as many samples of the input's surface) and",
+            "keeps the one whose decoded mesh is closest to the input (F@0.05 against the input's own surface",
+            "samples): a search on the encoder side, so the codes keep their size.",
+        ]
+    lines += [
         "",
         "## Data",
         f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
@@ -341,6 +349,8 @@ def model_card(name: str, card: dict) -> str:
             "F-scores use tau in [-1, 1]^3 units and 10k points per surface (gfx.mesh.metrics).",
             "The issue's target is F@0.05 >= 0.9 at the shipped token budget (all scales).",
         ]
+        if card.get("settings_note"):
+            lines += ["", card["settings_note"]]
         full = card["eval"]["rows"][-1]
         met = full["f@0.05"] >= 0.9
         lines += [
