@@ -262,6 +262,7 @@ def train_vat(
         "lr": lr,
         "seed": seed,
         "history_note": history_note,
+        "init_from": str(init_from) if init_from is not None else None,
         **run_facts(result),
         **machine_facts(device),
     }
@@ -317,7 +318,9 @@ def model_card(name: str, card: dict) -> str:
         "## Recipe",
         f"`gfx train vat` (= `gfx.mesh.vat_train.train_vat(out_dir='models/{name}', preset='{card['preset']}', "
         f"steps={card['steps']}, n_per_category={card['n_per_category']}, "
-        f"query_pool={pool})`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
+        f"query_pool={pool}"
+        + (f", init_from='{card['init_from']}'" if card.get("init_from") else "")
+        + f")`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
         "warmup + cosine, through `gfx.train.train`. Weights stored as float16.",
         "",
         "## Run",
