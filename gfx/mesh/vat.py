@@ -349,7 +349,8 @@ class VAT(nn.Module, PretrainedMixin):
         center, scale = (lo + hi) / 2, 2.0 / max(float((hi - lo).max()), 1e-9)
         normalized = mesh.normalized()
         k = candidates or self.config.encode_candidates
-        indices = self.quantizer.encode(self.encode_latents(normalized, range(seed, seed + k)))  # (K, n_s) per scale
+        latents = self.encode_latents(normalized, range(seed, seed + k))
+        indices = self.quantizer.encode(latents)  # (K, n_s) per scale
         best = self.closest_reconstruction(normalized, self.quantizer.decode(indices), seed)
         return VATCodes([i[best].cpu().numpy() for i in indices], center.astype(np.float32), scale)
 

@@ -73,8 +73,9 @@ def evaluate_vat(
     """F-score / Chamfer against bytes per shape, for every prefix of the scales (and unquantized).
 
     Each object is normalized to [-1, 1]^3, encoded (with the model's `encode_candidates` search), decoded
-    from the codes of its first s scales (s = 1..S) and meshed with marching cubes; metrics compare `EVAL_POINTS` samples of the decoded mesh
-    with samples of the outer surface of the ground-truth union (conventions of `gfx.mesh.metrics`).
+    from the codes of its first s scales (s = 1..S) and meshed with marching cubes; metrics compare
+    `EVAL_POINTS` samples of the decoded mesh with samples of the outer surface of the ground-truth union
+    (conventions of `gfx.mesh.metrics`).
 
     Args:
         model: a `VAT`, a checkpoint directory, or None for the shipped `models/vat-mini` (`gfx eval vat`).
