@@ -65,7 +65,9 @@ class VATConfig(ConfigMixin):
             mlp_hidden=16,
             mc_resolution=16,
         ),
-        "mini": dict(n_points=512, enc_layers=2, plane_res=16, mc_resolution=128, mc_coarse=64, encode_candidates=4),
+        "mini": dict(
+            n_points=512, enc_layers=2, plane_res=16, mc_resolution=128, mc_coarse=64, encode_candidates=4
+        ),
     }
 
     n_points: int = 512  # surface points per shape given to the encoder

@@ -300,7 +300,8 @@ def model_card(name: str, card: dict) -> str:
         "latent outputs are mapped to a Gaussian (KL), quantized by multi-scale residual VQ with growing",
         f"token counts {tuple(c['scales'])} over one codebook of {c['codebook_size']} codes, and decoded through",
         f"a {c['plane_res'] * 2 ** c['plane_upsample']}^2 triplane to occupancy, then marching cubes at "
-        f"{c['mc_resolution']}^3" + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else "."),
+        f"{c['mc_resolution']}^3"
+        + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else "."),
     ]
     if c.get("encode_candidates", 1) > 1:
         lines += [
