@@ -94,7 +94,8 @@ def field_grid(
     near = (ndimage.maximum_filter(low, 3) > SURE_BAND[0]) & (ndimage.minimum_filter(low, 3) < SURE_BAND[1])
     fine = low.repeat(k, 0).repeat(k, 1).repeat(k, 2)
     refine = near.repeat(k, 0).repeat(k, 1).repeat(k, 2)
-    fine[refine] = field(cell_centers(resolution)[refine].astype(np.float32))
+    lo, h = grid_frame(resolution)
+    fine[refine] = field((lo + (np.argwhere(refine) + 0.5) * h).astype(np.float32))  # centres of refined cells
     return fine
 
 
