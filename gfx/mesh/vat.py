@@ -306,6 +306,20 @@ class VAT(nn.Module, PretrainedMixin):
         return field_grid(probabilities, resolution, coarse)
 
     @torch.no_grad()
+    def surface_points(
+        self, tokens: Tensor, n: int, seed: int = 0, resolution: int | None = None
+    ) -> np.ndarray | None:
+        """n area-uniform samples (n, 3) of the decoded surface of tokens (1, M, latent_dim), in the [-1, 1]^3
+        frame (marching cubes of `grid_probabilities(tokens, resolution)`); None when no cell is above 0.5."""
+        from gfx.mesh.voxels import devoxelize, sample_surface
+
+        probs = self.grid_probabilities(tokens, resolution)
+        if probs.max() <= 0.5:
+            return None
+        points, _, _ = sample_surface(*devoxelize(probs), n, seed)
+        return points
+
+    @torch.no_grad()
     def encode_latents(self, mesh: PartMesh, seeds: Sequence[int]) -> Tensor:
         """Gaussian means of a mesh in the [-1, 1]^3 frame, one per surface sample: (len(seeds), M, latent_dim)."""
         from gfx.mesh.vat_data import union_surface
@@ -320,18 +334,16 @@ class VAT(nn.Module, PretrainedMixin):
         [-1, 1]^3 frame): the highest F@0.05, then the lowest Chamfer, on `SELECTION_POINTS` surface samples."""
         from gfx.mesh.metrics import point_metrics
         from gfx.mesh.vat_data import union_surface
-        from gfx.mesh.voxels import devoxelize, sample_surface
 
         if len(candidates) == 1:
             return 0
         target, _ = union_surface(mesh, SELECTION_POINTS, seed + 1)
         scores = []
         for tokens in candidates:
-            probs = self.grid_probabilities(tokens[None])
-            if probs.max() <= 0.5:
+            points = self.surface_points(tokens[None], SELECTION_POINTS, seed)
+            if points is None:
                 scores.append((0.0, -math.inf))
                 continue
-            points, _, _ = sample_surface(*devoxelize(probs), SELECTION_POINTS, seed)
             m = point_metrics(points, target, (0.05,))
             scores.append((m["f@0.05"], -m["chamfer"]))
         return max(range(len(scores)), key=scores.__getitem__)

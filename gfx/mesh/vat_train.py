@@ -94,7 +94,6 @@ def evaluate_vat(
     """
     from gfx.data.parts3d import iter_objects
     from gfx.mesh.vat_data import union_surface
-    from gfx.mesh.voxels import devoxelize, sample_surface
 
     if not isinstance(model, VAT):
         model = VAT.from_pretrained(model if model is not None else DEFAULT_MODEL_DIR)
@@ -118,12 +117,10 @@ def evaluate_vat(
                 tokens = mu[model.closest_reconstruction(normalized, mu, seed)][None]
             else:
                 tokens = model.decode_tokens(codes.indices[:s])
-            probs = model.grid_probabilities(tokens, resolution)
-            if probs.max() <= 0.5:
+            pred = model.surface_points(tokens, EVAL_POINTS, seed, resolution)
+            if pred is None:
                 m = {"chamfer": math.nan, "f@0.02": 0.0, "f@0.05": 0.0, "f@0.1": 0.0}
             else:
-                vertices, faces = devoxelize(probs)
-                pred, _, _ = sample_surface(vertices, faces, EVAL_POINTS, seed)
                 m = point_metrics(pred, gt)
             for key in ("chamfer", "f@0.02", "f@0.05", "f@0.1"):
                 sums[s].setdefault(key, []).append(m[key])
