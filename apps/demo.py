@@ -17,10 +17,10 @@ PROMPTS = ["house", "arrow left", "heart", "camera", "user", "settings gear", "c
 
 def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
     from gfx.data.icons import ICON_SOURCES, load_icons
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
-    from gfx.svg.render import contact_sheet, render, save_png
-    from gfx.svg.tokenize import default_tokenizer
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.render import contact_sheet, render, save_png
+    from gfx.svg.tokenizers.registry import default_tokenizer
 
     path_tok, semantic_tok = default_tokenizer("path"), default_tokenizer("semantic")
     rows, labels = [], []
@@ -38,7 +38,7 @@ def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
 
 def icon_sheet(out_dir: Path, n: int = 4, seed: int = 0) -> Path:
     import gfx
-    from gfx.svg.render import contact_sheet, save_png
+    from gfx.svg.core.render import contact_sheet, save_png
 
     rows = []
     (out_dir / "icons").mkdir(parents=True, exist_ok=True)

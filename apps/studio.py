@@ -149,7 +149,7 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
 
     def load_paths(svg):
         """Path checkboxes and a preview for the edit box; a bad SVG is a note, not a pop-up (it is typed)."""
-        from gfx.svg.render import render
+        from gfx.svg.core.render import render
 
         if not svg or not svg.strip():
             return gr.update(choices=[], value=[]), None, ""

@@ -174,8 +174,8 @@ def check_guidance(guidance) -> float | None:
 
 def check_svg_text(svg: str | None):
     """Parse SVG text from the edit box; returns the normalized `Document` the editor works on."""
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
 
     if not svg or not svg.strip():
         raise StudioInputError("there is no SVG to edit: pick an icon in the gallery or paste one")
@@ -202,7 +202,7 @@ def _check_upload(path: str | os.PathLike, suffixes: tuple[str, ...], limit: int
 
 def vectorize_methods() -> list[str]:
     """The vectorize methods this machine can run (`potrace` only with its binary on PATH)."""
-    from gfx.svg.vectorizer import METHODS
+    from gfx.svg.vectorization.vectorizer import METHODS
 
     return [m for m in METHODS if m != "potrace" or shutil.which("potrace")]
 
@@ -228,7 +228,7 @@ def _slug(text: str) -> str:
 
 
 def _icon_output(results, out_dir: Path, stem: str, seed: int, seconds: float, what: str) -> IconOutput:
-    from gfx.svg.render import save_png
+    from gfx.svg.core.render import save_png
 
     images, files, svgs = [], [], []
     for i, result in enumerate(results):
@@ -300,8 +300,8 @@ def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.
         model_dir: StarVector checkpoint directory for the neural methods; None for the shipped one.
     """
     import gfx.svg
-    from gfx.svg.render import save_png
-    from gfx.svg.vectorizer import fidelity, load_image, square_image
+    from gfx.svg.core.render import save_png
+    from gfx.svg.vectorization.vectorizer import fidelity, load_image, square_image
 
     if not image:
         raise StudioInputError("upload an image first (PNG, JPEG, WebP, BMP, GIF or TIFF)")

@@ -35,7 +35,7 @@ RESULTS = Path(__file__).parent / "results" / "decoding.json"
 
 def load(model_dir: str | None, device: str):
     """The model and its path tokenizer: a checkpoint directory, or a random `small` model."""
-    from gfx.svg.tokenize import PathTokenizer, load_tokenizer
+    from gfx.svg.tokenizers.registry import PathTokenizer, load_tokenizer
 
     if model_dir:
         model = Transformer.from_pretrained(model_dir, device=device)
@@ -168,8 +168,7 @@ def icon_prompts(model, tokenizer, prompts, device):
     """(BOS prompt, prefix, prefix_mask) per text prompt: MiniLM states for a model with a 384-wide
     prefix, a random prefix seeded by the prompt for another prefix width, no prefix otherwise (then
     every prompt is the same BOS, and a warm matrix has seen the timed icon)."""
-    from gfx.backbones.text_encoder import TEXT_WIDTH
-    from gfx.svg.iconshop_data import prompt_prefix
+    from gfx.backbones.text_encoder import TEXT_WIDTH, prompt_prefix
 
     bos = torch.tensor([[tokenizer.bos_id]], device=device)
     width = model.config.prefix_dim

@@ -1,6 +1,6 @@
 """Image -> SVG on corpus test icons at 128 px: neural+refine beside vtracer's compact and default settings.
 
-One run, the same icons and renders for every method (`gfx.svg.vectorize_eval.evaluate_vectorize`):
+One run, the same icons and renders for every method (`gfx.recipes.vectorize.evaluate_vectorize`):
 MSE, SSIM, our token count, SVG bytes, validity, median seconds per image. vtracer runs with its most
 compact accurate setting (binary, polygon, path_precision=1, filter_speckle=0) and with its default
 spline mode. Issue 7's target: neural+refine Pareto-dominates vtracer's compact setting (MSE no worse
@@ -21,7 +21,7 @@ METHODS = "centerline+refine,neural+refine,neural,vtracer,vtracer-spline"
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from gfx.svg.vectorize_eval import evaluate_vectorize
+    from gfx.recipes.vectorize import evaluate_vectorize
 
     parser = argparse.ArgumentParser(prog="bench.vectorize")
     parser.add_argument("--limit", type=int, default=40)

@@ -3,7 +3,7 @@
 The public API lives in the modality packages, imported lazily so `import gfx` stays fast:
 
     import gfx
-    doc = gfx.svg.parse.parse_svg(text)
+    doc = gfx.svg.core.parse.parse_svg(text)
 """
 
 import importlib

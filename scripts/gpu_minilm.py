@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from gfx.data.icons import load_icons
-from gfx.svg.iconshop_data import keywords_of
+from gfx.recipes.iconshop_data import keywords_of
 
 TOKENIZER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 

@@ -66,7 +66,7 @@ sys.path.insert(0, os.getcwd())
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
 
-import gfx.svg.iconshop_train as recipe  # noqa: E402
+import gfx.recipes.iconshop as recipe  # noqa: E402
 
 _tokenized = {}
 _tokenize = recipe.tokenize_records

@@ -41,7 +41,7 @@ def test_normalize_to_stdout(tmp_path, stroke_icon):
 
 @pytest.mark.parametrize("scheme", ["path", "semantic"])
 def test_tokenize_and_decode_round_trip(tmp_path, stroke_icon, scheme):
-    from gfx.svg.metrics import compare
+    from gfx.svg.core.metrics import compare
 
     src = tmp_path / "home.svg"
     src.write_text(stroke_icon)
@@ -93,8 +93,8 @@ def test_mesh_generate_encode_decode_render(tmp_path):
 
 
 def test_svg_vectorize_writes_a_valid_svg(tmp_path, filled_icon):
-    from gfx.svg.metrics import is_valid_svg
-    from gfx.svg.render import render_png
+    from gfx.svg.core.metrics import is_valid_svg
+    from gfx.svg.core.render import render_png
 
     png = tmp_path / "icon.png"
     png.write_bytes(render_png(filled_icon, 128))

@@ -8,17 +8,17 @@ import json
 import pytest
 import torch
 
-import gfx.mesh.fullpart_train
-import gfx.mesh.vat_train
-import gfx.svg.iconshop_train
-import gfx.svg.starvector_train
+import gfx.recipes.fullpart
+import gfx.recipes.iconshop
+import gfx.recipes.starvector
+import gfx.recipes.vat
 from gfx.recipes import get_recipe
 
 
 @pytest.fixture(autouse=True)
 def runs_dir(tmp_path, monkeypatch):
     """Training state goes to a temporary RUNS_DIR, never to the repository's .cache/train."""
-    for module in (gfx.svg.iconshop_train, gfx.svg.starvector_train, gfx.mesh.fullpart_train, gfx.mesh.vat_train):
+    for module in (gfx.recipes.iconshop, gfx.recipes.starvector, gfx.recipes.fullpart, gfx.recipes.vat):
         monkeypatch.setattr(module, "RUNS_DIR", tmp_path / "runs")
     torch.set_num_threads(1)
 

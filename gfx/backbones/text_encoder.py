@@ -111,3 +111,16 @@ def cached_token_states(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
 def cached_embedding(prompt: str) -> torch.Tensor:
     """Sentence embedding of one prompt, cached per prompt: (384,)."""
     return text_encoder().embed([prompt])[0]
+
+
+def prompt_prefix(prompts: Sequence[str], encoder=None, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniLM token states of prompts as a model prefix; empty prompts get an all-False mask.
+    Over-long prompts are truncated (with a logged warning when `warn`).
+
+    Returns:
+        prefix: (B, P, 384) float32; prefix_mask: (B, P) bool.
+    """
+    encoder = encoder or text_encoder()
+    states, mask = encoder.token_states([p if p else " " for p in prompts], warn=warn)
+    empty = torch.tensor([not p for p in prompts], device=states.device)
+    return states * ~empty[:, None, None], mask & ~empty[:, None]

@@ -18,7 +18,7 @@ class UsageError(Exception):
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's input errors into a one-line message and exit code 2."""
-    from gfx.svg.document import SVGError
+    from gfx.svg.core.document import SVGError
 
     try:
         yield

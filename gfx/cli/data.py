@@ -18,8 +18,8 @@ def data_build_icons(
 ) -> None:
     """Fetch the pinned npm icon packages, normalize, dedupe, split, and write the corpus."""
     from gfx.data.icons import ICON_SOURCES
-    from gfx.data.icons_build import build_icons
     from gfx.data.npm import NpmError
+    from gfx.recipes.icon_corpus import build_icons
 
     with user_errors():
         unknown = sorted(set(source or []) - set(ICON_SOURCES))

@@ -18,9 +18,9 @@ def svg_normalize(
 ) -> None:
     """Normalize an SVG: flatten groups and transforms, convert to M/L/C/Z paths, fit a 24-unit viewBox."""
     from gfx.files import write_text
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
-    from gfx.svg.serialize import to_svg
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.serialize import to_svg
 
     with user_errors():
         text = to_svg(normalize(parse_svg(read_input(source), source=str(source)), to_paths=not keep_primitives))
@@ -39,7 +39,7 @@ def svg_render(
     background: str = typer.Option("white", help="Background colour, or 'none' for transparency."),
 ) -> None:
     """Render an SVG to a PNG with cairosvg."""
-    from gfx.svg.render import render, save_png
+    from gfx.svg.core.render import render, save_png
 
     with user_errors():
         image = render(read_input(source), size=size, background=None if background == "none" else background)
@@ -58,10 +58,10 @@ def svg_tokenize(
 ) -> None:
     """Print the token sequence of an SVG (normalized first)."""
     from gfx.files import write_text
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
-    from gfx.svg.serialize import to_svg
-    from gfx.svg.tokenize import TOKENIZERS
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.serialize import to_svg
+    from gfx.svg.tokenizers.registry import TOKENIZERS
 
     with user_errors():
         if scheme not in TOKENIZERS:
@@ -85,7 +85,7 @@ def _slug(text: str) -> str:
 
 
 def _write_results(results, out_dir: Path, stem: str) -> None:
-    from gfx.svg.render import save_png
+    from gfx.svg.core.render import save_png
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, result in enumerate(results):
@@ -149,7 +149,7 @@ def svg_vectorize(
 ) -> None:
     """Image -> SVG in a 24-unit viewBox (colour images are split into colour layers)."""
     import gfx
-    from gfx.svg.vectorizer import METHODS
+    from gfx.svg.vectorization.vectorizer import METHODS
 
     with user_errors():
         if method not in METHODS:

@@ -2,7 +2,7 @@
 
 Sources (DESIGN.md section 3): Tabler outline and Lucide are the stroke-icon domain, Tabler filled and
 MDI the filled-icon domain. `ICON_SOURCES` registers each pinned package with the reader that takes every
-SVG with its name, tags and category out of it; `gfx.data.icons_build.build_icons` turns them into the
+SVG with its name, tags and category out of it; `gfx.recipes.icon_corpus.build_icons` turns them into the
 committed files. `load_icons` reads those files back; it needs neither npm nor the network.
 
 Splits are a pure function of an icon's normalized SVG text, so adding or removing other icons never
@@ -45,7 +45,7 @@ class IconRecord:
         tags: lowercase keywords: the package's tags, then the names (as words) of merged duplicates.
         category: the package's category for the icon, or None where the package has none.
         split: "train", "val" or "test" (`split_of(svg)`).
-        svg: the normalized SVG text (`gfx.svg.serialize.to_svg` of the normalized document).
+        svg: the normalized SVG text (`gfx.svg.core.serialize.to_svg` of the normalized document).
         original: the icon file's text exactly as shipped in the package.
     """
 

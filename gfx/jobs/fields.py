@@ -167,8 +167,8 @@ def checkpoint_dir(marker: str, what: str, example: str) -> Callable[[Any], str 
 
 
 def vectorize_method(value: Any) -> str:
-    """One of `gfx.svg.vectorizer.METHODS`; "potrace" only where the potrace binary is installed."""
-    from gfx.svg.vectorizer import METHODS
+    """One of `gfx.svg.vectorization.vectorizer.METHODS`; "potrace" only where the potrace binary is installed."""
+    from gfx.svg.vectorization.vectorizer import METHODS
 
     if value not in METHODS:
         raise ValueError(f"must be one of {', '.join(METHODS)}")

@@ -102,7 +102,7 @@ def render_svg(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, by
         {"-<size>.png": cairosvg PNG bytes, (size, size) RGB on a background colour, RGBA when "none"}
         for each size in `params["sizes"]`.
     """
-    from gfx.svg.render import render_png
+    from gfx.svg.core.render import render_png
 
     return {f"-{size}.png": render_png(inputs["input"], size=size, background=params["background"])
             for size in params["sizes"]}
@@ -115,7 +115,7 @@ def generate_svg(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
         {"-<i>.svg": SVG text (UTF-8)} for i < n, plus {"-<i>-<size>.png": PNG on white} for each size.
     """
     import gfx.svg
-    from gfx.svg.render import render_png
+    from gfx.svg.core.render import render_png
 
     results = gfx.svg.generate(params["prompt"], n=params["n"], seed=params["seed"], guidance=params["guidance"],
                                model=params["model"])
@@ -134,12 +134,12 @@ def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[st
     """Image -> SVG with `gfx.svg.vectorize`.
 
     Returns:
-        {".svg": SVG text, ".json": the result's `info` plus `gfx.svg.vectorizer.fidelity`, and "-<size>.png": the
+        {".svg": SVG text, ".json": the result's `info` plus `gfx.svg.vectorization.vectorizer.fidelity`, and "-<size>.png": the
         SVG rendered on white for each size}.
     """
     import gfx.svg
-    from gfx.svg.render import render_png
-    from gfx.svg.vectorizer import fidelity, load_image
+    from gfx.svg.core.render import render_png
+    from gfx.svg.vectorization.vectorizer import fidelity, load_image
 
     image = load_image(inputs["input"], source=params["input"])  # errors name the file as the job does
     options = {name: params[name] for name in VECTORIZE_OPTIONS if params[name] is not None}
@@ -198,7 +198,7 @@ JOB_KINDS: dict[str, JobKind] = {
             "sizes": Field(render_sizes, default=[128]),
             "background": Field(background_colour, default="white"),
         },
-        modules=("gfx.svg.render", "cairosvg"),
+        modules=("gfx.svg.core.render", "cairosvg"),
         summary="SVG file -> PNG per size: OUTDIR/<stem>-<size>.png",
     ),
     "render-mesh": JobKind(
@@ -225,7 +225,7 @@ JOB_KINDS: dict[str, JobKind] = {
                            default=None),
             "sizes": Field(png_sizes, default=[]),
         },
-        modules=("gfx.svg.iconshop", "gfx.backbones.text_encoder", "gfx.svg.render"),
+        modules=("gfx.svg.iconshop", "gfx.backbones.text_encoder", "gfx.svg.core.render"),
         summary="text -> icons: OUTDIR/<stem>-<i>.svg (+ <stem>-<i>-<size>.png)",
     ),
     "vectorize": JobKind(
@@ -243,7 +243,7 @@ JOB_KINDS: dict[str, JobKind] = {
                            default=None),
             "sizes": Field(png_sizes, default=[]),
         },
-        modules=("gfx.svg.vectorizer", "gfx.svg.starvector", "gfx.svg.refine", "gfx.svg.render"),
+        modules=("gfx.svg.vectorization.vectorizer", "gfx.svg.starvector", "gfx.svg.vectorization.refine", "gfx.svg.core.render"),
         summary="image file -> SVG: OUTDIR/<stem>.svg, <stem>.json (info, mse, ssim, bytes) (+ <stem>-<size>.png)",
     ),
     "generate-mesh": JobKind(

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.set_blocks import FinalLayer, SetBlock, TimestepEmbedding
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-from gfx.mesh.set_blocks import FinalLayer, SetBlock, TimestepEmbedding
 
 MIN_SIZE = 0.01
 """Smallest box edge a sampled layout keeps (object-frame units)."""

@@ -31,15 +31,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gfx.checkpoint import PretrainedMixin
-from gfx.config import ConfigMixin
-from gfx.mesh.set_blocks import (
+from gfx.backbones.set_blocks import (
     FinalLayer,
     SetBlock,
     TimestepEmbedding,
     fourier_features,
     sinusoidal_embedding,
 )
+from gfx.checkpoint import PretrainedMixin
+from gfx.config import ConfigMixin
 
 POSITIONS = ("center", "corner", "none")
 MODES = ("parts", "shared")

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.set_blocks import SetBlock, fourier_features, fourier_width
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-from gfx.mesh.set_blocks import SetBlock, fourier_features, fourier_width
 from gfx.mesh.structures import MeshError, PartMesh
 from gfx.tokenizers.quantizers import MultiScaleResidualQuantizer, code_bytes
 
@@ -322,7 +322,7 @@ class VAT(nn.Module, PretrainedMixin):
     @torch.no_grad()
     def encode_latents(self, mesh: PartMesh, seeds: Sequence[int]) -> Tensor:
         """Gaussian means of a mesh in the [-1, 1]^3 frame, one per surface sample: (len(seeds), M, latent_dim)."""
-        from gfx.mesh.vat_data import union_surface
+        from gfx.mesh.voxels import union_surface
 
         samples = [np.concatenate(union_surface(mesh, self.config.n_points, seed), 1) for seed in seeds]
         mu, _ = self.encode_gaussian(torch.from_numpy(np.stack(samples)).to(self.latents.device))
@@ -333,7 +333,7 @@ class VAT(nn.Module, PretrainedMixin):
         """Index of the latent tokens (K, M, latent_dim) whose decoded surface is closest to `mesh` (in the
         [-1, 1]^3 frame): the highest F@0.05, then the lowest Chamfer, on `SELECTION_POINTS` surface samples."""
         from gfx.mesh.metrics import point_metrics
-        from gfx.mesh.vat_data import union_surface
+        from gfx.mesh.voxels import union_surface
 
         if len(candidates) == 1:
             return 0

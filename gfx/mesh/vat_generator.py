@@ -15,23 +15,17 @@ training with probability `cond_drop` for classifier-free guidance.
 from __future__ import annotations
 
 import logging
-import platform
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.set_blocks import FinalLayer, SetBlock
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-from gfx.mesh.set_blocks import FinalLayer, SetBlock
 from gfx.mesh.vat import VAT, VATCodes
-from gfx.model_card import run_facts
-from gfx.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -144,107 +138,3 @@ class VATGenerator(nn.Module, PretrainedMixin):
                 inputs = torch.cat([inputs, quantizer.next_scale_input(f_hat, s + 1).expand(2, -1, -1)], 1)
             start += n
         return VATCodes(indices)
-
-
-@torch.no_grad()
-def code_dataset(vat: VAT, arrays: dict[str, np.ndarray], seed: int = 0) -> dict[str, Tensor]:
-    """Teacher-forcing tensors of a shape split: "codes" (N, L), "inputs" (N, L - 1, D), "text" (N, 384)."""
-    from gfx.mesh.fullpart_data import embed_captions
-
-    vat.eval()
-    rng = np.random.default_rng(seed)
-    n_points = vat.config.n_points
-    codes, inputs = [], []
-    for start in range(0, len(arrays["surface"]), 32):
-        chunk = arrays["surface"][start : start + 32]
-        pick = rng.permutation(chunk.shape[1])[:n_points]
-        mu, _ = vat.encode_gaussian(torch.from_numpy(chunk[:, pick]))
-        idx = vat.quantizer.encode(mu)
-        codes.append(torch.cat(idx, 1))
-        inputs.append(vat.quantizer.teacher_inputs(idx))
-    return {
-        "codes": torch.cat(codes),
-        "inputs": torch.cat(inputs).float(),
-        "text": torch.from_numpy(embed_captions(list(arrays["captions"]))),
-    }
-
-
-def tensor_batches(data: dict[str, Tensor], batch_size: int, seed: int, drop_last: bool = True):
-    """`epoch -> batches` of rows of equally long tensors, seeded shuffle."""
-
-    def epoch_batches(epoch: int) -> list[dict[str, Tensor]]:
-        n = len(next(iter(data.values())))
-        order = torch.from_numpy(np.random.default_rng(seed * 7919 + epoch).permutation(n))
-        stop = n - batch_size + 1 if drop_last else n
-        return [
-            {k: v[order[i : i + batch_size]] for k, v in data.items()} for i in range(0, stop, batch_size)
-        ]
-
-    return epoch_batches
-
-
-def train_vat_generator(
-    vat: VAT,
-    train_arrays: dict,
-    val_arrays: dict,
-    out_dir: str | Path,
-    work_dir: str | Path,
-    *,
-    steps: int = 1500,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    preset: str = "mini",
-    seed: int = 0,
-    resume: bool = True,
-    progress=None,
-    device: str = "cpu",
-) -> dict:
-    """Train a `VATGenerator` on the codes of `vat` for the training shapes; save it to `out_dir`.
-
-    Returns:
-        Facts for the model card: tokens, parameters, steps, losses, wall time.
-    """
-    c = vat.config
-    config = VATGeneratorConfig.from_name(
-        preset, scales=c.scales, codebook_size=c.codebook_size, latent_dim=c.latent_dim
-    )
-    started = time.perf_counter()
-    train_data, val_data = code_dataset(vat, train_arrays, seed), code_dataset(vat, val_arrays, seed)
-    log.info(
-        "encoded %d train / %d val shapes in %.0f s",
-        len(train_data["codes"]),
-        len(val_data["codes"]),
-        time.perf_counter() - started,
-    )
-    model = VATGenerator(config)
-    batch_size = min(batch_size, len(train_data["codes"]))
-    train_config = TrainConfig(
-        steps=steps,
-        lr=lr,
-        warmup_steps=min(100, steps // 10),
-        weight_decay=0.05,
-        eval_every=max(steps // 4, 1),
-        eval_batches=4,
-        checkpoint_every=100,
-        log_every=25,
-        seed=seed,
-    )
-    result = train(
-        model,
-        tensor_batches(train_data, batch_size, seed),
-        train_config,
-        val_data=tensor_batches(val_data, batch_size, seed, drop_last=False)(0),
-        out_dir=work_dir,
-        resume=resume,
-        callback=progress,
-        device=device,
-    )
-    model.to("cpu").eval()
-    model.save_pretrained(out_dir, dtype=torch.float16)
-    return {
-        "tokens": config.length,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "batch_size": batch_size,
-        **run_facts(result),
-        "machine": platform.machine(),
-    }

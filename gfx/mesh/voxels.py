@@ -327,3 +327,32 @@ def _sample_triangles(triangles: np.ndarray, area: np.ndarray, n: int, rng: np.r
     tri = triangles[face_index]
     points = tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
     return points, face_index
+
+
+def union_occupancy(mesh: PartMesh, points: np.ndarray) -> np.ndarray:
+    """(N,) bool: inside any part of `mesh` (every part must be closed)."""
+    inside = np.zeros(len(points), dtype=bool)
+    for part in mesh:
+        inside |= points_inside(points, part.vertices, part.faces)
+    return inside
+
+
+def union_surface(mesh: PartMesh, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Area-uniform samples of the outer surface of the union of the parts.
+
+    Returns:
+        points: (n, 3) float32; normals: (n, 3) float32 outward face normals.
+    """
+    rng = np.random.default_rng(seed)
+    points, normals, face_index = sample_surface(mesh.verts_packed(), mesh.faces_packed(), 3 * n + 64, seed)
+    part_of = mesh.face_parts_packed()[face_index]
+    hidden = np.zeros(len(points), dtype=bool)
+    for k, part in enumerate(mesh):
+        others = part_of != k
+        if others.any():
+            hidden[others] |= points_inside(points[others], part.vertices, part.faces)
+    keep = np.flatnonzero(~hidden)
+    if len(keep) == 0:
+        keep = np.arange(len(points))
+    pick = keep[rng.permutation(len(keep))[:n]] if len(keep) >= n else rng.choice(keep, n)
+    return points[pick], normals[pick]

@@ -21,7 +21,7 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
 
 
 def vectorize(image, method: str = "centerline+refine", model: str | None = None, **options):
-    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorizer.vectorize`; options: size, max_colors, seed, ...).
+    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorization.vectorizer.vectorize`; options: size, max_colors, seed, ...).
 
     Args:
         image: a path, encoded image bytes, a PIL image or a numpy array.
@@ -32,6 +32,6 @@ def vectorize(image, method: str = "centerline+refine", model: str | None = None
     Returns:
         An `SVGResult` (valid; empty document with `info["empty"]` when the image has no ink).
     """
-    from gfx.svg.vectorizer import vectorize as run
+    from gfx.svg.vectorization.vectorizer import vectorize as run
 
     return run(image, method, model=model, **options)

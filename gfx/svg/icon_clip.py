@@ -1,14 +1,14 @@
 """IconCLIP: a small contrastive image-text model of icons, the evaluator of text -> icon models.
 
 No pretrained CLIP or Inception weights can be downloaded here, so gfx trains its own evaluator on the
-icon corpus train split (`models/icon-clip`, `gfx train icon-clip`, see `gfx.svg.icon_clip_train`): a
+icon corpus train split (`models/icon-clip`, `gfx train icon-clip`, see `gfx.recipes.icon_clip`): a
 CNN over grayscale renders and a trainable MLP over the frozen MiniLM sentence embedding meet in one
 L2-normalized space, trained with CLIP's symmetric InfoNCE loss and a learnable temperature. It gives
 
 - `score(svgs, prompts)`: the cosine of image and text embeddings, in [-1, 1], a CLIP-score stand-in.
   torchmetrics' CLIPScore reports `100 * max(cos, 0)`; the values are not comparable with real CLIP;
 - `retrieval_accuracy(images, prompts)`: top-k image->text and text->image retrieval;
-- `image_features(images)`: pooled CNN features for a Fréchet distance (`gfx.svg.metrics.frechet_distance`).
+- `image_features(images)`: pooled CNN features for a Fréchet distance (`gfx.svg.core.metrics.frechet_distance`).
 
     model = IconCLIP.from_pretrained("models/icon-clip")
     model.score([svg], ["house, home, building"])      # (1,) float32 cosine
@@ -33,7 +33,7 @@ from gfx.backbones.text_encoder import TEXT_WIDTH, text_encoder
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
 from gfx.data.icons import REPO_ROOT
-from gfx.svg.render import render, to_rgb
+from gfx.svg.core.render import render, to_rgb
 
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "icon-clip"
 """Where the shipped evaluator lives."""

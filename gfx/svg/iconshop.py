@@ -23,18 +23,18 @@ import torch
 
 from gfx.backbones.constraints import BanningConstraint, Grammar
 from gfx.backbones.sampling import SamplingConfig
+from gfx.backbones.text_encoder import prompt_prefix
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import load_pipeline_config, save_pipeline
 from gfx.config import ConfigMixin
-from gfx.svg.document import Document, SVGError
-from gfx.svg.drawing_sampler import sample_drawings
-from gfx.svg.iconshop_data import prompt_prefix
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
-from gfx.svg.result import SVGResult
-from gfx.svg.token_vocab import BOS_ID, EOM_ID, EOS_ID, MASK_ID
-from gfx.svg.tokenize import load_tokenizer
+from gfx.svg.core.document import Document, SVGError
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.result import SVGResult
+from gfx.svg.sampling import sample_drawings
+from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+from gfx.svg.tokenizers.registry import load_tokenizer
+from gfx.svg.tokenizers.vocab import BOS_ID, EOM_ID, EOS_ID, MASK_ID
 
 log = logging.getLogger(__name__)
 

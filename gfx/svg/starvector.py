@@ -39,11 +39,11 @@ from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig, next_token_loss
 from gfx.checkpoint import PretrainedMixin, load_pipeline_config, save_pipeline
 from gfx.config import ConfigMixin
-from gfx.svg.drawing_sampler import sample_drawings
-from gfx.svg.path_tokens import PathTokenizer, PathTokenizerConfig
-from gfx.svg.result import SVGResult
-from gfx.svg.token_vocab import BOS_ID, EOS_ID
-from gfx.svg.tokenize import load_tokenizer
+from gfx.svg.core.result import SVGResult
+from gfx.svg.sampling import sample_drawings
+from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+from gfx.svg.tokenizers.registry import load_tokenizer
+from gfx.svg.tokenizers.vocab import BOS_ID, EOS_ID
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ class StarVector:
     # --- inference ------------------------------------------------------------------------------
     def preprocess(self, images) -> Tensor:
         """Images (anything `load_image` takes) -> (B, 3, S, S) float in [0, 1], squared on white."""
-        from gfx.svg.vectorizer import load_image, square_image
+        from gfx.svg.vectorization.image_input import load_image, square_image
 
         size = self.config.image_size
         arrays = [square_image(load_image(im), size) for im in images]
@@ -339,7 +339,7 @@ class StarVector:
 
     def vectorize_batch(self, images, seed: int | None = 0, candidates: int | None = None) -> list[SVGResult]:
         """One result per image: the best (lowest MSE at the model's image size) of `candidates` samples."""
-        from gfx.svg.metrics import mse
+        from gfx.svg.core.metrics import mse
 
         k = candidates or self.config.candidates
         pixels = self.preprocess(images)  # (B, 3, S, S)

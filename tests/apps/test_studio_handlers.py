@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from apps import studio_handlers as h
-from gfx.svg.document import SVGError
-from gfx.svg.metrics import mse, ssim
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.render import render
-from gfx.svg.vectorizer import METHODS, load_image, square_image
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.metrics import mse, ssim
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.render import render
+from gfx.svg.vectorization.vectorizer import METHODS, load_image, square_image
 
 STROKE_ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="black"
  stroke-width="2"><path d="M5 12v7a2 2 0 0 0 2 2h10a2 2 0 0 0 2 -2v-7"/><path d="M5 12l-2 0l9 -9l9 9l-2 0"/>

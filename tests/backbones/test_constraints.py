@@ -179,7 +179,7 @@ def test_dead_end_marks_the_row_invalid():
 
 def test_svg_path_tokenizer_grammar_1000_sampled_sequences_all_parse():
     """The issue's check: 1,000 sequences from a random tiny model under the tokenizer grammar parse."""
-    from gfx.svg.tokenize import PathTokenizer
+    from gfx.svg.tokenizers.registry import PathTokenizer
 
     tok = PathTokenizer(grid=9)
     grammar = Grammar(tok.vocab, tok.grammar(), stop_ids=[tok.eos_id])

@@ -86,9 +86,9 @@ def _sample(corpus, every=25):
 
 
 def test_every_svg_parses_and_is_already_normalized(corpus):
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
-    from gfx.svg.serialize import to_svg
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.serialize import to_svg
 
     for r in _sample(corpus):
         document = parse_svg(r.svg)
@@ -98,9 +98,9 @@ def test_every_svg_parses_and_is_already_normalized(corpus):
 
 @pytest.mark.slow
 def test_every_svg_of_the_whole_corpus_is_a_normalization_fixed_point(corpus):
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
-    from gfx.svg.serialize import to_svg
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.serialize import to_svg
 
     assert [r.name for r in corpus if to_svg(normalize(parse_svg(r.svg))) != r.svg] == []
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gfx.data import icons
 from gfx.data.icons import ICON_SOURCES, IconRecord, IconSource, RawIcon, icon_id, load_icons, split_of
-from gfx.data.icons_build import NormalizedIcon, build_icons, encode_records, merge_duplicates
 from gfx.data.npm import NpmPackage, sha512_integrity
+from gfx.recipes.icon_corpus import NormalizedIcon, build_icons, encode_records, merge_duplicates
 
 # ---------------------------------------------------------------- merging, encoding
 

@@ -14,10 +14,10 @@ import gfx.svg
 from gfx.jobs import read_manifest, run_jobs
 from gfx.mesh import Part, PartMesh, load_part_mesh
 from gfx.mesh.render import View, preview, render
-from gfx.svg.metrics import mse, ssim
-from gfx.svg.parse import parse_svg
-from gfx.svg.render import render as render_svg
-from gfx.svg.vectorizer import load_image, square_image
+from gfx.svg.core.metrics import mse, ssim
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.render import render as render_svg
+from gfx.svg.vectorization.image_input import load_image, square_image
 
 PROMPT, MESH_PROMPT, SIZE = "house", "a wooden chair with four legs", 32
 JOBS = [

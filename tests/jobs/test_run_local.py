@@ -14,7 +14,7 @@ from PIL import Image
 
 from gfx.jobs import JOB_KINDS, read_manifest, run_jobs
 from gfx.jobs.local_executor import LocalExecutor
-from gfx.svg.render import render
+from gfx.svg.core.render import render
 
 GFX = [sys.executable, "-m", "gfx"]
 

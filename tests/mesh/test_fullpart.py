@@ -176,7 +176,7 @@ def test_given_layout_is_used(tiny):
     not (SHIPPED / "parts" / "config.json").is_file(), reason="models/fullpart-mini not trained"
 )
 def test_shipped_fullpart_loads_and_scores_in_range():
-    from gfx.mesh.fullpart_train import evaluate_fullpart
+    from gfx.recipes.fullpart import evaluate_fullpart
 
     pipe = FullPart.from_pretrained(SHIPPED)
     result = evaluate_fullpart(pipe, limit=1, steps=4, n_points=500)

@@ -7,8 +7,8 @@ import trimesh
 
 from gfx.mesh import MeshError, Part, PartMesh
 from gfx.mesh.vat import VAT, VATCodes, VATConfig, plane_cell_coordinates, sample_triplane
-from gfx.mesh.vat_data import union_occupancy, union_surface
 from gfx.mesh.vat_generator import VATGenerator, VATGeneratorConfig
+from gfx.mesh.voxels import union_occupancy, union_surface
 from gfx.models import MODELS_DIR
 
 SHIPPED = MODELS_DIR / "vat-mini"
@@ -196,8 +196,8 @@ def test_vat_overfits_one_shape():
     """The whole path (points -> latents -> triplane -> occupancy -> marching cubes -> F-score) can fit a shape."""
     from gfx.data.parts3d import generate
     from gfx.mesh.metrics import point_metrics
-    from gfx.mesh.vat_data import occupancy_queries
     from gfx.mesh.voxels import devoxelize, sample_surface
+    from gfx.recipes.vat_data import occupancy_queries
 
     torch.manual_seed(0)
     mesh = generate("table", 0).mesh

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from gfx.svg.centerline import corner_indices, fit_chain, skeleton_chains, trace_centerline
-from gfx.svg.metrics import is_valid_svg, mse
-from gfx.svg.render import render, to_rgb
-from gfx.svg.vectorizer import vectorize
+from gfx.svg.core.metrics import is_valid_svg, mse
+from gfx.svg.core.render import render, to_rgb
+from gfx.svg.vectorization.centerline import corner_indices, fit_chain, skeleton_chains, trace_centerline
+from gfx.svg.vectorization.vectorizer import vectorize
 
 SQUIGGLE = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#000" stroke-width="2"
 stroke-linecap="round" stroke-linejoin="round"><path d="M4 18L9 6L14 18"/><circle cx="18" cy="8" r="3"/>

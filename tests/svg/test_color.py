@@ -2,8 +2,8 @@
 
 import pytest
 
-from gfx.svg.color import parse_color
-from gfx.svg.document import SVGError
+from gfx.svg.core.color import parse_color
+from gfx.svg.core.document import SVGError
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from gfx.svg.diffrender import render_batch, render_scene, scene_from_document, scene_to_document
-from gfx.svg.document import Document, Path, Style, SVGError
-from gfx.svg.geometry import KAPPA
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.render import render, to_rgb
+from gfx.svg.core.document import Document, Path, Style, SVGError
+from gfx.svg.core.geometry import KAPPA
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.render import render, to_rgb
+from gfx.svg.vectorization.diffrender import (
+    render_batch,
+    render_scene,
+    scene_from_document,
+    scene_to_document,
+)
 from tests.conftest import FILLED_ICON, STROKE_ICON
 
 torch.set_num_threads(1)

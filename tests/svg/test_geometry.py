@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gfx.svg.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect
-from gfx.svg.geometry import arc_to_cubics, element_to_path, transform_element
-from gfx.svg.path_data import parse_path_data
+from gfx.svg.core.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect
+from gfx.svg.core.geometry import arc_to_cubics, element_to_path, transform_element
+from gfx.svg.core.path_data import parse_path_data
 
 # --------------------------------------------------------------------------------------------- arcs
 

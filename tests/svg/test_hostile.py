@@ -5,10 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from gfx.svg.document import SVGError
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import ParseLimits, load_svg, parse_svg
-from gfx.svg.serialize import to_svg
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import ParseLimits, load_svg, parse_svg
+from gfx.svg.core.serialize import to_svg
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-import gfx.svg.icon_clip_train
+import gfx.recipes.icon_clip
 from gfx.backbones.text_encoder import text_encoder
 from gfx.data.icons import load_icons
+from gfx.recipes.icon_clip import (
+    augment_prompt,
+    contrastive_batches,
+    corpus_rasters,
+    evaluate_icon_clip,
+    train_icon_clip,
+)
 from gfx.svg.icon_clip import (
     DEFAULT_MODEL_DIR,
     IconCLIP,
@@ -19,13 +26,6 @@ from gfx.svg.icon_clip import (
     rasterize,
     retrieval_metrics,
     to_ink,
-)
-from gfx.svg.icon_clip_train import (
-    augment_prompt,
-    contrastive_batches,
-    corpus_rasters,
-    evaluate_icon_clip,
-    train_icon_clip,
 )
 from gfx.train import TrainConfig, train
 
@@ -148,7 +148,7 @@ def test_augment_prompt_subsamples_and_shuffles_keywords():
 
 
 def test_recipe_writes_a_model_and_card_and_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(gfx.svg.icon_clip_train, "RUNS_DIR", tmp_path / "runs")  # the project-wide run directory
+    monkeypatch.setattr(gfx.recipes.icon_clip, "RUNS_DIR", tmp_path / "runs")  # the project-wide run directory
     kwargs = dict(preset="tiny", batch_size=8, limit=16, cache_dir=tmp_path / "cache")
     out = tmp_path / "models" / "icon-clip"
     seen = []

@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from gfx.data.icons import load_icons
-from gfx.svg.document import Path as SVGPath
-from gfx.svg.iconshop import IconShop, IconShopConfig
-from gfx.svg.iconshop_data import (
+from gfx.recipes.iconshop_data import (
     AugmentConfig,
     IconBatches,
     fim_permute,
@@ -20,8 +18,10 @@ from gfx.svg.iconshop_data import (
     tokenize_records,
     translate,
 )
-from gfx.svg.metrics import is_valid_svg
-from gfx.svg.token_vocab import MASK_ID, PAD_ID
+from gfx.svg.core.document import Path as SVGPath
+from gfx.svg.core.metrics import is_valid_svg
+from gfx.svg.iconshop import IconShop, IconShopConfig
+from gfx.svg.tokenizers.vocab import MASK_ID, PAD_ID
 from gfx.train import TrainConfig, train
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gfx.svg.metrics import frechet_distance, novelty, uniqueness
+from gfx.svg.core.metrics import frechet_distance, novelty, uniqueness
 
 
 def reference_fid(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,11 +7,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from gfx.svg.document import Circle, Document, Line, Path, Style
-from gfx.svg.geometry import split_subpaths
-from gfx.svg.normalize import canonical_order, normalize, prune_element
-from gfx.svg.parse import parse_svg
-from gfx.svg.serialize import to_svg
+from gfx.svg.core.document import Circle, Document, Line, Path, Style
+from gfx.svg.core.geometry import split_subpaths
+from gfx.svg.core.normalize import canonical_order, normalize, prune_element
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.serialize import to_svg
 
 NS = 'xmlns="http://www.w3.org/2000/svg"'
 

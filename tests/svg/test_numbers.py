@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gfx.svg.document import SVGError
-from gfx.svg.numbers import MAX_MAGNITUDE, TooManyError, in_range, parse_length, parse_numbers
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.numbers import MAX_MAGNITUDE, TooManyError, in_range, parse_length, parse_numbers
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from gfx.svg.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
-from gfx.svg.parse import load_svg, parse_svg
+from gfx.svg.core.document import Circle, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
+from gfx.svg.core.parse import load_svg, parse_svg
 
 NS = 'xmlns="http://www.w3.org/2000/svg"'
 
@@ -184,7 +184,7 @@ def test_hidden_and_non_rendering_elements_are_skipped(caplog):
         '<circle r="4" clip-path="url(#c)" style="stroke-dasharray: 1 2"/>'
         '<foo:bar xmlns:foo="urn:foo"><circle r="9"/></foo:bar><circle r="5"/>'
     )
-    with caplog.at_level(logging.WARNING, logger="gfx.svg.parse"):
+    with caplog.at_level(logging.WARNING, logger="gfx.svg.core.parse"):
         doc = parse_svg(svg(body), source="s.svg")
     assert [e.r for e in doc.elements] == [3, 3, 4, 5]
     warnings = [r.getMessage() for r in caplog.records]

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gfx.svg.document import SVGError
-from gfx.svg.numbers import TooManyError
-from gfx.svg.path_data import parse_path_data
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.numbers import TooManyError
+from gfx.svg.core.path_data import parse_path_data
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def path_texts(draw):
 
 
 def _careful(d: str):
-    from gfx.svg.path_data import _absolute_path, _lexed_commands
+    from gfx.svg.core.path_data import _absolute_path, _lexed_commands
 
     try:
         return _absolute_path(_lexed_commands(d, 20_000, "d"), "d")
@@ -100,7 +100,7 @@ def _careful(d: str):
 @settings(max_examples=400, deadline=None)
 @given(path_texts())
 def test_fast_path_equals_the_careful_lexer(d):
-    from gfx.svg.path_data import _absolute_path, _plain_commands
+    from gfx.svg.core.path_data import _absolute_path, _plain_commands
 
     plain = _plain_commands(d, 20_000)
     if plain is not None:  # the fast path only answers where the careful lexer succeeds, with the same path
@@ -115,7 +115,7 @@ def test_fast_path_equals_the_careful_lexer(d):
 
 def test_fast_path_answers_for_the_corpus_and_agrees():
     from gfx.data.icons import load_icons
-    from gfx.svg.path_data import _plain_commands
+    from gfx.svg.core.path_data import _plain_commands
 
     ds = [m for r in load_icons(split="test")[:300] for m in re.findall(r' d="([^"]*)"', r.svg)]
     assert len(ds) > 300

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from gfx.svg.document import Document, Path
-from gfx.svg.metrics import mse
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.refine import refine, round_document
-from gfx.svg.render import render
+from gfx.svg.core.document import Document, Path
+from gfx.svg.core.metrics import mse
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.render import render
+from gfx.svg.vectorization.refine import refine, round_document
 
 
 def perturbed(doc: Document, sigma: float, width_factor: float, seed: int = 0) -> Document:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from gfx.svg.document import SVGError
-from gfx.svg.metrics import compare, is_valid_svg, mse, ssim
-from gfx.svg.render import contact_sheet, render, render_png, to_rgb
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.metrics import compare, is_valid_svg, mse, ssim
+from gfx.svg.core.render import contact_sheet, render, render_png, to_rgb
 
 
 def test_render_shape_background_and_ink(filled_icon):

@@ -6,10 +6,21 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from gfx.svg.document import Circle, Document, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.serialize import element_to_svg, format_number, path_data, to_svg
+from gfx.svg.core.document import (
+    Circle,
+    Document,
+    Ellipse,
+    Line,
+    Path,
+    Polygon,
+    Polyline,
+    Rect,
+    Style,
+    SVGError,
+)
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.serialize import element_to_svg, format_number, path_data, to_svg
 
 FIXTURES = {p.stem: p.read_text() for p in sorted((pathlib.Path(__file__).parent / "fixtures").glob("*.svg"))}
 

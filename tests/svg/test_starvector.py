@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from gfx.svg.metrics import is_valid_svg
-from gfx.svg.normalize import normalize
-from gfx.svg.parse import parse_svg
-from gfx.svg.render import render
+from gfx.recipes.starvector_data import ImageAugmentConfig, StarVectorBatches, random_transform
+from gfx.svg.core.metrics import is_valid_svg
+from gfx.svg.core.normalize import normalize
+from gfx.svg.core.parse import parse_svg
+from gfx.svg.core.render import render
 from gfx.svg.starvector import StarVector, StarVectorConfig
-from gfx.svg.starvector_data import ImageAugmentConfig, StarVectorBatches, random_transform
-from gfx.svg.vectorizer import vectorize
+from gfx.svg.vectorization.vectorizer import vectorize
 from gfx.train import TrainConfig, train
 
 

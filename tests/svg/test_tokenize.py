@@ -10,12 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gfx.svg.document import Circle, Document, Ellipse, Line, Path, Polygon, Polyline, Rect, Style, SVGError
-from gfx.svg.metrics import mse
-from gfx.svg.render import render as gfx_render
-from gfx.svg.render import to_rgb
-from gfx.svg.token_vocab import BrokenSequence
-from gfx.svg.tokenize import (
+from gfx.svg.core.document import (
+    Circle,
+    Document,
+    Ellipse,
+    Line,
+    Path,
+    Polygon,
+    Polyline,
+    Rect,
+    Style,
+    SVGError,
+)
+from gfx.svg.core.metrics import mse
+from gfx.svg.core.render import render as gfx_render
+from gfx.svg.core.render import to_rgb
+from gfx.svg.tokenizers.registry import (
     TOKENIZERS,
     PathTokenizer,
     SemanticTokenizer,
@@ -24,6 +34,7 @@ from gfx.svg.tokenize import (
     load_tokenizer,
     tokenizer_from_dict,
 )
+from gfx.svg.tokenizers.vocab import BrokenSequence
 
 VIEW = (0.0, 0.0, 24.0, 24.0)
 K = 0.5523  # quarter-circle cubic control distance
@@ -600,8 +611,8 @@ def corpus_round_trip_pass_rate(scheme: str, every: int) -> float:
     """Share of corpus icons (every `every`-th) whose normalize -> encode -> decode render is within
     MSE 1e-3 of the original SVG's render at 128 px."""
     from gfx.data.icons import load_icons
-    from gfx.svg.normalize import normalize
-    from gfx.svg.parse import parse_svg
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
 
     tok = make_tokenizer((scheme,))
     records = load_icons()[::every]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gfx.svg.document import SVGError
-from gfx.svg.transform import IDENTITY, fit_matrix, parse_transform
+from gfx.svg.core.document import SVGError
+from gfx.svg.core.transform import IDENTITY, fit_matrix, parse_transform
 
 
 @pytest.mark.parametrize(

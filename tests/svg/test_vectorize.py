@@ -1,4 +1,4 @@
-"""Image intake, colour layers and the classical tracers of `gfx.svg.vectorizer`; the `gfx.svg.vectorize` API."""
+"""Image intake, colour layers and the classical tracers of `gfx.svg.vectorization.vectorizer`; the `gfx.svg.vectorize` API."""
 
 import io
 import struct
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gfx.svg.metrics import is_valid_svg, mse
-from gfx.svg.render import render, to_rgb
-from gfx.svg.vectorizer import color_layers, load_image, square_image, vectorize
+from gfx.svg.core.metrics import is_valid_svg, mse
+from gfx.svg.core.render import render, to_rgb
+from gfx.svg.vectorization.vectorizer import color_layers, load_image, square_image, vectorize
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -153,7 +153,7 @@ def test_unknown_method_lists_the_valid_ones():
 
 @pytest.mark.skipif(__import__("shutil").which("potrace") is not None, reason="potrace is installed here")
 def test_potrace_without_the_binary_says_what_to_do():
-    from gfx.svg.document import SVGError
+    from gfx.svg.core.document import SVGError
 
     image = np.full((16, 16, 3), 255, np.uint8)
     image[4:12, 4:12] = 0
@@ -163,7 +163,7 @@ def test_potrace_without_the_binary_says_what_to_do():
 
 def test_public_vectorize_stays_a_function_after_the_module_is_imported(filled_icon):
     import gfx.svg
-    import gfx.svg.vectorizer  # noqa: F401  (a module named like the function would shadow it here)
+    import gfx.svg.vectorization.vectorizer  # noqa: F401  (a module named like the function would shadow it here)
 
     result = gfx.svg.vectorize(render(filled_icon, 64), method="vtracer", size=64)
     assert callable(gfx.svg.vectorize) and result.document.elements

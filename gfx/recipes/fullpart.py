@@ -1,0 +1,346 @@
+"""The `gfx train fullpart` recipe and the `gfx eval fullpart` table (FullPart vs. the shared grid).
+
+    train_fullpart("models/fullpart-mini")     # layout, parts, shared; resumes from gfx.train.RUNS_DIR/fullpart-mini
+    result = evaluate_fullpart(FullPart.from_pretrained("models/fullpart-mini"), split="test")
+    print(format_fullpart_table(result))
+
+The evaluation gives both occupancy models the ground-truth layout and caption of each test object, so
+it measures stage (b) alone: per-part F-score@0.05 and Chamfer by part-size bucket, in the object frame
+and in each part's own frame. The "oracle" rows mesh the ground-truth voxels of each representation (the
+part grids at R^3; the object grid at Ro^3 split by boxes): the best each representation can do, whatever
+the model. Layout metrics (box IoU after Hungarian matching, part-count and label accuracy) score stage (a)
+from the caption alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gfx.checkpoint import load_weights
+from gfx.mesh.fullpart import COMPONENTS, FullPart, label_color
+from gfx.mesh.fullpart_occupancy import OBJECT_BOX, assign_to_boxes
+from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, summarize_by_bucket
+from gfx.mesh.parts import assemble, assemble_shared
+from gfx.mesh.structures import MeshError, PartMesh
+from gfx.models import MODELS_DIR
+from gfx.recipes.card import machine_facts, run_facts, write_model_card
+from gfx.runtime import seed_everything
+from gfx.train import RUNS_DIR, TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = MODELS_DIR / "fullpart-mini"
+METHODS = ("fullpart", "shared", "fullpart_oracle", "shared_oracle")
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of axis-aligned boxes: (N, 6), (M, 6) [center, size] -> (N, M)."""
+    a_lo, a_hi = a[:, None, :3] - a[:, None, 3:] / 2, a[:, None, :3] + a[:, None, 3:] / 2
+    b_lo, b_hi = b[None, :, :3] - b[None, :, 3:] / 2, b[None, :, :3] + b[None, :, 3:] / 2
+    inter = np.prod(np.clip(np.minimum(a_hi, b_hi) - np.maximum(a_lo, b_lo), 0, None), axis=-1)
+    union = np.prod(a[:, None, 3:], -1) + np.prod(b[None, :, 3:], -1) - inter
+    return inter / np.maximum(union, 1e-12)
+
+
+def layout_scores(pred_boxes, pred_labels, gt_boxes, gt_labels) -> dict[str, float]:
+    """Hungarian-matched mean box IoU (unmatched GT boxes count 0), count and label accuracy."""
+    from scipy.optimize import linear_sum_assignment
+
+    iou = box_iou(np.asarray(pred_boxes), np.asarray(gt_boxes))
+    rows, cols = linear_sum_assignment(-iou)
+    return {
+        "box_iou": float(iou[rows, cols].sum() / len(gt_boxes)),
+        "count_exact": float(len(pred_boxes) == len(gt_boxes)),
+        "count_error": float(abs(len(pred_boxes) - len(gt_boxes))),
+        "label_acc": float(
+            np.mean([pred_labels[r] == gt_labels[c] for r, c in zip(rows, cols, strict=True)])
+        ),
+    }
+
+
+def missing_scores(gt: PartMesh) -> list[PartScore]:
+    """Scores of a prediction with no parts at all: every ground-truth part unmatched (F = 0)."""
+    return [PartScore.unmatched(part, THRESHOLDS) for part in gt]
+
+
+@torch.no_grad()
+def evaluate_fullpart(
+    pipe: FullPart | str | Path | None = None,
+    split: str | None = "test",
+    limit: int = 24,
+    progress=None,
+    *,
+    n_per_category: int = 150,
+    seed: int = 0,
+    steps: int | None = None,
+    n_points: int = 2000,
+) -> dict:
+    """The FullPart vs. shared-grid table on `limit` objects of `split` (`gfx eval fullpart`).
+
+    Args:
+        pipe: a `FullPart`, a checkpoint directory, or None for the shipped `models/fullpart-mini`.
+        split: dataset split (None: all); limit: objects scored, the first of the split (0: all).
+        progress: `progress(done, total, label)` after each object.
+        n_per_category: objects per category the split is drawn from (as in training).
+        seed: sampling seed; steps: DDIM steps (default: the model's); n_points: samples per part.
+
+    Returns:
+        {"split", "objects", "parts_resolution", "shared_resolution",
+         "buckets": {method: {frame: summarize_by_bucket(...)}}, "layout": means of `layout_scores`}
+        for methods in `METHODS` (the shared ones only when the pipeline has a shared model), and
+        "table": the same as text (`format_fullpart_table`).
+    """
+    from gfx.backbones.text_encoder import cached_embedding
+    from gfx.data.parts3d import iter_objects
+
+    if not isinstance(pipe, FullPart):
+        pipe = FullPart.from_pretrained(pipe if pipe is not None else DEFAULT_MODEL_DIR)
+    objects = list(iter_objects(n_per_category, split=split))[: limit or None]
+    scores: dict = {m: {"object": [], "part": []} for m in METHODS}
+    layouts = []
+    r, ro = pipe.parts.config.grid, pipe.shared.config.grid if pipe.shared is not None else 0
+    for n, obj in enumerate(objects):
+        generator = torch.Generator().manual_seed(seed + n)
+        gt, boxes, labels = obj.mesh, obj.boxes, obj.mesh.labels
+        names, colors = gt.names, [label_color(x) for x in labels]  # GT names: parts pair up by name
+        text = cached_embedding(obj.caption)[None]
+        preds = {
+            "fullpart": pipe.assemble(
+                pipe.part_probabilities(text, boxes, labels, generator, steps), boxes, labels, names
+            ),
+            "fullpart_oracle": assemble(obj.part_grids(r).astype(np.float32), boxes, names, labels, colors),
+        }
+        if pipe.shared is not None:
+            try:
+                preds["shared"] = pipe.shared_grid(text, boxes, labels, generator, steps, names)
+            except MeshError:  # nothing generated: every part is missing
+                preds["shared"] = None
+            occupancy = obj.object_grid(ro)[0]
+            preds["shared_oracle"] = assemble_shared(
+                assign_to_boxes(occupancy, boxes), names, labels, colors, OBJECT_BOX[:3], OBJECT_BOX[3]
+            )
+        for method, pred in preds.items():
+            for frame in ("object", "part"):
+                scores[method][frame] += (
+                    missing_scores(gt)
+                    if pred is None
+                    else part_metrics(pred, gt, n_points=n_points, seed=seed, frame=frame)
+                )
+        pred_boxes, pred_ids = pipe.layout.sample(text, generator=generator)[0]
+        layouts.append(layout_scores(pred_boxes, [pipe.label_names[i] for i in pred_ids], boxes, labels))
+        log.info("evaluated %d/%d %s", n + 1, len(objects), obj.id)
+        if progress is not None:
+            progress(n + 1, len(objects), "fullpart")
+    buckets = {
+        m: {f: summarize_by_bucket(s) for f, s in frames.items()}
+        for m, frames in scores.items()
+        if frames["object"]
+    }
+    layout = {k: round(float(np.mean([x[k] for x in layouts])), 4) for k in layouts[0]} if layouts else {}
+    result = {
+        "split": split or "all",
+        "objects": len(objects),
+        "parts_resolution": r,
+        "shared_resolution": ro,
+        "buckets": buckets,
+        "layout": layout,
+    }
+    result["table"] = format_fullpart_table(result)
+    return result
+
+
+def format_fullpart_table(result: dict) -> str:
+    """The evaluation as fixed-width text: one row per method, frame and size bucket."""
+    lines = [
+        f"FullPart vs shared grid, {result['split']} split, {result['objects']} objects, GT layouts; "
+        f"part grids {result['parts_resolution']}^3, shared grid {result['shared_resolution']}^3",
+        f"{'method':<16} {'frame':<6} {'bucket':<7} {'parts':>5} {'missing':>7} {'F@0.05':>7} {'F@0.1':>7} "
+        f"{'CD':>7}",
+    ]
+    for method, frames in result["buckets"].items():
+        for frame, buckets in frames.items():
+            for bucket, row in buckets.items():
+                lines.append(
+                    f"{method:<16} {frame:<6} {bucket:<7} {row['parts']:>5} {row['missing']:>7} "
+                    f"{row['f@0.05']:>7.3f} {row['f@0.1']:>7.3f} {row['chamfer']:>7.4f}"
+                )
+    if result.get("layout"):
+        lines.append("layout from caption: " + ", ".join(f"{k} {v}" for k, v in result["layout"].items()))
+    return "\n".join(lines)
+
+
+def train_fullpart(
+    out_dir: str | Path = DEFAULT_MODEL_DIR,
+    *,
+    preset: str = "mini",
+    steps: int | None = None,
+    layout_steps: int = 1000,
+    part_steps: int = 250,
+    shared_steps: int = 250,
+    batch_size: int = 8,
+    layout_batch_size: int = 32,
+    lr: float = 1e-3,
+    n_per_category: int = 150,
+    resume: bool = True,
+    init_from: str | Path | None = None,
+    seed: int = 0,
+    eval_limit: int = 24,
+    progress=None,
+    device: str | None = None,
+) -> dict:
+    """Train the three FullPart components in turn and save the pipeline with a model card.
+
+    Args:
+        out_dir: the shipped pipeline directory (`layout/`, `parts/`, `shared/`).
+        preset: component preset ("tiny" or "mini").
+        steps: if given, the steps of both occupancy models (part_steps and shared_steps), layout 4x.
+        layout_steps, part_steps, shared_steps: optimizer steps per component (0 skips shared).
+        batch_size: objects per occupancy step; layout_batch_size: objects per layout step.
+        lr: peak learning rate.
+        n_per_category: objects per category of the procedural dataset (indices 0..n-1).
+        resume: continue from `gfx.train.RUNS_DIR/<name>/<component>/checkpoint`.
+        init_from: a saved FullPart directory whose weights start a new run (e.g. the shipped model, to
+            continue training in a session without the checkpoint cache).
+        eval_limit: test objects of the model card's table (0: skip).
+
+    Returns:
+        The model card facts (also `out_dir/metrics.json` and `out_dir/README.md`).
+    """
+    from gfx.recipes.fullpart_data import PartBatches, part_arrays
+    from gfx.runtime import default_device
+
+    if steps is not None:
+        layout_steps, part_steps, shared_steps = 4 * steps, steps, steps
+    device = device or default_device()
+    out_dir, work = Path(out_dir), RUNS_DIR / Path(out_dir).name
+    seed_everything(seed)
+    pipe = FullPart.build(preset, with_shared=bool(shared_steps))
+    if init_from is not None:
+        for name in COMPONENTS:
+            if getattr(pipe, name) is not None:
+                load_weights(getattr(pipe, name), Path(init_from) / name)
+    r, ro = (
+        pipe.parts.config.grid,
+        pipe.shared.config.grid if pipe.shared is not None else 2 * pipe.parts.config.grid,
+    )
+    started = time.perf_counter()
+    data = {
+        s: part_arrays(s, n_per_category, part_resolution=r, object_resolution=ro) for s in ("train", "val")
+    }
+    log.info("part arrays ready in %.0f s", time.perf_counter() - started)
+    card = {
+        "preset": preset,
+        "n_per_category": n_per_category,
+        "train_objects": len(data["train"]["ids"]),
+        "val_objects": len(data["val"]["ids"]),
+        "seed": seed,
+        "lr": lr,
+        **machine_facts(device),
+        "components": {},
+    }
+    plan = [
+        ("layout", layout_steps, layout_batch_size),
+        ("parts", part_steps, batch_size),
+        ("shared", shared_steps, batch_size),
+    ]
+    for name, steps, batch in plan:
+        model = getattr(pipe, name)
+        if model is None or not steps:
+            continue
+        config = TrainConfig(
+            steps=steps,
+            lr=lr,
+            warmup_steps=min(100, steps // 10),
+            weight_decay=0.01,
+            eval_every=max(steps // 4, 1),
+            eval_batches=4,
+            checkpoint_every=max(10, steps // 20),
+            log_every=10,
+            seed=seed,
+        )
+        result = train(
+            model,
+            PartBatches(data["train"], batch, seed),
+            config,
+            val_data=PartBatches(data["val"], batch, seed, drop_last=False)(0),
+            out_dir=work / name,
+            resume=resume,
+            callback=progress,
+            device=device,
+        )
+        model.to("cpu").eval()
+        card["components"][name] = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "config": model.config.to_dict(),
+            "batch_size": batch,
+            **run_facts(result),
+        }
+    pipe.save_pretrained(out_dir)
+    if eval_limit:
+        card["eval"] = evaluate_fullpart(pipe, "test", eval_limit, n_per_category=n_per_category, seed=seed)
+    write_model_card(out_dir, card, model_card(out_dir.name, card))
+    return card
+
+
+def model_card(name: str, card: dict) -> str:
+    """Markdown model card from the run's facts."""
+    comps = card["components"]
+    lines = [
+        f"# {name}",
+        "",
+        "FullPart-style text -> part mesh pipeline of gfx (arXiv 2510.26140, built at CPU scale):",
+        "(a) `layout/`: DDIM diffusion over an unordered set of box tokens (box, present flag, label code),",
+        "conditioned on the prompt's MiniLM embedding; (b) `parts/`: a DiT that denoises every part's occupancy",
+        "in its own full-resolution grid over its box frame, local blocks per part alternating with global blocks",
+        "over all parts, center-point encoding of token cells in object coordinates; (c) marching cubes per part",
+        "and assembly into one mesh with named parts. `shared/`: the same architecture and parameter count on one",
+        "object grid (the shared-grid baseline of the ablation).",
+        "",
+        "## Data",
+        f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
+        f" each): {card['train_objects']} train / {card['val_objects']} val objects with captions, boxes, labels.",
+        "",
+        "## Recipe",
+        f"`gfx train fullpart` (= `gfx.recipes.fullpart.train_fullpart(out_dir='models/{name}', "
+        f"preset='{card['preset']}', ...)`), seed {card['seed']}, peak lr {card['lr']}, AdamW, warmup + cosine, "
+        "through `gfx.train.train`; weights stored as float16.",
+        "",
+        "## Run",
+        f"Device {card['device']} ({card['machine']}, on a machine shared with other jobs).",
+        "",
+        "| component | parameters | steps | batch | wall time | train loss | val loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name_, c in comps.items():
+        lines.append(
+            f"| {name_} | {c['parameters']:,} | {c['steps']} | {c['batch_size']} | "
+            f"{c['train_wall_time_s'] / 60:.0f} min | {c['train_loss']} | {c['val_loss']} |"
+        )
+    lines += ["", "Losses: layout = noise MSE; parts/shared = BCE of the predicted clean occupancy."]
+    if "eval" in card:
+        lines += [
+            "",
+            "## Evaluation (`gfx eval fullpart --split test`)",
+            "",
+            "```",
+            format_fullpart_table(card["eval"]),
+            "```",
+            "",
+            "F-score at tau = 0.05 and Chamfer L1 (gfx.mesh.metrics); frame 'part' measures each part in its",
+            "own box frame scaled to [-1, 1]^3. Buckets by box diagonal: small < 0.3 <= medium < 1.0 <= large.",
+            "'missing' counts ground-truth parts the method produced no mesh for (scored F = 0).",
+            "",
+            "## Status",
+            "The 'oracle' rows (ground-truth voxels of each representation) carry the paper's claim: small parts",
+            "keep their shape in their own grid and are lost or crushed in the shared grid (see the small bucket,",
+            "part frame), while large parts are finer in the shared 32^3 grid than in a 16^3 part grid. The trained",
+            "models are far below their oracles: they are undertrained (a few hundred steps on shared CPU cores),",
+            "so generated parts are noisy. Continue with `train_fullpart(steps=N, init_from='models/fullpart-mini')`,",
+            "preferably on a GPU. The layout model (box IoU from the caption alone) is also weak.",
+        ]
+    return "\n".join(lines) + "\n"

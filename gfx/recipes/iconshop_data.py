@@ -1,0 +1,169 @@
+"""Training data for IconShop: corpus icons as token sequences, prompts, fill-in-the-middle, batches.
+
+Per sample (IconShop's recipe, research/svg_anchors.md sec. 7):
+1. the icon's PathTokenizer ids, `BOS ... EOS`;
+2. with `translate_prob`, a random shift of every point by whole lattice cells that keeps it on the lattice;
+3. a prompt: `empty_prompt_prob` empty (unconditional, for classifier-free guidance), else a random non-empty
+   subset of the record's keywords (name words, tags, category), shuffled and joined by ", ";
+4. with `fim_prob`, one span of whole path elements moved to the end: `BOS pre MASK post EOS MASK span EOM`.
+Batches group icons of similar length, pad on the right, and carry MiniLM token states of the prompts
+as the prefix (an empty prompt gets a fully masked prefix, which `generate` uses for the unguided branch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gfx.backbones.text_encoder import prompt_prefix
+from gfx.svg.tokenizers.path import PathTokenizer
+from gfx.svg.tokenizers.vocab import PAD_ID
+
+
+@dataclass(frozen=True)
+class IconSample:
+    """One tokenized corpus icon: ids (L,) int64 `BOS ... EOS` and its prompt keywords."""
+
+    ids: np.ndarray
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities of the per-sample transforms."""
+
+    empty_prompt_prob: float = 0.1
+    fim_prob: float = 0.5
+    translate_prob: float = 0.5
+    translate_max: int = 8  # lattice cells
+
+
+def keywords_of(record) -> tuple[str, ...]:
+    """A corpus record's distinct keywords: name words first, then tags, then category."""
+    from gfx.data.icons import words
+
+    out: dict[str, None] = {}
+    for k in (words(record.name), *record.tags, record.category or ""):
+        k = k.strip().lower()
+        if k:
+            out.setdefault(k, None)
+    return tuple(out)
+
+
+def tokenize_records(records: Sequence, tokenizer: PathTokenizer, max_tokens: int) -> list[IconSample]:
+    """Encode normalized corpus records; icons longer than `max_tokens` are left out."""
+    from gfx.svg.core.parse import parse_svg
+
+    samples = []
+    for record in records:
+        ids = np.asarray(tokenizer.encode(parse_svg(record.svg)), dtype=np.int64)
+        if len(ids) <= max_tokens:
+            samples.append(IconSample(ids, keywords_of(record)))
+    return samples
+
+
+def sample_prompt(keywords: Sequence[str], rng: np.random.Generator, empty_prob: float) -> str:
+    """An empty prompt with `empty_prob`, else a shuffled random non-empty subset of `keywords`."""
+    if not keywords or rng.random() < empty_prob:
+        return ""
+    k = int(rng.integers(1, len(keywords) + 1))
+    chosen = rng.choice(len(keywords), size=k, replace=False)
+    return ", ".join(keywords[i] for i in chosen)
+
+
+def translate(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Shift every point token by one random (dx, dy) in lattice cells that keeps all points on the lattice."""
+    xy = tokenizer.point_xy(ids)
+    is_point = xy[:, 0] >= 0
+    if not is_point.any():
+        return ids
+    pts = xy[is_point]
+    g = tokenizer.lattice
+    lo = np.maximum(-pts.min(0), -max_shift)
+    hi = np.minimum(g - 1 - pts.max(0), max_shift)
+    if (lo > hi).any():
+        return ids
+    dx, dy = (int(rng.integers(lo[i], hi[i] + 1)) for i in range(2))
+    out = ids.copy()
+    out[is_point] += dx + dy * g
+    return out
+
+
+def fim_permute(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generator) -> np.ndarray:
+    """Move one random span of whole path elements to the end (IconShop's causal masking)."""
+    bounds = [*tokenizer.element_starts(ids), len(ids) - 1]  # element starts and the EOS position
+    if len(bounds) < 2:
+        return ids
+    i, j = sorted(rng.choice(len(bounds), size=2, replace=False))
+    return np.asarray(tokenizer.fim_split(ids, bounds[i], bounds[j]), dtype=np.int64)
+
+
+class IconBatches:
+    """Re-iterable, seeded batches of augmented icons for `gfx.train.train`.
+
+    Each batch is a dict: "tokens" (B, T) long right-padded with PAD, "attention_mask" (B, T) bool,
+    "loss_mask" (B, T) bool (= attention_mask), "prefix" (B, P, 384) MiniLM token states of the
+    prompts, "prefix_mask" (B, P) bool (all False for empty prompts).
+
+    Args:
+        samples: tokenized icons.
+        tokenizer: the tokenizer they were encoded with.
+        batch_size: icons per batch.
+        augment: transform probabilities; None disables all of them (validation).
+        seed: base seed; epoch e uses seed + e, so every epoch differs and reruns are identical.
+        text_encoder: object with `token_states(prompts) -> (states, mask)`; default the shared MiniLM.
+    """
+
+    def __init__(self, samples, tokenizer, batch_size, augment: AugmentConfig | None, seed=0, text_encoder=None):
+        self.samples, self.tokenizer, self.batch_size = list(samples), tokenizer, batch_size
+        self.augment, self.seed = augment, seed
+        self._text_encoder = text_encoder
+        if not self.samples:
+            raise ValueError("no icons to train on: the corpus split is empty or every icon exceeds max_tokens")
+
+    def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of one epoch from batch `start` on (the per-epoch form `train` accepts)."""
+        rng = np.random.default_rng(self.seed + epoch)
+        order = rng.permutation(len(self.samples)) if self.augment else np.arange(len(self.samples))
+        # sort within windows of 50 batches by length so batches waste little padding, then shuffle batches
+        window = 50 * self.batch_size
+        chunks = []
+        for offset in range(0, len(order), window):
+            part = sorted(order[offset : offset + window], key=lambda i: len(self.samples[i].ids))
+            chunks += [part[k : k + self.batch_size] for k in range(0, len(part), self.batch_size)]
+        if self.augment:
+            rng.shuffle(chunks)
+        for k, chunk in enumerate(chunks):
+            batch_rng = np.random.default_rng([self.seed, epoch, k])  # batch k is the same however we got here
+            if k >= start:
+                yield self.collate([self.samples[i] for i in chunk], batch_rng)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self(0)
+
+    def __len__(self) -> int:
+        return -(-len(self.samples) // self.batch_size)
+
+    def collate(self, samples: Sequence[IconSample], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Augment and pad a list of samples into a batch dict (see the class docstring)."""
+        a = self.augment
+        seqs, prompts = [], []
+        for s in samples:
+            ids = s.ids
+            if a and rng.random() < a.translate_prob:
+                ids = translate(ids, self.tokenizer, rng, a.translate_max)
+            if a and rng.random() < a.fim_prob:
+                ids = fim_permute(ids, self.tokenizer, rng)
+            seqs.append(ids)
+            prompts.append(sample_prompt(s.keywords, rng, a.empty_prompt_prob) if a else ", ".join(s.keywords))
+        width = max(len(s) for s in seqs)
+        tokens = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
+        for i, ids in enumerate(seqs):
+            tokens[i, : len(ids)] = torch.from_numpy(ids)
+        mask = tokens != PAD_ID
+        prefix, prefix_mask = prompt_prefix(prompts, self._text_encoder, warn=False)
+        return {"tokens": tokens, "attention_mask": mask, "loss_mask": mask, "prefix": prefix,
+                "prefix_mask": prefix_mask}

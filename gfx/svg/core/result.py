@@ -1,0 +1,43 @@
+"""`SVGResult`: what every SVG pipeline in gfx returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gfx.svg.core.document import Document
+from gfx.svg.core.render import DEFAULT_SIZE, render
+from gfx.svg.core.serialize import to_svg
+
+
+@dataclass(frozen=True)
+class SVGResult:
+    """One generated or vectorized SVG.
+
+    Attributes:
+        document: the drawing, normalized (viewBox 0 0 24 24 unless the model says otherwise).
+        tokens: the token ids it was decoded from (BOS/EOS included), empty for non-token methods.
+        prompt: the text it was generated from, if any.
+        info: method-specific facts (seed, guidance, timings, fallbacks used), plain values only.
+    """
+
+    document: Document
+    tokens: tuple[int, ...] = ()
+    prompt: str | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def svg(self) -> str:
+        """The drawing as compact SVG text."""
+        return to_svg(self.document)
+
+    def render(self, size: int = DEFAULT_SIZE, background: str | None = "white") -> np.ndarray:
+        """(size, size, 4) uint8 RGBA render (cairosvg)."""
+        return render(self.document, size=size, background=background)
+
+    def save(self, path) -> None:
+        """Write the SVG text to `path` atomically."""
+        from gfx.files import write_text
+
+        write_text(path, self.svg)
