@@ -119,3 +119,62 @@ def novelty(token_seqs, train_seqs) -> float:
         raise ValueError("novelty needs at least one sequence")
     train = {tuple(seq) for seq in train_seqs}
     return 100.0 * sum(key not in train for key in keys) / len(keys)
+
+
+# --- shape distance: chamfer between ink pixels -----------------------------------------------------
+INK_LEVEL = 0.5
+"""A pixel is ink when its darkness (1 - luminance on white) exceeds this."""
+
+
+def ink_mask(image: np.ndarray, level: float = INK_LEVEL) -> np.ndarray:
+    """(H, W) bool ink pixels of an (H, W, 3|4) uint8 image composited on white."""
+    gray = to_rgb(np.asarray(image)).astype(np.float32).mean(axis=2) / 255.0
+    return (1.0 - gray) > level
+
+
+class InkChamfer:
+    """Symmetric mean chamfer distance in pixels between the ink of one image and each of N references.
+
+    d(A, B) = (mean over A's ink of the distance to B's nearest ink + the same from B to A) / 2.
+    The references' distance transforms are computed once, so a query costs two (N, H*W) products.
+    An image without ink is `empty_distance` from everything.
+
+    Args:
+        masks: (N, H, W) bool reference ink.
+        empty_distance: the distance given when either side has no ink (default: the image side).
+    """
+
+    def __init__(self, masks: np.ndarray, empty_distance: float | None = None):
+        from scipy.ndimage import distance_transform_edt
+
+        masks = np.asarray(masks, dtype=bool)
+        n, h, w = masks.shape
+        self.shape = (h, w)
+        self.empty_distance = float(h if empty_distance is None else empty_distance)
+        self.ink = masks.reshape(n, -1).astype(np.float32)
+        self.counts = self.ink.sum(axis=1)
+        self.transforms = np.stack([self._transform(m, distance_transform_edt) for m in masks]).reshape(n, -1)
+
+    def _transform(self, mask: np.ndarray, edt) -> np.ndarray:
+        if not mask.any():
+            return np.full(mask.shape, self.empty_distance, np.float32)
+        return edt(~mask).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ink)
+
+    def __call__(self, mask: np.ndarray) -> np.ndarray:
+        """(N,) float32 distances from one (H, W) bool ink mask to every reference."""
+        from scipy.ndimage import distance_transform_edt
+
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"mask is {mask.shape}, the references are {self.shape}")
+        flat = mask.reshape(-1)
+        if not flat.any():
+            return np.full(len(self), self.empty_distance, np.float32)
+        to_refs = self.transforms[:, flat].mean(axis=1)
+        from_refs = self.ink @ self._transform(mask, distance_transform_edt).reshape(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            from_refs = np.where(self.counts > 0, from_refs / np.maximum(self.counts, 1), self.empty_distance)
+        return ((to_refs + from_refs) / 2).astype(np.float32)

@@ -1,0 +1,236 @@
+"""Generalization protocols for text -> icon: prompts whose answers training never saw.
+
+- **concept-disjoint**: the held-out concepts are icon names drawn by both stroke designers (Tabler outline and
+  Lucide) whose name hash falls in the first `HELD_OUT_PERCENT` buckets. Every icon of a held-out concept leaves
+  training, from every source: an icon named like the concept, or carrying the concept's words as a tag (the
+  name of a merged duplicate). The prompt is the concept's words ("arrow up right"); the references are both
+  designers' icons of it.
+- **cross-designer**: concepts that are not held out, drawn by both designers, where one designer's icon is in
+  the training split and the other's is not. The prompt is the name's words; the reference is the unseen icon.
+
+Scoring (`score_samples`): every sample and every reference is rendered at `RASTER` px; the distance between two
+icons is the symmetric mean chamfer distance between their ink pixels (`InkChamfer`). A concept's distance to a
+sample is that of its nearest reference; the rank of the prompted concept among all concepts of the set gives
+top-1 / top-5 accuracy, and the mean distance to the prompted concept is reported beside them. A sample is a
+near-copy when its distance to the nearest training icon is under a threshold calibrated on real icons that
+training never saw (`calibrate_near_copy`): a real unseen icon is called a copy `NEAR_COPY_PERCENTILE`% of the
+time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gfx.data.icons import REPO_ROOT, IconRecord, load_icons, words
+from gfx.files import write_bytes
+from gfx.svg.core.metrics import InkChamfer, ink_mask
+from gfx.svg.core.render import render
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("concept-disjoint", "cross-designer")
+DESIGNERS = ("tabler-outline", "lucide")
+HELD_OUT_PERCENT = 35
+"""Share of the concepts both designers draw that the concept-disjoint protocol holds out (about 220 of 625)."""
+RASTER = 64
+NEAR_COPY_PERCENTILE = 5.0
+CACHE_DIR = REPO_ROOT / ".cache" / "icon-protocols"
+"""Ink masks of the training icons (gitignored, rebuilt on demand)."""
+
+Sampler = Callable[[str, int], str]
+"""sampler(prompt, seed) -> SVG text."""
+
+
+def concept_bucket(name: str) -> int:
+    return int(hashlib.sha256(f"concept:{name}".encode()).hexdigest()[:8], 16) % 100
+
+
+def shared_concepts(records: Sequence[IconRecord]) -> list[str]:
+    """Names drawn by both designers, sorted."""
+    by_source = {s: {r.name for r in records if r.source == s} for s in DESIGNERS}
+    return sorted(by_source[DESIGNERS[0]] & by_source[DESIGNERS[1]])
+
+
+def held_out_concepts(records: Sequence[IconRecord] | None = None) -> list[str]:
+    """The concept-disjoint protocol's concepts (names), sorted."""
+    records = load_icons() if records is None else records
+    return [c for c in shared_concepts(records) if concept_bucket(c) < HELD_OUT_PERCENT]
+
+
+def is_of_concept(record: IconRecord, concepts: set[str], concept_words: set[str]) -> bool:
+    """True when `record` draws one of `concepts`: by its name, or by a merged duplicate's name in its tags."""
+    return record.name in concepts or any(tag in concept_words for tag in record.tags)
+
+
+def training_records(records: Sequence[IconRecord] | None = None) -> list[IconRecord]:
+    """The train split without any icon of a held-out concept: what a protocol-honest model trains on."""
+    records = load_icons() if records is None else records
+    concepts = set(held_out_concepts(records))
+    concept_words = {words(c) for c in concepts}
+    return [r for r in records if r.split == "train" and not is_of_concept(r, concepts, concept_words)]
+
+
+@dataclass(frozen=True)
+class ProtocolSet:
+    """The prompts of one protocol and the references they are ranked against.
+
+    Attributes:
+        name: "concept-disjoint" or "cross-designer".
+        prompts: one prompt per concept; concept k is `concepts[k]`.
+        concepts: the concept names.
+        references: SVG texts; reference j draws concept `reference_concept[j]` (an index into `concepts`).
+        reference_concept: (R,) int64.
+    """
+
+    name: str
+    prompts: list[str]
+    concepts: list[str]
+    references: list[str]
+    reference_concept: np.ndarray
+
+
+def protocol_set(name: str, records: Sequence[IconRecord] | None = None) -> ProtocolSet:
+    """Build the `name` protocol's prompts and references from the corpus."""
+    records = load_icons() if records is None else records
+    icon = {(r.source, r.name): r for r in records if r.source in DESIGNERS}
+    held_out = set(held_out_concepts(records))
+    if name == "concept-disjoint":
+        concepts = sorted(held_out)
+        pairs = [(k, icon[s, c].svg) for k, c in enumerate(concepts) for s in DESIGNERS]
+    elif name == "cross-designer":
+        concepts, pairs = [], []
+        for c in shared_concepts(records):
+            seen = [icon[s, c].split == "train" for s in DESIGNERS]
+            if c in held_out or seen[0] == seen[1]:
+                continue
+            unseen = DESIGNERS[seen.index(False)]
+            pairs.append((len(concepts), icon[unseen, c].svg))
+            concepts.append(c)
+    else:
+        raise KeyError(f"unknown protocol {name!r}; valid names: {', '.join(PROTOCOLS)}")
+    return ProtocolSet(name, [words(c) for c in concepts], concepts, [svg for _, svg in pairs],
+                       np.array([k for k, _ in pairs], dtype=np.int64))
+
+
+def ink_masks(svgs: Sequence[str], size: int = RASTER, cache: bool = False) -> np.ndarray:
+    """(N, size, size) bool ink of each SVG rendered on white; with `cache`, kept under `CACHE_DIR` by content."""
+    if not svgs:
+        return np.zeros((0, size, size), bool)
+    path = CACHE_DIR / f"ink-{size}-{hashlib.sha256(chr(0).join(svgs).encode()).hexdigest()[:16]}.npy"
+    if cache and path.is_file():
+        return np.unpackbits(np.load(path), axis=1, count=size * size).reshape(-1, size, size).astype(bool)
+    masks = np.stack([ink_mask(render(s, size)) for s in svgs])
+    if cache:
+        buffer = io.BytesIO()
+        np.save(buffer, np.packbits(masks.reshape(len(masks), -1), axis=1))
+        write_bytes(path, buffer.getvalue())
+    return masks
+
+
+def calibrate_near_copy(train: InkChamfer, unseen_masks: np.ndarray) -> float:
+    """The near-copy threshold: the `NEAR_COPY_PERCENTILE` percentile of the distance from real icons that
+    training never saw to their nearest training icon."""
+    nearest = np.array([train(m).min() for m in unseen_masks])
+    return float(np.percentile(nearest, NEAR_COPY_PERCENTILE))
+
+
+def rank_scores(protocol: ProtocolSet, references: InkChamfer, masks: np.ndarray, concept_of: np.ndarray) -> dict:
+    """Top-1 / top-5 accuracy and mean distance of samples (`masks`, each for concept `concept_of[i]`)."""
+    n_concepts = len(protocol.concepts)
+    top1, top5, distance = [], [], []
+    for mask, k in zip(masks, concept_of, strict=True):
+        to_refs = references(mask)
+        per_concept = np.full(n_concepts, np.inf, np.float32)
+        np.minimum.at(per_concept, protocol.reference_concept, to_refs)
+        rank = int((per_concept < per_concept[k]).sum())
+        top1.append(rank < 1)
+        top5.append(rank < 5)
+        distance.append(float(per_concept[k]))
+    return {"top1": float(np.mean(top1)), "top5": float(np.mean(top5)), "mean_distance": float(np.mean(distance))}
+
+
+def score_samples(
+    protocol: ProtocolSet,
+    samplers: dict[str, Sampler],
+    seeds: Sequence[int],
+    train_svgs: Sequence[str],
+    unseen_svgs: Sequence[str],
+    rows: Sequence[int] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """The protocol table: per sampler, top-1 / top-5 / mean distance as mean and spread over `seeds`, and the
+    near-copy rate over all its samples.
+
+    Args:
+        samplers: name -> sampler(prompt, seed) (the model, "retrieval", "random").
+        train_svgs: the icons the model trained on (near-copy reference).
+        unseen_svgs: real icons training never saw, for calibrating the near-copy threshold.
+        rows: the concepts to prompt (default all); samples are still ranked against every concept.
+    """
+    references = InkChamfer(ink_masks(protocol.references))
+    train = InkChamfer(ink_masks(train_svgs, cache=True))
+    threshold = calibrate_near_copy(train, ink_masks(unseen_svgs))
+    table = {}
+    concept_of = np.arange(len(protocol.prompts)) if rows is None else np.asarray(rows, dtype=np.int64)
+    for name, sampler in samplers.items():
+        runs, copies = [], []
+        for s in seeds:
+            svgs = []
+            for i, k in enumerate(concept_of):
+                svgs.append(sampler(protocol.prompts[k], s * 100_003 + int(k)))
+                if progress:
+                    progress(i + 1, len(concept_of), f"{name}, seed {s}")
+            masks = ink_masks(svgs)
+            runs.append(rank_scores(protocol, references, masks, concept_of))
+            copies += [float(train(m).min()) < threshold for m in masks]
+        table[name] = {
+            **{f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in runs[0]},
+            **{f"{k}_std": float(np.std([r[k] for r in runs])) for k in runs[0]},
+            "near_copy_rate": float(np.mean(copies)),
+        }
+    return {"protocol": protocol.name, "prompts": len(concept_of), "concepts": len(protocol.concepts), "references": len(protocol.references),
+            "seeds": list(seeds), "near_copy_threshold_px": threshold, "raster": RASTER, "methods": table}
+
+
+def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
+    """"retrieval" (the training icon whose prompt has the nearest MiniLM embedding, `IconIndex`) and "random"
+    (a seeded random training icon)."""
+    from gfx.svg.icon_retrieval import IconIndex
+
+    index = IconIndex.build(train)
+
+    def retrieval(prompt: str, seed: int) -> str:
+        return index.svgs[int(index.nearest(prompt)[0])]
+
+    def random(prompt: str, seed: int) -> str:
+        return train[int(np.random.default_rng(seed).integers(len(train)))].svg
+
+    return {"retrieval": retrieval, "random": random}
+
+
+def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
+                            progress=None) -> dict:
+    """The `protocol` table for an `IconShop` pipeline beside the retrieval and random baselines.
+
+    Args:
+        pipe: the model (None: only the baselines).
+        limit: prompt this many concepts, evenly spaced (0 = all); ranks are always over every concept.
+    """
+    records = load_icons()
+    pset = protocol_set(protocol, records)
+    train = training_records(records)
+    rows = np.arange(len(pset.prompts))
+    if limit:
+        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    samplers = {}
+    if pipe is not None:
+        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed)[0].svg
+    samplers.update(baseline_samplers(train))
+    unseen = [r.svg for r in records if r.split != "train"][::4]
+    return score_samples(pset, samplers, seeds, [r.svg for r in train], unseen, rows=rows, progress=progress)
