@@ -12,9 +12,8 @@ Scoring (`score_samples`): every sample and every reference is rendered at `RAST
 icons is the symmetric mean chamfer distance between their ink pixels (`InkChamfer`). A concept's distance to a
 sample is that of its nearest reference; the rank of the prompted concept among all concepts of the set gives
 top-1 / top-5 accuracy, and the mean distance to the prompted concept is reported beside them. A sample is a
-near-copy when its distance to the nearest training icon is under a threshold calibrated on real icons that
-training never saw (`calibrate_near_copy`): a real unseen icon is called a copy `NEAR_COPY_PERCENTILE`% of the
-time.
+near-copy when its distance to the nearest training icon is under a threshold calibrated on the two designers'
+drawings of the concepts they share (`calibrate_near_copy`): closer than `NEAR_COPY_PERCENTILE`% of those pairs.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ DESIGNERS = ("tabler-outline", "lucide")
 HELD_OUT_PERCENT = 35
 """Share of the concepts both designers draw that the concept-disjoint protocol holds out (about 220 of 625)."""
 RASTER = 64
-NEAR_COPY_PERCENTILE = 5.0
+NEAR_COPY_PERCENTILE = 10.0
 CACHE_DIR = REPO_ROOT / ".cache" / "icon-protocols"
 """Ink masks of the training icons (gitignored, rebuilt on demand)."""
 
@@ -133,11 +132,15 @@ def ink_masks(svgs: Sequence[str], size: int = RASTER, cache: bool = False) -> n
     return masks
 
 
-def calibrate_near_copy(train: InkChamfer, unseen_masks: np.ndarray) -> float:
-    """The near-copy threshold: the `NEAR_COPY_PERCENTILE` percentile of the distance from real icons that
-    training never saw to their nearest training icon."""
-    nearest = np.array([train(m).min() for m in unseen_masks])
-    return float(np.percentile(nearest, NEAR_COPY_PERCENTILE))
+def calibrate_near_copy(records: Sequence[IconRecord]) -> float:
+    """The near-copy threshold in pixels: the `NEAR_COPY_PERCENTILE` percentile of the distance between the two
+    designers' drawings of each concept they share. A sample closer than that to a training icon is nearer to it
+    than nine in ten second designers' drawings of a concept are to the first's."""
+    icon = {(r.source, r.name): r for r in records}
+    concepts = shared_concepts(records)
+    first, second = (ink_masks([icon[s, c].svg for c in concepts]) for s in DESIGNERS)
+    pairs = InkChamfer(second)
+    return float(np.percentile([pairs(m)[i] for i, m in enumerate(first)], NEAR_COPY_PERCENTILE))
 
 
 def rank_scores(protocol: ProtocolSet, references: InkChamfer, masks: np.ndarray, concept_of: np.ndarray) -> dict:
@@ -160,7 +163,7 @@ def score_samples(
     samplers: dict[str, Sampler],
     seeds: Sequence[int],
     train_svgs: Sequence[str],
-    unseen_svgs: Sequence[str],
+    near_copy_threshold: float,
     rows: Sequence[int] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
@@ -170,12 +173,11 @@ def score_samples(
     Args:
         samplers: name -> sampler(prompt, seed) (the model, "retrieval", "random").
         train_svgs: the icons the model trained on (near-copy reference).
-        unseen_svgs: real icons training never saw, for calibrating the near-copy threshold.
+        near_copy_threshold: distance in pixels under which a sample copies a training icon (`calibrate_near_copy`).
         rows: the concepts to prompt (default all); samples are still ranked against every concept.
     """
     references = InkChamfer(ink_masks(protocol.references))
     train = InkChamfer(ink_masks(train_svgs, cache=True))
-    threshold = calibrate_near_copy(train, ink_masks(unseen_svgs))
     table = {}
     concept_of = np.arange(len(protocol.prompts)) if rows is None else np.asarray(rows, dtype=np.int64)
     for name, sampler in samplers.items():
@@ -188,14 +190,14 @@ def score_samples(
                     progress(i + 1, len(concept_of), f"{name}, seed {s}")
             masks = ink_masks(svgs)
             runs.append(rank_scores(protocol, references, masks, concept_of))
-            copies += [float(train(m).min()) < threshold for m in masks]
+            copies += [float(train(m).min()) < near_copy_threshold for m in masks]
         table[name] = {
             **{f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in runs[0]},
             **{f"{k}_std": float(np.std([r[k] for r in runs])) for k in runs[0]},
             "near_copy_rate": float(np.mean(copies)),
         }
     return {"protocol": protocol.name, "prompts": len(concept_of), "concepts": len(protocol.concepts), "references": len(protocol.references),
-            "seeds": list(seeds), "near_copy_threshold_px": threshold, "raster": RASTER, "methods": table}
+            "seeds": list(seeds), "near_copy_threshold_px": near_copy_threshold, "raster": RASTER, "methods": table}
 
 
 def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
@@ -232,5 +234,5 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
     if pipe is not None:
         samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed)[0].svg
     samplers.update(baseline_samplers(train))
-    unseen = [r.svg for r in records if r.split != "train"][::4]
-    return score_samples(pset, samplers, seeds, [r.svg for r in train], unseen, rows=rows, progress=progress)
+    return score_samples(pset, samplers, seeds, [r.svg for r in train], calibrate_near_copy(records), rows=rows,
+                         progress=progress)
