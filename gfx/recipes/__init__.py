@@ -18,6 +18,7 @@ RECIPES = {
     "fullpart": "gfx.recipes.fullpart:train_fullpart",
     "vat": "gfx.recipes.vat:train_vat",
     "starvector": "gfx.recipes.starvector:train_starvector",
+    "shapes-diffusion": "gfx.recipes.shapes_diffusion:train_shapes_diffusion",
 }
 
 

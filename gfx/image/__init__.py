@@ -1,0 +1,23 @@
+"""Images: gfx's text -> image diffusion model and controls on diffusion models, on the CPU.
+
+    import gfx
+    results = gfx.image.generate("a large red circle to the left of a small blue star", n=4, seed=0)
+    results[0].image            # (64, 64, 3) uint8; results[0].save("out.png")
+
+The controls are hooks on one written-out denoising loop (`gfx.image.denoise`); they work on gfx's pipeline
+(`gfx.image.pipeline.ShapesDiffusionPipeline`) and on a real `StableDiffusionPipeline` loaded from a local directory.
+"""
+
+from __future__ import annotations
+
+
+def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), model: str | None = None,
+             steps: int = 25, guidance: float = 3.0):
+    """Text -> images with the shipped model (or the pipeline directory `model`).
+
+    Returns:
+        list of `n` `ImageResult`s.
+    """
+    from gfx.image.pipeline import load_default
+
+    return load_default(model)(prompt, n=n, seed=seed, steps=steps, guidance=guidance, controls=controls)

@@ -1,0 +1,84 @@
+"""The denoising loop, written out, with hooks that controls use to steer it.
+
+Works on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` and a latent codec
+(`gfx.image.codec.latent_codec`): gfx's pixel-space models and a real `StableDiffusionPipeline` alike.
+
+    cond, uncond = encode_prompts(pipe, ["a red circle"]), encode_prompts(pipe, [""])
+    latents = denoise(pipe, cond, uncond, initial_latents(pipe, 1, 64, 64, seed=0), steps=25, guidance=3.0)
+    images = latent_codec(pipe).decode(latents)
+
+A hook is any object with some of: `setup(pipe)` (install attention processors), `before_step(step, t, latents,
+cond) -> (latents, cond)` (edit the latent or the prompt states before a step, e.g. ToMe's updates) and
+`teardown(pipe)`; hooks run in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from gfx.image.codec import latent_codec
+
+
+def encode_prompts(pipe, prompts: Sequence[str]) -> torch.Tensor:
+    """(B, T, D) text-encoder states of `prompts`, padded to the tokenizer's `model_max_length`."""
+    ids = token_ids(pipe.tokenizer, prompts).to(pipe.unet.device)
+    return pipe.text_encoder(ids)[0]
+
+
+def token_ids(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
+    """(B, T) int64 ids, padded and truncated to `model_max_length`."""
+    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids
+
+
+def initial_latents(pipe, n: int, height: int, width: int, seed: int | None = None) -> torch.Tensor:
+    """(n, C, h, w) standard normal latents; row i comes from `seed + i`, so a batch of one row reproduces row i."""
+    shape = latent_codec(pipe).latent_shape(height, width)
+    if seed is None:
+        return torch.randn(n, *shape, device=pipe.unet.device)
+    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(seed + i)) for i in range(n)]
+    return torch.stack(rows).to(pipe.unet.device)
+
+
+def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
+            guidance: float = 3.0, hooks: Sequence = ()) -> torch.Tensor:
+    """Run the scheduler from noise to a clean latent.
+
+    Args:
+        cond: (B, T, D) prompt states; uncond: (1 or B, T, D) empty-prompt states for classifier-free guidance.
+        latents: (B, C, h, w) initial noise (unscaled).
+        guidance: classifier-free guidance scale (1 = conditional only).
+        hooks: controls that steer the loop (see the module docstring).
+
+    Returns:
+        (B, C, h, w) final latents.
+    """
+    scheduler = pipe.scheduler
+    uncond = uncond.expand(len(cond), -1, -1)
+    for hook in hooks:
+        if hasattr(hook, "setup"):
+            hook.setup(pipe)
+    try:
+        # 1. timesteps and the scheduler's starting noise scale
+        scheduler.set_timesteps(steps, device=latents.device)
+        latents = latents * scheduler.init_noise_sigma
+        for i, t in enumerate(scheduler.timesteps):
+            # 2. controls edit the latent or the prompt states
+            for hook in hooks:
+                if hasattr(hook, "before_step"):
+                    latents, cond = hook.before_step(i, t, latents, cond)
+            # 3. one denoiser call on [uncond; cond], then guidance
+            with torch.no_grad():
+                model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t)
+                noise = pipe.unet(model_in, t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+            noise_uncond, noise_cond = noise.chunk(2)
+            noise = noise_uncond + guidance * (noise_cond - noise_uncond)
+            # 4. the scheduler's step to the next, less noisy latent
+            latents = scheduler.step(noise, t, latents).prev_sample
+    finally:
+        for hook in reversed(hooks):
+            if hasattr(hook, "teardown"):
+                hook.teardown(pipe)
+    return latents

@@ -1,0 +1,134 @@
+"""gfx's own text -> image model: a diffusers UNet over pixel-unshuffled images, conditioned on a small CLIP text
+encoder that reads real CLIP BPE ids. It is a diffusers pipeline, saved and loaded like any other:
+
+    pipe = ShapesDiffusionPipeline.from_pretrained("models/shapes-diffusion", local_files_only=True)
+    results = pipe("a large red circle to the left of a small blue star", n=4, seed=0)   # list[ImageResult]
+    pipe.save_pretrained(directory)       # model_index.json + unet/ text_encoder/ tokenizer/ scheduler/
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from diffusers import DiffusionPipeline
+
+from gfx.config import ConfigMixin
+from gfx.image.codec import latent_codec, to_uint8
+from gfx.image.denoise import denoise, encode_prompts, initial_latents
+from gfx.image.result import ImageResult
+
+
+@dataclass
+class ShapesDiffusionConfig(ConfigMixin):
+    """Architecture of a fresh model (`ShapesDiffusionPipeline.build`); the saved pipeline keeps each component's
+    own diffusers/transformers config.
+
+    Attributes:
+        image_size: side of the generated images in pixels.
+        unshuffle: pixel-unshuffle factor: the UNet sees (3 f^2, S / f, S / f).
+        channels: UNet block widths, one per resolution; attention at every resolution but the first.
+        text_width, text_layers, text_heads: the CLIP text encoder.
+        max_prompt_tokens: prompts are padded or truncated to this many tokens (BOS and EOS included).
+        train_timesteps: the noise schedule's length.
+    """
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(channels=(16, 32), text_width=16, text_layers=1, text_heads=2),
+        "mini": dict(),
+    }
+
+    image_size: int = 64
+    unshuffle: int = 4
+    channels: tuple[int, ...] = (64, 128)
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    max_prompt_tokens: int = 24
+    train_timesteps: int = 1000
+
+
+class ShapesDiffusionPipeline(DiffusionPipeline):
+    """Text -> image: CLIP tokenizer and text encoder, UNet, DDIM scheduler, pixel-unshuffle codec."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+
+    def __init__(self, unet, text_encoder, tokenizer, scheduler, image_size: int = 64, unshuffle: int = 4):
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+        self.register_to_config(image_size=image_size, unshuffle=unshuffle)
+
+    @classmethod
+    def build(cls, config: ShapesDiffusionConfig, tokenizer) -> ShapesDiffusionPipeline:
+        """Fresh (untrained) components for `config`, around an existing CLIP `tokenizer`."""
+        from diffusers import DDIMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        c = config
+        n = len(c.channels)
+        unet = UNet2DConditionModel(
+            sample_size=c.image_size // c.unshuffle,
+            in_channels=3 * c.unshuffle**2,
+            out_channels=3 * c.unshuffle**2,
+            block_out_channels=tuple(c.channels),
+            down_block_types=("CrossAttnDownBlock2D",) * n,
+            up_block_types=("CrossAttnUpBlock2D",) * n,
+            layers_per_block=1,
+            cross_attention_dim=c.text_width,
+            attention_head_dim=8,
+            norm_num_groups=min(16, c.channels[0]),
+        )
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=c.text_width, intermediate_size=2 * c.text_width,
+            num_hidden_layers=c.text_layers, num_attention_heads=c.text_heads, max_position_embeddings=c.max_prompt_tokens,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        ))
+        tokenizer.model_max_length = c.max_prompt_tokens
+        scheduler = DDIMScheduler(num_train_timesteps=c.train_timesteps, beta_schedule="squaredcos_cap_v2",
+                                  clip_sample=False, set_alpha_to_one=False)
+        return cls(unet, text_encoder, tokenizer, scheduler, image_size=c.image_size, unshuffle=c.unshuffle)
+
+    @torch.no_grad()
+    def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
+                 controls: Sequence = ()) -> list[ImageResult]:
+        """Generate `n` images for `prompt`.
+
+        Args:
+            seed: image i starts from the noise of `seed + i` (None: unseeded).
+            steps: DDIM steps; guidance: classifier-free guidance scale.
+            controls: hooks that steer the loop (`gfx.image.denoise`).
+
+        Returns:
+            `n` `ImageResult`s.
+        """
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        started = time.perf_counter()
+        # 1. prompt states for the prompt and the empty prompt (classifier-free guidance)
+        cond = encode_prompts(self, [prompt] * n)
+        uncond = encode_prompts(self, [""])
+        # 2. noise, denoised under the controls
+        size = self.config.image_size
+        latents = denoise(self, cond, uncond, initial_latents(self, n, size, size, seed), steps=steps,
+                          guidance=guidance, hooks=controls)
+        # 3. back to pixels
+        images = to_uint8(latent_codec(self).decode(latents))
+        info = {"steps": steps, "guidance": guidance, "controls": [type(c).__name__ for c in controls],
+                "seconds": round(time.perf_counter() - started, 3)}
+        return [ImageResult(image, prompt, None if seed is None else seed + i, info) for i, image in enumerate(images)]
+
+
+@functools.lru_cache(maxsize=4)
+def load_default(model: str | None = None) -> ShapesDiffusionPipeline:
+    """The shipped pipeline (or the one in directory `model`), loaded once per process."""
+    from gfx.models import SHIPPED, model_path
+
+    if model is None and "shapes-diffusion" not in SHIPPED:
+        raise FileNotFoundError("gfx ships no text -> image model yet; train one with `gfx train shapes-diffusion` "
+                                "and pass its directory as model=")
+    directory = model_path("shapes-diffusion") if model is None else model
+    return ShapesDiffusionPipeline.from_pretrained(str(directory), local_files_only=True)
