@@ -8,8 +8,8 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from apps import studio  # noqa: E402
-from apps.studio_handlers import StudioInputError  # noqa: E402
+from gfx.apps import studio  # noqa: E402
+from gfx.apps.studio_handlers import StudioInputError  # noqa: E402
 
 
 def _components(blocks, kind):
@@ -23,7 +23,7 @@ def test_tabs_are_the_capabilities_gfx_has(tmp_path):
 
 
 def test_the_image_tab_offers_the_methods_and_file_types_the_handler_accepts(tmp_path):
-    from apps import studio_handlers
+    from gfx.apps import studio_handlers
 
     ui = studio.build_studio(work_dir=str(tmp_path))
     by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
@@ -56,7 +56,7 @@ def test_input_errors_become_messages_and_bugs_a_short_notice(caplog):
     with pytest.raises(gr.Error) as info:
         refuses(-1)
     assert info.value.message == "the seed must be 0..9, not -1" and info.value.print_exception is False
-    with caplog.at_level(logging.ERROR, logger="apps.studio"), pytest.raises(gr.Error) as info:
+    with caplog.at_level(logging.ERROR, logger="gfx.apps.studio"), pytest.raises(gr.Error) as info:
         crashes()
     assert info.value.message == "crashes failed (ZeroDivisionError); the server log has details"
     assert "ZeroDivisionError: division by zero" in caplog.text  # the traceback goes to the log only

@@ -2,7 +2,7 @@
 
 Each handler takes the raw values of the UI's components (strings, floats, uploaded file paths) and
 writes what it shows into a fresh folder under `work_dir`. Bad input raises `StudioInputError` with a
-one-line message that `apps.studio` shows in the page; handlers return `notes` for warnings that do
+one-line message that `gfx.apps.studio` shows in the page; handlers return `notes` for warnings that do
 not stop them.
 """
 

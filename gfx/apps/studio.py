@@ -1,4 +1,4 @@
-"""gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m apps.studio`).
+"""gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m gfx.apps.studio`).
 
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
 rest), "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
@@ -7,11 +7,11 @@ the local executor and show its manifest). Capabilities gfx does not have yet ha
 binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files
 and the shipped models.
 
-    python -m apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
+    python -m gfx.apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
 
 The IconShop, StarVector and FullPart checkpoints default to $GFX_STUDIO_MODEL,
 $GFX_STUDIO_VECTOR_MODEL and $GFX_STUDIO_MESH_MODEL, then to the shipped ones. What the buttons do
-lives in `apps.studio_handlers` (no gradio there).
+lives in `gfx.apps.studio_handlers` (no gradio there).
 """
 
 import argparse
@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 
-from apps import studio_handlers as handlers
+from gfx.apps import studio_handlers as handlers
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def launch(port: int = DEFAULT_PORT, *, share: bool = False, open_browser: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.studio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gfx.apps.studio", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
