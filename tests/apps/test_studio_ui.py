@@ -3,6 +3,7 @@
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,19 @@ def test_the_image_tab_offers_the_methods_and_file_types_the_handler_accepts(tmp
     assert by_id["batch-inputs"].file_types == list(studio_handlers.UPLOAD_LIMITS)
     for output in ("vec-input", "vec-output", "vec-svg", "vec-metrics"):
         assert by_id[output].interactive is False
+
+
+def test_every_tab_has_examples_and_the_batch_run_reports_progress(tmp_path):
+    import inspect
+
+    ui = studio.build_studio(work_dir=str(tmp_path))
+    examples = _components(ui, gr.Dataset)  # each gr.Examples shows as a Dataset of its rows
+    assert len(examples) == len(_components(ui, gr.Tab))
+    by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
+    images = [row[0] for row in next(d for d in examples if by_id["vec-image"] in d._components).samples]
+    assert len(images) == 3 and all(Path(str(getattr(p, "path", p))).suffix == ".png" for p in images)
+    [batch] = [f for f in ui.fns.values() if f.name == "run_batch"]
+    assert isinstance(inspect.signature(batch.fn).parameters["progress"].default, gr.Progress)
 
 
 def test_a_shared_studio_hides_server_folders(tmp_path):
