@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m apps.demo demo-out
+	$(PY) -m gfx.apps.demo demo-out
 
 # The Gradio studio on http://127.0.0.1:$(STUDIO_PORT) (Ctrl-C stops it).
 STUDIO_PORT ?= 7860
@@ -47,7 +47,7 @@ bench: setup
 	$(PY) -m bench
 
 lint: setup
-	$(VENV)/bin/ruff check gfx tests bench apps
+	$(VENV)/bin/ruff check gfx tests bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,9 @@
-"""Where the shipped checkpoints live: `models/<name>/` beside the package, or $GFX_MODELS/<name>/."""
+"""Where the shipped checkpoints live: $GFX_MODELS/<name>/ when set, else the shipped `models/<name>/`.
+
+The shipped folder is `models/` at the repository root in a checkout and package data inside an
+installed wheel (`gfx.paths.shipped`). Point $GFX_MODELS at a folder with the same layout to use other
+checkpoints by default, e.g. retrained ones.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import os
 from pathlib import Path
 
 from gfx.config import lookup
+from gfx.paths import shipped
 
-MODELS_DIR = Path(os.environ.get("GFX_MODELS", Path(__file__).resolve().parent.parent / "models"))
+MODELS_ENV = "GFX_MODELS"
+MODELS_DIR = Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else shipped("models")
 
 SHIPPED = {
     "iconshop": "iconshop-mini",
@@ -23,5 +30,8 @@ def model_path(task: str) -> Path:
     """The shipped checkpoint directory for `task`; FileNotFoundError says how to get it."""
     path = MODELS_DIR / lookup(SHIPPED, task, "shipped model")
     if not path.is_dir():
-        raise FileNotFoundError(f"{path} is missing; train it with `gfx train {task}` or pass a model directory")
+        raise FileNotFoundError(
+            f"{path} is missing; set ${MODELS_ENV} to a folder with {path.name}/, pass a model directory, "
+            f"or train it with `gfx train {task}`"
+        )
     return path

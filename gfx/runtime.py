@@ -16,13 +16,18 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 OPTIONAL_PACKAGES = {
-    "gradio": "gradio (the demos): pip install 'gradio>=5'",
-    "ray": "ray (the distributed executor): pip install 'gfx[ray]'",
-    "open3d": "open3d (voxels, occupancy): pip install open3d and apt-get install libusb-1.0-0",
-    "transformers": "transformers (pretrained causal LMs): pip install transformers",
-    "xgrammar": "xgrammar (grammar-constrained decoding): pip install xgrammar",
-    "vtracer": "vtracer (classical vectorizer baseline): pip install vtracer",
+    "gradio": "gradio (the studio, `gfx demo`): pip install 'gradio>=6.31,<7'",
+    "ray": "ray (the distributed executor, `--executor ray`): pip install 'gfx[ray]'",
+    "open3d": "open3d (voxelizing meshes: `gfx mesh encode`, training data): pip install 'open3d>=0.18'; "
+    "on Debian/Ubuntu also apt-get install libusb-1.0-0",
+    "transformers": "transformers (pretrained causal LMs): pip install 'transformers>=5.24,<6'",
+    "xgrammar": "xgrammar (grammar-constrained decoding, used by text -> icon): pip install 'xgrammar>=0.2,<0.3'",
+    "vtracer": "vtracer (the classical tracer and the vectorizer's fallback): pip install 'vtracer>=0.6'",
 }
+"""Packages imported only inside the feature that needs them (`optional_import`), so `import gfx` and the
+features that do not need them work without them. Each is a dependency of gfx except ray (the `ray`
+extra); the hint says which feature needs it and how to install it, for environments that lack it (or,
+for open3d, its system library)."""
 
 
 def optional_import(name: str) -> ModuleType:

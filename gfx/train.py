@@ -31,13 +31,15 @@ from torch import nn
 
 from gfx.checkpoint import load_weights, save_pretrained
 from gfx.config import ConfigMixin
+from gfx.paths import cache_dir
 from gfx.runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer.pt"
-RUNS_DIR = Path(os.environ.get("GFX_RUNS", Path(__file__).resolve().parent.parent / ".cache" / "train"))
-"""Where recipes keep resumable training state (`RUNS_DIR/<model name>/checkpoint/`); not committed."""
+RUNS_DIR = Path(os.environ["GFX_RUNS"]) if os.environ.get("GFX_RUNS") else cache_dir("train")
+"""Where recipes keep resumable training state (`RUNS_DIR/<model name>/checkpoint/`): $GFX_RUNS, else the
+"train" cache (`gfx.paths.cache_dir`: .cache/train in a checkout); never shipped."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The `gfx` command, run as a real subprocess (exit codes and stderr are part of its contract)."""
 
+import os
 import subprocess
 import sys
 
@@ -57,7 +58,6 @@ def test_tokenize_and_decode_round_trip(tmp_path, stroke_icon, scheme):
     [
         (["svg", "render", "missing.svg"], "does not exist"),
         (["svg", "tokenize", "bad.svg"], "error"),
-        (["svg", "tokenize", "good.svg", "--scheme", "nope"], "unknown scheme"),
         (["svg", "tokenize", "good.svg", "--decode"], "--decode needs -o"),
         (["train", "icon-clip", "--device", "cpu", "--lr", "1e-3"], "does not take --device, --lr"),
         (["train", "no-such-recipe"], "icon-clip"),
@@ -103,4 +103,50 @@ def test_svg_vectorize_writes_a_valid_svg(tmp_path, filled_icon):
     assert result.returncode == 0, result.stderr
     assert is_valid_svg(out.read_text())
     bad = gfx("svg", "vectorize", png, "-o", out, "--method", "magic")
-    assert bad.returncode == 2 and "unknown method 'magic'" in bad.stderr
+    assert bad.returncode == 2 and "'magic' is not one of" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "command, option, listed, required",
+    [
+        (["svg", "vectorize"], "--method", "centerline+refine|centerline|neural+refine|neural|vtracer", ["-o", "o"]),
+        (["svg", "tokenize"], "--scheme", "path|semantic", []),
+        (["render"], "--executor", "local|ray", ["-o", "out"]),
+        (["svg", "render"], "--background", "white|black|none|COLOUR", []),
+    ],
+)
+def test_choices_are_listed_in_help_and_enforced(tmp_path, filled_icon, command, option, listed, required):
+    wide = {**os.environ, "COLUMNS": "400"}  # rich wraps help into the terminal's width
+    help_text = subprocess.run([sys.executable, "-m", "gfx", *command, "--help"], capture_output=True, text=True,
+                               env=wide, timeout=120).stdout
+    assert listed in help_text, help_text
+    (tmp_path / "good.svg").write_text(filled_icon)
+    bad = gfx(*command, "good.svg", *required, option, "magic", cwd=tmp_path)
+    assert bad.returncode == 2 and "Invalid value for '" + option in bad.stderr and "magic" in bad.stderr
+
+
+INTERNAL_ERROR = """
+import sys
+import gfx.svg.core.render as render
+from gfx.cli import main
+
+def broken(*args, **kwargs):
+    raise RuntimeError("the renderer broke\\nsecond line")
+
+render.render = broken
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_internal_error_exits_3_with_one_line_and_a_traceback_only_under_debug(tmp_path, filled_icon, debug):
+    (tmp_path / "good.svg").write_text(filled_icon)
+    args = [*(["--debug"] if debug else []), "svg", "render", "good.svg"]
+    result = subprocess.run([sys.executable, "-c", INTERNAL_ERROR, *args], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 3
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("gfx: internal error: RuntimeError: the renderer broke")
+    assert ("Traceback (most recent call last)" in result.stderr) == debug
+    if not debug:
+        assert result.stderr.strip() == last and last.endswith("(rerun with gfx --debug for the traceback)")

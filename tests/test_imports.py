@@ -20,7 +20,7 @@ LAYERS = [
     {"gfx.jobs", "gfx.recipes"},  # batch jobs; training, data assembly, evaluation and model cards
     {"gfx.svg", "gfx.mesh", "gfx.image"},  # modalities: they never import each other
     {"gfx.tokenizers", "gfx.backbones", "gfx.data"},  # shared parts: they know no modality
-    {"gfx", "gfx.config", "gfx.checkpoint", "gfx.runtime", "gfx.files", "gfx.models", "gfx.train"},
+    {"gfx", "gfx.config", "gfx.checkpoint", "gfx.runtime", "gfx.files", "gfx.paths", "gfx.models", "gfx.train"},
 ]
 """Top to bottom. A module imports its own room (top-level package or module) and the layers below it,
 never a sibling room of its own layer (except the base layer, whose modules are single files)."""

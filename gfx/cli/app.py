@@ -22,6 +22,14 @@ app.add_typer(mesh_app, name="mesh")
 app.add_typer(data_app, name="data")
 
 
+_STATE = {"debug": False}
+
+
+def debug_mode() -> bool:
+    """True when `gfx --debug` asked for tracebacks instead of one-line internal errors."""
+    return _STATE["debug"]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gfx {__version__}")
@@ -32,5 +40,8 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error (exit code 3)."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _STATE["debug"] = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -1,14 +1,21 @@
-"""What every `gfx` command shares: one-line errors with exit code 2, input reading, progress bars."""
+"""What every `gfx` command shares: exit codes, one-line errors with exit code 2, input reading, progress bars."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import typer
 
+OK = 0
+ITEMS_FAILED = 1
+"""A batch ran but some of its items failed."""
 BAD_INPUT = 2
+"""Bad input or usage, with a one-line message on stderr."""
+FAILED = 3
+"""The command failed: an internal error, or a tool or download it needs (one line; traceback with --debug)."""
 
 
 class UsageError(Exception):
@@ -26,6 +33,25 @@ def user_errors() -> Iterator[None]:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         typer.echo(f"gfx: error: {message}", err=True)
         raise typer.Exit(BAD_INPUT) from None
+
+
+def choices(name: str, values: Iterable[str]) -> type[enum.Enum]:
+    """A str Enum with one member per value (a registry's names), so typer refuses other values with exit
+    code 2 and `--help` lists them. Use `.value` for the string."""
+    return enum.Enum(name, {value: value for value in values}, type=str)
+
+
+def colour_or_none(value: str) -> str:
+    """Typer callback of colour options: `none` or a CSS colour gfx can parse, else a usage error."""
+    from gfx.svg.core.color import parse_color
+    from gfx.svg.core.document import SVGError
+
+    if value.strip().lower() != "none":
+        try:
+            parse_color(value)
+        except SVGError as err:
+            raise typer.BadParameter(f"{err}; use a CSS colour like white or #336699, or none") from None
+    return value
 
 
 def read_input(path: Path) -> bytes:

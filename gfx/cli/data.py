@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from gfx.cli.app import data_app
-from gfx.cli.common import UsageError, progress_bar, user_errors
+from gfx.cli.common import FAILED, UsageError, progress_bar, user_errors
 
 
 @data_app.command("build-icons")
@@ -30,7 +30,7 @@ def data_build_icons(
             summary = build_icons(out_dir=out_dir, sources=source or None, progress=update)
         except NpmError as err:
             typer.echo(f"gfx: error: {err}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(FAILED) from None
         finally:
             stop()
         for name, entry in summary["sources"].items():

@@ -26,10 +26,13 @@ def demo(
         for option, directory in (("--model", model), ("--vector-model", vector_model), ("--mesh-model", mesh_model)):
             if directory is not None and not directory.is_dir():
                 raise UsageError(f"{option} {directory} is not a directory")
+        from gfx.apps.studio import launch
+        from gfx.runtime import optional_import
+
         try:
-            from apps.studio import launch
-        except ImportError as err:  # apps/ ships with the source checkout, not the wheel
-            raise UsageError(f"the studio needs the gfx source checkout (apps/): {err}") from None
+            optional_import("gradio")
+        except ImportError as err:
+            raise UsageError(str(err)) from None
         try:
             launch(port, share=share, open_browser=not no_browser, model_dir=model and str(model),
                    vector_model_dir=vector_model and str(vector_model), mesh_model_dir=mesh_model and str(mesh_model))

@@ -30,7 +30,7 @@ def mesh_generate(
 
 @mesh_app.command("encode")
 def mesh_encode(
-    source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply)."),
+    source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply, .stl)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output codes (.npz)."),
     model: Path | None = typer.Option(None, help="VAT checkpoint directory (default: the shipped one)."),
     candidates: int | None = typer.Option(
@@ -63,7 +63,7 @@ def mesh_decode(
 
 @mesh_app.command("render")
 def mesh_render(
-    source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply)."),
+    source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply, .stl)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output PNG (default: IN with .png)."),
     size: int = typer.Option(256, help="Side of each view in pixels."),
 ) -> None:

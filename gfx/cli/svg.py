@@ -7,7 +7,12 @@ from pathlib import Path
 import typer
 
 from gfx.cli.app import svg_app
-from gfx.cli.common import UsageError, read_input, user_errors
+from gfx.cli.common import UsageError, choices, colour_or_none, read_input, user_errors
+from gfx.svg.tokenizers.registry import TOKENIZERS
+from gfx.svg.vectorization.vectorizer import METHODS
+
+Scheme = choices("Scheme", TOKENIZERS)
+VectorizeMethod = choices("VectorizeMethod", METHODS)
 
 
 @svg_app.command("normalize")
@@ -36,7 +41,8 @@ def svg_render(
     source: Path = typer.Argument(..., help="Input SVG file."),
     output: Path = typer.Option(None, "-o", "--output", help="Output PNG (default: IN with .png)."),
     size: int = typer.Option(128, help="Side of the square image in pixels."),
-    background: str = typer.Option("white", help="Background colour, or 'none' for transparency."),
+    background: str = typer.Option("white", metavar="[white|black|none|COLOUR]", callback=colour_or_none,
+                                   help="Background: a CSS colour (white, #336699, ...) or none for transparency."),
 ) -> None:
     """Render an SVG to a PNG with cairosvg."""
     from gfx.svg.core.render import render, save_png
@@ -51,7 +57,7 @@ def svg_render(
 @svg_app.command("tokenize")
 def svg_tokenize(
     source: Path = typer.Argument(..., help="Input SVG file."),
-    scheme: str = typer.Option("path", help="Tokenizer scheme: path (IconShop) or semantic (LLM4SVG)."),
+    scheme: Scheme = typer.Option("path", help="Tokenizer scheme: path (IconShop) or semantic (LLM4SVG)."),
     decode: bool = typer.Option(False, "--decode", help="Decode the tokens back to SVG and write it to -o."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Where --decode writes the round-trip SVG."),
     ids: bool = typer.Option(False, "--ids", help="Print token ids instead of token strings."),
@@ -61,11 +67,9 @@ def svg_tokenize(
     from gfx.svg.core.normalize import normalize
     from gfx.svg.core.parse import parse_svg
     from gfx.svg.core.serialize import to_svg
-    from gfx.svg.tokenizers.registry import TOKENIZERS
 
+    scheme = scheme.value
     with user_errors():
-        if scheme not in TOKENIZERS:
-            raise UsageError(f"unknown scheme {scheme!r}; choose one of {', '.join(TOKENIZERS)}")
         if decode and output is None:
             raise UsageError("--decode needs -o OUT.svg")
         tokenizer = TOKENIZERS[scheme]()
@@ -141,19 +145,17 @@ def svg_edit(
 def svg_vectorize(
     source: Path = typer.Argument(..., help="Input image (PNG, JPEG, ...)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
-    method: str = typer.Option(
-        "centerline+refine", help="centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline or potrace."
+    method: VectorizeMethod = typer.Option(
+        "centerline+refine", help="How to trace: the centerline or neural (StarVector) model, optionally refined "
+        "against the image, or a classical tracer (potrace needs its binary)."
     ),
     model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
     seed: int = typer.Option(0, help="Random seed of the neural methods."),
 ) -> None:
     """Image -> SVG in a 24-unit viewBox (colour images are split into colour layers)."""
     import gfx
-    from gfx.svg.vectorization.vectorizer import METHODS
 
     with user_errors():
-        if method not in METHODS:
-            raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        result = gfx.svg.vectorize(read_input(source), method=method, model=model, seed=seed)
+        result = gfx.svg.vectorize(read_input(source), method=method.value, model=model, seed=seed)
         result.save(output)
         typer.echo(str(output))

@@ -21,10 +21,11 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 from gfx.data.npm import NpmPackage
+from gfx.paths import shipped
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ICONS_DIR = REPO_ROOT / "assets" / "icons"
-"""Where the committed corpus lives: `<source>.jsonl.gz`, manifest.json, NOTICE.md, LICENSES/."""
+ICONS_DIR = shipped("icons")
+"""Where the committed corpus lives (assets/icons/ in a checkout, package data in a wheel):
+`<source>.jsonl.gz`, manifest.json, NOTICE.md, LICENSES/."""
 
 SPLITS = ("train", "val", "test")
 SPLIT_RULE = (

@@ -61,8 +61,9 @@ def generate(prompt: str, seed: int | None = None, model=None) -> PartMesh:
     return pipe(prompt, seed=seed).mesh
 
 
-def encode(mesh: PartMesh | str | os.PathLike, model=None, candidates: int | None = None):
-    """VAT tokens of a mesh (or of a mesh file; every part must be closed).
+def encode(mesh, model=None, candidates: int | None = None):
+    """VAT tokens of a mesh: a `PartMesh`, a trimesh Scene or Trimesh, or a mesh file (.glb, .obj, .ply,
+    .stl); every part must be closed.
 
     candidates: encodings compared, the closest reconstruction kept (default the model's; 1 is fastest).
 
@@ -72,8 +73,7 @@ def encode(mesh: PartMesh | str | os.PathLike, model=None, candidates: int | Non
     from gfx.mesh.structures import load_part_mesh
     from gfx.mesh.vat import VAT
 
-    if not isinstance(mesh, PartMesh):
-        mesh = load_part_mesh(mesh, require_manifold=True)
+    mesh = load_part_mesh(mesh, require_manifold=True)
     vat = model if isinstance(model, VAT) else _vat(os.fspath(_model_dir(model, "vat")))
     return vat.encode(mesh, candidates=candidates)
 

@@ -30,8 +30,9 @@ def _table_lines(mesh: PartMesh) -> list[str]:
     ]
 
 
-def to_glb(mesh: PartMesh) -> bytes:
-    """GLB bytes with one named node per part, coloured by a per-part PBR material."""
+def to_trimesh(mesh: PartMesh):
+    """A `trimesh.Scene` with one named node and geometry per part, coloured by a per-part PBR material;
+    each geometry's `metadata["extras"]` holds the part's label and index."""
     import trimesh
 
     scene = trimesh.Scene()
@@ -51,7 +52,12 @@ def to_glb(mesh: PartMesh) -> bytes:
             metadata={"extras": {"label": part.label, "index": index}},
         )
         scene.add_geometry(geometry, node_name=part.name, geom_name=part.name)
-    return scene.export(file_type="glb")
+    return scene
+
+
+def to_glb(mesh: PartMesh) -> bytes:
+    """GLB bytes of `to_trimesh(mesh)`: one named node per part, label and colour kept."""
+    return to_trimesh(mesh).export(file_type="glb")
 
 
 def to_obj(mesh: PartMesh) -> bytes:

@@ -8,7 +8,9 @@ with a message that says what to fix. Plain numpy; trimesh is imported only to r
 Files written by `gfx.mesh.export` carry the part names, labels and colours (GLB: node names, mesh
 extras and materials; OBJ/PLY: `gfx-part` comment lines and, in PLY, a per-face `part` property), so
 `load_part_mesh(export(mesh))` gives the same parts back. Foreign files load too: every GLB node,
-OBJ object or PLY file becomes one part, labelled by its name without a trailing `_<number>`.
+OBJ object or PLY/STL file becomes one part, labelled by its name without a trailing `_<number>`.
+trimesh objects convert both ways: `PartMesh.to_trimesh()` gives a `trimesh.Scene` with one named
+geometry per part, and `PartMesh.from_trimesh` (or `load_part_mesh`) takes a Scene or a Trimesh.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ DEFAULT_MAX_FACES = 2_000_000
 DEFAULT_COLOR = (180, 180, 180, 255)
 PART_COMMENT = "gfx-part"
 """Comment keyword of the OBJ/PLY part table: `gfx-part <index> <name> <label> <r> <g> <b> <a>`."""
-READABLE_SUFFIXES = (".glb", ".gltf", ".obj", ".ply")
+READABLE_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl")
 
 
 class MeshError(ValueError):
@@ -178,6 +180,27 @@ class PartMesh:
         """A one-part mesh from (V, 3) vertices and (F, 3) faces."""
         return cls([Part(name, label, vertices, faces, **kwargs)])
 
+    @classmethod
+    def from_trimesh(cls, mesh, *, name: str = "part", max_faces: int = DEFAULT_MAX_FACES) -> PartMesh:
+        """A `PartMesh` from a `trimesh.Scene` (one part per geometry node, named after the node, node
+        transforms applied; labels and colours kept where `to_trimesh` wrote them) or a `trimesh.Trimesh`
+        (one part called `name`)."""
+        import trimesh
+
+        if not isinstance(mesh, trimesh.Trimesh | trimesh.Scene):
+            raise MeshError(f"expected a trimesh.Trimesh or trimesh.Scene, not {type(mesh).__name__}")
+        parts = _scene_parts(mesh, {}, name, max_faces)
+        if not parts:
+            raise MeshError("the trimesh scene contains no triangle meshes")
+        return cls(parts, max_faces=max_faces)
+
+    def to_trimesh(self):
+        """A `trimesh.Scene` with one geometry and node per part, named after it; the label and part index
+        are in the geometry's `metadata["extras"]`, the colour in its PBR material."""
+        from gfx.mesh.export import to_trimesh
+
+        return to_trimesh(self)
+
     @property
     def parts(self) -> tuple[Part, ...]:
         return self._parts
@@ -278,12 +301,14 @@ def label_from_name(name: str) -> str:
 
 
 def load_part_mesh(
-    path: str | os.PathLike, *, max_faces: int = DEFAULT_MAX_FACES, require_manifold: bool = False
+    path, *, max_faces: int = DEFAULT_MAX_FACES, require_manifold: bool = False
 ) -> PartMesh:
-    """Read a GLB, OBJ or PLY file into a `PartMesh` (one part per GLB node / OBJ object / PLY part).
+    """Read a GLB, OBJ, PLY or STL file into a `PartMesh` (one part per GLB node / OBJ object / PLY part,
+    one part for an STL file), or convert a trimesh object (`PartMesh.from_trimesh`).
 
     Args:
-        path: the file; its extension picks the reader.
+        path: the file (its extension picks the reader), a `trimesh.Trimesh` or `trimesh.Scene`, or a
+            `PartMesh` (returned as is once checked).
         max_faces: limit on the total face count.
         require_manifold: also require every part to be closed and edge-manifold.
 
@@ -292,6 +317,10 @@ def load_part_mesh(
     """
     import trimesh
 
+    if isinstance(path, PartMesh):
+        return _checked(PartMesh(path.parts, max_faces=max_faces), require_manifold)
+    if isinstance(path, trimesh.Trimesh | trimesh.Scene):
+        return _checked(PartMesh.from_trimesh(path, max_faces=max_faces), require_manifold)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READABLE_SUFFIXES:
@@ -303,7 +332,8 @@ def load_part_mesh(
         raise MeshError(f"no such mesh file: {path}")
     kwargs = {"split_objects": True, "group_material": False} if suffix == ".obj" else {}
     try:
-        loaded = trimesh.load(str(path), file_type=suffix[1:], process=False, **kwargs)
+        # STL stores each triangle with its own corners: merge them (process=True) so parts can be closed
+        loaded = trimesh.load(str(path), file_type=suffix[1:], process=suffix == ".stl", **kwargs)
     except Exception as err:  # trimesh raises many types on bad input; report one
         raise MeshError(
             f"could not read {path.name} as {suffix[1:].upper()}: {type(err).__name__}: {err}"
@@ -318,7 +348,10 @@ def load_part_mesh(
         raise MeshError(f"{path.name}: {err}") from err
     if not parts:
         raise MeshError(f"{path.name} contains no triangle meshes")
-    mesh = PartMesh(parts, max_faces=max_faces)
+    return _checked(PartMesh(parts, max_faces=max_faces), require_manifold)
+
+
+def _checked(mesh: PartMesh, require_manifold: bool) -> PartMesh:
     if require_manifold:
         for part in mesh:
             require_watertight(part)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from gfx.files import write_bytes
-from gfx.train import RUNS_DIR
+from gfx.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = RUNS_DIR.parent / "parts3d"
-"""Where built training arrays are cached (beside the training state; not committed)."""
+CACHE_DIR = cache_dir("parts3d")
+"""Where built training arrays are cached (`gfx.paths.cache_dir`; not committed)."""
 
 
 def embed_captions(captions: list[str], batch_size: int = 64) -> np.ndarray:

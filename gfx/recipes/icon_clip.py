@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gfx.backbones.text_encoder import text_encoder
-from gfx.data.icons import REPO_ROOT, SPLIT_RULE, IconRecord, load_icons, read_manifest
+from gfx.data.icons import SPLIT_RULE, IconRecord, load_icons, read_manifest
 from gfx.files import atomic_open
+from gfx.paths import cache_dir
 from gfx.runtime import seed_everything
 from gfx.svg.core.metrics import frechet_distance
 from gfx.svg.icon_clip import (
@@ -40,7 +41,7 @@ from gfx.train import RUNS_DIR, Progress, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = REPO_ROOT / ".cache" / "icon-clip"
+CACHE_DIR = cache_dir("icon-clip")
 """Rendered rasters and text embeddings of the corpus (gitignored, rebuilt on demand)."""
 DEFAULT_STEPS = 2000
 BATCH_SIZE = 128

@@ -21,7 +21,6 @@ from pathlib import Path
 from gfx.data.icons import (
     ICON_SOURCES,
     ICONS_DIR,
-    REPO_ROOT,
     SPLIT_RULE,
     SPLITS,
     IconRecord,
@@ -36,10 +35,11 @@ from gfx.data.icons import (
     words,
 )
 from gfx.data.npm import fetch_tarball, unpack
+from gfx.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-NPM_CACHE_DIR = REPO_ROOT / ".cache" / "npm"
+NPM_CACHE_DIR = cache_dir("npm")
 """Where fetched tarballs are kept between builds (gitignored)."""
 MAX_NORMALIZE_PASSES = 4
 """Re-normalizations of an icon's serialized text allowed before it must be a fixed point."""

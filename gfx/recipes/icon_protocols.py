@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gfx.data.icons import REPO_ROOT, IconRecord, load_icons, words
+from gfx.data.icons import IconRecord, load_icons, words
 from gfx.files import write_bytes
+from gfx.paths import cache_dir
 from gfx.svg.core.metrics import InkChamfer, ink_mask
 from gfx.svg.core.render import render
 
@@ -39,7 +40,7 @@ HELD_OUT_PERCENT = 35
 """Share of the concepts both designers draw that the concept-disjoint protocol holds out (about 220 of 625)."""
 RASTER = 64
 NEAR_COPY_PERCENTILE = 10.0
-CACHE_DIR = REPO_ROOT / ".cache" / "icon-protocols"
+CACHE_DIR = cache_dir("icon-protocols")
 """Ink masks of the training icons (gitignored, rebuilt on demand)."""
 
 Sampler = Callable[[str, int], str]

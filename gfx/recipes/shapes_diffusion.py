@@ -19,17 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gfx.data.icons import REPO_ROOT
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import WorldConfig, caption, sample_scene
 from gfx.image.codec import latent_codec
 from gfx.image.denoise import token_ids
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
+from gfx.paths import shipped
 
 log = logging.getLogger(__name__)
 
-CLIP_BPE = REPO_ROOT / "assets" / "clip-bpe" / "bpe_simple_vocab_16e6.txt.gz"
+CLIP_BPE = shipped("clip-bpe") / "bpe_simple_vocab_16e6.txt.gz"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ L2-normalized space, trained with CLIP's symmetric InfoNCE loss and a learnable 
 - `retrieval_accuracy(images, prompts)`: top-k image->text and text->image retrieval;
 - `image_features(images)`: pooled CNN features for a Fréchet distance (`gfx.svg.core.metrics.frechet_distance`).
 
-    model = IconCLIP.from_pretrained("models/icon-clip")
+    model = IconCLIP.from_pretrained(DEFAULT_MODEL_DIR)   # the shipped one
     model.score([svg], ["house, home, building"])      # (1,) float32 cosine
 
 Images enter as SVG text (rendered with `rasterize` at the config's `image_size` on its `background`) or
@@ -32,11 +32,11 @@ from torch import Tensor, nn
 from gfx.backbones.text_encoder import TEXT_WIDTH, text_encoder
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-from gfx.data.icons import REPO_ROOT
+from gfx.models import MODELS_DIR, SHIPPED
 from gfx.svg.core.render import render, to_rgb
 
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "icon-clip"
-"""Where the shipped evaluator lives."""
+DEFAULT_MODEL_DIR = MODELS_DIR / SHIPPED["icon-clip"]
+"""Where the shipped evaluator lives (`gfx.models`)."""
 
 ProgressFn = Callable[[int, int, str], None]
 """progress(done, total, label), as `gfx.data.icons` reports it."""

@@ -181,7 +181,7 @@ def test_type_a_prompt_generate_download_and_edit(page, tiny_iconshop, tmp_path)
 def test_mesh_tab_shows_the_glb_and_its_parts(page, tmp_path):
     import trimesh
 
-    from apps.studio import mesh_available
+    from gfx.apps.studio import mesh_available
 
     if not mesh_available():
         assert page.get_by_role("tab", name="Mesh").count() == 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps import studio_handlers as h
+from gfx.apps import studio_handlers as h
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.metrics import mse, ssim
 from gfx.svg.core.normalize import normalize

@@ -3,13 +3,14 @@
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 gr = pytest.importorskip("gradio")
 
-from apps import studio  # noqa: E402
-from apps.studio_handlers import StudioInputError  # noqa: E402
+from gfx.apps import studio  # noqa: E402
+from gfx.apps.studio_handlers import StudioInputError  # noqa: E402
 
 
 def _components(blocks, kind):
@@ -23,7 +24,7 @@ def test_tabs_are_the_capabilities_gfx_has(tmp_path):
 
 
 def test_the_image_tab_offers_the_methods_and_file_types_the_handler_accepts(tmp_path):
-    from apps import studio_handlers
+    from gfx.apps import studio_handlers
 
     ui = studio.build_studio(work_dir=str(tmp_path))
     by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
@@ -33,6 +34,19 @@ def test_the_image_tab_offers_the_methods_and_file_types_the_handler_accepts(tmp
     assert by_id["batch-inputs"].file_types == list(studio_handlers.UPLOAD_LIMITS)
     for output in ("vec-input", "vec-output", "vec-svg", "vec-metrics"):
         assert by_id[output].interactive is False
+
+
+def test_every_tab_has_examples_and_the_batch_run_reports_progress(tmp_path):
+    import inspect
+
+    ui = studio.build_studio(work_dir=str(tmp_path))
+    examples = _components(ui, gr.Dataset)  # each gr.Examples shows as a Dataset of its rows
+    assert len(examples) == len(_components(ui, gr.Tab))
+    by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
+    images = [row[0] for row in next(d for d in examples if by_id["vec-image"] in d._components).samples]
+    assert len(images) == 3 and all(Path(str(getattr(p, "path", p))).suffix == ".png" for p in images)
+    [batch] = [f for f in ui.fns.values() if f.name == "run_batch"]
+    assert isinstance(inspect.signature(batch.fn).parameters["progress"].default, gr.Progress)
 
 
 def test_a_shared_studio_hides_server_folders(tmp_path):
@@ -56,7 +70,7 @@ def test_input_errors_become_messages_and_bugs_a_short_notice(caplog):
     with pytest.raises(gr.Error) as info:
         refuses(-1)
     assert info.value.message == "the seed must be 0..9, not -1" and info.value.print_exception is False
-    with caplog.at_level(logging.ERROR, logger="apps.studio"), pytest.raises(gr.Error) as info:
+    with caplog.at_level(logging.ERROR, logger="gfx.apps.studio"), pytest.raises(gr.Error) as info:
         crashes()
     assert info.value.message == "crashes failed (ZeroDivisionError); the server log has details"
     assert "ZeroDivisionError: division by zero" in caplog.text  # the traceback goes to the log only

@@ -97,12 +97,16 @@ def test_load_rejects_non_manifold_files_on_request(tmp_path):
 
 
 def test_load_errors_name_the_problem(tmp_path):
-    stl = tmp_path / "model.stl"
-    stl.write_bytes(b"solid x\nendsolid x\n")
+    step = tmp_path / "model.step"
+    step.write_bytes(b"ISO-10303-21;\n")
     with pytest.raises(
-        MeshError, match=r"unsupported file type '\.stl'; use one of \.glb, \.gltf, \.obj, \.ply"
+        MeshError, match=r"unsupported file type '\.step'; use one of \.glb, \.gltf, \.obj, \.ply, \.stl"
     ):
-        load_part_mesh(stl)
+        load_part_mesh(step)
+    empty_stl = tmp_path / "model.stl"
+    empty_stl.write_bytes(b"solid x\nendsolid x\n")
+    with pytest.raises(MeshError, match="model.stl contains no triangle meshes"):
+        load_part_mesh(empty_stl)
     garbage = tmp_path / "broken.glb"
     garbage.write_bytes(b"this is not a glb file")
     with pytest.raises(MeshError, match="could not read broken.glb as GLB"):
@@ -141,3 +145,38 @@ def test_foreign_glb_labels_come_from_node_names(tmp_path):
     mesh = load_part_mesh(path)
     assert sorted(mesh.names) == ["Front_Door", "wheel_3"] and mesh["wheel_3"].label == "wheel"
     assert label_from_name("seat") == "seat" and label_from_name("Leg.001") == "Leg"
+
+
+def _same_parts(a: PartMesh, b: PartMesh) -> None:
+    assert a.names == b.names and a.labels == b.labels
+    np.testing.assert_array_equal(a.colors, b.colors)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.vertices, y.vertices, atol=1e-6)
+        np.testing.assert_array_equal(x.faces, y.faces)
+
+
+def test_trimesh_round_trip_keeps_names_labels_and_colours(two_parts):
+    scene = two_parts.to_trimesh()
+    assert isinstance(scene, trimesh.Scene) and sorted(scene.geometry) == ["leg_0", "seat"]
+    assert scene.geometry["leg_0"].metadata["extras"]["label"] == "leg"
+    _same_parts(PartMesh.from_trimesh(scene), two_parts)
+    _same_parts(load_part_mesh(scene), two_parts)
+    moved = two_parts.to_trimesh()
+    moved.graph.update("seat", matrix=trimesh.transformations.translation_matrix([0, 0, 2]))
+    np.testing.assert_allclose(PartMesh.from_trimesh(moved)["seat"].vertices,
+                               two_parts["seat"].vertices + [0, 0, 2], atol=1e-6)
+
+
+def test_a_trimesh_or_an_stl_file_is_one_part(tmp_path):
+    box = trimesh.creation.box()
+    mesh = PartMesh.from_trimesh(box, name="lid_1")
+    assert mesh.names == ["lid_1"] and mesh.labels == ["lid"] and mesh.num_faces == 12
+    assert load_part_mesh(box, require_manifold=True).names == ["part"]
+    path = tmp_path / "crate.stl"
+    path.write_bytes(box.export(file_type="stl"))
+    loaded = load_part_mesh(path, require_manifold=True)
+    assert loaded.names == ["crate"] and loaded.num_faces == 12
+    with pytest.raises(MeshError, match="expected a trimesh.Trimesh or trimesh.Scene, not str"):
+        PartMesh.from_trimesh("crate.stl")
+    with pytest.raises(MeshError, match="the limit is 10"):
+        load_part_mesh(box, max_faces=10)

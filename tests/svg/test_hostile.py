@@ -41,6 +41,21 @@ def _deep_groups(depth: int) -> str:
     return '<svg xmlns="http://www.w3.org/2000/svg">' + "<g>" * depth + "</g>" * depth + "</svg>"
 
 
+def _use_bomb(levels: int, fan: int = 10, href: str = "xlink:href") -> str:
+    """Each group draws the one below it `fan` times: fan**(levels - 1) paths once expanded."""
+    groups = "".join(f'<g id="l{i}">' + f'<use {href}="#l{i - 1}"/>' * fan + "</g>" for i in range(1, levels))
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 24 24">'
+        f'<defs><path id="l0" d="M0 0L1 1"/>{groups}</defs><use {href}="#l{levels - 1}"/></svg>'
+    )
+
+
+USE_CYCLE = (
+    '<svg xmlns="http://www.w3.org/2000/svg"><g id="a"><g id="b"><use href="#c"/></g></g>'
+    '<g id="c"><use href="#a"/></g></svg>'
+)
+
+
 def _many_commands(n: int, implicit: bool) -> str:
     body = "M0 0" + (" 1 1" * n if implicit else "L1 1" * n)
     return f'<svg xmlns="http://www.w3.org/2000/svg"><path d="{body}"/></svg>'
@@ -61,6 +76,13 @@ HOSTILE = {
         _many_commands(10**6, True),
         "has at least 20001 path commands; the limit is 20000 (max_commands)",
     ),
+    "<use> bomb (1e9 paths)": (
+        _use_bomb(10),
+        "has more than 100000 elements once <use> references are expanded; the limit is 100000"
+        " (max_expanded_elements)",
+    ),
+    "<use> bomb, SVG 2 href": (_use_bomb(10, href="href"), "(max_expanded_elements)"),
+    "<use> cycle": (USE_CYCLE, "has a <use> cycle"),
     "nan in path": (
         '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0Lnan 1"/></svg>',
         "has 'nan 1' at offset 5 where a number for L is expected",
@@ -144,6 +166,26 @@ def test_limits_are_configurable():
         parse_svg(doc, limits=ParseLimits(max_commands=2))
     with pytest.raises(SVGError, match=r"the limit is 50 \(max_bytes\)"):
         parse_svg(doc, limits=ParseLimits(max_bytes=50))
+
+
+def test_use_expansion_is_counted_and_its_limit_configurable(caplog):
+    small = _use_bomb(3)  # svg, defs, 1 + 21 + 221 defined, 1 + 221 drawn: 467 elements once expanded
+    assert parse_svg(small).elements == []  # <use> itself is skipped (with a warning), never expanded
+    assert "skipped <use> elements" in caplog.text
+    parse_svg(small, limits=ParseLimits(max_expanded_elements=467))
+    with pytest.raises(SVGError, match=r"more than 466 elements once <use> references are expanded"):
+        parse_svg(small, limits=ParseLimits(max_expanded_elements=466))
+    missing = '<svg xmlns="http://www.w3.org/2000/svg"><use href="#nowhere"/><use href="other.svg#a"/></svg>'
+    parse_svg(missing, limits=ParseLimits(max_expanded_elements=3))
+
+
+def test_rendering_untrusted_text_refuses_a_use_bomb_before_cairosvg_sees_it():
+    from gfx.svg.core.render import render
+
+    start = time.perf_counter()
+    with pytest.raises(SVGError, match=r"^bomb.svg has more than 100000 elements .*\(max_expanded_elements\)$"):
+        render(_use_bomb(10), 32, source="bomb.svg")
+    assert time.perf_counter() - start < 5.0  # cairosvg itself would spend 15-60 s before giving up
 
 
 def test_command_budget_is_shared_by_the_whole_document():

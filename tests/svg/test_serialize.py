@@ -167,3 +167,11 @@ def test_round_trip_of_random_documents():
         )
         doc = Document((-50, -50, 100, 100), [Path(commands, coords, style)])
         assert parse_svg(to_svg(doc)).isclose(doc, atol=5e-4)
+
+
+def test_svg_result_shows_itself_in_notebooks():
+    from gfx.svg.core.parse import parse_svg
+    from gfx.svg.core.result import SVGResult
+
+    result = SVGResult(parse_svg('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M1 1L9 9"/></svg>'))
+    assert result._repr_svg_() == result.svg and result.svg.startswith("<svg") and "M1 1L9 9" in result.svg

@@ -4,8 +4,9 @@ Plain numpy, no torch. Safety: the XML is read by expat with a guard equivalent 
 no entity declarations, no DTD internal subset, no external DTD other than the W3C SVG ones (never
 fetched), no external or undefined entities, so nothing is loaded from the network or the disk and
 entity-expansion bombs are refused before any expansion. `ParseLimits` bounds the input size
-(checked before parsing) and the element count, nesting depth and path command count (checked while
-reading, so an oversized input fails fast). The path-data, number and transform lexers
+(checked before parsing), the element count, nesting depth and path command count (checked while
+reading, so an oversized input fails fast) and the element count after `<use>` expansion (counted on
+the tree before anything renders, so a `<use>` bomb or a `<use>` cycle is refused, not drawn). The path-data, number and transform lexers
 (`gfx.svg.core.path_data`, `gfx.svg.core.numbers`, `gfx.svg.core.transform`) are anchored regexes over a moving
 position, so their time is linear in the input. Every refusal raises `SVGError` with a one-line
 message naming the source, the value, the limit and the field.
@@ -64,12 +65,15 @@ class ParseLimits:
         max_depth: element nesting depth (the root `<svg>` is depth 1).
         max_commands: path commands in the document, implicit repeats included; each
             polyline/polygon point counts as one.
+        max_expanded_elements: elements a renderer draws once every `<use>` is replaced by a copy of
+            what it references (recursively); bounds `<use>` bombs, which the parser itself skips.
     """
 
     max_bytes: int = 10_000_000
     max_elements: int = 100_000
     max_depth: int = 64
     max_commands: int = 20_000
+    max_expanded_elements: int = 100_000
 
 
 def load_svg(path: str | os.PathLike, *, limits: ParseLimits = ParseLimits()) -> Document:
@@ -114,6 +118,7 @@ def parse_svg(data: str | bytes, *, limits: ParseLimits = ParseLimits(), source:
     if tag != "svg" or namespace not in ("", SVG_NAMESPACE):
         shown = f"{{{namespace}}}{tag}" if namespace else tag
         raise SVGError(f"{source} is not SVG: its root element is <{shown}>; expected <svg>")
+    _check_use_expansion(root, limits, source)
     return _Builder(source, limits).build(root)
 
 
@@ -191,6 +196,60 @@ def _read_xml(data: str | bytes, limits: ParseLimits, source: str) -> _Node:
             f"{source} is not well-formed XML: {message} at line {err.lineno}, column {err.offset}"
         ) from None
     return roots[0]
+
+
+_HREFS = ("href", "http://www.w3.org/1999/xlink href")
+"""`<use>`'s reference attribute as `_read_xml` names it: SVG 2 `href`, SVG 1.1 `xlink:href`."""
+
+
+def _use_target(node: _Node) -> str | None:
+    """The id a `<use>` references in this document (`href="#id"`), else None."""
+    if node.tag.rpartition(" ")[2] != "use":
+        return None
+    href = next((node.attrs[name] for name in _HREFS if name in node.attrs), "").strip()
+    return href[1:] if href.startswith("#") else None
+
+
+def _check_use_expansion(root: _Node, limits: ParseLimits, source: str) -> None:
+    """Refuse a tree that a renderer would blow up: count its elements with every `<use>` replaced by
+    what it references, recursively, without expanding anything (one visit per element, memoized), and
+    refuse `<use>` cycles. Linear in the tree size, so a `<use>` bomb is refused in milliseconds."""
+    ids: dict[str, _Node] = {}
+    references: dict[int, _Node] = {}  # id(<use> node) -> the node it references
+    nodes = [root]
+    for node in nodes:  # breadth-first; appending while iterating visits every node once
+        if node.attrs.get("id"):
+            ids.setdefault(node.attrs["id"].strip(), node)
+        nodes.extend(node.children)
+    for node in nodes:
+        target = ids.get(_use_target(node) or "")
+        if target is not None:
+            references[id(node)] = target
+    if not references:
+        return
+    limit = limits.max_expanded_elements
+    expanded: dict[int, int] = {}  # id(node) -> elements it draws, capped at limit + 1
+    on_path: set[int] = set()  # nodes whose count is in progress: the current path from the root
+    stack = [(root, False)]
+    while stack:  # iterative post-order: `<use>` chains can be far deeper than Python's recursion limit
+        node, children_done = stack.pop()
+        key = id(node)
+        below = [*node.children, *([references[key]] if key in references else [])]
+        if children_done:
+            on_path.discard(key)
+            expanded[key] = min(limit + 1, 1 + sum(expanded[id(child)] for child in below))
+        elif key not in expanded:
+            on_path.add(key)
+            stack.append((node, True))
+            for child in below:
+                if id(child) in on_path:
+                    raise SVGError(f"{source} has a <use> cycle: an element that references itself; remove it")
+                stack.append((child, False))
+    if expanded[id(root)] > limit:
+        raise SVGError(
+            f"{source} has more than {limit} elements once <use> references are expanded; the limit is {limit}"
+            " (max_expanded_elements)"
+        )
 
 
 # ------------------------------------------------------------------------------------------- styles

@@ -32,6 +32,10 @@ class SVGResult:
         """The drawing as compact SVG text."""
         return to_svg(self.document)
 
+    def _repr_svg_(self) -> str:
+        """The drawing inline in Jupyter and IPython (their rich-display hook)."""
+        return self.svg
+
     def render(self, size: int = DEFAULT_SIZE, background: str | None = "white") -> np.ndarray:
         """(size, size, 4) uint8 RGBA render (cairosvg)."""
         return render(self.document, size=size, background=background)

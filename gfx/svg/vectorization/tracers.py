@@ -38,8 +38,9 @@ def _png(image: np.ndarray) -> bytes:
 
 def trace_vtracer(images: list[np.ndarray], **settings) -> list[Document]:
     """Trace black-on-white (S, S, 3) uint8 images with vtracer (`settings` as in `VTRACER_COMPACT`)."""
-    import vtracer
+    from gfx.runtime import optional_import
 
+    vtracer = optional_import("vtracer")
     out = []
     for image in images:
         svg = vtracer.convert_raw_image_to_svg(_png(image), img_format="png", **settings)

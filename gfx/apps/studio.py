@@ -1,17 +1,17 @@
-"""gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m apps.studio`).
+"""gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m gfx.apps.studio`).
 
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
 rest), "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
 SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list) and "Batch" (run a job file with
-the local executor and show its manifest). Capabilities gfx does not have yet have no tab. The page
+the local executor, a progress bar while it runs, and show its manifest). Every tab has examples. Capabilities gfx does not have yet have no tab. The page
 binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files
 and the shipped models.
 
-    python -m apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
+    python -m gfx.apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
 
 The IconShop, StarVector and FullPart checkpoints default to $GFX_STUDIO_MODEL,
 $GFX_STUDIO_VECTOR_MODEL and $GFX_STUDIO_MESH_MODEL, then to the shipped ones. What the buttons do
-lives in `apps.studio_handlers` (no gradio there).
+lives in `gfx.apps.studio_handlers` (no gradio there).
 """
 
 import argparse
@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 
-from apps import studio_handlers as handlers
+from gfx.apps import studio_handlers as handlers
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
         return gr.update(choices=labels, value=[]), preview, f"{len(labels)} paths"
 
     outputs = [gallery, files, svgs, status]
+    gr.Examples(handlers.ICON_EXAMPLES, [prompt, n, seed, guidance], label="Examples (click one, then Generate)")
     generate.click(generate_icons, [prompt, n, seed, guidance], outputs)
     prompt.submit(generate_icons, [prompt, n, seed, guidance], outputs)
     edit.click(edit_icon, [edit_svg, keep, prompt, n, seed, guidance], outputs)
@@ -193,6 +194,9 @@ def _vectorize_tab(gr, model_dir: str | None, work_dir: str) -> None:
         out = handlers.vectorize_image(image, method, model_dir=model_dir, work_dir=work_dir)
         return out.input_png, out.svg_png, out.svg_file, out.metrics, out.status
 
+    examples = [[path, methods[0]] for path in handlers.example_images(work_dir)]
+    if examples:
+        gr.Examples(examples, [image, method], label="Examples: corpus icons (click one, then Vectorize)")
     run.click(vectorize_image, [image, method], [shown_input, shown_svg, svg_file, metrics, status])
 
 
@@ -214,6 +218,7 @@ def _mesh_tab(gr, mesh_model_dir: str | None, work_dir: str) -> None:
         out = handlers.generate_mesh(prompt, seed, model_dir=mesh_model_dir, work_dir=work_dir)
         return out.glb, out.parts, out.status
 
+    gr.Examples(handlers.MESH_EXAMPLES, [prompt, seed], label="Examples (click one, then Generate mesh)")
     generate.click(generate_mesh, [prompt, seed], [viewer, parts, status])
     prompt.submit(generate_mesh, [prompt, seed], [viewer, parts, status])
 
@@ -238,13 +243,18 @@ def _batch_tab(gr, work_dir: str, allow_server_paths: bool) -> None:
             previews = gr.Gallery(label="Outputs", columns=6, fit_columns=False, object_fit="contain", format="png")
 
     @_shown
-    def run_batch(job_file, inputs, folder, workers):
+    def run_batch(job_file, inputs, folder, workers, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+        def report(done: int, total: int, label: str) -> None:
+            progress((done, total), desc=f"{label}: jobs done")
+
         out = handlers.run_batch(job_file, inputs, folder, workers, work_dir=work_dir,
-                                 allow_server_paths=allow_server_paths)
+                                 allow_server_paths=allow_server_paths, progress=report)
         for note in out.notes:
             gr.Warning(note)
         return out.rows, out.images, out.manifest, out.status
 
+    gr.Examples([[handlers.example_job_file(work_dir)]], [job_file],
+                label="Example: two icons and a mesh (click it, then Run)")
     run.click(run_batch, [job_file, inputs, folder, workers], [table, previews, manifest, status])
 
 
@@ -262,7 +272,7 @@ def launch(port: int = DEFAULT_PORT, *, share: bool = False, open_browser: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.studio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gfx.apps.studio", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")

@@ -2,7 +2,7 @@
 
 Each handler takes the raw values of the UI's components (strings, floats, uploaded file paths) and
 writes what it shows into a fresh folder under `work_dir`. Bad input raises `StudioInputError` with a
-one-line message that `apps.studio` shows in the page; handlers return `notes` for warnings that do
+one-line message that `gfx.apps.studio` shows in the page; handlers return `notes` for warnings that do
 not stop them.
 """
 
@@ -413,7 +413,7 @@ def _count_jobs(jobs: Path) -> int:
 
 
 def run_batch(job_file, inputs: Sequence | None, folder: str | None, workers, *, work_dir: str | os.PathLike,
-              allow_server_paths: bool = True) -> BatchOutput:
+              allow_server_paths: bool = True, progress=None) -> BatchOutput:
     """Run a job file with the local executor into a fresh folder and read its manifest back.
 
     Args:
@@ -424,6 +424,7 @@ def run_batch(job_file, inputs: Sequence | None, folder: str | None, workers, *,
         workers: local worker processes, 1..CPU count.
         allow_server_paths: False refuses `folder` and job inputs outside the uploads (a shared, public
             studio must not read the server's files).
+        progress: optional `progress(done, total, label)` callback, called as jobs finish.
     """
     from gfx.jobs import JobSpecError, read_manifest, run_jobs
 
@@ -445,7 +446,7 @@ def run_batch(job_file, inputs: Sequence | None, folder: str | None, workers, *,
         if not allow_server_paths:
             _refuse_server_inputs(jobs)
         summary = run_jobs(jobs, out_dir, executor="local", workers=workers, timeout=BATCH_JOB_TIMEOUT,
-                           max_retries=0)
+                           max_retries=0, progress=progress)
     except JobSpecError as err:  # name the file as the user knows it, not by its staged path
         more = " ..." if len(err.errors) > MAX_LISTED_SPEC_ERRORS else ""
         raise StudioInputError(f"{jobs.name}: {'; '.join(err.errors[:MAX_LISTED_SPEC_ERRORS])}{more}") from None
@@ -465,3 +466,44 @@ def run_batch(job_file, inputs: Sequence | None, folder: str | None, workers, *,
         notes.append(f"{summary.failed} job(s) failed: {', '.join(summary.failed_ids[:5])}; see the error column")
     return BatchOutput(rows, images, str(summary.manifest), status, notes)
 
+
+
+# --- examples -----------------------------------------------------------------------------------
+
+
+ICON_EXAMPLES = [["house", 4, "0", ""], ["camera", 4, "1", "3"], ["heart", 2, "7", ""], ["", 4, "0", ""]]
+"""Text -> icon examples: prompt, icons, seed, guidance."""
+MESH_EXAMPLES = [["a wooden chair with four legs", "0"], ["a table", "1"], ["a lamp", "2"]]
+"""Mesh examples: prompt, seed."""
+EXAMPLE_ICONS = (("mdi", "home"), ("lucide", "camera"), ("tabler-outline", "heart"))
+"""Corpus icons (source, name) rendered as the image -> SVG examples."""
+
+
+def example_images(work_dir: str | os.PathLike, size: int = 256) -> list[str]:
+    """PNG renders of `EXAMPLE_ICONS` from the shipped corpus, written once under `work_dir`."""
+    from gfx.data.icons import load_icons
+    from gfx.svg.core.render import render, save_png
+
+    out_dir = Path(work_dir) / "examples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for source, name in EXAMPLE_ICONS:
+        record = next((r for r in load_icons(source) if r.name == name), None)
+        if record is not None:
+            path = out_dir / f"{source}-{name}.png"
+            if not path.exists():
+                save_png(render(record.svg, size)[..., :3], path)
+            paths.append(str(path))
+    return paths
+
+
+def example_job_file(work_dir: str | os.PathLike) -> str:
+    """A small job file (two icons, one mesh) for the batch tab's example, written under `work_dir`."""
+    import json
+
+    path = Path(work_dir) / "examples" / JOB_FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [{"id": "house", "kind": "generate-svg", "prompt": "house", "n": 2, "seed": 0},
+            {"id": "chair", "kind": "generate-mesh", "prompt": "a wooden chair with four legs", "seed": 0}]
+    path.write_text("".join(json.dumps(job) + "\n" for job in jobs))
+    return str(path)
