@@ -228,7 +228,7 @@ class PipelineFiles:
         return self.path(name, class_name) if name in self.components else None
 
 
-def read_pipeline(directory: str | Path, class_name: str, recipe: str) -> PipelineFiles:
+def read_pipeline(directory: str | Path, class_name: str, recipe: str = "RECIPE") -> PipelineFiles:
     """The components and settings of a `class_name` pipeline directory, new layout or old; `recipe` is
     the `gfx train` recipe that makes one (for the error message).
 
@@ -253,7 +253,7 @@ def read_pipeline(directory: str | Path, class_name: str, recipe: str) -> Pipeli
     }
     if next(iter(layout)) not in components:  # the first component marks the layout; the others may be absent
         raise FileNotFoundError(
-            f"{directory} is not a {class_name} pipeline (no {MODEL_INDEX_NAME}); train one with "
+            f"{directory} holds no {class_name} pipeline (no {MODEL_INDEX_NAME}); train one with "
             f"`gfx train {recipe}` or pass a directory {class_name}.save_pretrained wrote"
         )
     settings_path = directory / LEGACY_SETTINGS_NAME
@@ -321,6 +321,18 @@ def migrate(directory: str | Path, class_name: str | None = None) -> Path:
     (directory / LEGACY_SETTINGS_NAME).unlink(missing_ok=True)
     log.info("migrated %s (%s) to the model_index.json layout", directory, class_name)
     return directory
+
+
+def directory_class(directory: str | Path) -> str | None:
+    """The class a checkpoint directory holds: the one its model_index.json names, else the one its
+    (possibly old) layout shows (`legacy_class`); None when it is no checkpoint gfx can tell."""
+    directory = Path(directory)
+    if (directory / MODEL_INDEX_NAME).is_file():
+        return saved_class(directory)
+    try:
+        return legacy_class(directory)
+    except (ValueError, OSError):
+        return None
 
 
 def legacy_class(directory: str | Path) -> str:

@@ -152,7 +152,7 @@ def test_a_pipeline_directory_of_another_class_is_refused(tmp_path, tiny_iconsho
     tiny_iconshop.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="holds a IconShop, not a StarVector"):
         StarVector.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="is not a StarVector pipeline"):
+    with pytest.raises(FileNotFoundError, match="holds no StarVector pipeline"):
         StarVector.from_pretrained(tmp_path / "tokenizer")
 
 
