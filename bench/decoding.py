@@ -26,7 +26,6 @@ from gfx.backbones.keyformer import Keyformer
 from gfx.backbones.sampling import GREEDY, SamplingConfig
 from gfx.backbones.speculative import TokenRecycling, default_tree
 from gfx.backbones.transformer import Transformer, TransformerConfig
-from gfx.checkpoint import tokenizer_path
 from gfx.config import lookup
 from gfx.runtime import set_threads
 
@@ -35,13 +34,13 @@ RESULTS = Path(__file__).parent / "results" / "decoding.json"
 
 def load(model_dir: str | None, device: str):
     """The model and its path tokenizer: a checkpoint directory, or a random `small` model."""
-    from gfx.svg.tokenizers.registry import PathTokenizer, load_tokenizer
+    from gfx.svg.tokenizers.registry import PathTokenizer
 
     if model_dir:
-        model = Transformer.from_pretrained(model_dir, device=device)
-        path = tokenizer_path(model_dir)
-        tokenizer = load_tokenizer(path) if path.is_file() else PathTokenizer()
-        return model, tokenizer, f"{model_dir} (trained)"
+        from gfx.svg.iconshop import IconShop
+
+        pipe = IconShop.from_pretrained(model_dir, device=device)
+        return pipe.model, pipe.tokenizer, f"{model_dir} (trained)"
     tokenizer = PathTokenizer()
     torch.manual_seed(0)
     config = TransformerConfig.from_name(

@@ -46,7 +46,7 @@ def data_build_parts(
     resolution: int = typer.Option(32, help="Per-part occupancy grid resolution."),
 ) -> None:
     """Generate the procedural part-annotated 3D dataset (seeded, deterministic)."""
-    from gfx.data.parts3d import build_parts
+    from gfx.recipes.parts3d import build_parts
 
     with user_errors():
         update, stop = progress_bar()

@@ -146,8 +146,9 @@ def guidance_scale(value: Any) -> float | None:
     return float(value)
 
 
-def checkpoint_dir(marker: str, what: str, example: str) -> Callable[[Any], str | None]:
-    """A check for a model directory holding `marker`, made absolute; null means the shipped model.
+def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], str | None]:
+    """A check for a model directory holding a `class_name` (`gfx.checkpoint.directory_class`, old layouts
+    too), made absolute; null means the shipped model.
 
     Relative paths resolve against the current directory (as `--model DIR` does on the command line).
     """
@@ -157,10 +158,13 @@ def checkpoint_dir(marker: str, what: str, example: str) -> Callable[[Any], str 
             return None
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be {what} directory path, or null for the shipped model")
+        from gfx.checkpoint import directory_class
+
         path = os.path.abspath(os.path.expanduser(value))
-        if not os.path.exists(os.path.join(path, marker)):
-            raise ValueError(f"must be {what} directory with {marker} (e.g. {example}); "
-                             f"there is no {os.path.join(path, marker)}")
+        found = directory_class(path)
+        if found != class_name:
+            raise ValueError(f"must be {what} directory (e.g. {example}); {path} holds "
+                             f"{'a ' + found if found else 'no checkpoint gfx knows'}")
         return path
 
     return check

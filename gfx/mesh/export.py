@@ -5,32 +5,35 @@
 - OBJ: one `o <name>` object per part, vertex colours as `v x y z r g b`, and a `# gfx-part` table.
 - PLY (binary): one mesh with vertex colours, a per-face `part` index and a `comment gfx-part` table.
 
-`EXPORTERS` maps a file type to a function `PartMesh -> bytes`; `export_mesh` picks one by extension
-and fails with the list of valid types. `gfx.mesh.structures.load_part_mesh` reads all three back.
-Plain numpy (trimesh builds the GLB).
+`EXPORTERS` maps a file type to a function `parts -> bytes` (a `PartMesh` or any sequence of `Part`s);
+`export_mesh` picks one by extension and fails with the list of valid types.
+`gfx.mesh.structures.load_part_mesh` reads all three back. Plain numpy (trimesh builds the GLB).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from gfx.files import write_bytes
-from gfx.mesh.structures import PART_COMMENT, MeshError, PartMesh
+from gfx.mesh.triangles import MeshError, Part, pack
+
+PART_COMMENT = "gfx-part"
+"""Comment keyword of the OBJ/PLY part table: `gfx-part <index> <name> <label> <r> <g> <b> <a>`."""
 
 
-def _table_lines(mesh: PartMesh) -> list[str]:
+def _table_lines(mesh: Sequence[Part]) -> list[str]:
     return [
         f"{PART_COMMENT} {i} {p.name} {p.label} {' '.join(str(c) for c in p.color)}"
         for i, p in enumerate(mesh)
     ]
 
 
-def to_trimesh(mesh: PartMesh):
+def to_trimesh(mesh: Sequence[Part]):
     """A `trimesh.Scene` with one named node and geometry per part, coloured by a per-part PBR material;
     each geometry's `metadata["extras"]` holds the part's label and index."""
     import trimesh
@@ -55,12 +58,12 @@ def to_trimesh(mesh: PartMesh):
     return scene
 
 
-def to_glb(mesh: PartMesh) -> bytes:
+def to_glb(mesh: Sequence[Part]) -> bytes:
     """GLB bytes of `to_trimesh(mesh)`: one named node per part, label and colour kept."""
     return to_trimesh(mesh).export(file_type="glb")
 
 
-def to_obj(mesh: PartMesh) -> bytes:
+def to_obj(mesh: Sequence[Part]) -> bytes:
     """Wavefront OBJ bytes: one `o` object per part, vertex colours in 0..1."""
     out = io.StringIO()
     out.write("# gfx part mesh\n")
@@ -78,11 +81,11 @@ def to_obj(mesh: PartMesh) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def to_ply(mesh: PartMesh) -> bytes:
+def to_ply(mesh: Sequence[Part]) -> bytes:
     """Binary little-endian PLY bytes: vertex colours and a per-face `part` index."""
-    vertices = mesh.verts_packed()
-    faces = mesh.faces_packed()
-    vertex_colors = np.repeat(mesh.colors, [len(p.vertices) for p in mesh], axis=0)
+    vertices, faces, face_parts = pack(mesh)
+    colors = np.array([p.color for p in mesh], dtype=np.uint8)
+    vertex_colors = np.repeat(colors, [len(p.vertices) for p in mesh], axis=0)
     header = [
         "ply",
         "format binary_little_endian 1.0",
@@ -98,15 +101,15 @@ def to_ply(mesh: PartMesh) -> bytes:
     vertex_data = np.zeros(len(vertices), dtype=[("xyz", "<f4", (3,)), ("rgba", "u1", (4,))])
     vertex_data["xyz"], vertex_data["rgba"] = vertices, vertex_colors
     face_data = np.zeros(len(faces), dtype=[("n", "u1"), ("index", "<i4", (3,)), ("part", "<i4")])
-    face_data["n"], face_data["index"], face_data["part"] = 3, faces, mesh.face_parts_packed()
+    face_data["n"], face_data["index"], face_data["part"] = 3, faces, face_parts
     return ("\n".join(header) + "\n").encode("ascii") + vertex_data.tobytes() + face_data.tobytes()
 
 
-EXPORTERS: dict[str, Callable[[PartMesh], bytes]] = {"glb": to_glb, "obj": to_obj, "ply": to_ply}
+EXPORTERS: dict[str, Callable[[Sequence[Part]], bytes]] = {"glb": to_glb, "obj": to_obj, "ply": to_ply}
 """File type -> function returning the file's bytes."""
 
 
-def get_exporter(file_type: str) -> Callable[[PartMesh], bytes]:
+def get_exporter(file_type: str) -> Callable[[Sequence[Part]], bytes]:
     """The exporter for `file_type` ("glb", ".obj", ...); MeshError listing valid types otherwise."""
     key = file_type.lower().lstrip(".")
     if key not in EXPORTERS:
@@ -114,7 +117,7 @@ def get_exporter(file_type: str) -> Callable[[PartMesh], bytes]:
     return EXPORTERS[key]
 
 
-def export_mesh(mesh: PartMesh, path: str | os.PathLike, file_type: str | None = None) -> Path:
+def export_mesh(mesh: Sequence[Part], path: str | os.PathLike, file_type: str | None = None) -> Path:
     """Write `mesh` to `path` atomically, in `file_type` or the format named by the extension."""
     path = Path(path)
     if not (file_type or path.suffix):

@@ -12,7 +12,9 @@ Stages (the numbered steps of `__call__`):
 4. (c) assembly: marching cubes per part, placed through its box (`gfx.mesh.parts.assemble`), parts named
    by label (`leg_0`, `leg_1`, ...) like the dataset's.
 
-The optional `shared` component is the same occupancy model trained on one object grid (the baseline of
+A checkpoint is a pipeline directory: model_index.json (with the label vocabulary under "config") and
+the component folders `layout/`, `parts/` and `shared/`. The optional `shared` component is the same
+occupancy model trained on one object grid (the baseline of
 the FullPart-vs-shared-grid ablation, `shared_grid`). The paper's stage (c) refinement (textured SLat
 flow) is not built; parts carry a colour per label instead.
 """
@@ -27,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gfx.checkpoint import read_pipeline, save_pipeline
+from gfx.config import ConfigMixin
 from gfx.mesh.fullpart_layout import LayoutConfig, LayoutDenoiser
 from gfx.mesh.fullpart_occupancy import OBJECT_BOX, OccupancyConfig, OccupancyDenoiser, assign_to_boxes
 from gfx.mesh.parts import assemble, assemble_shared
@@ -37,6 +41,14 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("layout", "parts", "shared")
 LEVEL = 0.5
 """Marching-cubes level of generated occupancy probabilities."""
+
+
+def dataset_labels() -> tuple[str, ...]:
+    """The part dataset's label vocabulary (`gfx.data.parts3d.LABELS`): the labels of a freshly built
+    pipeline and of checkpoints saved before the labels travelled in model_index.json."""
+    from gfx.data.parts3d import LABELS
+
+    return tuple(LABELS)
 
 
 def part_names(labels: list[str]) -> list[str]:
@@ -72,6 +84,17 @@ def ensure_nonempty(probs: np.ndarray) -> np.ndarray:
     return probs
 
 
+@dataclass
+class FullPartConfig(ConfigMixin):
+    """The pipeline's own settings, saved under "config" in its model_index.json.
+
+    Attributes:
+        labels: the part label vocabulary; label id i of the layout and occupancy models is labels[i].
+    """
+
+    labels: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class FullPartResult:
     """One generated object.
@@ -90,23 +113,33 @@ class FullPartResult:
 
 
 class FullPart:
-    """The FullPart pipeline: layout denoiser + per-part occupancy denoiser (+ the shared-grid baseline)."""
+    """The FullPart pipeline: layout denoiser + per-part occupancy denoiser (+ the shared-grid baseline).
+
+    Args:
+        layout, parts, shared: the components (`shared` optional).
+        config: the label vocabulary, one name per label id of the models.
+    """
 
     def __init__(
-        self, layout: LayoutDenoiser, parts: OccupancyDenoiser, shared: OccupancyDenoiser | None = None
+        self,
+        layout: LayoutDenoiser,
+        parts: OccupancyDenoiser,
+        shared: OccupancyDenoiser | None = None,
+        config: FullPartConfig | None = None,
     ):
-        from gfx.data.parts3d import LABELS
-
         self.layout, self.parts, self.shared = layout, parts, shared
-        self.label_names = list(LABELS)
-        if layout.config.n_labels != len(LABELS) or parts.config.n_labels != len(LABELS):
+        self.config = config if config is not None else FullPartConfig(dataset_labels())
+        self.label_names = list(self.config.labels)
+        n = len(self.label_names)
+        if layout.config.n_labels != n or parts.config.n_labels != n:
             raise ValueError(
-                f"models were built for {layout.config.n_labels} labels; the dataset has {len(LABELS)}"
+                f"models were built for {layout.config.n_labels} labels; the config names {n} (labels)"
             )
 
     @classmethod
     def build(cls, preset: str = "mini", with_shared: bool = True) -> FullPart:
-        """Fresh (untrained) components of a preset ("tiny" for tests, "mini")."""
+        """Fresh (untrained) components of a preset ("tiny" for tests, "mini"), labelled by the part
+        dataset's vocabulary."""
         shared = None
         if with_shared:
             shared_preset = "mini-shared" if preset == "mini" else preset
@@ -119,28 +152,22 @@ class FullPart:
         )
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
-        """Write `layout/`, `parts/` (and `shared/`) checkpoint directories under `directory`."""
-        directory = Path(directory)
-        for name in COMPONENTS:
-            model = getattr(self, name)
-            if model is not None:
-                model.save_pretrained(directory / name, dtype=dtype)
-        return directory
+        """Write model_index.json and the `layout/`, `parts/` (and `shared/`) component folders."""
+        components = {name: getattr(self, name) for name in COMPONENTS}
+        return save_pipeline(directory, self, components, self.config, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> FullPart:
-        directory = Path(directory)
-        if not (directory / "layout").is_dir():
-            raise FileNotFoundError(f"{directory} is not a FullPart checkpoint (no layout/ component)")
-        shared = (
-            OccupancyDenoiser.from_pretrained(directory / "shared", device=device)
-            if (directory / "shared").is_dir()
-            else None
-        )
+        """Load a pipeline saved by `save_pretrained` (a directory from before model_index.json loads with
+        the part dataset's label vocabulary, which those checkpoints were trained on)."""
+        files = read_pipeline(directory, cls.__name__, "fullpart")
+        shared = files.optional_path("shared", "OccupancyDenoiser")
+        config = FullPartConfig.from_dict(files.settings) if files.settings else None
         return cls(
-            LayoutDenoiser.from_pretrained(directory / "layout", device=device),
-            OccupancyDenoiser.from_pretrained(directory / "parts", device=device),
-            shared,
+            LayoutDenoiser.from_pretrained(files.path("layout", "LayoutDenoiser"), device=device),
+            OccupancyDenoiser.from_pretrained(files.path("parts", "OccupancyDenoiser"), device=device),
+            OccupancyDenoiser.from_pretrained(shared, device=device) if shared is not None else None,
+            config,
         )
 
     @property

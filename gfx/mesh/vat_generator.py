@@ -7,15 +7,16 @@ running reconstruction f_hat of the previous scales, area-resampled to n_s token
 prompt's MiniLM embedding. The prompt also conditions every block through adaLN-zero and is dropped in
 training with probability `cond_drop` for classifier-free guidance.
 
-    gen = VATGenerator.from_pretrained("models/vat-mini/generator")
-    codes = gen.sample(vat, "a wooden table with four legs", seed=0)     # VATCodes
-    mesh = vat.decode(codes)
+    pipe = VATPipeline.from_pretrained("models/vat-mini")              # the VAT + its generator
+    mesh = pipe("a wooden table with four legs", seed=0)               # one-part PartMesh
+    codes = pipe.generator.sample(pipe.vat, "a round table", seed=1)   # VATCodes; pipe.vat.decode(codes)
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -23,8 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gfx.backbones.set_blocks import FinalLayer, SetBlock
-from gfx.checkpoint import PretrainedMixin
+from gfx.checkpoint import PretrainedMixin, read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
+from gfx.mesh.structures import PartMesh
 from gfx.mesh.vat import VAT, VATCodes
 
 log = logging.getLogger(__name__)
@@ -138,3 +140,38 @@ class VATGenerator(nn.Module, PretrainedMixin):
                 inputs = torch.cat([inputs, quantizer.next_scale_input(f_hat, s + 1).expand(2, -1, -1)], 1)
             start += n
         return VATCodes(indices)
+
+
+class VATPipeline:
+    """Text -> shape: the generator samples VAT tokens for a prompt, the VAT decodes them to a mesh.
+
+    Args:
+        vat: the shape tokenizer; generator: a `VATGenerator` trained on its codes.
+    """
+
+    def __init__(self, vat: VAT, generator: VATGenerator):
+        c, g = vat.config, generator.config
+        if (
+            tuple(g.scales) != tuple(c.scales)
+            or g.codebook_size != c.codebook_size
+            or g.latent_dim != c.latent_dim
+        ):
+            raise ValueError("the generator's scales, codebook_size and latent_dim must match the VAT's")
+        self.vat, self.generator = vat.eval(), generator.eval()
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
+        """Write model_index.json and the `vat/` and `generator/` component folders."""
+        return save_pipeline(directory, self, {"vat": self.vat, "generator": self.generator}, dtype=dtype)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> VATPipeline:
+        """Load a pipeline saved by `save_pretrained` (or the older layout: the VAT at the top, `generator/`)."""
+        files = read_pipeline(directory, cls.__name__, "vat")
+        return cls(
+            VAT.from_pretrained(files.path("vat", "VAT"), device=device),
+            VATGenerator.from_pretrained(files.path("generator", "VATGenerator"), device=device),
+        )
+
+    def __call__(self, prompt: str, seed: int | None = None, **sampling) -> PartMesh:
+        """A one-part mesh in [-1, 1]^3 for `prompt`; `sampling` overrides guidance, temperature, top_k."""
+        return self.vat.decode(self.generator.sample(self.vat, prompt, seed=seed, **sampling))

@@ -97,6 +97,8 @@ def evaluate_fullpart(
     """
     from gfx.backbones.text_encoder import cached_embedding
     from gfx.data.parts3d import iter_objects
+    from gfx.mesh.parts import part_grids
+    from gfx.recipes.parts3d import object_grid, part_mesh
 
     if not isinstance(pipe, FullPart):
         pipe = FullPart.from_pretrained(pipe if pipe is not None else DEFAULT_MODEL_DIR)
@@ -106,21 +108,21 @@ def evaluate_fullpart(
     r, ro = pipe.parts.config.grid, pipe.shared.config.grid if pipe.shared is not None else 0
     for n, obj in enumerate(objects):
         generator = torch.Generator().manual_seed(seed + n)
-        gt, boxes, labels = obj.mesh, obj.boxes, obj.mesh.labels
+        gt, boxes, labels = part_mesh(obj), obj.boxes, obj.labels
         names, colors = gt.names, [label_color(x) for x in labels]  # GT names: parts pair up by name
         text = cached_embedding(obj.caption)[None]
         preds = {
             "fullpart": pipe.assemble(
                 pipe.part_probabilities(text, boxes, labels, generator, steps), boxes, labels, names
             ),
-            "fullpart_oracle": assemble(obj.part_grids(r).astype(np.float32), boxes, names, labels, colors),
+            "fullpart_oracle": assemble(part_grids(gt, r).astype(np.float32), boxes, names, labels, colors),
         }
         if pipe.shared is not None:
             try:
                 preds["shared"] = pipe.shared_grid(text, boxes, labels, generator, steps, names)
             except MeshError:  # nothing generated: every part is missing
                 preds["shared"] = None
-            occupancy = obj.object_grid(ro)[0]
+            occupancy = object_grid(obj, ro)[0]
             preds["shared_oracle"] = assemble_shared(
                 assign_to_boxes(occupancy, boxes), names, labels, colors, OBJECT_BOX[:3], OBJECT_BOX[3]
             )

@@ -52,9 +52,12 @@ def part_arrays(
         ids (N,) str, captions (N,) str, text (N, 384) float32, offsets (N + 1,) int64 (parts of object n
         are rows offsets[n]:offsets[n+1]), boxes (P, 6) float32, labels (P,) int64 into `LABELS`,
         part_grids (P, R, R, R) bool in each part's box frame, object_grids (N, Ro, Ro, Ro) bool over
-        [-1, 1]^3 (the union of the parts, `PartObject.object_grid`).
+        [-1, 1]^3 (the union of the parts, `gfx.recipes.parts3d.object_grid`).
     """
     from gfx.data.parts3d import GENERATOR_VERSION, iter_objects
+    from gfx.mesh.parts import part_grids
+    from gfx.mesh.voxels import voxelize_parts
+    from gfx.recipes.parts3d import part_mesh
 
     path = None
     if cache_dir is not None:
@@ -68,11 +71,12 @@ def part_arrays(
     for obj in iter_objects(n_per_category, split=split):
         ids.append(obj.id)
         captions.append(obj.caption)
-        offsets.append(offsets[-1] + len(obj.mesh))
+        mesh = part_mesh(obj)
+        offsets.append(offsets[-1] + len(mesh))
         boxes.append(obj.boxes)
         labels.append(obj.label_ids)
-        grids.append(np.packbits(obj.part_grids(part_resolution).reshape(len(obj.mesh), -1), axis=1))
-        objects.append(np.packbits(obj.object_grid(object_resolution)[0].reshape(-1)))
+        grids.append(np.packbits(part_grids(mesh, part_resolution).reshape(len(mesh), -1), axis=1))
+        objects.append(np.packbits(voxelize_parts(mesh, object_resolution)[0].reshape(-1)))
     arrays = {
         "ids": np.array(ids, dtype=str),
         "captions": np.array(captions, dtype=str),

@@ -98,6 +98,7 @@ def evaluate_vat(
     """
     from gfx.data.parts3d import iter_objects
     from gfx.mesh.voxels import union_surface
+    from gfx.recipes.parts3d import part_mesh
 
     if not isinstance(model, VAT):
         model = VAT.from_pretrained(model if model is not None else DEFAULT_MODEL_DIR)
@@ -110,7 +111,7 @@ def evaluate_vat(
     sums: dict = {s: {} for s in settings}
     mesh_bytes = []
     for n, obj in enumerate(objects):
-        mesh = obj.mesh
+        mesh = part_mesh(obj)
         mesh_bytes.append(sum(len(p.vertices) * 12 + len(p.faces) * 12 for p in mesh))
         gt, _ = union_surface(mesh, EVAL_POINTS, seed=seed + 17)
         codes = model.encode(mesh, seed=seed)

@@ -62,6 +62,7 @@ def shape_arrays(
         queries (N, n_queries, 3) float32, occupancy (N, n_queries) bool.
     """
     from gfx.data.parts3d import GENERATOR_VERSION, iter_objects
+    from gfx.recipes.parts3d import part_mesh
 
     path = None
     if cache_dir is not None:
@@ -73,8 +74,9 @@ def shape_arrays(
                 return {k: data[k] for k in data.files}
     ids, captions, surface, queries, occupancy = [], [], [], [], []
     for obj in iter_objects(n_per_category, split=split):
-        points, normals = union_surface(obj.mesh, n_surface, seed=obj.index)
-        q, occ = occupancy_queries(obj.mesh, n_queries, seed=obj.index)
+        mesh = part_mesh(obj)
+        points, normals = union_surface(mesh, n_surface, seed=obj.index)
+        q, occ = occupancy_queries(mesh, n_queries, seed=obj.index)
         ids.append(obj.id)
         captions.append(obj.caption)
         surface.append(np.concatenate([points, normals], axis=1))

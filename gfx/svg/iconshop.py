@@ -25,7 +25,7 @@ from gfx.backbones.constraints import BanningConstraint, Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.text_encoder import prompt_prefix
 from gfx.backbones.transformer import Transformer, TransformerConfig
-from gfx.checkpoint import load_pipeline_config, save_pipeline
+from gfx.checkpoint import read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.core.document import Document, SVGError
 from gfx.svg.core.normalize import normalize
@@ -43,7 +43,7 @@ TEXT_WIDTH = 384  # MiniLM
 
 @dataclass
 class IconShopConfig(ConfigMixin):
-    """The pipeline's own settings, saved as pipeline.json beside the model's config.json.
+    """The pipeline's own settings, saved under "config" in its model_index.json.
 
     Attributes:
         model_preset: `TransformerConfig` preset the model is built from.
@@ -104,15 +104,18 @@ class IconShop:
         return cls(model, tokenizer, config)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
-        """Write config.json, model.safetensors (fp16 by default), tokenizer.json and pipeline.json."""
-        return save_pipeline(self.model, self.tokenizer, self.config, directory, dtype)
+        """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default) and
+        `tokenizer/tokenizer.json`."""
+        components = {"model": self.model, "tokenizer": self.tokenizer}
+        return save_pipeline(directory, self, components, self.config, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> IconShop:
-        """Load a pipeline saved by `save_pretrained` (local directory only)."""
-        config = load_pipeline_config(directory, IconShopConfig, "an IconShop model", "iconshop")
-        tokenizer = load_tokenizer(directory)
-        return cls(Transformer.from_pretrained(directory, device=device), tokenizer, config)
+        """Load a pipeline saved by `save_pretrained` (local only; the pre-model_index layout loads too)."""
+        files = read_pipeline(directory, cls.__name__, "iconshop")
+        model = Transformer.from_pretrained(files.path("model", "Transformer"), device=device)
+        tokenizer = load_tokenizer(files.path("tokenizer", "PathTokenizer"))
+        return cls(model, tokenizer, IconShopConfig.from_dict(files.settings))
 
     # --- generation -----------------------------------------------------------------------------
     @functools.cached_property

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from gfx.backbones.constraints import BanningConstraint, Grammar
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig, next_token_loss
-from gfx.checkpoint import PretrainedMixin, load_pipeline_config, save_pipeline
+from gfx.checkpoint import PretrainedMixin, read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.core.result import SVGResult
 from gfx.svg.sampling import sample_drawings
@@ -235,7 +235,7 @@ class PrefixedDecoder(nn.Module):
 
 @dataclass
 class StarVectorConfig(ConfigMixin):
-    """The pipeline's own settings, saved as pipeline.json beside the model's config.json.
+    """The pipeline's own settings, saved under "config" in its model_index.json.
 
     Attributes:
         model_preset: size preset of the encoder and decoder (`MODEL_PRESETS`).
@@ -306,14 +306,18 @@ class StarVector:
         return cls(model, tokenizer, config)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
-        """Write config.json, model.safetensors (fp16 by default), tokenizer.json and pipeline.json."""
-        return save_pipeline(self.model, self.tokenizer, self.config, directory, dtype)
+        """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default) and
+        `tokenizer/tokenizer.json`."""
+        components = {"model": self.model, "tokenizer": self.tokenizer}
+        return save_pipeline(directory, self, components, self.config, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> StarVector:
-        """Load a pipeline saved by `save_pretrained` (local directory only)."""
-        config = load_pipeline_config(directory, StarVectorConfig, "a StarVector model", "starvector")
-        return cls(StarVectorModel.from_pretrained(directory, device=device), load_tokenizer(directory), config)
+        """Load a pipeline saved by `save_pretrained` (local only; the pre-model_index layout loads too)."""
+        files = read_pipeline(directory, cls.__name__, "starvector")
+        model = StarVectorModel.from_pretrained(files.path("model", "StarVectorModel"), device=device)
+        tokenizer = load_tokenizer(files.path("tokenizer", "PathTokenizer"))
+        return cls(model, tokenizer, StarVectorConfig.from_dict(files.settings))
 
     # --- inference ------------------------------------------------------------------------------
     def preprocess(self, images) -> Tensor:

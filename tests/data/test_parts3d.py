@@ -1,22 +1,18 @@
+"""The procedural part dataset: seeded plain records, splits, and the on-disk build (`gfx.recipes.parts3d`)."""
+
 import gzip
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import trimesh
 
-from gfx.data.parts3d import (
-    CATEGORIES,
-    LABELS,
-    MAX_PARTS,
-    build_parts,
-    generate,
-    iter_objects,
-    load_part_grids,
-    split_of,
-)
+from gfx.data.parts3d import CATEGORIES, LABELS, MAX_PARTS, generate, iter_objects, split_of
 from gfx.mesh import load_part_mesh
+from gfx.mesh.parts import part_grids
 from gfx.mesh.structures import edge_counts
+from gfx.recipes.parts3d import build_parts, load_part_grids, part_mesh
 
 N = 12  # objects per category in the sweeps below
 
@@ -32,17 +28,48 @@ def test_at_least_eight_categories():
 
 def test_same_seed_same_object():
     a, b = generate("chair", 5), generate("chair", 5)
-    assert a.caption == b.caption and a.mesh.names == b.mesh.names and a.params == b.params
-    for p, q in zip(a.mesh, b.mesh, strict=True):
+    assert a.caption == b.caption and a.names == b.names and a.params == b.params
+    for p, q in zip(a.parts, b.parts, strict=True):
         np.testing.assert_array_equal(p.vertices, q.vertices)
         np.testing.assert_array_equal(p.faces, q.faces)
-    assert not np.array_equal(generate("chair", 6).mesh.verts_packed()[:10], a.mesh.verts_packed()[:10])
+    assert not np.array_equal(generate("chair", 6).parts[0].vertices[:10], a.parts[0].vertices[:10])
+
+
+def object_digest(obj) -> str:
+    """A hash of everything an object is: id, caption, hidden parts, parameters and every part's arrays."""
+    h = hashlib.sha256(json.dumps([obj.id, obj.caption, list(obj.hidden), obj.params], sort_keys=True).encode())
+    for p in obj.parts:
+        h.update(json.dumps([p.name, p.label, [int(c) for c in p.color]]).encode())
+        h.update(np.ascontiguousarray(p.vertices, dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(p.faces, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "category, index, digest",
+    [("chair", 0, "e03f61550665b80e"), ("table", 3, "7fdfa5975ef9e752"), ("lamp", 7, "32e0b836109300be"),
+     ("toy_car", 2, "dd7a5dd7a0f2b7b4"), ("plane", 5, "07d7d885df96b955"), ("mug", 4, "91352c6801732aaa"),
+     ("bed", 9, "ce414118fd13a35d"), ("shelf", 1, "8f5ff91d974750ba")],
+)  # fmt: skip
+def test_objects_are_the_ones_the_models_were_trained_on(category, index, digest):
+    """Digests recorded when objects were still built as `PartMesh`es (before the records refactor)."""
+    assert object_digest(generate(category, index)) == digest
+
+
+def test_records_make_the_same_part_mesh():
+    obj = generate("lamp", 3)
+    mesh = part_mesh(obj)
+    assert mesh.names == obj.names and mesh.labels == obj.labels
+    np.testing.assert_array_equal(mesh.boxes(), obj.boxes)
+    for part, record in zip(mesh, obj.parts, strict=True):
+        np.testing.assert_array_equal(part.vertices, record.vertices)
+        assert part.color == record.color
 
 
 def test_objects_are_well_formed(objects):
     for category, items in objects.items():
         for obj in items:
-            mesh = obj.mesh
+            mesh = part_mesh(obj)
             assert 2 <= len(mesh) <= MAX_PARTS, obj.id
             assert set(mesh.labels) <= set(LABELS)
             lo, hi = mesh.bounds()
@@ -68,11 +95,11 @@ def test_part_sizes_span_a_wide_range(objects):
 
 
 def test_thin_repeated_and_hidden_parts(objects):
-    labels = {c: {label for o in items for label in o.mesh.labels} for c, items in objects.items()}
+    labels = {c: {label for o in items for label in o.labels} for c, items in objects.items()}
     assert {"seat", "leg", "slat", "backrest", "screw"} <= labels["chair"] and "leg" in labels["table"]
     assert {"bulb", "shade"} <= labels["lamp"] and {"wheel", "axle"} <= labels["toy_car"]
     assert all("bulb" in o.hidden for o in objects["lamp"])
-    assert all(sum(label == "wheel" for label in o.mesh.labels) >= 4 for o in objects["toy_car"])
+    assert all(sum(label == "wheel" for label in o.labels) >= 4 for o in objects["toy_car"])
     thinnest = min(o.boxes[:, 3:].min() for o in objects["shelf"])
     assert thinnest < 0.05  # boards and panels thinner than a 32^3 cell of the object grid
 
@@ -101,11 +128,11 @@ def test_splits_are_deterministic_and_roughly_90_5_5():
 
 def test_glb_has_one_named_non_empty_node_per_part(tmp_path, objects):
     obj = objects["chair"][0]
-    path = obj.mesh.export(tmp_path / "chair.glb")
+    path = part_mesh(obj).export(tmp_path / "chair.glb")
     scene = trimesh.load(path)
-    assert sorted(scene.graph.nodes_geometry) == sorted(obj.mesh.names)
+    assert sorted(scene.graph.nodes_geometry) == sorted(obj.names)
     assert all(len(scene.geometry[scene.graph[n][1]].faces) > 0 for n in scene.graph.nodes_geometry)
-    assert load_part_mesh(path).labels == obj.mesh.labels
+    assert load_part_mesh(path).labels == obj.labels
 
 
 def test_build_parts_writes_records_grids_and_glbs(tmp_path):
@@ -125,9 +152,9 @@ def test_build_parts_writes_records_grids_and_glbs(tmp_path):
     train = by_split["train"]
     first = train["ids"][0]
     obj = generate(first.split("-")[0], int(first.split("-")[1]))
-    k = len(obj.mesh)
+    k = len(obj.parts)
     assert train["offsets"][1] == k
-    np.testing.assert_array_equal(train["grids"][:k], obj.part_grids(8))
+    np.testing.assert_array_equal(train["grids"][:k], part_grids(part_mesh(obj), 8))
     np.testing.assert_allclose(train["boxes"][:k], obj.boxes)
-    assert [LABELS[i] for i in train["labels"][:k]] == obj.mesh.labels
+    assert [LABELS[i] for i in train["labels"][:k]] == obj.labels
     assert json.loads((tmp_path / "manifest.json").read_text())["resolution"] == 8

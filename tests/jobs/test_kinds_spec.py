@@ -52,10 +52,10 @@ def test_given_values_are_kept_or_normalized():
 
 
 def test_model_directories_are_checked_and_made_absolute(tmp_path, monkeypatch):
-    for marker, kind in (("pipeline.json", "generate-svg"), ("layout", "generate-mesh")):
+    for class_name, kind in (("IconShop", "generate-svg"), ("FullPart", "generate-mesh")):
         model = tmp_path / kind
         model.mkdir()
-        (model / marker).touch()
+        (model / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
         fields = {"kind": kind, "prompt": "a chair", "model": str(model)}
         assert parse(fields).params["model"] == str(model)
     monkeypatch.chdir(tmp_path)  # relative model paths resolve against the current directory
@@ -116,12 +116,12 @@ def test_bad_fields_give_a_line_and_a_reason(fields, message):
 def test_wrong_or_missing_model_directories_are_refused_at_spec_time(tmp_path):
     iconshop = str(MODELS_DIR / "iconshop-mini")  # the message ends with ", got <the value, maybe shortened>"
     assert _message({"kind": "generate-mesh", "prompt": "a chair", "model": iconshop}).startswith(
-        "line 7: field 'model' must be a FullPart checkpoint directory with layout (e.g. models/fullpart-mini); "
-        f"there is no {iconshop}/layout, got ")
+        "line 7: field 'model' must be a FullPart checkpoint directory (e.g. models/fullpart-mini); "
+        f"{iconshop} holds a IconShop, got ")
     nowhere = str(tmp_path / "nowhere")
     assert _message({"kind": "generate-svg", "model": nowhere}).startswith(
-        "line 7: field 'model' must be an IconShop checkpoint directory with pipeline.json (e.g. "
-        f"models/iconshop-mini); there is no {nowhere}/pipeline.json, got ")
+        "line 7: field 'model' must be an IconShop checkpoint directory (e.g. "
+        f"models/iconshop-mini); {nowhere} holds no checkpoint gfx knows, got ")
     assert _message({"kind": "vectorize", "input": "a.png", "model": ""}).startswith(
         "line 7: field 'model' must be a StarVector checkpoint directory path, or null for the shipped model")
 

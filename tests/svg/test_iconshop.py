@@ -158,7 +158,7 @@ def test_save_load_round_trip(pipe, tmp_path):
     loaded = IconShop.from_pretrained(tmp_path / "m")
     assert loaded.config == pipe.config and loaded.tokenizer.vocab == pipe.tokenizer.vocab
     assert [r.tokens for r in loaded("cat", n=2, seed=7)] == [r.tokens for r in pipe("cat", n=2, seed=7)]
-    with pytest.raises(FileNotFoundError, match="not an IconShop model"):
+    with pytest.raises(FileNotFoundError, match="holds no IconShop pipeline .* `gfx train iconshop`"):
         IconShop.from_pretrained(tmp_path)
 
 

@@ -155,7 +155,7 @@ def test_shipped_model_vectorizes_a_corpus_icon_into_a_valid_svg(filled_icon):
     from gfx.models import MODELS_DIR
 
     directory = MODELS_DIR / "starvector-mini"
-    if not (directory / "pipeline.json").is_file():
+    if not directory.is_dir():
         pytest.skip("models/starvector-mini is not there")
     pipe = StarVector.from_pretrained(directory)
     [result] = pipe.vectorize_batch([render(filled_icon, 64)], seed=0, candidates=2)

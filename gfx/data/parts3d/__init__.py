@@ -1,6 +1,6 @@
 """A procedural part-annotated 3D dataset: seeded objects of 8 categories built from primitives.
 
-Each object (`PartObject`) is a `PartMesh` of 2-16 named, labelled, coloured parts (boxes, cylinders,
+Each object (`PartObject`) holds 2-16 named, labelled, coloured parts (`PartRecord`: plain arrays) (boxes, cylinders,
 spheres, capsules, lathed profiles, swept tubes), normalized to [-1, 1]^3 (+y up, +z front), with its
 per-part boxes, a caption built from the sampled parameters, and the parameters themselves. The
 categories exercise what part-based generators must handle (research/3d_anchors.md sec. 5): part
@@ -12,8 +12,9 @@ Everything is a pure function of (category, index): `generate("chair", 7)` is th
 every machine with the same trimesh tessellation (`GENERATOR_VERSION` names the recipe). Parts are
 ordered as FullPart orders boxes: largest box half-surface-area (xy + yz + zx) first. Splits come
 from the object id (`split_of`), so growing the dataset never moves an object between splits.
-Nothing has to be stored: models generate objects on the fly or read the arrays `build_parts` writes.
-`gfx.mesh` is imported inside functions: `gfx.data` sits below the modality packages (DESIGN.md).
+Nothing has to be stored: models generate objects on the fly or read the arrays
+`gfx.recipes.parts3d.build_parts` writes. `gfx.data` sits below the modality packages and imports none
+of them (DESIGN.md): meshes, voxel grids and GLBs of these records are made in `gfx.recipes.parts3d`.
 """
 
 from gfx.data.parts3d.builder import LABELS, MATERIALS, MAX_PARTS, Builder
@@ -23,12 +24,11 @@ from gfx.data.parts3d.dataset import (
     SPLIT_RULE,
     SPLITS,
     PartObject,
-    ProgressFn,
-    build_parts,
+    PartRecord,
     generate,
     iter_objects,
-    load_part_grids,
     object_id,
+    part_boxes,
     split_of,
 )
 
@@ -42,12 +42,11 @@ __all__ = [
     "SPLIT_RULE",
     "Builder",
     "PartObject",
-    "ProgressFn",
-    "build_parts",
+    "PartRecord",
     "generate",
     "get_category",
     "iter_objects",
-    "load_part_grids",
     "object_id",
+    "part_boxes",
     "split_of",
 ]
