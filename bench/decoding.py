@@ -13,6 +13,7 @@ with `--model models/<icon model>` for those. Results go to bench/results/decodi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ from gfx.backbones.constraints import Grammar
 from gfx.backbones.decoding import generate
 from gfx.backbones.keyformer import Keyformer
 from gfx.backbones.sampling import GREEDY, SamplingConfig
-from gfx.backbones.speculative import TokenRecycling, default_tree
+from gfx.backbones.speculative import TokenRecycling, default_tree, generate_speculative
 from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.config import lookup
 from gfx.runtime import set_threads
@@ -198,8 +199,9 @@ def bench_recycling(model, tokenizer, n, device, trained):
     warm_rows = icon_prompts(model, tokenizer, warm_prompts(), device)
 
     def run(rows, draft=None):
+        decode = generate if draft is None else functools.partial(generate_speculative, draft=draft)
         return [
-            generate(
+            decode(
                 model,
                 prompt,
                 prefix=prefix,
@@ -208,7 +210,6 @@ def bench_recycling(model, tokenizer, n, device, trained):
                 sampling=GREEDY,
                 stop_tokens=stop,
                 constraints=[grammar.constraint()],
-                draft=draft,
             )
             for prompt, prefix, prefix_mask in rows
         ]

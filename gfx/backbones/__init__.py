@@ -1,27 +1,36 @@
 """Shared sequence backbones and decoding.
 
 - `transformer`: the decoder-only `Transformer` (RoPE, SwiGLU, prefix conditioning, extra embeddings);
-- `kv_cache`: the explicit `KVCache` (append, crop/rollback, fork, reorder, gather);
-- `decoding`: `generate()` with `sampling` (temperature, top-k/p, min-p, repetition penalty, CFG),
-  `constraints` (xgrammar `Grammar`, hand-written `AutomatonConstraint`), `awrs`, `speculative`
-  (Token Recycling) and `keyformer` (KV-cache reduction);
-- `language`: `CausalLM`, a transformers causal LM behind the same interface (optional dependency).
+- `kv_cache`: the explicit `KVCache` (append, crop/rollback, fork, reorder, gather) and `FullCache`;
+- `decoding`: `generate()`, a numbered loop over shared steps (prefill, decode step, row finishing),
+  with `sampling` (temperature, top-k/p, min-p, repetition penalty), `guidance` (classifier-free),
+  `masking` (constraint masks) over `constraints` (xgrammar `Grammar`, hand-written `AutomatonConstraint`);
+- entry points over the same steps: `awrs.generate_awrs` (adaptive weighted rejection sampling) and
+  `speculative.generate_speculative` (Token Recycling); `keyformer.Keyformer`, a cache policy that
+  bounds the KV cache;
+- `language`: `CausalLM`, a transformers causal LM behind the same interface (optional dependency);
+- `layers`, `set_blocks`, `diffusion`, `text_encoder`: layers, set-transformer blocks, diffusion
+  helpers and the MiniLM text encoder shared by the modalities.
 """
 
+from gfx.backbones.awrs import generate_awrs
 from gfx.backbones.constraints import AutomatonConstraint, Constraint, Grammar
 from gfx.backbones.decoding import GenerationOutput, generate, left_pad
+from gfx.backbones.guidance import Guidance
 from gfx.backbones.keyformer import Keyformer
-from gfx.backbones.kv_cache import KVCache
+from gfx.backbones.kv_cache import FullCache, KVCache
 from gfx.backbones.sampling import GREEDY, SamplingConfig
-from gfx.backbones.speculative import TokenRecycling
+from gfx.backbones.speculative import TokenRecycling, generate_speculative
 from gfx.backbones.transformer import Transformer, TransformerConfig
 
 __all__ = [
     "GREEDY",
     "AutomatonConstraint",
     "Constraint",
+    "FullCache",
     "GenerationOutput",
     "Grammar",
+    "Guidance",
     "KVCache",
     "Keyformer",
     "SamplingConfig",
@@ -29,5 +38,7 @@ __all__ = [
     "Transformer",
     "TransformerConfig",
     "generate",
+    "generate_awrs",
+    "generate_speculative",
     "left_pad",
 ]

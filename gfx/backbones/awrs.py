@@ -10,6 +10,11 @@ importance weight that sequential Monte Carlo needs to undo the bias of local co
     log w = log(1 - sum of p over round-1 rejections) - log(1 + rejections in both rounds)
 
 (following genlm-control's `AWRS.sample`). The weights of a sequence add up over its steps.
+
+    out = generate_awrs(model, prompt, constraints=[box() for _ in range(B)], max_new_tokens=200, seed=0)
+    out.log_weights   # (B,) float64, for resampling particles
+
+`generate_awrs` is `decoding.generate` with `awrs_choose` as its token chooser (step 4).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor
 
 from gfx.backbones.constraints import Constraint
+from gfx.backbones.decoding import GenerationOutput, generate
 from gfx.backbones.sampling import SamplingConfig, choose, distribution, repetition_penalty
 
 
@@ -69,8 +75,8 @@ def awrs_choose(
     constraints: list[Constraint | None],
     generator: torch.Generator | None = None,
     seen: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """AWRS for a batch: one token and log-weight per row.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """AWRS for a batch: one token and log-weight per row (the token chooser of `generate_awrs`).
 
     Rows without a constraint sample normally (weight 0). Under greedy decoding a row takes the most
     likely accepted token (weight 0: greedy has no proper weight).
@@ -82,7 +88,8 @@ def awrs_choose(
         seen: (B, V) bool tokens seen so far, for the repetition penalty.
 
     Returns:
-        tokens: (B,) long (a dead-end row gets 0); log_weights: (B,) float64 (-inf at dead ends).
+        tokens: (B,) long (a dead-end row gets 0); dead: (B,) bool rows with no allowed token;
+        log_weights: (B,) float64 (-inf at dead ends).
     """
     tokens = choose(scores, sampling, generator, seen)
     weights = torch.zeros(scores.shape[0], dtype=torch.float64)
@@ -101,4 +108,16 @@ def awrs_choose(
             token, weight = awrs_token(probs[i], constraint, generator)
         tokens[i] = 0 if token is None else token
         weights[i] = weight
-    return tokens, weights
+    return tokens, torch.isinf(weights).to(scores.device), weights
+
+
+def generate_awrs(model, prompt: Tensor, *, constraints: list[Constraint | None], **options) -> GenerationOutput:
+    """`generate` with adaptive weighted rejection sampling: tokens are tested with `Constraint.accepts`
+    instead of masked, and `log_weights` holds each row's importance log-weight (-inf at dead ends).
+
+    Args:
+        model, prompt: as in `generate`.
+        constraints: one per row (None: the row samples freely, weight 0).
+        options: the other keyword arguments of `generate` (max_new_tokens, sampling, seed, ...).
+    """
+    return generate(model, prompt, constraints=constraints, chooser=awrs_choose, **options)

@@ -8,7 +8,9 @@ tokens), summed over heads, queries and steps. Evicted tokens never come back.
 
     out = generate(model, prompt, max_new_tokens=2048, cache_policy=Keyformer(budget=512, recent=128))
 
-The attention layers report their queries and keys through `KVCache.observer`; scoring costs one
+`Keyformer.new_cache` makes a `KVCache` that keeps itself within budget: the attention layers report
+their queries and keys through `KVCache.observer`, and the cache evicts after each forward pass's
+commit (`KVCache.on_commit`), so the decoding loop treats it as any other cache. Scoring costs one
 extra (B, H, T, S) attention-logit product per layer and step.
 """
 
@@ -23,7 +25,14 @@ from gfx.backbones.kv_cache import KVCache
 
 
 class Keyformer:
-    """A cache policy for `generate(cache_policy=...)`; one instance per generate call."""
+    """A cache policy for `generate(cache_policy=...)`; one instance per generate call.
+
+    Args:
+        budget: the most slots a row keeps after a forward pass.
+        recent: the newest slots always kept; `budget - recent` older "key" slots are kept by score.
+        tau_start, tau_end, tau_steps: the score temperature rises linearly over `tau_steps` steps.
+        seed: seeds the Gumbel noise of the scores.
+    """
 
     def __init__(
         self,
@@ -48,8 +57,15 @@ class Keyformer:
     def tau(self) -> float:
         return self.tau_start + (self.tau_end - self.tau_start) * min(self.step / max(self.tau_steps, 1), 1.0)
 
+    def new_cache(self, model, batch_size: int, max_len: int) -> KVCache:
+        """An empty cache of `model` that this policy scores and keeps within budget after every pass."""
+        cache = model.new_cache(batch_size, max_len)
+        self.attach(cache)
+        cache.on_commit = self.reduce
+        return cache
+
     def attach(self, cache: KVCache) -> None:
-        """Start scoring `cache`'s keys."""
+        """Start scoring `cache`'s keys (evicting stays with the caller: `reduce` after each pass)."""
         L, B = cache.keys.shape[:2]
         self.scores = torch.zeros(L, B, cache.capacity, dtype=torch.float32, device=cache.device)
         self.step = 0

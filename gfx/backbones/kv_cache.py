@@ -19,6 +19,9 @@ from torch import Tensor
 AttentionObserver = Callable[[int, Tensor, Tensor, Tensor], None]
 """(layer, q: (B, H, T, D), keys: (B, H_kv, S, D), mask: (B, T, S) bool) -> None, called per layer."""
 
+CommitHook = Callable[["KVCache"], None]
+"""(cache) -> None, called after each forward pass's `commit` (a cache-reduction policy evicts there)."""
+
 
 class KVCache:
     """Keys and values of every layer for a batch of sequences.
@@ -29,6 +32,7 @@ class KVCache:
         length: slots in use, the same for every row and layer.
         position: absolute position of the next token (the default RoPE position).
         observer: optional callback that sees each layer's queries and keys (used by Keyformer).
+        on_commit: optional callback run after each `commit` (Keyformer evicts there).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class KVCache:
         self.length = 0
         self.position = 0
         self.observer: AttentionObserver | None = None
+        self.on_commit: CommitHook | None = None
 
     @property
     def batch_size(self) -> int:
@@ -84,9 +89,11 @@ class KVCache:
         return self.keys[layer, :, :, :end], self.values[layer, :, :, :end], self.valid[layer, :, :end]
 
     def commit(self, n: int) -> None:
-        """Advance past the `n` slots every layer has just written."""
+        """Advance past the `n` slots every layer has just written, then run `on_commit`."""
         self.length += n
         self.position += n
+        if self.on_commit is not None:
+            self.on_commit(self)
 
     def crop(self, length: int) -> None:
         """Keep only the first `length` slots (the position moves back by the same amount)."""
@@ -101,10 +108,10 @@ class KVCache:
         self.crop(self.length - n)
 
     def fork(self) -> KVCache:
-        """An independent copy (for drafts, beams, particles). The observer is not copied."""
+        """An independent copy (for drafts, beams, particles). The hooks are not copied."""
         new = KVCache.__new__(KVCache)
         new.keys, new.values, new.valid = self.keys.clone(), self.values.clone(), self.valid.clone()
-        new.length, new.position, new.observer = self.length, self.position, None
+        new.length, new.position, new.observer, new.on_commit = self.length, self.position, None, None
         return new
 
     def reorder(self, rows: Tensor) -> None:
@@ -158,3 +165,14 @@ class KVCache:
         """Bytes held by the committed slots (keys and values)."""
         per_slot = self.keys[:, :, :, :1].numel() * self.keys.element_size() * 2
         return per_slot * self.length
+
+
+class FullCache:
+    """The default cache policy of `generate`: the model's own cache, keeping every slot."""
+
+    def new_cache(self, model, batch_size: int, max_len: int):
+        """An empty cache of `model` for `batch_size` rows and `max_len` slots."""
+        return model.new_cache(batch_size, max_len)
+
+
+FULL_CACHE = FullCache()

@@ -29,14 +29,16 @@ every tree node adds ~20 us; hence the lazy head and the default tree, a chain o
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from gfx.backbones.constraints import Constraint, any_allowed, apply_bitmask, new_bitmask
+from gfx.backbones.constraints import Constraint, new_bitmask
+from gfx.backbones.decoding import GenerationOutput, ModelInputs, advance, per_row, prefill
 from gfx.backbones.kv_cache import KVCache
-from gfx.backbones.sampling import SamplingConfig, distribution, repetition_penalty
+from gfx.backbones.masking import mask_rows
+from gfx.backbones.sampling import SamplingConfig, choose, distribution, make_generator
 
 DEAD = -1
 """Draft token of a tree node that has no candidate (no legal entry in its parent's row)."""
@@ -85,18 +87,72 @@ def accept_candidates(
     return int(torch.multinomial(probs, 1, generator=generator)), None
 
 
-@dataclass
-class RowResult:
-    """Tokens of one speculatively decoded row."""
+class SpeculativeRow:
+    """One row of speculative decoding: its tokens so far, and steps 4 and 5 of `generate` for it.
 
-    tokens: list[int]
-    finished: bool
-    valid: bool
-    forward_passes: int
+    Args:
+        prompt: (T,) long, the row's unpadded prompt (seeds `seen` under a repetition penalty).
+        vocab_size: the model's logits width.
+        sampling, constraint, generator, stop_tokens, max_new_tokens: as in `generate_speculative`.
+    """
+
+    def __init__(
+        self,
+        prompt: Tensor,
+        vocab_size: int,
+        sampling: SamplingConfig,
+        constraint: Constraint | None,
+        generator: torch.Generator | None,
+        stop_tokens: Sequence[int],
+        max_new_tokens: int,
+    ):
+        self.sampling, self.constraint, self.generator = sampling, constraint, generator
+        self.stop = {int(t) for t in stop_tokens}
+        self.max_new_tokens = max_new_tokens
+        self.tokens: list[int] = []
+        self.finished, self.valid, self.ended = False, True, False
+        self.forward_passes = 0
+        self.seen = None
+        if sampling.repetition_penalty != 1.0:
+            self.seen = torch.zeros(1, vocab_size, dtype=torch.bool, device=prompt.device)
+            self.seen[0, prompt] = True
+        self.bitmask = new_bitmask(1, vocab_size) if constraint is not None else None
+
+    def choose(self, scores: Tensor, candidates: list[int]) -> tuple[int | None, int | None]:
+        """Plain decoding's choice after one tree node: scores (1, V) logits; candidates: the node's
+        children's drafts. Returns (token or None at a dead end, index of the matching candidate or None)."""
+        if self.sampling.greedy:
+            # the unmasked argmax, when allowed, is also the masked one: skip the mask
+            token = int(choose(scores, self.sampling, None, self.seen))
+            if self.constraint is not None and not self.constraint.accepts(token):
+                scores, dead = mask_rows(scores, [self.constraint], [0], self.bitmask)
+                if dead[0]:
+                    return None, None
+                token = int(choose(scores, self.sampling, None, self.seen))
+            return token, candidates.index(token) if token in candidates else None
+        if self.constraint is not None:
+            scores, dead = mask_rows(scores, [self.constraint], [0], self.bitmask)
+            if dead[0]:
+                return None, None
+        return accept_candidates(distribution(scores, self.sampling, self.seen)[0], candidates, self.generator)
+
+    def emit(self, token: int | None) -> bool:
+        """Append a chosen token (None: a dead end); True once the row has ended."""
+        if token is None:
+            self.finished, self.valid, self.ended = True, False, True
+            return True
+        self.tokens.append(token)
+        if self.seen is not None:
+            self.seen[0, token] = True
+        if self.constraint is not None and advance(self.constraint, token):
+            self.finished = True
+        self.finished = self.finished or token in self.stop
+        self.ended = self.finished or len(self.tokens) >= self.max_new_tokens
+        return self.ended
 
 
 class TokenRecycling:
-    """Draft-tree source and verifier for self-speculative decoding; pass as `generate(..., draft=...)`.
+    """Draft-tree source and verifier for self-speculative decoding: `generate_speculative(..., draft=...)`.
 
     Args:
         vocab_size: the model's vocabulary size.
@@ -232,118 +288,91 @@ class TokenRecycling:
                 del self.pairs[next(iter(self.pairs))]
 
     @torch.no_grad()
-    def generate_row(
-        self,
-        model,
-        prompt: Tensor,
-        *,
-        max_new_tokens: int,
-        sampling: SamplingConfig,
-        prefix: Tensor | None = None,
-        prefix_mask: Tensor | None = None,
-        stop_tokens=(),
-        constraint: Constraint | None = None,
-        generator: torch.Generator | None = None,
-    ) -> RowResult:
-        """Decode one sequence. prompt: (T,) long; prefix: (1, P, prefix_dim) or None."""
-        device = prompt.device  # the adjacency matrix and the tree stay on the CPU; drafts are moved
-        N = self.tree_size
-        P = 0 if prefix is None else prefix.shape[1]
-        capacity = P + prompt.shape[0] + max_new_tokens + N
+    def generate_row(self, model, inputs: ModelInputs, row: SpeculativeRow) -> SpeculativeRow:
+        """Decode one sequence into `row`: inputs hold one unpadded prompt (1, T) and its prefix (1, P, D) or None."""
+        device = inputs.tokens.device  # the adjacency matrix and the tree stay on the CPU; drafts are moved
+        capacity = inputs.positions + row.max_new_tokens + self.tree_size
         cache = model.new_cache(1, capacity)
-        logits = model(prompt[None], prefix=prefix, prefix_mask=prefix_mask, cache=cache, logits_to_keep=1)[0]
-        passes = 1
-        vocab_size = logits.shape[-1]
-        stop = set(int(t) for t in stop_tokens)
-        seen = None
-        if sampling.repetition_penalty != 1.0:
-            seen = torch.zeros(1, vocab_size, dtype=torch.bool, device=device)
-            seen[0, prompt] = True
-        bitmask = new_bitmask(1, vocab_size) if constraint is not None else None
-        ancestors, depths = self.ancestors.to(device), self.depths.to(device)
-        visible = torch.ones(N, capacity, dtype=torch.bool, device=device)  # tree-attention mask buffer
-        lazy_head = hasattr(model, "hidden") and hasattr(model, "head")
-        out: list[int] = []
-        last_prompt_token = int(prompt[-1])
-
-        def choose_next(scores: Tensor, candidates: list[int]) -> tuple[int | None, int | None]:
-            """Plain decoding's choice at one node; returns (token, index of the matching candidate)."""
-            if sampling.greedy:
-                scores = scores.float()
-                if seen is not None:
-                    scores = repetition_penalty(scores, seen, sampling.repetition_penalty)
-                token = int(scores.argmax(-1))
-                # the unmasked argmax, when allowed, is also the masked one: skip the mask
-                if constraint is not None and not constraint.accepts(token):
-                    constraint.fill_mask(bitmask.fill_(-1), 0)
-                    if not any_allowed(bitmask, vocab_size):
-                        return None, None
-                    token = int(apply_bitmask(scores, bitmask).argmax(-1))
-                return token, candidates.index(token) if token in candidates else None
-            if constraint is not None:
-                constraint.fill_mask(bitmask.fill_(-1), 0)
-                if not any_allowed(bitmask, vocab_size):
-                    return None, None
-                scores = apply_bitmask(scores, bitmask)
-            return accept_candidates(distribution(scores, sampling, seen)[0], candidates, generator)
-
-        def emit(token: int | None) -> RowResult | None:
-            """Append a chosen token; the row's result when it ends the sequence."""
-            if token is None:
-                return RowResult(out, True, False, passes)
-            out.append(token)
-            if seen is not None:
-                seen[0, token] = True
-            if constraint is not None and not constraint.advance(token):
-                raise RuntimeError(f"constraint refused token {token} that it allowed")
-            if token in stop or (constraint is not None and constraint.is_done()):
-                return RowResult(out, True, True, passes)
-            if len(out) >= max_new_tokens:
-                return RowResult(out, False, True, passes)
-            return None
-
-        token, _ = choose_next(logits, [])  # the first token comes from the prefill, as in plain decoding
-        while (result := emit(token)) is None:
-            # 1. draft tree from the last token; 2. verify it in one pass with tree attention:
-            # every node sees the whole cache (padding is masked by the model) and its ancestors
-            previous = out[-2] if len(out) > 1 else last_prompt_token
-            drafts = self.draft(token, constraint, previous)
-            tokens = torch.tensor([max(t, 0) for t in drafts], dtype=torch.long, device=device)
-            L, start_position = cache.length, cache.position
-            mask = visible[:, : L + N]
-            mask[:, L:] = ancestors
-            kwargs = dict(cache=cache, position_ids=(start_position + depths)[None], attn_mask=mask[None])
-            if lazy_head and self.recycle == "path":
-                rows, head = model.hidden(tokens[None], **kwargs)[0], model.head  # (N, C) hidden states
-            else:
-                rows, head = model(tokens[None], **kwargs)[0], None  # (N, V) logits
-                if self.recycle == "tree":  # deepest first: shallower nodes (more often real) win
-                    top = rows.topk(self.top_k, dim=-1).indices.cpu()
-                    for i in self.deepest_first:
-                        if drafts[i] != DEAD:
-                            self.record(drafts[i], top[i], previous if i == 0 else drafts[self.parents[i]])
-            mask[:, L:] = True
-            passes += 1
+        visible = torch.ones(self.tree_size, capacity, dtype=torch.bool, device=device)  # tree-mask buffer
+        logits = prefill(model, inputs, cache)
+        row.forward_passes = 1
+        last_prompt_token = int(inputs.tokens[0, -1])
+        token, _ = row.choose(logits, [])  # the first token comes from the prefill, as in plain decoding
+        while not row.emit(token):
+            previous = row.tokens[-2] if len(row.tokens) > 1 else last_prompt_token
+            # 1. draft tree from the last token(s)
+            drafts = self.draft(token, row.constraint, previous)
+            # 2. verify it in one forward pass with tree attention
+            start, start_position = cache.length, cache.position
+            states, head = self.verify(model, cache, drafts, previous, visible)
+            row.forward_passes += 1
             # 3. walk down the tree, choosing each token as plain decoding would
-            node, path = 0, []
-            while True:
-                scores = rows[node : node + 1] if head is None else head(rows[node : node + 1])
-                if self.recycle == "path":
-                    before = previous if node == 0 else drafts[self.parents[node]]
-                    self.record(drafts[node], scores[0].topk(self.top_k).indices.cpu(), before)
-                children = [c for c in self.children[node] if drafts[c] != DEAD]
-                token, j = choose_next(scores, [drafts[c] for c in children])
-                if j is None:
-                    break  # `token` (if any) is the pass's extra token, emitted at the loop head
-                node = children[j]
-                path.append(node)
-                if (result := emit(token)) is not None:
-                    return result
+            path, token = self.walk(states, head, drafts, previous, row)
+            if row.ended:
+                break
             # 4. keep the root and the accepted path in the cache, drop the other drafts
-            keep_path(cache, L, start_position, [0, *path])
+            keep_path(cache, start, start_position, [0, *path])
             self.accepted_total += len(path)
             self.verify_steps += 1
-        return result
+        return row
+
+    def verify(
+        self, model, cache, drafts: list[int], previous: int, visible: Tensor
+    ) -> tuple[Tensor, Callable[[Tensor], Tensor] | None]:
+        """Run every tree node in one pass: a node sees the whole cache (the model masks padding) and its
+        ancestors, at the cache position plus its depth.
+
+        Args:
+            drafts: the draft token per node (`draft`); previous: the token before the root.
+            visible: (N, capacity) bool all-True buffer of the tree mask (left all-True).
+
+        Returns:
+            (N, C) hidden states and the LM head to apply to them (`recycle="path"` on a model with
+            `hidden`/`head`), or (N, V) logits and None.
+        """
+        N, L = self.tree_size, cache.length
+        tokens = torch.tensor([max(t, 0) for t in drafts], dtype=torch.long, device=visible.device)
+        mask = visible[:, : L + N]
+        mask[:, L:] = self.ancestors
+        positions = (cache.position + self.depths.to(visible.device))[None]
+        kwargs = dict(cache=cache, position_ids=positions, attn_mask=mask[None])
+        if self.recycle == "path" and hasattr(model, "hidden") and hasattr(model, "head"):
+            states, head = model.hidden(tokens[None], **kwargs)[0], model.head
+        else:
+            states, head = model(tokens[None], **kwargs)[0], None
+            if self.recycle == "tree":  # deepest first: shallower nodes (more often real) win
+                top = states.topk(self.top_k, dim=-1).indices.cpu()
+                for i in self.deepest_first:
+                    if drafts[i] != DEAD:
+                        self.record(drafts[i], top[i], previous if i == 0 else drafts[self.parents[i]])
+        mask[:, L:] = True
+        return states, head
+
+    def walk(
+        self, states: Tensor, head, drafts: list[int], previous: int, row: SpeculativeRow
+    ) -> tuple[list[int], int | None]:
+        """Follow the tree from the root while the token plain decoding chooses is a child's draft.
+
+        Emits the accepted drafts into `row` (stopping early if it ends) and recycles the visited
+        nodes' top-k (`recycle="path"`).
+
+        Returns:
+            the accepted nodes, and the pass's extra token (chosen off the tree; None at a dead end).
+        """
+        node, path = 0, []
+        while True:
+            scores = states[node : node + 1] if head is None else head(states[node : node + 1])
+            if self.recycle == "path":
+                before = previous if node == 0 else drafts[self.parents[node]]
+                self.record(drafts[node], scores[0].topk(self.top_k).indices.cpu(), before)
+            children = [c for c in self.children[node] if drafts[c] != DEAD]
+            token, j = row.choose(scores, [drafts[c] for c in children])
+            if j is None:
+                return path, token
+            node = children[j]
+            path.append(node)
+            if row.emit(token):
+                return path, None
 
 
 def keep_path(cache, start: int, start_position: int, nodes: list[int]) -> None:
@@ -363,3 +392,52 @@ def keep_path(cache, start: int, start_position: int, nodes: list[int]) -> None:
             cache.gather(torch.cat([torch.arange(start), slots]))
     cache.crop(start + n)
     cache.position = start_position + n
+
+
+@torch.no_grad()
+def generate_speculative(
+    model,
+    prompt: Tensor,
+    *,
+    draft: TokenRecycling,
+    max_new_tokens: int,
+    sampling: SamplingConfig | None = None,
+    prompt_mask: Tensor | None = None,
+    prefix: Tensor | None = None,
+    prefix_mask: Tensor | None = None,
+    stop_tokens: Sequence[int] = (),
+    constraints: Sequence[Constraint | None] | None = None,
+    pad_id: int = 0,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> GenerationOutput:
+    """Self-speculative decoding, one row at a time (rows accept different numbers of tokens).
+
+    Greedy output equals `generate`'s; sampled output has its distribution. Arguments as in `generate`
+    (with the KV cache, no guidance); `draft` is the `TokenRecycling` whose matrix drafts and learns.
+    """
+    sampling = sampling or SamplingConfig()
+    generator = generator or make_generator(seed, prompt.device)
+    constraints = per_row(constraints, len(prompt))
+    B, device = prompt.shape[0], prompt.device
+    tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    valid = torch.ones(B, dtype=torch.bool)
+    passes = 0
+    for i in range(B):
+        row_prompt = prompt[i, prompt_mask[i]] if prompt_mask is not None else prompt[i]
+        inputs = ModelInputs(
+            row_prompt[None],
+            prefix=None if prefix is None else prefix[i : i + 1],
+            prefix_mask=None if prefix_mask is None else prefix_mask[i : i + 1],
+        )
+        row = SpeculativeRow(
+            row_prompt, model.config.vocab_size, sampling, constraints[i], generator, stop_tokens, max_new_tokens
+        )
+        draft.generate_row(model, inputs, row)
+        n = len(row.tokens)
+        tokens[i, :n] = torch.as_tensor(row.tokens, dtype=torch.long)
+        lengths[i], finished[i], valid[i] = n, row.finished, row.valid
+        passes += row.forward_passes
+    return GenerationOutput(tokens, lengths, finished, valid, torch.zeros(B, dtype=torch.float64), passes)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.diffusion import drop_condition, guided, scheduler
 from gfx.backbones.set_blocks import FinalLayer, SetBlock, TimestepEmbedding
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
@@ -140,14 +141,12 @@ class LayoutDenoiser(nn.Module, PretrainedMixin):
 
     # training and sampling ---------------------------------------------------------------------------
     def scheduler(self, kind: str = "ddpm"):
-        from diffusers import DDIMScheduler, DDPMScheduler
-
-        cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
-        return cls(
-            num_train_timesteps=self.config.train_timesteps,
+        """A diffusers scheduler ("ddpm" or "ddim") for this model's noise schedule."""
+        return scheduler(
+            kind,
+            train_timesteps=self.config.train_timesteps,
             beta_schedule=self.config.beta_schedule,
             prediction_type="epsilon",
-            clip_sample=True,
             clip_sample_range=1.5,
         )
 
@@ -158,9 +157,7 @@ class LayoutDenoiser(nn.Module, PretrainedMixin):
         t = torch.randint(0, self.config.train_timesteps, (len(x0),), device=x0.device)
         sched = self._train_scheduler()
         xt = sched.add_noise(x0, noise, t)
-        text = batch["text"]
-        drop = torch.rand(len(text), device=text.device) < self.config.cond_drop
-        text = torch.where(drop[:, None], self.null_text.expand_as(text), text)
+        text = drop_condition(batch["text"], self.null_text, self.config.cond_drop)
         return F.mse_loss(self(xt, t, text), noise)
 
     def _train_scheduler(self):
@@ -190,7 +187,7 @@ class LayoutDenoiser(nn.Module, PretrainedMixin):
             tt = torch.full((B,), int(t), device=text.device, dtype=torch.long)
             if guidance != 1.0:
                 eps_c, eps_u = self(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([text, null])).chunk(2)
-                eps = eps_u + guidance * (eps_c - eps_u)
+                eps = guided(eps_c, eps_u, guidance)
             else:
                 eps = self(x, tt, text)
             x = sched.step(eps, t, x, generator=generator).prev_sample

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.diffusion import drop_condition, guided, scheduler
 from gfx.backbones.set_blocks import (
     FinalLayer,
     SetBlock,
@@ -242,14 +243,12 @@ class OccupancyDenoiser(nn.Module, PretrainedMixin):
 
     # training and sampling ---------------------------------------------------------------------------
     def scheduler(self, kind: str = "ddpm"):
-        from diffusers import DDIMScheduler, DDPMScheduler
-
-        cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
-        return cls(
-            num_train_timesteps=self.config.train_timesteps,
+        """A diffusers scheduler ("ddpm" or "ddim") for this model's noise schedule."""
+        return scheduler(
+            kind,
+            train_timesteps=self.config.train_timesteps,
             beta_schedule=self.config.beta_schedule,
             prediction_type="sample",
-            clip_sample=True,
             clip_sample_range=1.0,
         )
 
@@ -270,9 +269,7 @@ class OccupancyDenoiser(nn.Module, PretrainedMixin):
         if not hasattr(self, "_sched"):
             self._sched = self.scheduler("ddpm")
         xt = self._sched.add_noise(x0, torch.randn_like(x0), t)
-        text = batch["text"]
-        drop = torch.rand(len(text), device=text.device) < self.config.cond_drop
-        text = torch.where(drop[:, None], self.null_text.expand_as(text), text)
+        text = drop_condition(batch["text"], self.null_text, self.config.cond_drop)
         logits = self(xt, t, text, batch["boxes"], batch["labels"], batch["part_mask"])
         bce = F.binary_cross_entropy_with_logits(logits, occ, reduction="none").flatten(2).mean(-1)  # (B, G)
         return (bce * valid).sum() / valid.sum().clamp(min=1)
@@ -312,7 +309,7 @@ class OccupancyDenoiser(nn.Module, PretrainedMixin):
                     torch.cat([mask, mask]),
                 )
                 cond, uncond = two.chunk(2)
-                logits = uncond + guidance * (cond - uncond)
+                logits = guided(cond, uncond, guidance)
             else:
                 logits = self(x, tt, text, boxes, labels, mask)
             # 4. DDIM step toward the predicted clean grid

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.diffusion import drop_condition, guided
+from gfx.backbones.sampling import SamplingConfig, distribution
 from gfx.backbones.set_blocks import FinalLayer, SetBlock
 from gfx.checkpoint import PretrainedMixin, read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
@@ -92,9 +94,7 @@ class VATGenerator(nn.Module, PretrainedMixin):
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Cross-entropy of all codes: batch "inputs" (B, L - 1, D), "codes" (B, L) long, "text" (B, 384)."""
-        text = batch["text"]
-        drop = torch.rand(len(text), device=text.device) < self.config.cond_drop
-        text = torch.where(drop[:, None], self.null_text.expand_as(text), text)
+        text = drop_condition(batch["text"], self.null_text, self.config.cond_drop)
         logits = self(batch["inputs"], text)
         return F.cross_entropy(logits.flatten(0, 1).float(), batch["codes"].flatten())
 
@@ -115,6 +115,7 @@ class VATGenerator(nn.Module, PretrainedMixin):
         guidance = c.guidance if guidance is None else guidance
         temperature = c.temperature if temperature is None else temperature
         top_k = c.top_k if top_k is None else top_k
+        sampling = SamplingConfig(temperature=max(temperature, 1e-5), top_k=top_k)
         generator = torch.Generator().manual_seed(
             int(seed) if seed is not None else int(torch.randint(2**31, ()))
         )
@@ -126,13 +127,9 @@ class VATGenerator(nn.Module, PretrainedMixin):
         for s, n in enumerate(c.scales):
             # 1. logits of scale s for the prompt and the null prompt, 2. guidance
             logits = self(inputs, both)[:, start : start + n].float()
-            logits = logits[1] + guidance * (logits[0] - logits[1])  # (n, K)
+            logits = guided(logits[0], logits[1], guidance)  # (n, K)
             # 3. sample the n codes of this scale
-            logits = logits / max(temperature, 1e-5)
-            if top_k:
-                kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            idx = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]  # (n,)
+            idx = torch.multinomial(distribution(logits, sampling), 1, generator=generator)[:, 0]  # (n,)
             indices.append(idx.numpy())
             # 4. update the reconstruction and build the next scale's input
             f_hat = f_hat + quantizer.upsample(quantizer.vq.embed(idx[None]), s)

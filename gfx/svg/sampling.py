@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from gfx.backbones.decoding import generate, left_pad
+from gfx.backbones.guidance import Guidance
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.result import SVGResult
 from gfx.svg.tokenizers.vocab import EOS_ID, PAD_ID
@@ -51,7 +52,7 @@ def sample_drawings(
         sampling: a `SamplingConfig`.
         retries: extra attempts for rows that decode empty.
         seed: base seed, or None.
-        use_cache, guidance, stop: as in `generate`.
+        use_cache, stop: as in `generate`; guidance: the classifier-free guidance scale.
         splice: maps a finished row's ids before decoding (fill-in-the-middle).
         prompt: text stored in each result.
         info: facts stored in each result's info, before attempt/finished/seconds.
@@ -70,7 +71,7 @@ def sample_drawings(
         out = generate(
             model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
             prefix=prefix[todo], prefix_mask=None if prefix_mask is None else prefix_mask[todo],
-            guidance_scale=guidance, stop_tokens=[stop], constraints=[constraint(r) for r in rows], pad_id=PAD_ID,
+            guidance=Guidance(guidance), stop_tokens=[stop], constraints=[constraint(r) for r in rows], pad_id=PAD_ID,
             use_cache=use_cache, seed=None if seed is None else seed + 7919 * attempt,
         )
         seconds = (time.perf_counter() - start) / len(rows)

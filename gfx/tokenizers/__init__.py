@@ -1,5 +1,7 @@
-"""Tokenizers shared across modalities: vector quantizers (VQ, residual, multi-scale residual)."""
+"""Tokenizers shared across modalities: the `Tokenizer` protocol and vector quantizers (VQ, residual,
+multi-scale residual)."""
 
+from gfx.tokenizers.protocol import Tokenizer
 from gfx.tokenizers.quantizers import (
     MultiScaleResidualQuantizer,
     QuantizerOutput,
@@ -12,6 +14,7 @@ __all__ = [
     "MultiScaleResidualQuantizer",
     "QuantizerOutput",
     "ResidualQuantizer",
+    "Tokenizer",
     "VectorQuantizer",
     "code_bytes",
 ]

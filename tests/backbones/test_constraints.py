@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 
+from gfx.backbones.awrs import generate_awrs
 from gfx.backbones.constraints import (
     AutomatonConstraint,
     BanningConstraint,
@@ -134,13 +135,12 @@ def test_every_sampled_sequence_is_valid(kind, grammar):
 def test_awrs_samples_valid_sequences_with_finite_weights(grammar):
     model = make_model(vocab_size=len(VOCAB), seed=2)
     n = 16
-    out = generate(
+    out = generate_awrs(
         model,
         torch.full((n, 1), 1),
         max_new_tokens=200,
         sampling=SamplingConfig(temperature=1.0),
         constraints=[grammar.constraint() for _ in range(n)],
-        constraint_mode="awrs",
         stop_tokens=[EOS],
         seed=0,
     )

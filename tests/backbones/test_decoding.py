@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gfx.backbones.decoding import generate, left_pad
+from gfx.backbones.guidance import Guidance
 from gfx.backbones.sampling import GREEDY, SamplingConfig
 
 from .conftest import make_model
@@ -80,7 +81,7 @@ def test_seed_reproduces_and_different_seeds_differ(model):
 def test_guidance_matches_a_manual_two_branch_loop(prefix_model):
     prompt, prefix = torch.tensor([[1], [2]]), torch.randn(2, 3, 8)
     out = generate(
-        prefix_model, prompt, prefix=prefix, guidance_scale=3.0, max_new_tokens=12, sampling=GREEDY
+        prefix_model, prompt, prefix=prefix, guidance=Guidance(3.0), max_new_tokens=12, sampling=GREEDY
     )
     seq = prompt
     no_prefix = torch.zeros(2, 3, dtype=torch.bool)
@@ -100,8 +101,7 @@ def test_guidance_with_an_unconditional_prompt_of_another_length(model):
     out = generate(
         model,
         torch.tensor([[1, 2, 3]]),
-        uncond_prompt=torch.tensor([[1]]),
-        guidance_scale=2.0,
+        guidance=Guidance(2.0, uncond_prompt=torch.tensor([[1]])),
         max_new_tokens=8,
         sampling=GREEDY,
     )
@@ -169,3 +169,15 @@ def test_constrained_greedy_takes_the_best_allowed_token():
     out = generate(FixedLogitsModel(logits), torch.zeros(2, 1, dtype=torch.long), max_new_tokens=1,
                    sampling=GREEDY, constraints=[refuse_best, allow_best])
     assert out.tokens[:, 0].tolist() == [1, 0]
+
+
+def test_finished_rows_with_a_negative_pad_id_under_a_repetition_penalty():
+    out = generate(
+        CountingModel(),
+        torch.tensor([[5], [1]]),
+        max_new_tokens=4,
+        sampling=SamplingConfig(temperature=0, repetition_penalty=1.5),
+        stop_tokens=[6],
+        pad_id=-1,
+    )
+    assert out.tokens.tolist() == [[6, -1, -1, -1], [2, 3, 4, 5]]

@@ -105,9 +105,9 @@ def test_save_load_round_trip_is_local_and_identical(lm, tmp_path):
 
 
 def test_token_recycling_on_the_adapter_equals_plain_greedy(lm):
-    from gfx.backbones.speculative import TokenRecycling
+    from gfx.backbones.speculative import TokenRecycling, generate_speculative
 
     prompt = torch.tensor([[1, 2, 3]])
     plain = generate(lm, prompt, max_new_tokens=40, sampling=GREEDY)
-    fast = generate(lm, prompt, max_new_tokens=40, sampling=GREEDY, draft=TokenRecycling(64))
+    fast = generate_speculative(lm, prompt, max_new_tokens=40, sampling=GREEDY, draft=TokenRecycling(64))
     assert fast.sequences() == plain.sequences()

@@ -5,7 +5,14 @@ import torch
 
 from gfx.backbones.decoding import generate, left_pad
 from gfx.backbones.sampling import GREEDY, SamplingConfig
-from gfx.backbones.speculative import DEAD, TokenRecycling, accept_candidates, default_tree, keep_path
+from gfx.backbones.speculative import (
+    DEAD,
+    TokenRecycling,
+    accept_candidates,
+    default_tree,
+    generate_speculative,
+    keep_path,
+)
 
 from .conftest import make_model
 from .constraints_fixtures import COORDS, EOS, VOCAB, C, L, M, Q, Z, automaton, is_valid
@@ -23,7 +30,7 @@ def test_greedy_token_recycling_equals_plain_greedy():
     plain = generate(model, prompt, prompt_mask=mask, max_new_tokens=120, sampling=GREEDY, stop_tokens=[7])
     recycling = TokenRecycling(48)
     for _ in range(2):  # the second run starts with a warm adjacency matrix
-        fast = generate(
+        fast = generate_speculative(
             model,
             prompt,
             prompt_mask=mask,
@@ -43,7 +50,7 @@ def test_greedy_token_recycling_with_prefix_and_grammar_equals_plain():
     prompt = torch.ones(2, 1, dtype=torch.long)
     kwargs = dict(prefix=prefix, max_new_tokens=80, sampling=GREEDY, stop_tokens=[EOS])
     plain = generate(model, prompt, constraints=[automaton(), automaton()], **kwargs)
-    fast = generate(
+    fast = generate_speculative(
         model, prompt, constraints=[automaton(), automaton()], draft=TokenRecycling(len(VOCAB)), **kwargs
     )
     assert fast.sequences() == plain.sequences()
@@ -53,7 +60,7 @@ def test_greedy_token_recycling_with_prefix_and_grammar_equals_plain():
 
 def test_sampling_with_token_recycling_stays_valid_under_a_grammar():
     model = make_model(vocab_size=len(VOCAB), seed=3)
-    out = generate(
+    out = generate_speculative(
         model,
         torch.ones(4, 1, dtype=torch.long),
         max_new_tokens=150,
@@ -104,7 +111,7 @@ def test_greedy_token_recycling_under_a_grammar_equals_plain_with_a_warm_matrix(
     plain = generate(model, prompt, constraints=[make_constraint() for _ in range(3)], **kwargs)
     recycling = TokenRecycling(len(VOCAB), **settings)
     for _ in range(2):  # the second run starts with a warm matrix (and warm pairs)
-        fast = generate(
+        fast = generate_speculative(
             model, prompt, constraints=[make_constraint() for _ in range(3)], draft=recycling, **kwargs
         )
         assert fast.sequences() == plain.sequences()
@@ -173,7 +180,7 @@ def test_sampling_with_warm_pairs_matches_the_model_distribution():
     exact = first[:, None] * second  # (6, 6) joint of the first two tokens
     recycling = TokenRecycling(6, top_k=3, tree=default_tree(2, 1))
     n = 1500  # 4 tokens per row so that verification passes complete; the first two are compared
-    out = generate(
+    out = generate_speculative(
         model, prompt.expand(n, 1), max_new_tokens=4, sampling=SamplingConfig(), draft=recycling, seed=0
     )
     counts = torch.zeros(6, 6)

@@ -1,4 +1,5 @@
-"""SVG tokenizers: the `Tokenizer` protocol, the scheme registry, tokenizer.json loading, token counts.
+"""SVG tokenizers: the scheme registry, tokenizer.json loading, token counts (the `Tokenizer` protocol
+they follow is `gfx.tokenizers.protocol`).
 
 Two schemes turn a normalized `Document` into token ids and back:
 
@@ -24,14 +25,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gfx.config import lookup
 from gfx.svg.core.document import Document
 from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 from gfx.svg.tokenizers.semantic import SemanticTokenizer, SemanticTokenizerConfig
 from gfx.svg.tokenizers.vocab import SPECIAL_TOKENS, read_tokenizer_json
+from gfx.tokenizers.protocol import Tokenizer
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -48,70 +49,28 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class Tokenizer(Protocol):
-    """What models, samplers and metrics may rely on from an SVG tokenizer."""
-
-    scheme: str
-    vocab: list[str]
-    descriptions: dict[str, str]
-    pad_id: int
-    bos_id: int
-    eos_id: int
-    mask_id: int
-    eom_id: int
-
-    @property
-    def vocab_size(self) -> int: ...
-
-    def encode(self, doc: Document) -> list[int]:
-        """Token ids `[BOS, body..., EOS]`."""
-        ...
-
-    def decode(self, ids: Iterable[int], strict: bool = True) -> Document:
-        """Ids back to a Document; ignores specials, stops at EOS; SVGError on an invalid body
-        unless `strict=False`, which drops the broken tail."""
-        ...
-
-    def is_valid(self, ids: Sequence[int]) -> bool: ...
-
-    def token_strings(self, ids: Iterable[int]) -> list[str]: ...
-
-    def grammar(self) -> str:
-        """XGrammar EBNF of the body between BOS and EOS."""
-        ...
-
-    def fim_split(self, ids: Sequence[int], start: int, end: int) -> list[int]: ...
-
-    def fim_join(self, ids: Sequence[int]) -> list[int]: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-    def save(self, path: str | os.PathLike) -> os.PathLike: ...
-
-
 TOKENIZERS: dict[str, type] = {"path": PathTokenizer, "semantic": SemanticTokenizer}
 """Scheme name (the "scheme" field of tokenizer.json) -> tokenizer class."""
 
 
-def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer[Document]:
     """Build the tokenizer a `to_dict()` describes; an unknown scheme raises KeyError listing the valid ones."""
     cls = lookup(TOKENIZERS, str(data.get("scheme")), "tokenizer scheme")
     return cls.from_dict(data)
 
 
-def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer[Document]:
     """Load tokenizer.json (a file, or a checkpoint directory holding one), whatever its scheme."""
     return tokenizer_from_dict(read_tokenizer_json(path))
 
 
 @functools.cache
-def default_tokenizer(scheme: str) -> Tokenizer:
+def default_tokenizer(scheme: str) -> Tokenizer[Document]:
     """The default-config tokenizer of a scheme (cached; treat it as read-only)."""
     return lookup(TOKENIZERS, scheme, "tokenizer scheme")()
 
 
-def count_tokens(doc: Document, scheme: str = "path", tokenizer: Tokenizer | None = None) -> int:
+def count_tokens(doc: Document, scheme: str = "path", tokenizer: Tokenizer[Document] | None = None) -> int:
     """Body length (without BOS/EOS) of `doc` under a scheme's default tokenizer, or `tokenizer`.
 
     `doc` must be normalized for the scheme: `to_paths=True` for "path", `to_paths=False` for "semantic".

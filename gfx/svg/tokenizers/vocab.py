@@ -48,7 +48,8 @@ class BrokenSequence(Exception):
 
 
 class VocabTokenizer:
-    """Base of the SVG tokenizers: vocabulary, specials, decode/validity driver, FIM, save/load.
+    """Base of the SVG tokenizers: vocabulary, specials, decode/validity driver, FIM, save/load; its
+    subclasses are `gfx.tokenizers.protocol.Tokenizer[Document]`s.
 
     Subclasses set `scheme`, `config_class`, build `self.vocab` in `__init__` (specials first) and
     implement `encode`, `_parse` and `grammar`.
