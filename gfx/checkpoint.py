@@ -61,8 +61,9 @@ CLASSES: dict[str, str] = {
     "OccupancyDenoiser": "gfx.mesh.fullpart_occupancy",
     "VAT": "gfx.mesh.vat",
     "VATGenerator": "gfx.mesh.vat_generator",
-    # tokenizers
+    # tokenizers and indexes
     "PathTokenizer": "gfx.svg.tokenizers.path",
+    "IconIndex": "gfx.svg.icon_retrieval",
     "SemanticTokenizer": "gfx.svg.tokenizers.semantic",
 }
 """Class name (the `_class_name` of a config.json or model_index.json) -> the module that defines it."""
@@ -176,7 +177,8 @@ def save_pipeline(
     Args:
         directory: the pipeline directory (created).
         pipeline: the pipeline object (its class is recorded; it must be in `CLASSES`).
-        components: name -> a model (saved with `save_pretrained`) or a tokenizer (`save(path)`); None
+        components: name -> a model or an object with its own `save_pretrained(dir)` (an index), or a
+            tokenizer (`save(path)`); None
             entries (an absent optional component) are skipped.
         settings: the pipeline's own config dataclass, stored under "config" in model_index.json.
         dtype: storage dtype of the models' floating tensors.
@@ -189,6 +191,8 @@ def save_pipeline(
         index[name] = [CLASSES[_registered(type(component))], type(component).__name__]
         if isinstance(component, torch.nn.Module):
             save_pretrained(component, directory / name, dtype=dtype)
+        elif hasattr(component, "save_pretrained"):  # a component with its own file layout (an index)
+            component.save_pretrained(directory / name)
         else:
             (directory / name).mkdir(parents=True, exist_ok=True)
             component.save(directory / name / TOKENIZER_NAME)

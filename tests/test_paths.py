@@ -19,7 +19,7 @@ def test_a_checkout_reads_its_own_models_and_corpus_and_caches_under_dot_cache(m
     assert paths.cache_dir("train") == REPO / ".cache" / "train"
     monkeypatch.setenv("GFX_CACHE", "/tmp/elsewhere")
     assert paths.cache_dir("train") == Path("/tmp/elsewhere/train")
-    with pytest.raises(KeyError, match="unknown shipped data 'weights'; valid names: icons, models"):
+    with pytest.raises(KeyError, match="unknown shipped data 'weights'; valid names: clip-bpe, icons, models"):
         paths.shipped("weights")
 
 

@@ -5,7 +5,8 @@ It is the retrieval baseline of text -> icon and the memory a retrieval-augmente
     index = IconIndex.build(records)                    # records: .text and .svg
     hits = index.nearest("arrow up right", k=3)         # (k,) int64 rows, best first
     index.svgs[hits[0]]
-    index.save(directory); IconIndex.load(directory)    # index.safetensors + index.json
+    index.save_pretrained(directory)                    # index.safetensors + index.json
+    IconIndex.from_pretrained(directory)
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class IconIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         return top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
 
-    def save(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path) -> Path:
         """Write `index.safetensors` (fp16 embeddings, groups) and `index.json` (SVGs, prompts)."""
         import torch
         from safetensors.torch import save_file
@@ -81,7 +82,7 @@ class IconIndex:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> IconIndex:
+    def from_pretrained(cls, directory: str | Path) -> IconIndex:
         from safetensors.numpy import load_file
 
         directory = Path(directory)

@@ -31,6 +31,7 @@ from gfx.svg.core.document import Document, SVGError
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.result import SVGResult
+from gfx.svg.icon_retrieval import IconIndex
 from gfx.svg.sampling import sample_drawings
 from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 from gfx.svg.tokenizers.registry import load_tokenizer
@@ -54,6 +55,10 @@ class IconShopConfig(ConfigMixin):
         temperature, top_p: default sampler settings.
         retries: how often a row that decodes to an empty icon is sampled again.
         use_cache: decode with the KV cache (False recomputes every step: a reference for benches).
+        references: retrieval augmentation: this many icons of the pipeline's `IconIndex` whose prompts are
+            nearest to the prompt are placed before the icon (each `BOS ... EOS`) for the model to compose
+            from; 0 is plain IconShop.
+        max_reference_tokens: longer retrieved icons are skipped for the next nearest.
     """
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -71,6 +76,13 @@ class IconShopConfig(ConfigMixin):
     top_p: float = 0.5  # IconShop samples with nucleus p = 0.5
     retries: int = 2
     use_cache: bool = True
+    references: int = 0
+    max_reference_tokens: int = 160
+
+    @property
+    def max_context_tokens(self) -> int:
+        """Longest sequence the model reads: prompt prefix, references and the icon."""
+        return self.max_tokens + self.max_prompt_tokens + self.references * self.max_reference_tokens + 8
 
 
 class IconShop:
@@ -80,15 +92,20 @@ class IconShop:
         model: the transformer (prefix_dim = 384, x/y extra embeddings).
         tokenizer: the PathTokenizer the model was trained on.
         config: pipeline settings.
+        index: the icons retrieval draws references from (needed when `config.references` > 0).
     """
 
-    def __init__(self, model: Transformer, tokenizer: PathTokenizer, config: IconShopConfig):
-        self.model, self.tokenizer, self.config = model.eval(), tokenizer, config
+    def __init__(self, model: Transformer, tokenizer: PathTokenizer, config: IconShopConfig,
+                 index: IconIndex | None = None):
+        if config.references and index is None:
+            raise ValueError(f"this IconShop config uses {config.references} references but has no IconIndex")
+        self.model, self.tokenizer, self.config, self.index = model.eval(), tokenizer, config, index
+        self._reference_ids: dict[int, list[int]] = {}  # index row -> its token ids, tokenized on first use
 
     # --- construction and files ---------------------------------------------------------------
     @classmethod
-    def build(cls, config: IconShopConfig, **model_overrides) -> IconShop:
-        """A freshly initialised pipeline for `config` (for training)."""
+    def build(cls, config: IconShopConfig, index: IconIndex | None = None, **model_overrides) -> IconShop:
+        """A freshly initialised pipeline for `config` (for training), reading references from `index`."""
         tokenizer = PathTokenizer(PathTokenizerConfig(grid=config.grid))
         g = tokenizer.lattice
         model_config = TransformerConfig.from_name(
@@ -96,17 +113,17 @@ class IconShop:
             vocab_size=tokenizer.vocab_size,
             prefix_dim=TEXT_WIDTH,
             extra_vocab_sizes=(g, g),
-            max_seq_len=config.max_tokens + config.max_prompt_tokens + 8,
+            max_seq_len=config.max_context_tokens,
             **model_overrides,
         )
         model = Transformer(model_config)
         model.set_token_extra_ids(torch.from_numpy(tokenizer.point_xy(np.arange(tokenizer.vocab_size))))
-        return cls(model, tokenizer, config)
+        return cls(model, tokenizer, config, index)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
-        """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default) and
-        `tokenizer/tokenizer.json`."""
-        components = {"model": self.model, "tokenizer": self.tokenizer}
+        """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default),
+        `tokenizer/tokenizer.json` and, for retrieval augmentation, `index/`."""
+        components = {"model": self.model, "tokenizer": self.tokenizer, "index": self.index}
         return save_pipeline(directory, self, components, self.config, dtype)
 
     @classmethod
@@ -115,7 +132,9 @@ class IconShop:
         files = read_pipeline(directory, cls.__name__, "iconshop")
         model = Transformer.from_pretrained(files.path("model", "Transformer"), device=device)
         tokenizer = load_tokenizer(files.path("tokenizer", "PathTokenizer"))
-        return cls(model, tokenizer, IconShopConfig.from_dict(files.settings))
+        index_path = files.optional_path("index", "IconIndex")
+        index = None if index_path is None else IconIndex.from_pretrained(index_path)
+        return cls(model, tokenizer, IconShopConfig.from_dict(files.settings), index)
 
     # --- generation -----------------------------------------------------------------------------
     @functools.cached_property
@@ -154,21 +173,49 @@ class IconShop:
         encoder.max_tokens = self.config.max_prompt_tokens
         return prompt_prefix([prompt.strip()], encoder)
 
+    def references(self, query: str, exclude_group: int | None = None) -> list[int]:
+        """The retrieved icons for `query`, concatenated (each `BOS ... EOS`); [] without retrieval.
+
+        The `config.references` nearest icons of the index that fit `max_reference_tokens`, nearest last (closest
+        to the icon being drawn); icons of `exclude_group` are skipped (training)."""
+        k = self.config.references
+        if not k:
+            return []
+        picked = []
+        for row in self.index.nearest(query, k=4 * k, exclude_group=exclude_group):
+            row = int(row)
+            if row not in self._reference_ids:
+                self._reference_ids[row] = self.tokenizer.encode(parse_svg(self.index.svgs[row]))
+            if len(self._reference_ids[row]) <= self.config.max_reference_tokens:
+                picked.append(self._reference_ids[row])
+            if len(picked) == k:
+                break
+        return [t for ids in reversed(picked) for t in ids]
+
     def _sample(self, prompts, prefix, prefix_mask, seed, guidance, sampling, *, prompt, stop=EOS_ID,
-                splice=None) -> list[SVGResult]:
+                splice=None, query: str | None = None) -> list[SVGResult]:
         """Sample continuations of token prompts under the grammar and decode them.
 
-        Steps (`sample_drawings`): 1. advance a grammar constraint through each prompt's body; 2. sample
-        with guidance; 3. decode (a row that ran out of tokens keeps its complete elements); 4. resample
-        empty rows.
+        Steps (`sample_drawings`): 1. retrieved references (if any) go before every row; 2. advance a grammar
+        constraint through each row's body; 3. sample with guidance; 4. decode without the references (a row
+        that ran out of tokens keeps its complete elements); 5. resample empty rows.
         """
         guidance = self.config.guidance if guidance is None else guidance
+        context = self.references(prompt if query is None else query)
+        if context:
+            prompts = [context + list(row) for row in prompts]
+            inner = splice
+
+            def splice(ids, inner=inner):
+                ids = ids[len(context):]
+                return inner(ids) if inner is not None else ids
+
         return sample_drawings(
-            self.model, self.tokenizer, prompts, constraint=lambda row: self._constraint(row, stop), prefix=prefix,
-            prefix_mask=prefix_mask, max_tokens=self.config.max_tokens, sampling=sampling, retries=self.config.retries,
-            seed=seed, use_cache=self.config.use_cache, guidance=guidance, stop=stop,
-            extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
-            info={"seed": seed, "guidance": guidance},
+            self.model, self.tokenizer, prompts, constraint=lambda row: self._constraint(row[len(context):], stop),
+            prefix=prefix, prefix_mask=prefix_mask, max_tokens=self.config.max_tokens + len(context),
+            sampling=sampling, retries=self.config.retries, seed=seed, use_cache=self.config.use_cache,
+            guidance=guidance, stop=stop, extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
+            info={"seed": seed, "guidance": guidance, "references": len(context)},
             error=f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
                   "try another seed or a lower guidance",
         )
@@ -250,7 +297,7 @@ class IconShop:
         for t in torch.linspace(0, 1, steps).tolist():
             prefix = (1 - t) * pa + t * pb
             [result] = self._sample([[BOS_ID]], prefix, ma | mb, seed, guidance, self.sampling(),
-                                    prompt=f"{prompt_a} -> {prompt_b} @ {t:.2f}")
+                                    prompt=f"{prompt_a} -> {prompt_b} @ {t:.2f}", query=f"{prompt_a}, {prompt_b}")
             out.append(result)
         return out
 

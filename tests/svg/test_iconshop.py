@@ -20,8 +20,9 @@ from gfx.recipes.iconshop_data import (
 )
 from gfx.svg.core.document import Path as SVGPath
 from gfx.svg.core.metrics import is_valid_svg
+from gfx.svg.core.parse import parse_svg
 from gfx.svg.iconshop import IconShop, IconShopConfig
-from gfx.svg.tokenizers.vocab import MASK_ID, PAD_ID
+from gfx.svg.tokenizers.vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID
 from gfx.train import TrainConfig, train
 
 
@@ -195,3 +196,41 @@ def test_shipped_model_handles_prompts_never_seen_in_training():
     for i, prompt in enumerate(prompts):
         [result] = shipped(prompt, n=1, seed=i)
         assert result.document.elements and is_valid_svg(result.svg)
+
+
+@pytest.fixture(scope="module")
+def rag_pipe(records):
+    from gfx.svg.icon_retrieval import IconIndex
+
+    torch.manual_seed(0)
+    index = IconIndex.build(records[:30], groups=range(30))
+    return IconShop.build(IconShopConfig.from_name("tiny", references=2, max_reference_tokens=150), index)
+
+
+def test_references_are_the_nearest_icons_that_fit(rag_pipe):
+    query = rag_pipe.index.prompts[3]
+    context = rag_pipe.references(query)
+    [nearest] = rag_pipe.index.nearest(query, k=1)
+    nearest_ids = rag_pipe.tokenizer.encode(parse_svg(rag_pipe.index.svgs[int(nearest)]))
+    if len(nearest_ids) <= 150:  # the nearest fitting icon is the last one, right before the drawing
+        assert context[-len(nearest_ids):] == nearest_ids
+    assert context.count(BOS_ID) == 2 and context.count(EOS_ID) == 2
+    without_own = rag_pipe.references(query, exclude_group=3)  # training: an icon never sees itself
+    assert nearest == 3 and nearest_ids != without_own[-len(nearest_ids):]
+
+
+def test_generation_with_references_decodes_only_the_new_icon(rag_pipe, tmp_path):
+    results = rag_pipe("folder", n=2, seed=1)
+    context = rag_pipe.references("folder")
+    for r in results:
+        assert is_valid_svg(r.svg) and r.info["references"] == len(context)
+        assert r.tokens[0] == BOS_ID and r.tokens.count(BOS_ID) == 1
+    rag_pipe.save_pretrained(tmp_path / "rag")
+    loaded = IconShop.from_pretrained(tmp_path / "rag")
+    assert loaded.index.svgs == rag_pipe.index.svgs
+    assert [r.svg for r in loaded("folder", n=2, seed=1)] == [r.svg for r in results]
+
+
+def test_a_reference_config_needs_an_index():
+    with pytest.raises(ValueError, match="IconIndex"):
+        IconShop.build(IconShopConfig.from_name("tiny", references=1))
