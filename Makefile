@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup demo studio test test-fast bench lint clean-venv
+.PHONY: setup demo sheets studio test test-fast bench lint clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(PY) -m gfx.apps.demo demo-out
+
+# The contact sheets README shows (text -> icon, image -> SVG, text -> mesh), regenerated from the shipped models.
+sheets: setup
+	$(PY) -m gfx.apps.demo docs/images --sheets
 
 # The Gradio studio on http://127.0.0.1:$(STUDIO_PORT) (Ctrl-C stops it).
 STUDIO_PORT ?= 7860

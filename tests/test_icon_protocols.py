@@ -57,3 +57,10 @@ def test_rank_scores_put_the_true_concept_first():
     assert perfect == {"top1": 1.0, "top5": 1.0, "mean_distance": 0.0}
     shuffled = rank_scores(pset, InkChamfer(masks), masks[[1, 2, 0]], np.arange(3))
     assert shuffled["top1"] == 0.0 and shuffled["mean_distance"] > 1.0
+
+
+def test_the_demo_sheet_holds_out_what_it_says():
+    from gfx.apps.demo import HELD_OUT_PROMPTS, SEEN_PROMPTS
+
+    held = {c.replace("-", " ") for c in held_out_concepts()}
+    assert set(HELD_OUT_PROMPTS) <= held and not set(SEEN_PROMPTS) & held

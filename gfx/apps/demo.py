@@ -1,9 +1,15 @@
-"""`make demo`: contact sheets of what gfx can do so far, written to demo-out/.
+"""`make demo` and `make sheets`: contact sheets of what gfx does, from the public API.
+
+    python -m gfx.apps.demo demo-out               # all sheets + the generated SVGs, into demo-out/
+    python -m gfx.apps.demo docs/images --sheets   # only the sheets README shows
 
 1. corpus.png: corpus icons as shipped | normalized | decoded from PathTokenizer tokens | decoded from
    SemanticTokenizer tokens (each column should look the same).
-2. icons.png + icons/*.svg: text -> icon with the shipped IconShop model for a fixed list of prompts.
-Uses the public gfx API only.
+2. text-to-icon.png (+ icons/*.svg): the shipped IconShop model on `ICON_PROMPTS`, 3 seeds each, beside the
+   retrieval baseline (the training icon whose prompt is nearest); the first 12 prompts are concepts the
+   concept-disjoint protocol holds out.
+3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
+4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
 """
 
 from __future__ import annotations
@@ -11,8 +17,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-PROMPTS = ["house", "arrow left", "heart", "camera", "user", "settings gear", "cloud rain", "lock",
-           "music note", "star", "trash can", "bell"]
+HELD_OUT_PROMPTS = ["apple", "arrow down", "bell", "bike", "cake", "car", "dog", "eye", "mail", "phone", "rocket",
+                    "star"]
+"""Concepts of `gfx.recipes.icon_protocols.held_out_concepts` (a test checks it)."""
+SEEN_PROMPTS = ["house", "arrow left", "heart", "camera", "cloud rain", "lock", "music", "trash", "moon", "search",
+                "home", "calendar"]
+ICON_PROMPTS = HELD_OUT_PROMPTS + SEEN_PROMPTS
+SEEDS = (0, 1, 2)
+MESH_PROMPTS = {
+    "chair": "a wooden chair with four legs",
+    "table": "a round table with a central pedestal",
+    "lamp": "a desk lamp with a conical shade",
+    "car": "a small car with four wheels",
+    "airplane": "an airplane with two wings",
+    "shelf": "a bookshelf with four shelves",
+    "bed": "a bed with a headboard",
+    "mug": "a mug with a handle",
+}
 
 
 def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
@@ -36,29 +57,73 @@ def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
     return out_dir / "corpus.png"
 
 
-def icon_sheet(out_dir: Path, n: int = 4, seed: int = 0) -> Path:
+def icon_sheet(out_dir: Path, svgs: bool = True) -> Path:
     import gfx
+    from gfx.data.icons import load_icons
+    from gfx.svg.core.render import contact_sheet, render, save_png
+    from gfx.svg.icon_retrieval import IconIndex
+
+    index = IconIndex.build(load_icons(split="train"))
+    rows = []
+    for prompt in ICON_PROMPTS:
+        results = [gfx.svg.generate(prompt, n=1, seed=s)[0] for s in SEEDS]
+        if svgs:
+            for seed, result in zip(SEEDS, results, strict=True):
+                result.save(out_dir / "icons" / f"{prompt.replace(' ', '-')}-{seed}.svg")
+        retrieved = index.svgs[int(index.nearest(prompt)[0])]
+        rows.append([r.render(96) for r in results] + [render(retrieved, 96)])
+    labels = [f"{p} (held out)" if p in HELD_OUT_PROMPTS else p for p in ICON_PROMPTS]
+    columns = [f"seed {s}" for s in SEEDS] + ["retrieval"]
+    save_png(contact_sheet(rows, labels, columns), out_dir / "text-to-icon.png")
+    return out_dir / "text-to-icon.png"
+
+
+def vectorize_sheet(out_dir: Path, count: int = 8) -> Path:
+    import gfx
+    from gfx.data.icons import load_icons
+    from gfx.svg.core.render import contact_sheet, render, save_png
+
+    methods = ["centerline+refine", "neural+refine", "vtracer"]
+    records = load_icons(split="test")[:: 97][:count]
+    rows = []
+    for record in records:
+        image = render(record.svg, 128)
+        rows.append([image] + [gfx.svg.vectorize(image[..., :3], method=m).render(128) for m in methods])
+    save_png(contact_sheet(rows, [r.name[:24] for r in records], ["input", *methods]), out_dir / "image-to-svg.png")
+    return out_dir / "image-to-svg.png"
+
+
+def mesh_sheet(out_dir: Path) -> Path:
+    import gfx
+    from gfx.data.parts3d import generate
+    from gfx.mesh.render import View, render
+    from gfx.recipes.parts3d import part_mesh
     from gfx.svg.core.render import contact_sheet, save_png
 
+    view = View(azimuth=35, elevation=25)
     rows = []
-    (out_dir / "icons").mkdir(parents=True, exist_ok=True)
-    for prompt in PROMPTS:
-        results = gfx.svg.generate(prompt, n=n, seed=seed)
-        for i, result in enumerate(results):
-            result.save(out_dir / "icons" / f"{prompt.replace(' ', '-')}-{i}.svg")
-        rows.append([r.render(96) for r in results])
-    save_png(contact_sheet(rows, PROMPTS, [f"seed {seed}, #{i}" for i in range(n)]), out_dir / "icons.png")
-    return out_dir / "icons.png"
+    for category, prompt in MESH_PROMPTS.items():
+        generated = [render(gfx.mesh.generate(prompt, seed=s), view, 160) for s in SEEDS]
+        rows.append(generated + [render(part_mesh(generate(category, 0)), view, 160)])
+    labels = [f"{c}: {p}"[:40] for c, p in MESH_PROMPTS.items()]
+    save_png(contact_sheet(rows, labels, [f"seed {s}" for s in SEEDS] + ["ground truth"]), out_dir / "text-to-mesh.png")
+    return out_dir / "text-to-mesh.png"
 
 
 def main(argv: list[str]) -> int:
-    out_dir = Path(argv[0] if argv else "demo-out")
+    sheets_only = "--sheets" in argv
+    args = [a for a in argv if a != "--sheets"]
+    out_dir = Path(args[0] if args else "demo-out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(corpus_sheet(out_dir))
-    try:
-        print(icon_sheet(out_dir))
-    except FileNotFoundError as err:  # no shipped IconShop model yet
-        print(f"skipping text -> icon: {err}", file=sys.stderr)
+    steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
+             lambda: mesh_sheet(out_dir)]
+    if not sheets_only:
+        steps.insert(0, lambda: corpus_sheet(out_dir))
+    for step in steps:
+        try:
+            print(step())
+        except FileNotFoundError as err:  # a shipped model is missing
+            print(f"skipped: {err}", file=sys.stderr)
     return 0
 
 
