@@ -25,10 +25,12 @@ from gfx.svg.tokenizers.vocab import PAD_ID
 
 @dataclass(frozen=True)
 class IconSample:
-    """One tokenized corpus icon: ids (L,) int64 `BOS ... EOS` and its prompt keywords."""
+    """One tokenized corpus icon: ids (L,) int64 `BOS ... EOS`, its prompt keywords and, for retrieval
+    augmentation, the token ids of its candidate references (icons of other concepts, nearest first)."""
 
     ids: np.ndarray
     keywords: tuple[str, ...]
+    references: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,23 @@ def keywords_of(record) -> tuple[str, ...]:
     return tuple(out)
 
 
-def tokenize_records(records: Sequence, tokenizer: PathTokenizer, max_tokens: int) -> list[IconSample]:
-    """Encode normalized corpus records; icons longer than `max_tokens` are left out."""
+def tokenize_records(records: Sequence, tokenizer: PathTokenizer, max_tokens: int,
+                     neighbours: np.ndarray | None = None, max_reference_tokens: int = 0) -> list[IconSample]:
+    """Encode normalized corpus records; icons longer than `max_tokens` are left out.
+
+    Args:
+        neighbours: (N, K) rows of `records` to offer record i as references (`neighbour_table`); those longer
+            than `max_reference_tokens` are skipped.
+    """
     from gfx.svg.core.parse import parse_svg
 
+    encoded = [np.asarray(tokenizer.encode(parse_svg(r.svg)), dtype=np.int64) for r in records]
     samples = []
-    for record in records:
-        ids = np.asarray(tokenizer.encode(parse_svg(record.svg)), dtype=np.int64)
+    for i, (record, ids) in enumerate(zip(records, encoded, strict=True)):
         if len(ids) <= max_tokens:
-            samples.append(IconSample(ids, keywords_of(record)))
+            refs = () if neighbours is None else tuple(
+                encoded[j] for j in neighbours[i] if len(encoded[j]) <= max_reference_tokens)
+            samples.append(IconSample(ids, keywords_of(record), refs))
     return samples
 
 
@@ -104,9 +114,9 @@ def fim_permute(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Genera
 class IconBatches:
     """Re-iterable, seeded batches of augmented icons for `gfx.train.train`.
 
-    Each batch is a dict: "tokens" (B, T) long right-padded with PAD, "attention_mask" (B, T) bool,
-    "loss_mask" (B, T) bool (= attention_mask), "prefix" (B, P, 384) MiniLM token states of the
-    prompts, "prefix_mask" (B, P) bool (all False for empty prompts).
+    Each batch is a dict: "tokens" (B, T) long right-padded with PAD (a row is its references, then the icon),
+    "attention_mask" (B, T) bool, "loss_mask" (B, T) bool (the icon's tokens), "prefix" (B, P, 384) MiniLM
+    token states of the prompts, "prefix_mask" (B, P) bool (all False for empty prompts).
 
     Args:
         samples: tokenized icons.
@@ -115,10 +125,13 @@ class IconBatches:
         augment: transform probabilities; None disables all of them (validation).
         seed: base seed; epoch e uses seed + e, so every epoch differs and reruns are identical.
         text_encoder: object with `token_states(prompts) -> (states, mask)`; default the shared MiniLM.
+        references: retrieved icons placed before each icon (`IconSample.references`; 0 = plain IconShop).
     """
 
-    def __init__(self, samples, tokenizer, batch_size, augment: AugmentConfig | None, seed=0, text_encoder=None):
+    def __init__(self, samples, tokenizer, batch_size, augment: AugmentConfig | None, seed=0, text_encoder=None,
+                 references: int = 0):
         self.samples, self.tokenizer, self.batch_size = list(samples), tokenizer, batch_size
+        self.references = references
         self.augment, self.seed = augment, seed
         self._text_encoder = text_encoder
         if not self.samples:
@@ -150,7 +163,7 @@ class IconBatches:
     def collate(self, samples: Sequence[IconSample], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Augment and pad a list of samples into a batch dict (see the class docstring)."""
         a = self.augment
-        seqs, prompts = [], []
+        seqs, contexts, prompts = [], [], []
         for s in samples:
             ids = s.ids
             if a and rng.random() < a.translate_prob:
@@ -158,12 +171,24 @@ class IconBatches:
             if a and rng.random() < a.fim_prob:
                 ids = fim_permute(ids, self.tokenizer, rng)
             seqs.append(ids)
+            contexts.append(self.context(s, rng if a else None))
             prompts.append(sample_prompt(s.keywords, rng, a.empty_prompt_prob) if a else ", ".join(s.keywords))
-        width = max(len(s) for s in seqs)
+        width = max(len(c) + len(s) for c, s in zip(contexts, seqs, strict=True))
         tokens = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
-        for i, ids in enumerate(seqs):
-            tokens[i, : len(ids)] = torch.from_numpy(ids)
-        mask = tokens != PAD_ID
+        loss_mask = torch.zeros((len(seqs), width), dtype=torch.bool)
+        for i, (context, ids) in enumerate(zip(contexts, seqs, strict=True)):
+            tokens[i, : len(context) + len(ids)] = torch.from_numpy(np.concatenate([context, ids]))
+            loss_mask[i, len(context) : len(context) + len(ids)] = True  # references are read, never predicted
         prefix, prefix_mask = prompt_prefix(prompts, self._text_encoder, warn=False)
-        return {"tokens": tokens, "attention_mask": mask, "loss_mask": mask, "prefix": prefix,
+        return {"tokens": tokens, "attention_mask": tokens != PAD_ID, "loss_mask": loss_mask, "prefix": prefix,
                 "prefix_mask": prefix_mask}
+
+    def context(self, sample: IconSample, rng: np.random.Generator | None) -> np.ndarray:
+        """The references placed before `sample`: `self.references` of its candidates, nearest last, as
+        `IconShop.references` places them; training (`rng`) draws them from the nearest `2 * references`."""
+        k = min(self.references, len(sample.references))
+        if not k:
+            return np.zeros(0, dtype=np.int64)
+        pool = sample.references[: 2 * self.references]
+        picked = sorted(rng.choice(len(pool), size=k, replace=False)) if rng is not None else range(k)
+        return np.concatenate([pool[j] for j in reversed(list(picked))])

@@ -234,3 +234,22 @@ def test_generation_with_references_decodes_only_the_new_icon(rag_pipe, tmp_path
 def test_a_reference_config_needs_an_index():
     with pytest.raises(ValueError, match="IconIndex"):
         IconShop.build(IconShopConfig.from_name("tiny", references=1))
+
+
+def test_training_rows_read_references_but_predict_only_the_icon(rag_pipe, records):
+    from gfx.recipes.iconshop_references import neighbour_table
+
+    subset = records[:30]
+    table = neighbour_table(rag_pipe.index, subset, k=4)
+    assert not any(i in row for i, row in enumerate(table))  # an icon is never its own reference
+    samples = tokenize_records(subset, rag_pipe.tokenizer, rag_pipe.config.max_tokens, table, 150)
+    batches = IconBatches(samples, rag_pipe.tokenizer, 4, AugmentConfig(fim_prob=0.0, translate_prob=0.0),
+                          references=2)
+    batch = next(iter(batches))
+    for row, loss_row in zip(batch["tokens"], batch["loss_mask"], strict=True):
+        ids = row[row != PAD_ID].tolist()
+        icon = ids[loss_row[: len(ids)].tolist().index(True):]
+        assert icon[0] == BOS_ID and icon.count(BOS_ID) == 1 and icon[-1] == EOS_ID
+        assert ids[: len(ids) - len(icon)].count(BOS_ID) == 2  # two references before it
+    loss = rag_pipe.model.loss(batch)
+    assert torch.isfinite(loss)
