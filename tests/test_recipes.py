@@ -1,6 +1,6 @@
-"""Every `gfx train` recipe runs end to end at toy size: trains, resumes, saves a loadable model and its card.
-
-The shipped models were trained with these same functions at full size (see each model card's recipe line).
+"""Every `gfx train` recipe runs end to end at toy size through the shared skeleton: trains, resumes, saves a
+loadable model with its `train.json` and card; every shipped model's `train.json` loads back and is its recipe's
+default schedule; the card writer renders the same sections for every model.
 """
 
 import json
@@ -8,27 +8,100 @@ import json
 import pytest
 import torch
 
-import gfx.recipes.fullpart
-import gfx.recipes.iconshop
-import gfx.recipes.starvector
-import gfx.recipes.vat
-from gfx.recipes import get_recipe
+import gfx.recipes.run
+from gfx.models import MODELS_DIR
+from gfx.recipes import RECIPES, get_recipe
+from gfx.recipes.batching import Batches, by_size, tensor_batches
+from gfx.recipes.run import TRAIN_CONFIG_NAME, rewrite_card, train_recipe
 
 
 @pytest.fixture(autouse=True)
 def runs_dir(tmp_path, monkeypatch):
     """Training state goes to a temporary RUNS_DIR, never to the repository's .cache/train."""
-    for module in (gfx.recipes.iconshop, gfx.recipes.starvector, gfx.recipes.fullpart, gfx.recipes.vat):
-        monkeypatch.setattr(module, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(gfx.recipes.run, "RUNS_DIR", tmp_path / "runs")
     torch.set_num_threads(1)
 
 
-def assert_card(out_dir, steps):
+def run_tiny(name, out, **overrides):
+    recipe = get_recipe(name)
+    return train_recipe(recipe, out, config=recipe.config_class.from_name("tiny"), device="cpu", **overrides)
+
+
+def assert_shipped_layout(out_dir, name, steps):
     card = json.loads((out_dir / "metrics.json").read_text())
     readme = (out_dir / "README.md").read_text()
-    assert card["steps"] == steps and card["device"] == "cpu"
-    assert readme.startswith(f"# {out_dir.name}\n")
+    config = get_recipe(name).config_class.from_json(out_dir / TRAIN_CONFIG_NAME)
+    assert config.preset == "tiny" and config.steps == steps
+    assert card["device"] == "cpu"
+    assert readme.startswith("---\nlicense: mit\nlibrary_name: gfx\n")
+    assert f"gfx train {name} --config models/{out_dir.name}/train.json" in readme
+    assert "## Run history" in readme and "## Use" in readme
     return card
+
+
+SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model_name / "metrics.json").is_file())
+
+
+def test_every_shipped_model_has_its_recipe():
+    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "starvector", "vat"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_RECIPES)
+def test_shipped_train_json_is_the_recipe_default_and_the_card_regenerates_unchanged(name, tmp_path):
+    """`gfx train NAME --config models/X/train.json` is the shipped schedule; the card is a function of the facts."""
+    import shutil
+
+    recipe = get_recipe(name)
+    shipped = MODELS_DIR / recipe.model_name
+    config = recipe.config_class.from_json(shipped / TRAIN_CONFIG_NAME)
+    assert config.replace(init_from=None) == recipe.config_class()
+    copy = tmp_path / recipe.model_name
+    copy.mkdir()
+    for file in ("metrics.json", TRAIN_CONFIG_NAME):
+        shutil.copy(shipped / file, copy / file)
+    rewrite_card(recipe, copy)
+    assert (copy / "README.md").read_text() == (shipped / "README.md").read_text()
+
+
+def test_gfx_train_config_gives_the_schedule_and_flags_override_it(tmp_path, monkeypatch):
+    """`gfx train NAME --config train.json --steps N`: the config's fields, with the flag's value, saved again."""
+    from typer.testing import CliRunner
+
+    import gfx.recipes.icon_clip
+    from gfx.cli import app
+
+    monkeypatch.setattr(gfx.recipes.icon_clip, "CACHE_DIR", tmp_path / "cache")
+    config = get_recipe("icon-clip").config_class.from_name("tiny", lr=2e-3)
+    config.to_json(tmp_path / "train.json")
+    out = tmp_path / "icon-clip-toy"
+    result = CliRunner().invoke(app, ["train", "icon-clip", "--config", str(tmp_path / "train.json"), "--out", str(out),
+                                      "--steps", "2", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert get_recipe("icon-clip").config_class.from_json(out / TRAIN_CONFIG_NAME) == config.replace(steps=2)
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 2
+
+
+def test_recipe_config_overrides_and_schedule():
+    config = get_recipe("iconshop").config_class()
+    short = config.replace(steps=40)
+    assert short.schedule().warmup_steps == 4  # warmup is at most a tenth of the run
+    assert config.schedule().warmup_steps == 500 and config.schedule().eval_batches == 10
+    with pytest.raises(ValueError, match="unknown keys"):
+        config.replace(stepz=3)
+
+
+def test_batches_resume_mid_epoch_identically_and_group_by_size():
+    data = {"x": torch.arange(10)}
+    batches = tensor_batches(data, 3, seed=1)
+    full, resumed = list(batches(2)), list(batches(2, start=1))
+    assert len(full) == 3 and all(torch.equal(a["x"], b["x"]) for a, b in zip(full[1:], resumed, strict=True))
+    assert not torch.equal(full[0]["x"], next(iter(batches(3)))["x"])
+    sizes = [5, 1, 5, 1, 5, 1]
+    grouped = Batches(6, 3, lambda index, rng: {"i": torch.from_numpy(index)}, order=by_size(sizes))
+    assert sorted({sizes[i] for i in b["i"].tolist()}.pop() for b in grouped(0)) == [1, 5]
+    assert all(len({sizes[i] for i in b["i"].tolist()}) == 1 for b in grouped(0))
+    with pytest.raises(ValueError, match="cannot fill a batch"):
+        tensor_batches(data, 11, seed=0)
 
 
 @pytest.mark.slow
@@ -36,11 +109,10 @@ def test_iconshop_recipe_trains_resumes_and_ships_a_generator(tmp_path):
     from gfx.svg.iconshop import IconShop
 
     out = tmp_path / "iconshop-toy"
-    train = get_recipe("iconshop")
-    train(out, preset="tiny", steps=3, batch_size=4, device="cpu")
-    card = train(out, preset="tiny", steps=5, batch_size=4, device="cpu", prefetch=2)  # resumes at step 3
-    assert_card(out, 5)
-    assert card["val_loss"] is not None and card["parameters"] > 0
+    run_tiny("iconshop", out)
+    card = run_tiny("iconshop", out, steps=5, prefetch=2)  # resumes at step 3
+    assert_shipped_layout(out, "iconshop", 5)
+    assert card["steps"] == 5 and card["val_loss"] is not None and card["parameters"] > 0
     [icon] = IconShop.from_pretrained(out)("star", n=1, seed=0)
     assert icon.svg.startswith("<svg")
 
@@ -50,26 +122,37 @@ def test_starvector_recipe_ships_a_vectorizer(tmp_path):
     from gfx.svg.starvector import StarVector
 
     out = tmp_path / "starvector-toy"
-    get_recipe("starvector")(out, preset="tiny", steps=2, batch_size=2, device="cpu")
-    assert_card(out, 2)
+    card = run_tiny("starvector", out)
+    assert_shipped_layout(out, "starvector", 2)
+    assert card["steps"] == card["planned_steps"] == 2
     assert StarVector.from_pretrained(out).config.image_size == 32  # the tiny preset
 
 
 @pytest.mark.slow
 def test_vat_recipe_ships_tokenizer_and_generator(tmp_path):
     out = tmp_path / "vat-toy"
-    card = get_recipe("vat")(out, preset="tiny", steps=2, generator_steps=2, batch_size=2, n_queries=256,
-                             n_per_category=8, eval_limit=0, device="cpu")
-    assert_card(out, 2)
-    assert card["generator"]["steps"] == 2
+    card = run_tiny("vat", out)
+    assert_shipped_layout(out, "vat", 2)
+    assert card["steps"] == 2 and card["generator"]["steps"] == 2
     assert (out / "generator" / "config.json").is_file()
 
 
 @pytest.mark.slow
 def test_fullpart_recipe_ships_all_components(tmp_path):
     out = tmp_path / "fullpart-toy"
-    card = get_recipe("fullpart")(out, preset="tiny", layout_steps=2, part_steps=2, shared_steps=2, batch_size=2,
-                                  layout_batch_size=4, n_per_category=8, eval_limit=0, device="cpu")
-    assert (out / "README.md").is_file() and json.loads((out / "metrics.json").read_text()) == json.loads(
-        json.dumps(card, default=str))
+    card = run_tiny("fullpart", out)
+    assert_shipped_layout(out, "fullpart", 2)
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(card, default=str))
+    assert set(card["components"]) == {"layout", "parts", "shared"}
     assert all(c["steps"] == 2 for c in card["components"].values())
+
+
+@pytest.mark.slow
+def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
+    from gfx.image.pipeline import ShapesDiffusionPipeline
+
+    out = tmp_path / "shapes-toy"
+    card = run_tiny("shapes-diffusion", out)
+    assert_shipped_layout(out, "shapes-diffusion", 2)
+    assert card["steps"] == 2 and "eval" not in card
+    assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64

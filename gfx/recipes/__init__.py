@@ -1,24 +1,28 @@
 """Training recipes (`gfx train NAME`) and evaluations (`gfx eval NAME`).
 
-Explicit registries of "module:function" strings, imported only when used. Every recipe takes
-`out_dir`, `resume`, `progress` and `steps` keyword arguments and returns the model card facts; every
-evaluation takes `split`, `limit` and `progress` and returns a JSON-ready report.
+Explicit registries of "module:attribute" strings, imported only when used. Every recipe is a
+`gfx.recipes.run.Recipe` that `gfx.recipes.run.train_recipe` runs; every evaluation takes `split`, `limit` and
+`progress` and returns a JSON-ready report.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from gfx.config import lookup
 
+if TYPE_CHECKING:
+    from gfx.recipes.run import Recipe
+
 RECIPES = {
-    "iconshop": "gfx.recipes.iconshop:train_iconshop",
-    "icon-clip": "gfx.recipes.icon_clip:train_icon_clip",
-    "fullpart": "gfx.recipes.fullpart:train_fullpart",
-    "vat": "gfx.recipes.vat:train_vat",
-    "starvector": "gfx.recipes.starvector:train_starvector",
-    "shapes-diffusion": "gfx.recipes.shapes_diffusion:train_shapes_diffusion",
+    "iconshop": "gfx.recipes.iconshop:RECIPE",
+    "icon-clip": "gfx.recipes.icon_clip:RECIPE",
+    "fullpart": "gfx.recipes.fullpart:RECIPE",
+    "vat": "gfx.recipes.vat:RECIPE",
+    "starvector": "gfx.recipes.starvector:RECIPE",
+    "shapes-diffusion": "gfx.recipes.shapes_diffusion:RECIPE",
 }
 
 
@@ -31,8 +35,8 @@ EVALUATIONS = {
 }
 
 
-def get_recipe(name: str) -> Callable[..., dict]:
-    """The recipe function registered as `name`; KeyError lists the valid names."""
+def get_recipe(name: str) -> Recipe:
+    """The recipe registered as `name`; KeyError lists the valid names."""
     return _resolve(lookup(RECIPES, name, "recipe"))
 
 
@@ -41,6 +45,6 @@ def get_evaluation(name: str) -> Callable[..., dict]:
     return _resolve(lookup(EVALUATIONS, name, "evaluation"))
 
 
-def _resolve(target: str) -> Callable[..., dict]:
+def _resolve(target: str) -> Any:
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)

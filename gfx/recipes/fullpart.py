@@ -1,6 +1,6 @@
 """The `gfx train fullpart` recipe and the `gfx eval fullpart` table (FullPart vs. the shared grid).
 
-    train_fullpart("models/fullpart-mini")     # layout, parts, shared; resumes from gfx.train.RUNS_DIR/fullpart-mini
+    gfx train fullpart                         # layout, parts, shared; resumes from gfx.train.RUNS_DIR/fullpart-mini
     result = evaluate_fullpart(FullPart.from_pretrained("models/fullpart-mini"), split="test")
     print(format_fullpart_table(result))
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,8 @@ from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, summarize_by_b
 from gfx.mesh.parts import assemble, assemble_shared
 from gfx.mesh.structures import MeshError, PartMesh
 from gfx.models import MODELS_DIR
-from gfx.recipes.card import machine_facts, run_facts, write_model_card
-from gfx.runtime import seed_everything
-from gfx.train import RUNS_DIR, TrainConfig, train
+from gfx.recipes.card import Card, Table, minutes
+from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 
 log = logging.getLogger(__name__)
 
@@ -176,173 +177,136 @@ def format_fullpart_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def train_fullpart(
-    out_dir: str | Path = DEFAULT_MODEL_DIR,
-    *,
-    preset: str = "mini",
-    steps: int | None = None,
-    layout_steps: int = 1000,
-    part_steps: int = 250,
-    shared_steps: int = 250,
-    batch_size: int = 8,
-    layout_batch_size: int = 32,
-    lr: float = 1e-3,
-    n_per_category: int = 150,
-    resume: bool = True,
-    init_from: str | Path | None = None,
-    seed: int = 0,
-    eval_limit: int = 24,
-    progress=None,
-    device: str | None = None,
-) -> dict:
-    """Train the three FullPart components in turn and save the pipeline with a model card.
+@dataclass
+class FullPartRecipe(RecipeConfig):
+    """The fullpart schedule; the defaults are models/fullpart-mini's. `steps` and `batch_size` are those of the
+    two occupancy models (parts, shared); the layout model has its own."""
 
-    Args:
-        out_dir: the shipped pipeline directory (`layout/`, `parts/`, `shared/`).
-        preset: component preset ("tiny" or "mini").
-        steps: if given, the steps of both occupancy models (part_steps and shared_steps), layout 4x.
-        layout_steps, part_steps, shared_steps: optimizer steps per component (0 skips shared).
-        batch_size: objects per occupancy step; layout_batch_size: objects per layout step.
-        lr: peak learning rate.
-        n_per_category: objects per category of the procedural dataset (indices 0..n-1).
-        resume: continue from `gfx.train.RUNS_DIR/<name>/<component>/checkpoint`.
-        init_from: a saved FullPart directory whose weights start a new run (e.g. the shipped model, to
-            continue training in a session without the checkpoint cache).
-        eval_limit: test objects of the model card's table (0: skip).
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, layout_steps=2, batch_size=2, layout_batch_size=4,
+                            n_per_category=8, eval_limit=0)}
 
-    Returns:
-        The model card facts (also `out_dir/metrics.json` and `out_dir/README.md`).
-    """
-    from gfx.recipes.fullpart_data import PartBatches, part_arrays
-    from gfx.runtime import default_device
+    steps: int = 250
+    batch_size: int = 8
+    weight_decay: float = 0.01
+    eval_every: int = 62  # a quarter of the steps
+    checkpoint_every: int = 12
+    log_every: int = 10
+    eval_limit: int | None = 24
+    layout_steps: int = 1000
+    layout_batch_size: int = 32
+    layout_eval_every: int = 250
+    shared: bool = True  # also train the shared-grid baseline
+    n_per_category: int = 150  # objects per category of the procedural dataset (indices 0..n-1)
 
-    if steps is not None:
-        layout_steps, part_steps, shared_steps = 4 * steps, steps, steps
-    device = device or default_device()
-    out_dir, work = Path(out_dir), RUNS_DIR / Path(out_dir).name
-    seed_everything(seed)
-    pipe = FullPart.build(preset, with_shared=bool(shared_steps))
-    if init_from is not None:
-        for name in COMPONENTS:
-            if getattr(pipe, name) is not None:
-                load_weights(getattr(pipe, name), Path(init_from) / name)
-    r, ro = (
-        pipe.parts.config.grid,
-        pipe.shared.config.grid if pipe.shared is not None else 2 * pipe.parts.config.grid,
-    )
+    def describe(self) -> str:
+        """The occupancy models' schedule, then the layout model's."""
+        return (f"{super().describe()}; the layout model: {self.layout_steps} steps, batch {self.layout_batch_size}; "
+                f"{self.n_per_category} objects per category")
+
+
+def stages(pipe: FullPart, config: FullPartRecipe, facts: dict, device: str) -> Iterator[Stage]:
+    """The layout model, then the per-part occupancy model, then the shared-grid baseline."""
+    from gfx.recipes.fullpart_data import part_arrays, part_batches
+
+    r = pipe.parts.config.grid
+    ro = pipe.shared.config.grid if pipe.shared is not None else 2 * r
     started = time.perf_counter()
-    data = {
-        s: part_arrays(s, n_per_category, part_resolution=r, object_resolution=ro) for s in ("train", "val")
-    }
+    data = {s: part_arrays(s, config.n_per_category, part_resolution=r, object_resolution=ro) for s in ("train", "val")}
     log.info("part arrays ready in %.0f s", time.perf_counter() - started)
-    card = {
-        "preset": preset,
-        "n_per_category": n_per_category,
-        "train_objects": len(data["train"]["ids"]),
-        "val_objects": len(data["val"]["ids"]),
-        "seed": seed,
-        "lr": lr,
-        **machine_facts(device),
-        "components": {},
-    }
-    plan = [
-        ("layout", layout_steps, layout_batch_size),
-        ("parts", part_steps, batch_size),
-        ("shared", shared_steps, batch_size),
-    ]
-    for name, steps, batch in plan:
+    facts.update(preset=config.preset, n_per_category=config.n_per_category, train_objects=len(data["train"]["ids"]),
+                 val_objects=len(data["val"]["ids"]), seed=config.seed, lr=config.lr, components={})
+    plan = [("layout", config.layout_steps, config.layout_batch_size, config.layout_eval_every),
+            ("parts", config.steps, config.batch_size, config.eval_every),
+            ("shared", config.steps, config.batch_size, config.eval_every)]
+    for name, steps, batch, eval_every in plan:
         model = getattr(pipe, name)
         if model is None or not steps:
             continue
-        config = TrainConfig(
-            steps=steps,
-            lr=lr,
-            warmup_steps=min(100, steps // 10),
-            weight_decay=0.01,
-            eval_every=max(steps // 4, 1),
-            eval_batches=4,
-            checkpoint_every=max(10, steps // 20),
-            log_every=10,
-            seed=seed,
-        )
-        result = train(
-            model,
-            PartBatches(data["train"], batch, seed),
-            config,
-            val_data=PartBatches(data["val"], batch, seed, drop_last=False)(0),
-            out_dir=work / name,
-            resume=resume,
-            callback=progress,
-            device=device,
-        )
-        model.to("cpu").eval()
-        card["components"][name] = {
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "config": model.config.to_dict(),
-            "batch_size": batch,
-            **run_facts(result),
-        }
-    pipe.save_pretrained(out_dir)
-    if eval_limit:
-        card["eval"] = evaluate_fullpart(pipe, "test", eval_limit, n_per_category=n_per_category, seed=seed)
-    write_model_card(out_dir, card, model_card(out_dir.name, card))
-    return card
+        stage = Stage(name, model, part_batches(data["train"], batch, config.seed),
+                      list(part_batches(data["val"], batch, config.seed, drop_last=False)(0)),
+                      config.schedule(steps=steps, eval_every=eval_every))
+        yield stage
+        facts["components"][name] = {"parameters": parameter_count(model), "config": model.config.to_dict(),
+                                     "batch_size": batch, **run_facts(stage.result)}
 
 
-def model_card(name: str, card: dict) -> str:
-    """Markdown model card from the run's facts."""
-    comps = card["components"]
-    lines = [
-        f"# {name}",
-        "",
-        "FullPart-style text -> part mesh pipeline of gfx (arXiv 2510.26140, built at CPU scale):",
-        "(a) `layout/`: DDIM diffusion over an unordered set of box tokens (box, present flag, label code),",
-        "conditioned on the prompt's MiniLM embedding; (b) `parts/`: a DiT that denoises every part's occupancy",
-        "in its own full-resolution grid over its box frame, local blocks per part alternating with global blocks",
-        "over all parts, center-point encoding of token cells in object coordinates; (c) marching cubes per part",
-        "and assembly into one mesh with named parts. `shared/`: the same architecture and parameter count on one",
-        "object grid (the shared-grid baseline of the ablation).",
-        "",
-        "## Data",
-        f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
-        f" each): {card['train_objects']} train / {card['val_objects']} val objects with captions, boxes, labels.",
-        "",
-        "## Recipe",
-        f"`gfx train fullpart` (= `gfx.recipes.fullpart.train_fullpart(out_dir='models/{name}', "
-        f"preset='{card['preset']}', ...)`), seed {card['seed']}, peak lr {card['lr']}, AdamW, warmup + cosine, "
-        "through `gfx.train.train`; weights stored as float16.",
-        "",
-        "## Run",
-        f"Device {card['device']} ({card['machine']}, on a machine shared with other jobs).",
-        "",
-        "| component | parameters | steps | batch | wall time | train loss | val loss |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name_, c in comps.items():
-        lines.append(
-            f"| {name_} | {c['parameters']:,} | {c['steps']} | {c['batch_size']} | "
-            f"{c['train_wall_time_s'] / 60:.0f} min | {c['train_loss']} | {c['val_loss']} |"
-        )
-    lines += ["", "Losses: layout = noise MSE; parts/shared = BCE of the predicted clean occupancy."]
-    if "eval" in card:
-        lines += [
-            "",
-            "## Evaluation (`gfx eval fullpart --split test`)",
-            "",
-            "```",
-            format_fullpart_table(card["eval"]),
-            "```",
-            "",
-            "F-score at tau = 0.05 and Chamfer L1 (gfx.mesh.metrics); frame 'part' measures each part in its",
-            "own box frame scaled to [-1, 1]^3. Buckets by box diagonal: small < 0.3 <= medium < 1.0 <= large.",
-            "'missing' counts ground-truth parts the method produced no mesh for (scored F = 0).",
-            "",
-            "## Status",
-            "The 'oracle' rows (ground-truth voxels of each representation) carry the paper's claim: small parts",
-            "keep their shape in their own grid and are lost or crushed in the shared grid (see the small bucket,",
-            "part frame), while large parts are finer in the shared 32^3 grid than in a 16^3 part grid. The trained",
-            "models are far below their oracles: they are undertrained (a few hundred steps on shared CPU cores),",
-            "so generated parts are noisy. Continue with `train_fullpart(steps=N, init_from='models/fullpart-mini')`,",
-            "preferably on a GPU. The layout model (box IoU from the caption alone) is also weak.",
-        ]
-    return "\n".join(lines) + "\n"
+def warm_start(pipe: FullPart, directory: Path) -> None:
+    """Load every component's weights from a saved FullPart directory."""
+    for name in COMPONENTS:
+        if getattr(pipe, name) is not None:
+            load_weights(getattr(pipe, name), directory / name)
+
+
+def card(name: str, facts: dict) -> Card:
+    """The fullpart model card from its facts."""
+    run = [f"device {facts['device']} ({facts['machine']}, on a machine shared with other jobs)"]
+    run += [f"{part}: {c['parameters']:,} parameters, {c['steps']} steps, batch {c['batch_size']}, "
+            f"{minutes(c['train_wall_time_s'])}, train loss {c['train_loss']}, val loss {c['val_loss']}"
+            for part, c in facts["components"].items()]
+    run.append("losses: layout = noise MSE; parts/shared = BCE of the predicted clean occupancy")
+    return Card(
+        title=name,
+        summary="FullPart-style text -> part mesh pipeline of gfx (arXiv 2510.26140, built at CPU scale):\n"
+        "(a) `layout/`: DDIM diffusion over an unordered set of box tokens (box, present flag, label code),\n"
+        "conditioned on the prompt's MiniLM embedding; (b) `parts/`: a DiT that denoises every part's occupancy\n"
+        "in its own full-resolution grid over its box frame, local blocks per part alternating with global blocks\n"
+        "over all parts, center-point encoding of token cells in object coordinates; (c) marching cubes per part\n"
+        "and assembly into one mesh with named parts. `shared/`: the same architecture and parameter count on one\n"
+        "object grid (the shared-grid baseline of the ablation). Weights stored as float16.",
+        datasets=("gfx.data.parts3d (procedural, generated by gfx)",),
+        tags=("text-to-3d", "part-mesh", "fullpart", "diffusion"),
+        data=f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{facts['n_per_category'] - 1}"
+        f" each): {facts['train_objects']} train / {facts['val_objects']} val objects with captions, boxes, labels.",
+        run=run,
+        metrics=fullpart_tables(facts["eval"]) if "eval" in facts else [],
+        notes=FULLPART_NOTES if "eval" in facts else [],
+        use=f"""
+from gfx.mesh.fullpart import FullPart
+pipe = FullPart.from_pretrained("models/{name}")
+result = pipe("a wooden chair with four legs", seed=0)   # FullPartResult: .mesh (PartMesh), layout
+result.mesh.export("chair.glb")
+""",
+    )
+
+
+def fullpart_tables(e: dict) -> list[Table]:
+    """The `gfx eval fullpart` report: one row per method, frame and size bucket; then the layout scores."""
+    rows = [[method, frame, bucket, str(row["parts"]), str(row["missing"]), f"{row['f@0.05']:.3f}",
+             f"{row['f@0.1']:.3f}", f"{row['chamfer']:.4f}"]
+            for method, frames in e["buckets"].items() for frame, buckets in frames.items()
+            for bucket, row in buckets.items()]
+    tables = [Table(f"`gfx eval fullpart --split test`: FullPart vs shared grid, {e['objects']} {e['split']} objects, "
+                    f"GT layouts; part grids {e['parts_resolution']}^3, shared grid {e['shared_resolution']}^3.",
+                    ["method", "frame", "bucket", "parts", "missing", "F@0.05", "F@0.1", "CD"], rows)]
+    if e.get("layout"):
+        tables.append(Table("Layout from the caption alone (stage a):", list(e["layout"]),
+                            [[str(v) for v in e["layout"].values()]]))
+    return tables
+
+
+FULLPART_NOTES = [
+    "F-score at tau = 0.05 and Chamfer L1 (gfx.mesh.metrics); frame 'part' measures each part in its\n"
+    "own box frame scaled to [-1, 1]^3. Buckets by box diagonal: small < 0.3 <= medium < 1.0 <= large.\n"
+    "'missing' counts ground-truth parts the method produced no mesh for (scored F = 0).",
+    "Status: the 'oracle' rows (ground-truth voxels of each representation) carry the paper's claim: small parts\n"
+    "keep their shape in their own grid and are lost or crushed in the shared grid (see the small bucket,\n"
+    "part frame), while large parts are finer in the shared 32^3 grid than in a 16^3 part grid. The trained\n"
+    "models are far below their oracles: they are undertrained (a few hundred steps on shared CPU cores),\n"
+    "so generated parts are noisy. Continue with `gfx train fullpart --steps N --init-from models/fullpart-mini`,\n"
+    "preferably on a GPU. The layout model (box IoU from the caption alone) is also weak.",
+]
+
+
+RECIPE = Recipe(
+    name="fullpart",
+    model_name="fullpart-mini",
+    config_class=FullPartRecipe,
+    build=lambda config: FullPart.build(config.preset, with_shared=config.shared and bool(config.steps)),
+    warm_start=warm_start,
+    stages=stages,
+    save=lambda pipe, path: pipe.save_pretrained(path),
+    load=FullPart.from_pretrained,
+    evaluate=lambda pipe, config: evaluate_fullpart(pipe, "test", config.eval_limit or 0,
+                                                    n_per_category=config.n_per_category, seed=config.seed),
+    card=card,
+)

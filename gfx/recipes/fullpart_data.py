@@ -2,7 +2,7 @@
 the shared object grid, for one split of the procedural part dataset; and padded batches of them.
 
 `part_arrays(split, n_per_category)` builds the arrays once and caches them as .npz. Grids are stored
-bit-packed like `gfx.data.parts3d.build_parts` does. `PartBatches` yields training batches of whole
+bit-packed like `gfx.data.parts3d.build_parts` does. `part_batches` yields training batches of whole
 objects, parts padded to the largest part count in the batch:
 
     "text" (B, 384), "boxes" (B, K, 6), "labels" (B, K) long, "part_mask" (B, K) bool,
@@ -20,6 +20,7 @@ import torch
 
 from gfx.files import write_bytes
 from gfx.paths import cache_dir
+from gfx.recipes.batching import Batches, by_size
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +141,8 @@ def object_batch(arrays: dict[str, np.ndarray], rows: np.ndarray | list[int]) ->
     }
 
 
-class PartBatches:
-    """`epoch -> batches` of whole objects in a seeded shuffled order (objects of similar part count
-    are grouped into one batch to limit padding); `drop_last=False` keeps a short last batch."""
-
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int = 0, drop_last: bool = True):
-        self.arrays, self.batch_size, self.seed, self.drop_last = arrays, batch_size, seed, drop_last
-
-    def __call__(self, epoch: int) -> list[dict[str, torch.Tensor]]:
-        rng = np.random.default_rng(self.seed * 7919 + epoch)
-        n = len(self.arrays["ids"])
-        counts = np.diff(self.arrays["offsets"])
-        order = np.lexsort((rng.random(n), counts))  # by part count, random within a count
-        stop = n - self.batch_size + 1 if self.drop_last else n
-        chunks = [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
-        return [object_batch(self.arrays, chunks[j]) for j in rng.permutation(len(chunks))]
+def part_batches(arrays: dict[str, np.ndarray], batch_size: int, seed: int = 0, *, shuffle: bool = True,
+                 drop_last: bool = True) -> Batches:
+    """`Batches` of whole objects (`object_batch`), objects of similar part count grouped to limit padding."""
+    return Batches(len(arrays["ids"]), batch_size, lambda rows, rng: object_batch(arrays, rows), seed=seed,
+                   order=by_size(np.diff(arrays["offsets"])), shuffle=shuffle, drop_last=drop_last)

@@ -3,17 +3,16 @@
     gfx train icon-clip                      # models/icon-clip, resumes from .cache/train/icon-clip
 
 The inputs (cairosvg renders of every train and val icon, MiniLM embeddings of every prompt variant) are
-computed once and cached in `CACHE_DIR`; training state (weights, optimizer, RNG) is checkpointed under
-`gfx.train.RUNS_DIR/<name>/` every 200 steps, so an interrupted run continues where it stopped.
+computed once and cached in `CACHE_DIR`; the rest of the run (checkpoints, save, card) is `gfx.recipes.run`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gfx.backbones.text_encoder import text_encoder
+from gfx.checkpoint import load_weights
 from gfx.data.icons import SPLIT_RULE, IconRecord, load_icons, read_manifest
 from gfx.files import atomic_open
 from gfx.paths import cache_dir
-from gfx.runtime import seed_everything
+from gfx.recipes.batching import Batches
+from gfx.recipes.card import Card, Table
+from gfx.recipes.iconshop import ICON_DATASETS
+from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 from gfx.svg.core.metrics import frechet_distance
 from gfx.svg.icon_clip import (
-    DEFAULT_MODEL_DIR,
     IconCLIP,
     IconCLIPConfig,
     ProgressFn,
@@ -37,14 +39,11 @@ from gfx.svg.icon_clip import (
     retrieval_metrics,
     to_ink,
 )
-from gfx.train import RUNS_DIR, Progress, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = cache_dir("icon-clip")
 """Rendered rasters and text embeddings of the corpus (gitignored, rebuilt on demand)."""
-DEFAULT_STEPS = 2000
-BATCH_SIZE = 128
 TEXT_VARIANTS = 3
 """Prompts per training icon: its `.text`, then shuffled keyword subsets (`augment_prompt`)."""
 
@@ -132,11 +131,11 @@ def augment_ink(ink: Tensor, rng: np.random.Generator, max_shift: float = 0.08,
 
 
 def contrastive_batches(gray: np.ndarray, text: np.ndarray, batch_size: int, seed: int,
-                        augment: bool = True) -> Callable[[int], Iterator[dict[str, Tensor]]]:
-    """Training data for `gfx.train.train`: `epoch -> batches` of {"ink", "text"}.
+                        augment: bool = True) -> Batches:
+    """Training data for `gfx.train.train`: seeded `Batches` of {"ink", "text"}.
 
-    Each epoch shuffles the icons, picks one prompt variant per icon and (with `augment`) shifts and
-    zooms the images, all from a generator seeded by (seed, epoch), so a resumed run sees the same data.
+    Each epoch shuffles the icons; each batch picks one prompt variant per icon and (with `augment`) shifts
+    and zooms the images, from the batch's own seeded generator, so a resumed run sees the same data.
 
     Args:
         gray: (N, S, S) uint8 luminance renders.
@@ -148,92 +147,75 @@ def contrastive_batches(gray: np.ndarray, text: np.ndarray, batch_size: int, see
         raise ValueError(f"need >= batch_size ({batch_size}) icons with one text row each; got {len(gray)}, {len(text)}")
     size = gray.shape[-1]
 
-    def epoch_batches(epoch: int) -> Iterator[dict[str, Tensor]]:
-        rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(gray))
-        variant = rng.integers(0, text.shape[1], size=len(gray)) if augment else np.zeros(len(gray), int)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            index = order[start : start + batch_size]
-            ink = to_ink(gray[index], size)
-            yield {"ink": augment_ink(ink, rng) if augment else ink,
-                   "text": torch.from_numpy(text[index, variant[index]].astype(np.float32))}
+    def collate(index: np.ndarray, rng: np.random.Generator) -> dict[str, Tensor]:
+        variant = rng.integers(0, text.shape[1], size=len(index)) if augment else np.zeros(len(index), int)
+        ink = to_ink(gray[index], size)
+        return {"ink": augment_ink(ink, rng) if augment else ink,
+                "text": torch.from_numpy(text[index, variant].astype(np.float32))}
 
-    return epoch_batches
+    return Batches(len(gray), batch_size, collate, seed=seed)
 
 
 # ---------------------------------------------------------------- the recipe
 
 
-def train_icon_clip(out_dir: str | Path = DEFAULT_MODEL_DIR, resume: bool = False, steps: int = DEFAULT_STEPS,
-                    progress: Callable[[Progress], None] | None = None, *, preset: str = "default",
-                    batch_size: int = BATCH_SIZE, text_variants: int = TEXT_VARIANTS, seed: int = 0,
-                    limit: int | None = None, run_dir: str | Path | None = None,
-                    cache_dir: Path | None = CACHE_DIR) -> dict[str, Any]:
-    """Train the icon evaluator on the corpus train split, evaluate it on val, save it with a model card.
+@dataclass
+class IconCLIPRecipe(RecipeConfig):
+    """The icon-clip schedule; the defaults are models/icon-clip's (one 2,000-step run)."""
 
-    The whole run is a function of the committed corpus and `seed`. Checkpoints (with optimizer state)
-    go to `run_dir` (default `gfx.train.RUNS_DIR/<name of out_dir>`) every 200 steps; `resume=True`
-    continues from there. The final weights are stored as float16 in `out_dir` with config.json, README.md (the model card)
-    and metrics.json (the returned summary).
+    PRESETS = {"tiny": dict(preset="tiny", steps=3, batch_size=8, limit=16)}
 
-    Args:
-        out_dir: the model directory to write.
-        resume: continue from the last checkpoint in `run_dir`.
-        steps: optimizer steps.
-        progress: receives a `gfx.train.Progress` after every training step (rendering and prompt
-            embedding report through `logging`).
-        preset: an `IconCLIPConfig` preset.
-        batch_size: pairs per step (the InfoNCE negatives are the rest of the batch).
-        text_variants: prompts per icon, see `prompt_variants`.
-        seed: seeds initialisation, prompt augmentation and data order.
-        limit: use only the first `limit` train and val icons (tests).
-        run_dir: checkpoint directory.
-        cache_dir: raster and text-embedding cache; None disables it.
+    preset: str = "default"
+    steps: int = 2000
+    batch_size: int = 128  # pairs per step (the InfoNCE negatives are the rest of the batch)
+    warmup_steps: int = 100
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.98)
+    eval_every: int = 250
+    eval_batches: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 50
+    eval_limit: int | None = None  # the card's retrieval metrics use the whole val split
+    text_variants: int = TEXT_VARIANTS  # prompts per icon, see `prompt_variants`
+    limit: int | None = None  # only the first `limit` train and val icons (tests)
 
-    Returns:
-        The model card's numbers: steps, wall time, losses and the val `retrieval_metrics`.
-    """
-    out_dir = Path(out_dir)
-    run_dir = Path(run_dir) if run_dir is not None else RUNS_DIR / out_dir.name
-    config = IconCLIPConfig.from_name(preset)
-    started = time.perf_counter()
-    train_records, val_records = load_icons(split="train")[:limit], load_icons(split="val")[:limit]
-    # 1. inputs: renders and MiniLM embeddings of every prompt variant, computed once and cached
-    gray = corpus_rasters(train_records, config.image_size, config.background, cache_dir, _progress_log())
-    variants = prompt_variants(train_records, text_variants, seed)
-    flat = corpus_text_embeddings([p for v in variants for p in v], cache_dir, _progress_log())
-    text = flat.reshape(len(train_records), text_variants, -1)
-    val_gray = corpus_rasters(val_records, config.image_size, config.background, cache_dir)
-    val_text = corpus_text_embeddings([r.text for r in val_records], cache_dir)
-    prepare_s = time.perf_counter() - started
-    # 2. train with the shared loop
-    seed_everything(seed)
-    model = IconCLIP(config)
-    train_config = TrainConfig(steps=steps, lr=1e-3, warmup_steps=min(100, steps // 10 + 1), weight_decay=0.05,
-                               betas=(0.9, 0.98), eval_every=250, eval_batches=0, checkpoint_every=200,
-                               log_every=50, seed=seed)
-    val_batches = list(contrastive_batches(val_gray, val_text, min(batch_size, len(val_gray)), seed, augment=False)(0))
-    result = train(model, contrastive_batches(gray, text, batch_size, seed), train_config, val_data=val_batches,
-                   out_dir=run_dir, resume=resume, callback=progress)
-    # 3. save fp16 weights, evaluate what was saved on val, write the model card
-    model.save_pretrained(out_dir, dtype=torch.float16)
-    model = IconCLIP.from_pretrained(out_dir)
-    metrics = retrieval_metrics(model.encode_images(val_gray), model.project_text(val_text), [r.text for r in val_records])
-    features = model.image_features(val_gray)
+
+def stages(model: IconCLIP, config: IconCLIPRecipe, facts: dict, device: str) -> Iterator[Stage]:
+    """One stage: the image and text towers on cached renders and prompt embeddings of the corpus."""
+    c, started = model.config, time.perf_counter()
+    train_records, val_records = load_icons(split="train")[: config.limit], load_icons(split="val")[: config.limit]
+    gray = corpus_rasters(train_records, c.image_size, c.background, CACHE_DIR, _progress_log())
+    variants = prompt_variants(train_records, config.text_variants, config.seed)
+    flat = corpus_text_embeddings([p for v in variants for p in v], CACHE_DIR, _progress_log())
+    text = flat.reshape(len(train_records), config.text_variants, -1)
+    val_gray, val_text = val_inputs(val_records, c)
+    facts.update(preset=config.preset, image_size=c.image_size, feature_dim=c.channels[-1],
+                 batch_size=config.batch_size, text_variants=config.text_variants, seed=config.seed,
+                 threads=torch.get_num_threads(), train_icons=len(train_records), val_icons=len(val_records),
+                 parameters=parameter_count(model), prepare_wall_s=time.perf_counter() - started)
+    val_batch = min(config.batch_size, len(val_gray))
+    stage = Stage(None, model, contrastive_batches(gray, text, config.batch_size, config.seed),
+                  list(contrastive_batches(val_gray, val_text, val_batch, config.seed, augment=False)(0)),
+                  config.schedule())
+    yield stage
+    facts.update(run_facts(stage.result))
+
+
+def val_inputs(records: Sequence[IconRecord], config: IconCLIPConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cached renders (N, S, S) uint8 and `.text` embeddings (N, 384) float32 of the val icons."""
+    return (corpus_rasters(records, config.image_size, config.background, CACHE_DIR),
+            corpus_text_embeddings([r.text for r in records], CACHE_DIR))
+
+
+def evaluate(model: IconCLIP, config: IconCLIPRecipe) -> dict:
+    """Val-split `retrieval_metrics`, the FID floor between its halves, and the learned temperature."""
+    records = load_icons(split="val")[: config.limit]
+    gray, text = val_inputs(records, model.config)
+    metrics = retrieval_metrics(model.encode_images(gray), model.project_text(text), [r.text for r in records])
+    features = model.image_features(gray)
     metrics["fid_val_halves"] = frechet_distance(features[0::2], features[1::2])  # the floor at this sample size
-    summary = {
-        "preset": preset, "image_size": config.image_size, "feature_dim": config.channels[-1], "steps": result.step, "batch_size": batch_size, "text_variants": text_variants,
-        "seed": seed, "threads": torch.get_num_threads(), "train_icons": len(train_records), "val_icons": len(val_records),
-        "parameters": sum(p.numel() for p in model.parameters()), "train_wall_s": result.elapsed_s,
-        "prepare_wall_s": prepare_s, "train_loss": result.train_loss, "val_loss": result.val_loss,
-        "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=config.max_logit_scale)), **metrics,
-    }
-    write_model_card(out_dir, summary, train_records)
-    with atomic_open(out_dir / "metrics.json", "w") as f:
-        f.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    log.info("icon-clip: val image->text top1 %.3f top5 %.3f", metrics["image_to_text_top1"],
-             metrics["image_to_text_top5"])
-    return summary
+    scale = model.logit_scale.detach().exp().clamp(max=model.config.max_logit_scale)
+    return {**metrics, "temperature": float(1.0 / scale)}
 
 
 def _progress_log() -> ProgressFn:
@@ -249,79 +231,83 @@ def _progress_log() -> ProgressFn:
     return report
 
 
-def write_model_card(out_dir: Path, summary: dict[str, Any], train_records: Sequence[IconRecord]) -> Path:
-    """Write out_dir/README.md: data, recipe, steps, wall time and val metrics."""
-    sources: dict[str, int] = {}
-    for r in train_records:
-        sources[r.source] = sources.get(r.source, 0) + 1
+def card(name: str, facts: dict) -> Card:
+    """The icon-clip model card from its facts."""
+    s, e = facts, facts.get("eval", {})
+    machine = s.get("machine", f"{s['threads']} torch threads")
+    run = [f"preset `{s['preset']}`: {s['parameters']:,} parameters, stored as float16",
+           f"{s['steps']} steps; wall time {s['train_wall_time_s'] / 60:.1f} min training on a 2-core CPU shared with "
+           f"other jobs ({machine}); input preparation {s['prepare_wall_s'] / 60:.1f} min (rendering the icons and "
+           f"MiniLM-embedding {s['train_icons'] * s['text_variants']:,} training prompts happens once; both are "
+           "cached in `.cache/icon-clip/`)",
+           f"final train loss {s['train_loss']:.3f}, val loss {s['val_loss']:.3f}"]
+    if e:
+        run.append(f"learned temperature {e['temperature']:.4f}")
+    return Card(
+        title=f"{name}: the icon evaluator",
+        summary=f"A small contrastive image-text model of icons (`gfx.svg.icon_clip.IconCLIP`): a CNN over "
+        f"{s['image_size']} px\ngrayscale renders and an MLP over the frozen MiniLM (all-MiniLM-L6-v2) sentence "
+        "embedding, trained with\nCLIP's symmetric InfoNCE loss. gfx uses it where papers use CLIP and Inception, "
+        "whose weights cannot be\ndownloaded here: `score` (a CLIP-score stand-in), `retrieval_accuracy`, and "
+        "`image_features` for FID.",
+        datasets=ICON_DATASETS,
+        tags=("contrastive", "evaluator", "icons", "clip"),
+        data=data_text(s),
+        run=run,
+        metrics=[retrieval_table(e)] if e else [],
+        notes=retrieval_notes(e) if e else [],
+        use=f"""
+from gfx.svg.icon_clip import IconCLIP
+model = IconCLIP.from_pretrained("models/{name}")
+model.score(svgs, prompts)           # (N,) cosine in [-1, 1]; CLIPScore convention: 100 * max(cos, 0)
+model.image_features(svgs)           # (N, {s['feature_dim']}) features for gfx.svg.core.metrics.frechet_distance
+""",
+    )
+
+
+def data_text(s: dict) -> str:
+    """The card's data paragraph: splits, the corpus's sources with their packages, the augmentations."""
     packages = read_manifest().get("sources", {})
-    source_lines = "\n".join(
-        f"- `{name}`: {count} icons{_package_note(packages.get(name))}" for name, count in sources.items()
-    )
-    s = summary
-    rows = "\n".join(
-        f"| top-{k} | {s[f'image_to_text_top{k}']:.3f} | {s[f'text_to_image_top{k}']:.3f} | {s[f'chance_top{k}']:.4f} |"
-        for k in (1, 5)
-    )
-    text = f"""# icon-clip: the icon evaluator
+    sources = "; ".join(f"`{name}`{_package_note(entry)}" for name, entry in packages.items())
+    return (f"The committed icon corpus (`assets/icons/`: {sources}), train split ({s['train_icons']} icons); "
+            f"metrics on the val split ({s['val_icons']} icons). Split rule: {SPLIT_RULE}.\n\n"
+            f"Prompts: the record's `.text` (name words, tags, category) plus {s['text_variants'] - 1} shuffled keyword "
+            "subsets per\nicon; images: small random shifts (up to 4% of the side) and zooms (0.9-1.1).")
 
-A small contrastive image-text model of icons (`gfx.svg.icon_clip.IconCLIP`): a CNN over {s['image_size']} px
-grayscale renders and an MLP over the frozen MiniLM (all-MiniLM-L6-v2) sentence embedding, trained with
-CLIP's symmetric InfoNCE loss. gfx uses it where papers use CLIP and Inception, whose weights cannot be
-downloaded here: `score` (a CLIP-score stand-in), `retrieval_accuracy`, and `image_features` for FID.
 
-## Data
+def retrieval_table(e: dict) -> Table:
+    """Top-k retrieval among all val pairs, both directions, against chance."""
+    rows = [[f"top-{k}", f"{e[f'image_to_text_top{k}']:.3f}", f"{e[f'text_to_image_top{k}']:.3f}",
+             f"{e[f'chance_top{k}']:.4f}"] for k in (1, 5)]
+    return Table(f"Val split, each icon paired with its `.text`, {e['n']} pairs; retrieval among all val pairs "
+                 "(identical prompts count as the same item):", ["", "image -> text", "text -> image", "chance"], rows)
 
-The committed icon corpus (`assets/icons/`), train split ({s['train_icons']} icons); metrics on the val split
-({s['val_icons']} icons). Split rule: {SPLIT_RULE}.
 
-{source_lines}
-
-Prompts: the record's `.text` (name words, tags, category) plus {s['text_variants'] - 1} shuffled keyword subsets per
-icon; images: small random shifts (up to 4% of the side) and zooms (0.9-1.1).
-
-## Recipe
-
-    gfx train icon-clip            # = gfx.recipes.icon_clip.train_icon_clip(); add --resume to continue
-
-Preset `{s['preset']}` ({s['parameters']:,} parameters, stored as float16), AdamW lr 1e-3 with warmup and cosine
-decay, batch {s['batch_size']}, {s['steps']} steps, seed {s['seed']}. Wall time on a 2-core CPU shared with other
-jobs, {s['threads']} torch thread(s): {s['train_wall_s'] / 60:.1f} min training. Input preparation in this run:
-{s['prepare_wall_s'] / 60:.1f} min (rendering the icons and MiniLM-embedding {s['train_icons'] * s['text_variants']:,}
-training prompts happens once; both are cached in `.cache/icon-clip/`). Final train loss {s['train_loss']:.3f},
-val loss {s['val_loss']:.3f}; learned temperature {s['temperature']:.4f}.
-
-## Metrics (val split, each icon paired with its `.text`, {s['n']} pairs)
-
-Retrieval among all val pairs (identical prompts count as the same item):
-
-| | image -> text | text -> image | chance |
-|---|---|---|---|
-{rows}
-
-Score (cosine, the value `IconCLIP.score` returns): matched pairs {s['matched_score']:.3f} on average,
-mismatched pairs {s['mismatched_score']:.3f}.
-
-FID on `image_features` (its own scale, not Inception's): {s['fid_val_halves']:.3f} between the even and odd
-halves of the val split, the floor for two samples of {s['n'] // 2} icons from one distribution.
-
-## Use
-
-    from gfx.svg.icon_clip import IconCLIP
-    model = IconCLIP.from_pretrained("models/icon-clip")
-    model.score(svgs, prompts)           # (N,) cosine in [-1, 1]; CLIPScore convention: 100 * max(cos, 0)
-    model.image_features(svgs)           # (N, {s['feature_dim']}) features for gfx.svg.core.metrics.frechet_distance
-
-Scores are only comparable between runs of this checkpoint, not with real CLIP numbers. Colour is
-ignored (luminance only); the model knows only the concepts named in the corpus metadata.
-"""
-    path = out_dir / "README.md"
-    with atomic_open(path, "w") as f:
-        f.write(text)
-    return path
+def retrieval_notes(e: dict) -> list[str]:
+    """The matched/mismatched scores, the FID floor and what the scores are comparable with."""
+    return [f"Score (cosine, the value `IconCLIP.score` returns): matched pairs {e['matched_score']:.3f} on average,\n"
+            f"mismatched pairs {e['mismatched_score']:.3f}.",
+            f"FID on `image_features` (its own scale, not Inception's): {e['fid_val_halves']:.3f} between the even and "
+            f"odd\nhalves of the val split, the floor for two samples of {e['n'] // 2} icons from one distribution.",
+            "Scores are only comparable between runs of this checkpoint, not with real CLIP numbers. Colour is\n"
+            "ignored (luminance only); the model knows only the concepts named in the corpus metadata."]
 
 
 def _package_note(entry: Any) -> str:
     if isinstance(entry, dict) and "package" in entry:
         return f" from `{entry['package']}@{entry.get('version', '?')}` ({entry.get('license', '?')})"
     return ""
+
+
+RECIPE = Recipe(
+    name="icon-clip",
+    model_name="icon-clip",
+    config_class=IconCLIPRecipe,
+    build=lambda config: IconCLIP(IconCLIPConfig.from_name(config.preset)),
+    warm_start=load_weights,
+    stages=stages,
+    save=lambda model, path: model.save_pretrained(path, dtype=torch.float16),
+    load=IconCLIP.from_pretrained,
+    evaluate=evaluate,
+    card=card,
+)

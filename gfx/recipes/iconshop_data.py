@@ -12,13 +12,14 @@ as the prefix (an empty prompt gets a fully masked prefix, which `generate` uses
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from gfx.backbones.text_encoder import prompt_prefix
+from gfx.recipes.batching import Batches, by_size
 from gfx.svg.tokenizers.path import PathTokenizer
 from gfx.svg.tokenizers.vocab import PAD_ID
 
@@ -111,8 +112,8 @@ def fim_permute(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Genera
     return np.asarray(tokenizer.fim_split(ids, bounds[i], bounds[j]), dtype=np.int64)
 
 
-class IconBatches:
-    """Re-iterable, seeded batches of augmented icons for `gfx.train.train`.
+class IconBatches(Batches):
+    """Seeded `Batches` of augmented icons for `gfx.train.train`, grouped by length (windows of 50 batches).
 
     Each batch is a dict: "tokens" (B, T) long right-padded with PAD (a row is its references, then the icon),
     "attention_mask" (B, T) bool, "loss_mask" (B, T) bool (the icon's tokens), "prefix" (B, P, 384) MiniLM
@@ -121,44 +122,26 @@ class IconBatches:
     Args:
         samples: tokenized icons.
         tokenizer: the tokenizer they were encoded with.
-        batch_size: icons per batch.
-        augment: transform probabilities; None disables all of them (validation).
-        seed: base seed; epoch e uses seed + e, so every epoch differs and reruns are identical.
+        batch_size: icons per batch (the last batch of an epoch may be shorter).
+        augment: transform probabilities; None disables all of them and keeps the corpus order (validation).
+        seed: base seed (see `Batches`).
         text_encoder: object with `token_states(prompts) -> (states, mask)`; default the shared MiniLM.
         references: retrieved icons placed before each icon (`IconSample.references`; 0 = plain IconShop).
     """
 
     def __init__(self, samples, tokenizer, batch_size, augment: AugmentConfig | None, seed=0, text_encoder=None,
                  references: int = 0):
-        self.samples, self.tokenizer, self.batch_size = list(samples), tokenizer, batch_size
+        self.samples, self.tokenizer, self.augment = list(samples), tokenizer, augment
         self.references = references
-        self.augment, self.seed = augment, seed
         self._text_encoder = text_encoder
         if not self.samples:
             raise ValueError("no icons to train on: the corpus split is empty or every icon exceeds max_tokens")
+        lengths = [len(s.ids) for s in self.samples]
+        super().__init__(len(self.samples), batch_size, self._collate_indices, seed=seed,
+                         order=by_size(lengths, window=50), shuffle=augment is not None, drop_last=False)
 
-    def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-        """The batches of one epoch from batch `start` on (the per-epoch form `train` accepts)."""
-        rng = np.random.default_rng(self.seed + epoch)
-        order = rng.permutation(len(self.samples)) if self.augment else np.arange(len(self.samples))
-        # sort within windows of 50 batches by length so batches waste little padding, then shuffle batches
-        window = 50 * self.batch_size
-        chunks = []
-        for offset in range(0, len(order), window):
-            part = sorted(order[offset : offset + window], key=lambda i: len(self.samples[i].ids))
-            chunks += [part[k : k + self.batch_size] for k in range(0, len(part), self.batch_size)]
-        if self.augment:
-            rng.shuffle(chunks)
-        for k, chunk in enumerate(chunks):
-            batch_rng = np.random.default_rng([self.seed, epoch, k])  # batch k is the same however we got here
-            if k >= start:
-                yield self.collate([self.samples[i] for i in chunk], batch_rng)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        return self(0)
-
-    def __len__(self) -> int:
-        return -(-len(self.samples) // self.batch_size)
+    def _collate_indices(self, index: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        return self.collate([self.samples[i] for i in index], rng)
 
     def collate(self, samples: Sequence[IconSample], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Augment and pad a list of samples into a batch dict (see the class docstring)."""

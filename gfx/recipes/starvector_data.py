@@ -12,12 +12,13 @@ Batches pad tokens on the right and carry the images as "image" (B, 3, S, S) flo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from gfx.recipes.batching import Batches
 from gfx.svg.core.document import Document, Path
 from gfx.svg.tokenizers.path import PathTokenizer
 from gfx.svg.tokenizers.vocab import PAD_ID
@@ -96,8 +97,8 @@ def render_sample(doc: Document, size: int, rng: np.random.Generator, a: ImageAu
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-class StarVectorBatches:
-    """Re-iterable, seeded batches of (augmented image, tokens) pairs for `gfx.train.train`.
+class StarVectorBatches(Batches):
+    """Seeded `Batches` of (augmented image, tokens) pairs for `gfx.train.train`.
 
     Each batch is a dict: "tokens" (B, T) long right-padded with PAD, "attention_mask" and
     "loss_mask" (B, T) bool, "image" (B, 3, S, S) float32 in [0, 1].
@@ -106,32 +107,22 @@ class StarVectorBatches:
         documents: normalized icons in the tokenizer's viewBox.
         tokenizer: the PathTokenizer the model is trained on.
         image_size: rendered side in pixels.
-        batch_size: icons per batch.
+        batch_size: icons per batch (the last batch of an epoch may be shorter).
         max_tokens: longest token sequence an augmented icon may have.
-        augment: transforms; None disables them (validation).
-        seed: base seed; batch k of epoch e is the same however it is reached.
+        augment: transforms; None disables them and keeps the corpus order (validation).
+        seed: base seed (see `Batches`).
     """
 
     def __init__(self, documents, tokenizer, image_size, batch_size, max_tokens, augment=None, seed=0):
         self.documents, self.tokenizer = list(documents), tokenizer
-        self.image_size, self.batch_size, self.max_tokens = image_size, batch_size, max_tokens
-        self.augment, self.seed = augment, seed
+        self.image_size, self.max_tokens, self.augment = image_size, max_tokens, augment
         if not self.documents:
             raise ValueError("no icons to train on: the corpus split is empty or every icon exceeds max_tokens")
+        super().__init__(len(self.documents), batch_size, self._collate_indices, seed=seed,
+                         shuffle=augment is not None, drop_last=False)
 
-    def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-        """The batches of one epoch from batch `start` on (the per-epoch form `train` accepts)."""
-        rng = np.random.default_rng(self.seed + epoch)
-        order = rng.permutation(len(self.documents)) if self.augment else np.arange(len(self.documents))
-        for k in range(start, len(self)):
-            chunk = order[k * self.batch_size : (k + 1) * self.batch_size]
-            yield self.collate([self.documents[i] for i in chunk], np.random.default_rng([self.seed, epoch, k]))
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        return self(0)
-
-    def __len__(self) -> int:
-        return -(-len(self.documents) // self.batch_size)
+    def _collate_indices(self, index: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        return self.collate([self.documents[i] for i in index], rng)
 
     def collate(self, documents: Sequence[Document], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Augment, tokenize, render and pad documents into a batch dict (see the class docstring)."""

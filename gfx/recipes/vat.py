@@ -1,6 +1,6 @@
 """The `gfx train vat` recipe and the `gfx eval vat` table: F-score vs. bytes per shape.
 
-    train_vat("models/vat-mini")          # tokenizer, then the next-scale generator; resumes from gfx.train.RUNS_DIR
+    gfx train vat                          # tokenizer, then the next-scale generator; resumes from gfx.train.RUNS_DIR
     evaluate_vat(VAT.from_pretrained("models/vat-mini"), split="test")
 
 Training state is checkpointed under `gfx.train.RUNS_DIR/<name>/{tokenizer,generator}/checkpoint` every few
@@ -13,7 +13,8 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,45 +23,17 @@ import torch
 from gfx.checkpoint import load_weights
 from gfx.mesh.metrics import point_metrics
 from gfx.mesh.vat import VAT, VATConfig
-from gfx.mesh.vat_generator import VATGenerator, VATGeneratorConfig
+from gfx.mesh.vat_generator import VATGenerator, VATGeneratorConfig, VATPipeline
 from gfx.models import MODELS_DIR
 from gfx.recipes.batching import tensor_batches
-from gfx.recipes.card import machine_facts, run_facts, write_model_card
-from gfx.recipes.vat_data import code_dataset
-from gfx.runtime import seed_everything
+from gfx.recipes.card import Card, Table, minutes, run_lines
+from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 from gfx.tokenizers.quantizers import code_bytes
-from gfx.train import RUNS_DIR, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "vat-mini"
 EVAL_POINTS = 10_000
-
-
-def shape_batches(
-    arrays: dict[str, np.ndarray], batch_size: int, n_points: int, n_queries: int, seed: int
-) -> Callable[[int], list[dict[str, torch.Tensor]]]:
-    """`epoch -> batches` over shuffled shapes, each with a random subset of surface points and queries."""
-
-    def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
-        rng = np.random.default_rng(seed * 7919 + epoch)
-        order = rng.permutation(len(arrays["surface"]))
-        batches = []
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            idx = order[start : start + batch_size]
-            pts = rng.random((len(idx), arrays["surface"].shape[1])).argsort(1)[:, :n_points]
-            qry = rng.random((len(idx), arrays["queries"].shape[1])).argsort(1)[:, :n_queries]
-            rows = idx[:, None]
-            batches.append(
-                {
-                    "surface": torch.from_numpy(arrays["surface"][rows, pts]),
-                    "queries": torch.from_numpy(arrays["queries"][rows, qry]),
-                    "occupancy": torch.from_numpy(arrays["occupancy"][rows, qry].astype(np.float32)),
-                }
-            )
-        return batches
-
-    return epoch_batches
 
 
 @torch.no_grad()
@@ -174,269 +147,182 @@ def format_vat_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def train_vat(
-    out_dir: str | Path = DEFAULT_MODEL_DIR,
-    *,
-    preset: str = "mini",
-    steps: int = 900,
-    generator_steps: int = 600,
-    batch_size: int = 8,
-    n_queries: int = 2048,
-    query_pool: int = 4096,
-    lr: float = 1e-3,
-    n_per_category: int = 150,
-    resume: bool = True,
-    init_from: str | Path | None = None,
-    seed: int = 0,
-    eval_limit: int | None = None,
-    history_note: str | None = None,
-    progress=None,
-    device: str | None = None,
-) -> dict:
-    """Train the VAT tokenizer, then its next-scale generator, and save both with a model card.
+@dataclass
+class VATRecipe(RecipeConfig):
+    """The vat schedule; the defaults are models/vat-mini's last run (session 6: 8,000 steps warm-started from the
+    session-5 model, then the generator), so `train.json` of the shipped model also records `init_from`."""
 
-    Args:
-        out_dir: the shipped model directory (tokenizer at the top, generator in `generator/`).
-        preset: `VATConfig` preset.
-        steps, generator_steps: optimizer steps of the two phases (0 skips the generator).
-        batch_size: shapes per step; n_queries: occupancy queries per shape and step, drawn from a fixed pool of
-            `query_pool` labelled queries per shape (half uniform, half near the surface).
-        lr: peak learning rate.
-        n_per_category: objects per category of the procedural dataset (indices 0..n-1) for training and
-            validation; the card's test table is always `evaluate_vat`'s fixed test shapes.
-        resume: continue from `gfx.train.RUNS_DIR/<name>/...` checkpoints. The generator's checkpoints are kept
-            per tokenizer step count, so a longer tokenizer run trains a fresh generator on its codes.
-        init_from: a saved VAT directory whose weights start a new tokenizer run (e.g. the shipped model; plane
-            queries of a coarser plane grid are resampled to the preset's).
-        seed: seeds initialization and data order.
-        eval_limit: test shapes of the model card's F-score/bytes table (None: the whole split, as
-            `gfx eval vat` scores it; 0: skip).
-        history_note: how the run came about (warm starts, resumed schedules), for the model card.
-        progress: `callback(gfx.train.Progress)`.
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, generator_steps=2, batch_size=2, n_queries=256, query_pool=512,
+                            n_per_category=8, eval_limit=0)}
 
-    Returns:
-        The model card facts (also in `out_dir/metrics.json` and `out_dir/README.md`).
+    steps: int = 8000
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    eval_every: int = 500
+    checkpoint_every: int = 100
+    eval_limit: int | None = None  # the card's table scores the whole test split, as `gfx eval vat` does
+    n_queries: int = 2048  # occupancy queries per shape and step, drawn from the pool
+    query_pool: int = 8192  # labelled queries per shape (half uniform, half near the surface)
+    n_per_category: int = 500  # objects per category of the procedural dataset (indices 0..n-1)
+    generator_steps: int = 600  # next-scale generator steps on the trained tokenizer's codes (0: skip)
+    generator_batch_size: int = 32
+    generator_lr: float = 1e-3
+    generator_weight_decay: float = 0.05
+    generator_eval_every: int = 150
+
+    def describe(self) -> str:
+        """The tokenizer's schedule, its data, then the generator's."""
+        return (f"{super().describe()}; {self.n_per_category} objects per category, {self.n_queries} of "
+                f"{self.query_pool} labelled queries per shape and step; then the generator: {self.generator_steps} "
+                f"steps, batch {self.generator_batch_size}, peak lr {self.generator_lr}")
+
+
+@dataclass
+class VATModels:
+    """What the recipe trains: the tokenizer, then its generator (shipped together as a `VATPipeline`)."""
+
+    tokenizer: VAT
+    generator: VATGenerator | None = None
+
+
+def stages(models: VATModels, config: VATRecipe, facts: dict, device: str) -> Iterator[Stage]:
+    """The tokenizer on shape batches, then the generator on the codes of the trained tokenizer.
+
+    The generator's checkpoints are kept per tokenizer step count, so a longer tokenizer run trains a fresh
+    generator on its codes.
     """
-    from gfx.recipes.vat_data import shape_arrays
-    from gfx.runtime import default_device
+    from gfx.recipes.vat_data import code_dataset, shape_arrays, shape_batches
 
-    device = device or default_device()
-    out_dir, work = Path(out_dir), RUNS_DIR / Path(out_dir).name
+    vat, c, seed = models.tokenizer, models.tokenizer.config, config.seed
     started = time.perf_counter()
-    train_arrays, val_arrays = (shape_arrays(split, n_per_category, n_queries=query_pool) for split in ("train", "val"))
+    train_arrays, val_arrays = (shape_arrays(split, config.n_per_category, n_queries=config.query_pool)
+                                for split in ("train", "val"))
     log.info("shape arrays ready in %.0f s", time.perf_counter() - started)
-    seed_everything(seed)
-    model = VAT(VATConfig.from_name(preset))
-    if init_from is not None:
-        load_weights(model, init_from)
-    c = model.config
-    config = TrainConfig(
-        steps=steps,
-        lr=lr,
-        warmup_steps=min(200, steps // 10),
-        weight_decay=0.01,
-        eval_every=500,
-        eval_batches=4,
-        checkpoint_every=100,
-        log_every=25,
-        seed=seed,
-    )
-    result = train(
-        model,
-        shape_batches(train_arrays, batch_size, c.n_points, n_queries, seed),
-        config,
-        val_data=shape_batches(val_arrays, batch_size, c.n_points, n_queries, seed)(0),
-        out_dir=work / "tokenizer",
-        resume=resume,
-        callback=progress,
-        device=device,
-    )
-    model.to("cpu").eval()
-    model.save_pretrained(out_dir, dtype=torch.float16)
-    card = {
-        "preset": preset,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "config": c.to_dict(),
-        "train_shapes": len(train_arrays["ids"]),
-        "val_shapes": len(val_arrays["ids"]),
-        "n_per_category": n_per_category,
-        "query_pool": query_pool,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "history_note": history_note,
-        "init_from": str(init_from) if init_from is not None else None,
-        **run_facts(result),
-        **machine_facts(device),
-    }
-    if generator_steps:
-        card["generator"] = train_vat_generator(
-            model,
-            train_arrays,
-            val_arrays,
-            out_dir / "generator",
-            work / f"generator-tokenizer{result.step}",
-            steps=generator_steps,
-            preset=preset,
-            seed=seed,
-            resume=resume,
-            progress=progress,
-            device=device,
-        )
-    if eval_limit != 0:
-        card["eval"] = evaluate_vat(model, "test", eval_limit or 0, seed=seed)
-    write_model_card(out_dir, card, model_card(out_dir.name, card))
-    return card
-
-
-def model_card(name: str, card: dict) -> str:
-    """Markdown model card from the run's facts."""
-    c, pool = card["config"], card.get("query_pool", 4096)  # cards before query_pool used 4,096
-    lines = [
-        f"# {name}",
-        "",
-        "VAT-style 3D shape tokenizer of gfx (arXiv 2412.02202, built at CPU scale): surface points with",
-        "normals (Fourier features) and learnable latent queries go through an in-context transformer; the",
-        "latent outputs are mapped to a Gaussian (KL), quantized by multi-scale residual VQ with growing",
-        f"token counts {tuple(c['scales'])} over one codebook of {c['codebook_size']} codes, and decoded through",
-        f"a {c['plane_res'] * 2 ** c['plane_upsample']}^2 triplane to occupancy, then marching cubes at "
-        f"{c['mc_resolution']}^3"
-        + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else "."),
-    ]
-    if c.get("encode_candidates", 1) > 1:
-        lines += [
-            f"`encode` compares {c['encode_candidates']} encodings (from as many samples of the input's surface) and",
-            "keeps the one whose decoded mesh is closest to the input (F@0.05 against the input's own surface",
-            "samples): a search on the encoder side, so the codes keep their size.",
-        ]
-    lines += [
-        "",
-        "## Data",
-        f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{card['n_per_category'] - 1}"
-        f" each): {card['train_shapes']} train / {card['val_shapes']} val shapes. Inputs: outer-surface points of",
-        f"the union of the parts; targets: union occupancy of a pool of {pool} uniform and "
-        "near-surface queries per shape.",
-        "",
-        "## Recipe",
-        f"`gfx train vat` (= `gfx.recipes.vat.train_vat(out_dir='models/{name}', preset='{card['preset']}', "
-        f"steps={card['steps']}, n_per_category={card['n_per_category']}, "
-        f"query_pool={pool}"
-        + (f", init_from='{card['init_from']}'" if card.get("init_from") else "")
-        + f")`), seed {card['seed']}, batch {card['batch_size']}, peak lr {card['lr']}, AdamW,",
-        "warmup + cosine, through `gfx.train.train`. Weights stored as float16.",
-        "",
-        "## Run",
-        f"- parameters: {card['parameters']:,}",
-        f"- steps: {card['steps']}; wall time {card['train_wall_time_s'] / 60:.0f} min on {card['device']} "
-        f"({card['machine']}, a machine shared with other jobs)",
-        f"- final train loss {card['train_loss']}, validation loss {card['val_loss']} (BCE + KL + VQ)",
-    ]
-    if card.get("history_note"):
-        lines += [f"- run history: {card['history_note']}"]
-    if "generator" in card:
-        g = card["generator"]
-        lines += [
-            "",
-            "## Next-scale generator (`generator/`)",
-            f"VAR-style block-causal transformer over the {g['tokens']} tokens, conditioned on the prompt's",
-            f"MiniLM embedding; {g['steps']} steps, {g['train_wall_time_s'] / 60:.0f} min, train loss "
-            f"{g['train_loss']}, val loss {g['val_loss']} (cross-entropy per token).",
-        ]
-    if "eval" in card:
-        lines += [
-            "",
-            "## Evaluation (`gfx eval vat --split test`)",
-            "",
-            "```",
-            format_vat_table(card["eval"]),
-            "```",
-            "",
-            "F-scores use tau in [-1, 1]^3 units and 10k points per surface (gfx.mesh.metrics).",
-            "The issue's target is F@0.05 >= 0.9 at the shipped token budget (all scales).",
-        ]
-        if card.get("settings_note"):
-            lines += ["", card["settings_note"]]
-        full = card["eval"]["rows"][-1]
-        met = full["f@0.05"] >= 0.9
-        lines += [
-            "",
-            "## Status",
-            f"F@0.05 at {full['bytes']} bytes over the {card['eval']['shapes']} test shapes is {full['f@0.05']:.3f}: "
-            + ("the target is met." if met else "the target is **not met**."),
-        ]
-        if not met:
-            unquantized = card["eval"]["rows"][0]["f@0.05"]
-            limit = "autoencoder" if unquantized < 0.9 else "quantizer"
-            lines += [
-                f"The unquantized model scores {unquantized:.3f}, so the {limit} is the limit. Continue with",
-                "`train_vat(steps=N, init_from='models/vat-mini')` (more shapes helped most: see the run history),",
-                "then retrain the generator on the new codes.",
-            ]
-    return "\n".join(lines) + "\n"
-
-
-def train_vat_generator(
-    vat: VAT,
-    train_arrays: dict,
-    val_arrays: dict,
-    out_dir: str | Path,
-    work_dir: str | Path,
-    *,
-    steps: int = 1500,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    preset: str = "mini",
-    seed: int = 0,
-    resume: bool = True,
-    progress=None,
-    device: str = "cpu",
-) -> dict:
-    """Train a `VATGenerator` on the codes of `vat` for the training shapes; save it to `out_dir`.
-
-    Returns:
-        Facts for the model card: tokens, parameters, steps, losses, wall time.
-    """
-    c = vat.config
-    config = VATGeneratorConfig.from_name(
-        preset, scales=c.scales, codebook_size=c.codebook_size, latent_dim=c.latent_dim
-    )
+    facts.update(preset=config.preset, parameters=parameter_count(vat), config=c.to_dict(),
+                 train_shapes=len(train_arrays["ids"]), val_shapes=len(val_arrays["ids"]),
+                 n_per_category=config.n_per_category, query_pool=config.query_pool, batch_size=config.batch_size,
+                 lr=config.lr, seed=seed)
+    tokenizer = Stage("tokenizer", vat, shape_batches(train_arrays, config.batch_size, c.n_points, config.n_queries, seed),
+                      list(shape_batches(val_arrays, config.batch_size, c.n_points, config.n_queries, seed)(0)),
+                      config.schedule())
+    yield tokenizer
+    facts.update(run_facts(tokenizer.result))
+    if not config.generator_steps:
+        return
+    generator_config = VATGeneratorConfig.from_name(config.preset, scales=c.scales, codebook_size=c.codebook_size,
+                                                    latent_dim=c.latent_dim)
     started = time.perf_counter()
     train_data, val_data = code_dataset(vat, train_arrays, seed), code_dataset(vat, val_arrays, seed)
-    log.info(
-        "encoded %d train / %d val shapes in %.0f s",
-        len(train_data["codes"]),
-        len(val_data["codes"]),
-        time.perf_counter() - started,
+    log.info("encoded %d train / %d val shapes in %.0f s", len(train_data["codes"]), len(val_data["codes"]),
+             time.perf_counter() - started)
+    models.generator = VATGenerator(generator_config)
+    batch_size = min(config.generator_batch_size, len(train_data["codes"]))
+    steps = config.generator_steps
+    generator = Stage(f"generator-tokenizer{tokenizer.result.step}", models.generator,
+                      tensor_batches(train_data, batch_size, seed),
+                      list(tensor_batches(val_data, batch_size, seed, drop_last=False)(0)),
+                      config.schedule(steps=steps, lr=config.generator_lr, weight_decay=config.generator_weight_decay,
+                                      eval_every=config.generator_eval_every))
+    yield generator
+    facts["generator"] = {"tokens": generator_config.length, "parameters": parameter_count(models.generator),
+                          "batch_size": batch_size, **run_facts(generator.result), "machine": platform.machine()}
+
+
+def save(models: VATModels, directory: Path) -> None:
+    """A `VATPipeline` (`vat/` and `generator/`) as float16; the tokenizer alone when no generator was trained."""
+    if models.generator is None:
+        models.tokenizer.save_pretrained(directory, dtype=torch.float16)
+    else:
+        VATPipeline(models.tokenizer, models.generator).save_pretrained(directory, dtype=torch.float16)
+
+
+def card(name: str, facts: dict) -> Card:
+    """The vat model card from its facts."""
+    c, pool = facts["config"], facts.get("query_pool", 4096)  # cards before query_pool used 4,096
+    summary = (
+        "VAT-style 3D shape tokenizer of gfx (arXiv 2412.02202, built at CPU scale): surface points with\n"
+        "normals (Fourier features) and learnable latent queries go through an in-context transformer; the\n"
+        "latent outputs are mapped to a Gaussian (KL), quantized by multi-scale residual VQ with growing\n"
+        f"token counts {tuple(c['scales'])} over one codebook of {c['codebook_size']} codes, and decoded through\n"
+        f"a {c['plane_res'] * 2 ** c['plane_upsample']}^2 triplane to occupancy, then marching cubes at "
+        f"{c['mc_resolution']}^3" + (f" (sampled coarse to fine from {c['mc_coarse']}^3)." if c.get("mc_coarse") else ".")
     )
-    model = VATGenerator(config)
-    batch_size = min(batch_size, len(train_data["codes"]))
-    train_config = TrainConfig(
-        steps=steps,
-        lr=lr,
-        warmup_steps=min(100, steps // 10),
-        weight_decay=0.05,
-        eval_every=max(steps // 4, 1),
-        eval_batches=4,
-        checkpoint_every=100,
-        log_every=25,
-        seed=seed,
+    if c.get("encode_candidates", 1) > 1:
+        summary += (
+            f"\n`encode` compares {c['encode_candidates']} encodings (from as many samples of the input's surface) "
+            "and\nkeeps the one whose decoded mesh is closest to the input (F@0.05 against the input's own surface\n"
+            "samples): a search on the encoder side, so the codes keep their size.")
+    run = run_lines(facts, "BCE + KL + VQ", machine_note=", a machine shared with other jobs")
+    if "generator" in facts:
+        g = facts["generator"]
+        run.append(f"next-scale generator (`generator/`): VAR-style block-causal transformer over the {g['tokens']} "
+                   f"tokens, conditioned on the prompt's MiniLM embedding; {g['steps']} steps, "
+                   f"{minutes(g['train_wall_time_s'])}, train loss {g['train_loss']}, val loss {g['val_loss']} "
+                   "(cross-entropy per token)")
+    return Card(
+        title=name,
+        summary=summary,
+        datasets=("gfx.data.parts3d (procedural, generated by gfx)",),
+        tags=("3d", "shape-tokenizer", "vat", "vector-quantization"),
+        data=f"The procedural part dataset (`gfx.data.parts3d`, 8 categories, objects 0..{facts['n_per_category'] - 1}"
+        f" each): {facts['train_shapes']} train / {facts['val_shapes']} val shapes. Inputs: outer-surface points of\n"
+        f"the union of the parts; targets: union occupancy of a pool of {pool} uniform and near-surface queries "
+        "per shape.",
+        run=run,
+        metrics=[vat_table(facts["eval"])] if "eval" in facts else [],
+        notes=vat_notes(facts) if "eval" in facts else [],
+        use=f"""
+from gfx.mesh.vat import VAT
+vat = VAT.from_pretrained("models/{name}")
+codes = vat.encode(mesh)            # mesh: a gfx PartMesh; codes.indices: one int array per scale
+shape = vat.decode(codes)           # PartMesh from the codes (marching cubes)
+""",
     )
-    result = train(
-        model,
-        tensor_batches(train_data, batch_size, seed),
-        train_config,
-        val_data=tensor_batches(val_data, batch_size, seed, drop_last=False)(0),
-        out_dir=work_dir,
-        resume=resume,
-        callback=progress,
-        device=device,
-    )
-    model.to("cpu").eval()
-    model.save_pretrained(out_dir, dtype=torch.float16)
-    return {
-        "tokens": config.length,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "batch_size": batch_size,
-        **run_facts(result),
-        "machine": platform.machine(),
-    }
+
+
+def vat_table(e: dict) -> Table:
+    """The `gfx eval vat` report as a table: one row per scale prefix, and the unquantized latents."""
+    rows = []
+    for r in e["rows"]:
+        head = (["no VQ", "-", "-", "-", "-"] if r["scales"] is None else
+                [str(r[k]) for k in ("scales", "tokens", "bytes", "ratio_mesh", "ratio_points")])
+        rows.append(head + [f"{r['f@0.02']:.3f}", f"{r['f@0.05']:.3f}", f"{r['f@0.1']:.3f}", f"{r['chamfer']:.4f}"])
+    return Table(f"`gfx eval vat --split test`: VAT reconstruction, {e['shapes']} {e['split']} shapes (mean float32 "
+                 f"mesh {e['mean_mesh_bytes']} bytes).",
+                 ["scales", "tokens", "bytes", "x mesh", "x pts", "F@0.02", "F@0.05", "F@0.1", "CD"], rows)
+
+
+def vat_notes(facts: dict) -> list[str]:
+    """How to read the table, the settings note of the run, and whether the F@0.05 >= 0.9 target is met."""
+    e = facts["eval"]
+    notes = ["F-scores use tau in [-1, 1]^3 units and 10k points per surface (gfx.mesh.metrics).\n"
+             "The issue's target is F@0.05 >= 0.9 at the shipped token budget (all scales)."]
+    if facts.get("settings_note"):
+        notes.append(facts["settings_note"])
+    full = e["rows"][-1]
+    met = full["f@0.05"] >= 0.9
+    status = (f"Status: F@0.05 at {full['bytes']} bytes over the {e['shapes']} test shapes is {full['f@0.05']:.3f}: "
+              + ("the target is met." if met else "the target is **not met**."))
+    if not met:
+        unquantized = e["rows"][0]["f@0.05"]
+        status += (f" The unquantized model scores {unquantized:.3f}, so the "
+                   f"{'autoencoder' if unquantized < 0.9 else 'quantizer'} is the limit. Continue with\n"
+                   "`gfx train vat --steps N --init-from models/vat-mini` (more shapes helped most: see the run "
+                   "history),\nthen retrain the generator on the new codes.")
+    return notes + [status]
+
+
+RECIPE = Recipe(
+    name="vat",
+    model_name="vat-mini",
+    config_class=VATRecipe,
+    build=lambda config: VATModels(VAT(VATConfig.from_name(config.preset))),
+    warm_start=lambda models, path: load_weights(models.tokenizer, path),
+    stages=stages,
+    save=save,
+    load=VAT.from_pretrained,
+    evaluate=lambda model, config: evaluate_vat(model, "test", config.eval_limit or 0, seed=config.seed),
+    card=card,
+)

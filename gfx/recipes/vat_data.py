@@ -23,6 +23,7 @@ from gfx.files import write_bytes
 from gfx.mesh.structures import PartMesh
 from gfx.mesh.vat import VAT
 from gfx.mesh.voxels import union_occupancy, union_surface
+from gfx.recipes.batching import Batches
 from gfx.recipes.fullpart_data import CACHE_DIR, embed_captions
 
 log = logging.getLogger(__name__)
@@ -116,3 +117,18 @@ def code_dataset(vat: VAT, arrays: dict[str, np.ndarray], seed: int = 0) -> dict
         "inputs": torch.cat(inputs).float(),
         "text": torch.from_numpy(embed_captions(list(arrays["captions"]))),
     }
+
+
+def shape_batches(arrays: dict[str, np.ndarray], batch_size: int, n_points: int, n_queries: int, seed: int) -> Batches:
+    """`Batches` of shapes, each with a random subset of its surface points and of its labelled queries:
+    "surface" (B, n_points, 6), "queries" (B, n_queries, 3), "occupancy" (B, n_queries) float32."""
+
+    def collate(idx: np.ndarray, rng: np.random.Generator) -> dict[str, Tensor]:
+        pts = rng.random((len(idx), arrays["surface"].shape[1])).argsort(1)[:, :n_points]
+        qry = rng.random((len(idx), arrays["queries"].shape[1])).argsort(1)[:, :n_queries]
+        rows = idx[:, None]
+        return {"surface": torch.from_numpy(arrays["surface"][rows, pts]),
+                "queries": torch.from_numpy(arrays["queries"][rows, qry]),
+                "occupancy": torch.from_numpy(arrays["occupancy"][rows, qry].astype(np.float32))}
+
+    return Batches(len(arrays["surface"]), batch_size, collate, seed=seed)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import gfx.recipes.icon_clip
+import gfx.recipes.run
 from gfx.backbones.text_encoder import text_encoder
 from gfx.data.icons import load_icons
 from gfx.recipes.icon_clip import (
@@ -16,7 +17,6 @@ from gfx.recipes.icon_clip import (
     contrastive_batches,
     corpus_rasters,
     evaluate_icon_clip,
-    train_icon_clip,
 )
 from gfx.svg.icon_clip import (
     DEFAULT_MODEL_DIR,
@@ -148,19 +148,24 @@ def test_augment_prompt_subsamples_and_shuffles_keywords():
 
 
 def test_recipe_writes_a_model_and_card_and_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(gfx.recipes.icon_clip, "RUNS_DIR", tmp_path / "runs")  # the project-wide run directory
-    kwargs = dict(preset="tiny", batch_size=8, limit=16, cache_dir=tmp_path / "cache")
+    from gfx.recipes import get_recipe
+    from gfx.recipes.run import train_recipe
+
+    monkeypatch.setattr(gfx.recipes.run, "RUNS_DIR", tmp_path / "runs")  # the project-wide run directory
+    monkeypatch.setattr(gfx.recipes.icon_clip, "CACHE_DIR", tmp_path / "cache")
+    recipe = get_recipe("icon-clip")
+    config = recipe.config_class.from_name("tiny")
     out = tmp_path / "models" / "icon-clip"
     seen = []
-    first = train_icon_clip(out, steps=3, progress=seen.append, **kwargs)
-    assert first["steps"] == 3 and first["n"] == 16
+    first = train_recipe(recipe, out, config=config, progress=seen.append, device="cpu")
+    assert first["steps"] == 3 and first["eval"]["n"] == 16
     assert (tmp_path / "runs" / "icon-clip" / "checkpoint" / "trainer.pt").is_file()
     assert [(p.step, p.steps) for p in seen] == [(1, 3), (2, 3), (3, 3)]  # gfx.train.Progress, as `gfx train` expects
     card = (out / "README.md").read_text()
     for needed in ("gfx train icon-clip", "image -> text", "chance", "matched pairs", "3 steps"):
         assert needed in card
-    assert json.loads((out / "metrics.json").read_text())["image_to_text_top1"] == first["image_to_text_top1"]
-    resumed = train_icon_clip(out, resume=True, steps=5, **kwargs)
+    assert json.loads((out / "metrics.json").read_text())["eval"]["image_to_text_top1"] == first["eval"]["image_to_text_top1"]
+    resumed = train_recipe(recipe, out, config=config, steps=5, device="cpu")
     assert resumed["steps"] == 5
     assert IconCLIP.from_pretrained(out).config == IconCLIPConfig.from_name("tiny")
 
