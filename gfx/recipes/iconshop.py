@@ -2,6 +2,8 @@
 
     gfx train iconshop                       # models/iconshop-mini, resumes from .cache/train/iconshop-mini
     gfx train iconshop --steps 20000 --preset small --out models/iconshop-small
+    gfx train iconshop --config scripts/train/iconshop-rag.json --out models/iconshop-rag   # retrieval-augmented,
+                                                           # trained without the concept-disjoint protocol's concepts
 
 The skeleton (seed, checkpoints, save, card) is `gfx.recipes.run`; this module has only IconShop's parts.
 A new session without the checkpoint cache can warm-start from the shipped weights (`--init-from`).
@@ -44,30 +46,70 @@ class IconShopRecipe(RecipeConfig):
     log_every: int = 50
     eval_limit: int | None = 200  # test prompts of the card's table
     prefetch: int | None = None  # batches collated ahead in a thread (default: 4 on CUDA, none on CPU)
+    references: int = 0  # retrieval augmentation: nearest other-concept icons placed before each icon
+    protocol: str | None = None  # "concept-disjoint": train without the held-out concepts (icon_protocols)
+
+
+def splits(config: IconShopRecipe) -> tuple[list, list]:
+    """The (train, val) icon records: the corpus splits, without the held-out concepts under a protocol."""
+    from gfx.data.icons import load_icons
+
+    if config.protocol is None:
+        return load_icons(split="train"), load_icons(split="val")
+    if config.protocol != "concept-disjoint":
+        raise ValueError(f"unknown training protocol {config.protocol!r}; valid: concept-disjoint")
+    from gfx.recipes.icon_protocols import held_out_concepts, training_records
+
+    records = load_icons()
+    held = set(held_out_concepts(records))
+    return training_records(records), [r for r in load_icons(split="val") if r.name not in held]
 
 
 def build(config: IconShopRecipe) -> IconShop:
-    """A freshly initialised IconShop pipeline of the config's preset."""
-    return IconShop.build(IconShopConfig.from_name(config.preset))
+    """A freshly initialised IconShop pipeline of the config's preset, with its retrieval index when the
+    recipe uses references (the training icons, grouped by concept)."""
+    pipeline_config = IconShopConfig.from_name(config.preset, references=config.references)
+    if not config.references:
+        return IconShop.build(pipeline_config)
+    from gfx.recipes.iconshop_references import concept_groups
+    from gfx.svg.icon_retrieval import IconIndex
+
+    train, val = splits(config)
+    return IconShop.build(pipeline_config, IconIndex.build(train, concept_groups(train + val)[: len(train)]))
 
 
 def stages(pipe: IconShop, config: IconShopRecipe, facts: dict, device: str) -> Iterator[Stage]:
-    """One stage: the decoder on the tokenized corpus, prompts encoded per batch on the training device."""
+    """One stage: the decoder on the tokenized corpus, prompts encoded per batch on the training device; with
+    references, each icon is preceded by icons of other concepts retrieved for its name."""
     from gfx.backbones.text_encoder import text_encoder
-    from gfx.data.icons import load_icons
 
     started = time.perf_counter()
-    max_tokens = pipe.config.max_tokens
-    train_samples = tokenize_records(load_icons(split="train"), pipe.tokenizer, max_tokens)
-    val_samples = tokenize_records(load_icons(split="val"), pipe.tokenizer, max_tokens)
+    train, val = splits(config)
+    max_tokens, limit = pipe.config.max_tokens, pipe.config.max_reference_tokens
+    if config.references:
+        from gfx.recipes.iconshop_data import encode_records
+        from gfx.recipes.iconshop_references import concept_groups, neighbour_table
+
+        groups = concept_groups(train + val)
+        pool = encode_records(train, pipe.tokenizer)
+        train_samples = tokenize_records(train, pipe.tokenizer, max_tokens,
+                                         neighbour_table(pipe.index, train, groups[: len(train)]), pool, limit)
+        val_samples = tokenize_records(val, pipe.tokenizer, max_tokens,
+                                       neighbour_table(pipe.index, val, groups[len(train):]), pool, limit)
+    else:
+        train_samples = tokenize_records(train, pipe.tokenizer, max_tokens)
+        val_samples = tokenize_records(val, pipe.tokenizer, max_tokens)
     log.info("tokenized %d train and %d val icons in %.0f s", len(train_samples), len(val_samples),
              time.perf_counter() - started)
     facts.update(preset=config.preset, parameters=parameter_count(pipe.model), train_icons=len(train_samples),
-                 val_icons=len(val_samples), batch_size=config.batch_size, lr=config.lr, seed=config.seed)
-    train_data = IconBatches(train_samples, pipe.tokenizer, config.batch_size, AugmentConfig(), seed=config.seed)
+                 val_icons=len(val_samples), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                 references=config.references, protocol=config.protocol)
+    train_data = IconBatches(train_samples, pipe.tokenizer, config.batch_size, AugmentConfig(), seed=config.seed,
+                             references=config.references)
     prefetch = config.prefetch if config.prefetch is not None else 4 * (torch.device(device).type == "cuda")
     stage = Stage(None, pipe.model, Prefetch(train_data, depth=prefetch) if prefetch else train_data,
-                  IconBatches(val_samples, pipe.tokenizer, config.batch_size, None, seed=config.seed),
+                  IconBatches(val_samples, pipe.tokenizer, config.batch_size, None, seed=config.seed,
+                              references=config.references),
                   config.schedule())
     text_encoder().to(device)
     yield stage
@@ -94,7 +136,12 @@ def card(name: str, facts: dict) -> Card:
         datasets=ICON_DATASETS,
         tags=("text-to-svg", "icons", "iconshop", "autoregressive"),
         data=f"The committed icon corpus (`assets/icons/`: Tabler outline + filled, Lucide, MDI), train split: "
-        f"{facts['train_icons']} icons that fit the token budget; validation: {facts['val_icons']} icons.",
+        f"{facts['train_icons']} icons that fit the token budget; validation: {facts['val_icons']} icons."
+        + (" Every icon of the concepts the concept-disjoint protocol holds out (`gfx.recipes.icon_protocols`) is "
+           "left out of training." if facts.get("protocol") == "concept-disjoint" else "")
+        + (f" Each icon is preceded by {facts['references']} retrieved icons of other concepts (nearest to its "
+           "name) that the model reads and composes from; the retrieval index ships with the model."
+           if facts.get("references") else ""),
         run=run,
         metrics=[metrics_table(facts["eval"])] if "eval" in facts else [],
         notes=[metrics_note(facts["eval"])] if "eval" in facts else [],

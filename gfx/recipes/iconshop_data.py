@@ -56,22 +56,30 @@ def keywords_of(record) -> tuple[str, ...]:
     return tuple(out)
 
 
+def encode_records(records: Sequence, tokenizer: PathTokenizer) -> list[np.ndarray]:
+    """Each normalized corpus record's token ids, (L,) int64 `BOS ... EOS`."""
+    from gfx.svg.core.parse import parse_svg
+
+    return [np.asarray(tokenizer.encode(parse_svg(r.svg)), dtype=np.int64) for r in records]
+
+
 def tokenize_records(records: Sequence, tokenizer: PathTokenizer, max_tokens: int,
-                     neighbours: np.ndarray | None = None, max_reference_tokens: int = 0) -> list[IconSample]:
+                     neighbours: np.ndarray | None = None, pool: Sequence[np.ndarray] | None = None,
+                     max_reference_tokens: int = 0) -> list[IconSample]:
     """Encode normalized corpus records; icons longer than `max_tokens` are left out.
 
     Args:
-        neighbours: (N, K) rows of `records` to offer record i as references (`neighbour_table`); those longer
+        neighbours: (N, K) rows of `pool` to offer record i as references (`neighbour_table`); those longer
             than `max_reference_tokens` are skipped.
+        pool: the token ids the neighbour rows index (default: the records' own).
     """
-    from gfx.svg.core.parse import parse_svg
-
-    encoded = [np.asarray(tokenizer.encode(parse_svg(r.svg)), dtype=np.int64) for r in records]
+    encoded = encode_records(records, tokenizer)
+    pool = encoded if pool is None else pool
     samples = []
     for i, (record, ids) in enumerate(zip(records, encoded, strict=True)):
         if len(ids) <= max_tokens:
             refs = () if neighbours is None else tuple(
-                encoded[j] for j in neighbours[i] if len(encoded[j]) <= max_reference_tokens)
+                pool[j] for j in neighbours[i] if len(pool[j]) <= max_reference_tokens)
             samples.append(IconSample(ids, keywords_of(record), refs))
     return samples
 

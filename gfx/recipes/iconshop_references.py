@@ -2,8 +2,9 @@
 concepts whose prompts are nearest to its name, so the model learns to compose a new concept from related
 ones instead of copying the answer.
 
-    index = concept_index(records)                    # IconIndex over the training icons, grouped by concept
-    table = neighbour_table(index, records, k=8)      # (N, 8) rows of index, nearest first, own concept excluded
+    groups = concept_groups(train + val)                   # one id per concept name, shared across splits
+    index = IconIndex.build(train, groups[: len(train)])   # what the model trains with and ships
+    table = neighbour_table(index, val, groups[len(train):], k=8)   # (N, 8) index rows, own concept excluded
 """
 
 from __future__ import annotations
@@ -23,22 +24,19 @@ def concept_groups(records: Sequence[IconRecord]) -> np.ndarray:
     return np.array([ids[words(r.name)] for r in records], dtype=np.int64)
 
 
-def concept_index(records: Sequence[IconRecord]) -> IconIndex:
-    """The retrieval index a model trains and ships with."""
-    return IconIndex.build(records, groups=concept_groups(records))
-
-
-def neighbour_table(index: IconIndex, records: Sequence[IconRecord], k: int = 8, chunk: int = 1024) -> np.ndarray:
-    """(N, k) int64: for record i (row i of `index`), the k index rows nearest to its name's words, skipping its
-    own concept, nearest first."""
+def neighbour_table(index: IconIndex, records: Sequence[IconRecord], groups: np.ndarray | None = None, k: int = 8,
+                    chunk: int = 1024) -> np.ndarray:
+    """(N, k) int64: for record i, the k index rows nearest to its name's words, skipping its own concept
+    (`groups[i]`; default: the records are the index's own rows), nearest first."""
     from gfx.backbones.text_encoder import text_encoder
 
+    groups = index.groups if groups is None else np.asarray(groups)
     queries = text_encoder().embed_many([words(r.name) for r in records]).astype(np.float32)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     table = np.zeros((len(records), k), dtype=np.int64)
     for start in range(0, len(records), chunk):
         scores = queries[start : start + chunk] @ index.embeddings.T  # (c, N)
-        own = index.groups[start : start + chunk, None] == index.groups[None, :]
+        own = groups[start : start + chunk, None] == index.groups[None, :]
         scores[own] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
