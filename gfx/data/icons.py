@@ -1,6 +1,6 @@
 """The icon corpus: real icon sets from pinned npm packages, normalized and committed under assets/icons/.
 
-Sources (DESIGN.md section 3): Tabler outline and Lucide are the stroke-icon domain, Tabler filled and
+Sources (docs/ARCHITECTURE.md): Tabler outline and Lucide are the stroke-icon domain, Tabler filled and
 MDI the filled-icon domain. `ICON_SOURCES` registers each pinned package with the reader that takes every
 SVG with its name, tags and category out of it; `gfx.recipes.icon_corpus.build_icons` turns them into the
 committed files. `load_icons` reads those files back; it needs neither npm nor the network.

@@ -5,7 +5,7 @@ and the models built on them (FullPart generation, the VAT tokenizer).
     mesh = gfx.mesh.generate("a wooden chair with four legs", seed=0)   # PartMesh with named parts
     mesh.export("chair.glb")
 
-Geometry and format code here is plain numpy (DESIGN.md section 1); `generate`, `encode` and `decode`
+Geometry and format code here is plain numpy (docs/ARCHITECTURE.md); `generate`, `encode` and `decode`
 load torch models lazily on first use.
 """
 

@@ -12,7 +12,7 @@ prompt's MiniLM sentence embedding and the timestep through adaLN-zero; the cond
 probability `cond_drop` in training for classifier-free guidance. Sampling runs DDIM (diffusers).
 
 FullPart's own layout model (a box "vecset" VAE + latent diffusion) was not released; this is the
-direct-diffusion form of the same idea: a set of box tokens denoised together (research/3d_anchors.md 4.1).
+direct-diffusion form of the same idea: a set of box tokens denoised together (docs/papers.md, FullPart).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""3D reconstruction metrics (DESIGN.md sec. 3; conventions from research/3d_anchors.md sec. 3).
+"""3D reconstruction metrics (conventions in docs/papers.md, 3D metrics).
 
 Conventions, stated once and used everywhere:
 - Shapes are compared in the frame of normalized objects, [-1, 1]^3 (`PartMesh.normalized`).

@@ -2,7 +2,7 @@
 
 Boxes are axis-aligned, `(K, 6)` float32 `[center xyz, size xyz]` in the object frame (normalized
 objects live in [-1, 1]^3). A part's *frame* is the cube around its box with edge equal to the box's
-longest edge (FullPart keeps the aspect ratio this way, research/3d_anchors.md sec. 1.1):
+longest edge (FullPart keeps the aspect ratio this way, docs/papers.md, FullPart):
 
     x_local = (x_global - center) / scale,   x_global = x_local * scale + center,   x_local in [-0.5, 0.5]^3
 

@@ -11,7 +11,7 @@ The encoder keeps only the outputs at the latent positions (the in-context desig
 latents are mapped to a Gaussian (KL to N(0, I)) and quantized by `MultiScaleResidualQuantizer`, whose
 codebook starts from N(0, I) samples. Using only the first s scales gives a coarser shape from fewer bytes
 (`decode(codes[:s])`), which is how F-score vs. bytes is measured. Details the paper's text did not give
-(token counts per scale, codebook size, triplane size) are config fields (research/3d_anchors.md 1.2).
+(token counts per scale, codebook size, triplane size) are config fields (docs/papers.md, VAT).
 
 Shapes are normalized to [-1, 1]^3 before encoding; `VATCodes` keeps the transform, so `decode` puts the
 mesh back where it was.

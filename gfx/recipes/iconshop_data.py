@@ -1,6 +1,6 @@
 """Training data for IconShop: corpus icons as token sequences, prompts, fill-in-the-middle, batches.
 
-Per sample (IconShop's recipe, research/svg_anchors.md sec. 7):
+Per sample (IconShop's recipe, docs/papers.md):
 1. the icon's PathTokenizer ids, `BOS ... EOS`;
 2. with `translate_prob`, a random shift of every point by whole lattice cells that keeps it on the lattice;
 3. a prompt: `empty_prompt_prob` empty (unconditional, for classifier-free guidance), else a random non-empty

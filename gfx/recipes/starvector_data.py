@@ -1,6 +1,6 @@
 """Training data for StarVector: corpus icons rendered to images (augmented) paired with their tokens.
 
-Per sample (StarVector's augmentations, research/svg_anchors.md sec. 2.2, all switched on here):
+Per sample (StarVector's augmentations, docs/papers.md, all switched on here):
 1. geometry: with `geometry_prob`, a random scale about the centre and a shift that keeps the icon on
    the canvas, applied to the document, so the target tokens move with the picture;
 2. stroke width: with `width_prob`, every stroke width times one random factor (tokens snap it to a level);

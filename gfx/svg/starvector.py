@@ -1,6 +1,6 @@
 """Image -> icon (StarVector): a CNN image encoder and adapter whose visual tokens prefix the AR backbone.
 
-StarVector (research/svg_anchors.md sec. 2.2, 7) encodes the image with a ViT, maps its patch tokens
+StarVector (docs/papers.md, StarVector) encodes the image with a ViT, maps its patch tokens
 through an adapter (Linear -> 2x width, Swish, Linear -> LM width, LayerNorm) and decodes SVG code
 after them. Here the encoder is a small strided CNN (an `image_size` square -> an 8 x 8 grid of
 visual tokens at 64 px), the adapter is StarVector's, and the decoder is the shared `Transformer`

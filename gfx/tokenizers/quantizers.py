@@ -22,7 +22,7 @@ M tokens: at scale s the residual is area-downsampled along the token axis to n_
 the shared codebook, linearly upsampled back to M tokens, refined by a per-scale 1-D convolution
 (`phi`, blended with ratio `phi_ratio`) and subtracted. Token counts grow across scales; the last scale
 has n_S = M. The token axis is the fixed order of the encoder's latent queries (an assumption: the VAT
-paper's exact operator was not retrievable, research/3d_anchors.md sec. 4.2).
+paper's exact operator was not retrievable, docs/papers.md, VAT).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The SVG-path vocabulary, EBNF and reference automaton of research/lm_anchors.md sec. 2.1."""
+"""An SVG-path vocabulary, its EBNF and a reference automaton: the fixture the constraint tests share."""
 
 from gfx.backbones.constraints import AutomatonConstraint
 
-# the vocabulary and grammar of research/lm_anchors.md sec. 2.1; <col_k> tokens are never allowed
+# <col_k> tokens are never allowed
 VOCAB = (
     ["<pad>", "<bos>", "<eos>", "M", "L", "C", "Q", "Z"]
     + [f"<coord_{i}>" for i in range(200)]

@@ -3,7 +3,7 @@
 Each object (`PartObject`) holds 2-16 named, labelled, coloured parts (`PartRecord`: plain arrays) (boxes, cylinders,
 spheres, capsules, lathed profiles, swept tubes), normalized to [-1, 1]^3 (+y up, +z front), with its
 per-part boxes, a caption built from the sampled parameters, and the parameters themselves. The
-categories exercise what part-based generators must handle (research/3d_anchors.md sec. 5): part
+categories exercise what part-based generators must handle (docs/papers.md): part
 sizes up to ~50x apart (a screw under a seat, a knob on a table), thin and repeated parts (legs,
 slats, shelf boards), contacts (legs touch the seat), hidden parts (a bulb inside a shade, axles
 inside a car body) and tilted, non-axis-aligned parts.
@@ -14,7 +14,7 @@ ordered as FullPart orders boxes: largest box half-surface-area (xy + yz + zx) f
 from the object id (`split_of`), so growing the dataset never moves an object between splits.
 Nothing has to be stored: models generate objects on the fly or read the arrays
 `gfx.recipes.parts3d.build_parts` writes. `gfx.data` sits below the modality packages and imports none
-of them (DESIGN.md): meshes, voxel grids and GLBs of these records are made in `gfx.recipes.parts3d`.
+of them (docs/ARCHITECTURE.md): meshes, voxel grids and GLBs of these records are made in `gfx.recipes.parts3d`.
 """
 
 from gfx.data.parts3d.builder import LABELS, MATERIALS, MAX_PARTS, Builder

@@ -1,4 +1,4 @@
-"""SVG quality metrics, as SVG-Bench defines them (research/svg_anchors.md sec. 4).
+"""SVG quality metrics, as SVG-Bench defines them (docs/papers.md, SVG-Bench metrics).
 
 Images are compared in RGB after compositing on white. MSE is the mean squared error over all
 pixels and channels in [0, 1]; SSIM uses scikit-image with a uniform 11x11 window and

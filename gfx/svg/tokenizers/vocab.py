@@ -7,7 +7,7 @@ subclasses `VocabTokenizer`, builds its `vocab` (token strings; ids are list ind
 Every vocabulary starts with the same five specials, `<pad> <bos> <eos> <mask> <eom>` = ids 0..4, and
 is prefix-free (no token string is a prefix of another), so the concatenated token strings spell one
 token sequence only. That is what XGrammar needs: it matches the concatenated bytes, and grammars
-never spell the specials (lm_anchors.md sec. 2).
+never spell the specials (docs/papers.md, XGrammar).
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ class VocabTokenizer:
         """Move `ids[start:end]` to the end: `prefix MASK suffix MASK middle EOM`.
 
         With `ids = encode(doc)` this is `BOS pre MASK post EOS MASK middle EOM`; at inference feed
-        everything up to the second MASK and sample until EOM (svg_anchors.md sec. 2.1).
+        everything up to the second MASK and sample until EOM (docs/papers.md, IconShop).
         """
         ids = [int(t) for t in ids]
         if not 0 <= start <= end <= len(ids):

@@ -16,7 +16,7 @@ from gfx.svg.core.document import Document, SVGError
 VIEW_BOX = (0.0, 0.0, 24.0, 24.0)
 
 VTRACER_COMPACT = dict(colormode="binary", mode="polygon", path_precision=1, filter_speckle=0)
-"""vtracer's most compact accurate setting (research/svg_anchors.md sec. 6); ~0.8 KB per icon."""
+"""vtracer's most compact accurate setting (docs/papers.md, classical tracers); ~0.8 KB per icon."""
 VTRACER_SPLINE = dict(colormode="binary")
 """vtracer's defaults (spline mode, path_precision=8, filter_speckle=4) in binary colour mode."""
 
