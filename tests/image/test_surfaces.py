@@ -63,3 +63,24 @@ def test_eval_image_reports_every_section(model_dir):
     for family in ("stated", "open colour"):
         assert set(report["t2is"][family]) == {"independent", "shared"}
         assert 0 <= report["t2is"][family]["shared"]["consistency"] <= 1
+
+
+def test_eval_scores_read_world_renders_right():
+    from gfx.data.shapes2d.detect import detect
+    from gfx.data.shapes2d.raster import render
+    from gfx.data.shapes2d.world import Scene, Shape2D
+    from gfx.recipes.image_eval import has_objects, set_scores
+
+    def picture(shape, color, cell=(1, 1)):
+        return detect(render(Scene((Shape2D(shape, color, "large", cell),), style="striped")))
+
+    two = detect(render(Scene((Shape2D("circle", "red", "large", (1, 0)), Shape2D("star", "blue", "large", (1, 2))))))
+    assert has_objects(two, [("circle", "red"), ("star", "blue")]) and has_objects(two, [("star", None)])
+    assert not has_objects(two, [("circle", "blue"), ("star", "red")])  # swapped attributes do not bind
+    assert not has_objects(two, [("circle", None), ("circle", None)])  # one object answers one request
+    shapes = ["circle", "heart", "triangle"]
+    same = [picture(s, "green") for s in shapes]
+    assert set_scores(same, shapes, "green") == (1.0, 1.0)
+    mixed = [picture("circle", "green"), picture("heart", "red"), picture("star", "green")]
+    consistency, alignment = set_scores(mixed, shapes, None)
+    assert consistency == pytest.approx(1 / 3) and alignment == pytest.approx(2 / 3)
