@@ -97,7 +97,7 @@ class ToMe:
 
     The defaults control 3 of 25 steps with up to 3 refinements and 2 binding steps: ToMe then costs 1.8x plain
     sampling on the mini architecture even when every refinement runs (bench/image.py); the official SDXL
-    settings (5-7 steps, 4-6 refinements, 3 binding iterations) would cost about 3x.
+    settings (5-7 steps, 4-6 refinements, 3 binding iterations) run more extra UNet passes (not measured here).
 
     After a run, `history` holds per controlled step the loss of every iteration: {"step", "entropy":
     [...], "binding": [...]}, entropy as a fraction of log(HW) averaged over the composite tokens.
