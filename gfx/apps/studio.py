@@ -38,8 +38,8 @@ MODEL_ENV, VECTOR_MODEL_ENV, MESH_MODEL_ENV = "GFX_STUDIO_MODEL", "GFX_STUDIO_VE
 IMAGE_MODEL_ENV = "GFX_STUDIO_IMAGE_MODEL"
 INPUT_ERRORS = (ValueError, FileNotFoundError)  # StudioInputError, SVGError, MeshError, JobSpecError, no model
 BATCH_HELP = """Each line of the job file is one JSON job (`pydoc gfx.jobs.kinds` lists the kinds: render-svg,
-render-mesh, generate-svg, vectorize, generate-mesh), e.g. `{"kind": "render-svg", "input": "a.svg", "sizes":
-[64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
+render-mesh, generate-svg, vectorize, generate-mesh, generate-image), e.g. `{"kind": "render-svg", "input":
+"a.svg", "sizes": [64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
 name. Bad lines stop the run with a message; bad inputs become error rows."""
 
 
