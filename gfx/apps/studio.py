@@ -2,16 +2,18 @@
 
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
 rest), "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
-SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list) and "Batch" (run a job file with
+SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list), "Text -> image" (images with ToMe and
+T2IS sets, and where the model looked for each word; shown when a text -> image model is there) and "Batch" (run a job file with
 the local executor, a progress bar while it runs, and show its manifest). Every tab has examples. Capabilities gfx does not have yet have no tab. The page
 binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files
 and the shipped models.
 
     python -m gfx.apps.studio --port 7860 --no-browser [--model DIR] [--vector-model DIR] [--mesh-model DIR]
+        [--image-model DIR]
 
-The IconShop, StarVector and FullPart checkpoints default to $GFX_STUDIO_MODEL,
-$GFX_STUDIO_VECTOR_MODEL and $GFX_STUDIO_MESH_MODEL, then to the shipped ones. What the buttons do
-lives in `gfx.apps.studio_handlers` (no gradio there).
+The IconShop, StarVector, FullPart and text -> image checkpoints default to $GFX_STUDIO_MODEL,
+$GFX_STUDIO_VECTOR_MODEL, $GFX_STUDIO_MESH_MODEL and $GFX_STUDIO_IMAGE_MODEL, then to the shipped ones. What
+the buttons do lives in `gfx.apps.studio_handlers` and `gfx.apps.image_handlers` (no gradio there).
 """
 
 import argparse
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 
+from gfx.apps import image_handlers
 from gfx.apps import studio_handlers as handlers
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,11 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MODEL_ENV, VECTOR_MODEL_ENV, MESH_MODEL_ENV = "GFX_STUDIO_MODEL", "GFX_STUDIO_VECTOR_MODEL", "GFX_STUDIO_MESH_MODEL"
+IMAGE_MODEL_ENV = "GFX_STUDIO_IMAGE_MODEL"
 INPUT_ERRORS = (ValueError, FileNotFoundError)  # StudioInputError, SVGError, MeshError, JobSpecError, no model
 BATCH_HELP = """Each line of the job file is one JSON job (`pydoc gfx.jobs.kinds` lists the kinds: render-svg,
-render-mesh, generate-svg, vectorize, generate-mesh), e.g. `{"kind": "render-svg", "input": "a.svg", "sizes":
-[64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
+render-mesh, generate-svg, vectorize, generate-mesh, generate-image), e.g. `{"kind": "render-svg", "input":
+"a.svg", "sizes": [64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
 name. Bad lines stop the run with a message; bad inputs become error rows."""
 
 
@@ -66,13 +70,15 @@ def mesh_available() -> bool:
 
 
 def build_studio(model_dir: str | None = None, *, vector_model_dir: str | None = None,
-                 mesh_model_dir: str | None = None, allow_server_paths: bool = True, work_dir: str | None = None):
+                 mesh_model_dir: str | None = None, image_model_dir: str | None = None,
+                 allow_server_paths: bool = True, work_dir: str | None = None):
     """Build the studio's `gr.Blocks` (not launched).
 
     Args:
         model_dir: IconShop checkpoint directory; default $GFX_STUDIO_MODEL, then the shipped model.
         vector_model_dir: StarVector checkpoint directory; default $GFX_STUDIO_VECTOR_MODEL, then the shipped one.
         mesh_model_dir: FullPart checkpoint directory; default $GFX_STUDIO_MESH_MODEL, then the shipped one.
+        image_model_dir: text -> image pipeline directory; default $GFX_STUDIO_IMAGE_MODEL, then the shipped one.
         allow_server_paths: let the batch tab read job files from folders on this machine.
         work_dir: where generated files go; default a fresh temporary folder removed at exit.
     """
@@ -82,6 +88,7 @@ def build_studio(model_dir: str | None = None, *, vector_model_dir: str | None =
     model_dir = model_dir or os.environ.get(MODEL_ENV) or None
     vector_model_dir = vector_model_dir or os.environ.get(VECTOR_MODEL_ENV) or None
     mesh_model_dir = mesh_model_dir or os.environ.get(MESH_MODEL_ENV) or None
+    image_model_dir = image_model_dir or os.environ.get(IMAGE_MODEL_ENV) or None
     if work_dir is None:
         work_dir = tempfile.mkdtemp(prefix="gfx-studio-")
         atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
@@ -96,6 +103,9 @@ def build_studio(model_dir: str | None = None, *, vector_model_dir: str | None =
             if mesh_available():
                 with gr.Tab("Mesh", id="mesh"):
                     _mesh_tab(gr, mesh_model_dir, work_dir)
+            if image_handlers.image_model_available(image_model_dir):
+                with gr.Tab("Text -> image", id="image"):
+                    _image_tab(gr, image_model_dir, work_dir)
             with gr.Tab("Batch", id="batch"):
                 _batch_tab(gr, work_dir, allow_server_paths)
     return studio
@@ -223,6 +233,35 @@ def _mesh_tab(gr, mesh_model_dir: str | None, work_dir: str) -> None:
     prompt.submit(generate_mesh, [prompt, seed], [viewer, parts, status])
 
 
+def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            prompt = gr.Textbox(label="Prompt", placeholder="a large red circle to the left of a small blue star",
+                                max_length=handlers.MAX_PROMPT_CHARS, elem_id="image-prompt")
+            n = gr.Slider(1, image_handlers.MAX_IMAGES, value=4, step=1, label="Images", elem_id="image-n")
+            seed = _seed_box(gr, "image-seed")
+            tome = gr.Checkbox(label="ToMe: bind each object's colour and size to it", elem_id="image-tome")
+            variations = gr.Textbox(label="A coherent set (T2IS): one variation per line, filling the prompt's {}",
+                                    lines=3, elem_id="image-set")
+            generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
+            status = gr.Markdown(elem_id="image-status")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(label="Images", columns=4, fit_columns=False, format="png", elem_id="image-gallery")
+            attention = gr.Gallery(label="Where the first image looked for each word (cross-attention)", columns=6,
+                                   fit_columns=False, format="png", elem_id="image-attention")
+
+    @_shown
+    def generate_images(prompt, n, seed, tome, variations):
+        out = image_handlers.generate_images(prompt, n, seed, tome, variations, model_dir=image_model_dir,
+                                             work_dir=work_dir)
+        return out.images, out.attention, out.status
+
+    inputs, outputs = [prompt, n, seed, tome, variations], [gallery, attention, status]
+    gr.Examples(image_handlers.IMAGE_EXAMPLES, inputs, label="Examples (click one, then Generate)")
+    generate.click(generate_images, inputs, outputs)
+    prompt.submit(generate_images, inputs, outputs)
+
+
 def _batch_tab(gr, work_dir: str, allow_server_paths: bool) -> None:
     gr.Markdown(BATCH_HELP)
     with gr.Row():
@@ -260,10 +299,10 @@ def _batch_tab(gr, work_dir: str, allow_server_paths: bool) -> None:
 
 def launch(port: int = DEFAULT_PORT, *, share: bool = False, open_browser: bool = True,
            model_dir: str | None = None, vector_model_dir: str | None = None,
-           mesh_model_dir: str | None = None) -> None:
+           mesh_model_dir: str | None = None, image_model_dir: str | None = None) -> None:
     """Build the studio and serve it on 127.0.0.1:`port` until interrupted."""
     studio = build_studio(model_dir, vector_model_dir=vector_model_dir, mesh_model_dir=mesh_model_dir,
-                          allow_server_paths=not share)
+                          image_model_dir=image_model_dir, allow_server_paths=not share)
     studio.queue(default_concurrency_limit=1)  # one CPU-heavy job per button at a time
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: close, remove work_dir
@@ -279,11 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help=f"IconShop checkpoint directory (default ${MODEL_ENV} or the shipped one)")
     parser.add_argument("--vector-model", help=f"StarVector checkpoint directory (default ${VECTOR_MODEL_ENV} or shipped)")
     parser.add_argument("--mesh-model", help=f"FullPart checkpoint directory (default ${MESH_MODEL_ENV} or shipped)")
+    parser.add_argument("--image-model", help=f"text -> image pipeline directory (default ${IMAGE_MODEL_ENV} or shipped)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up requests
     launch(args.port, share=args.share, open_browser=not args.no_browser, model_dir=args.model,
-           vector_model_dir=args.vector_model, mesh_model_dir=args.mesh_model)
+           vector_model_dir=args.vector_model, mesh_model_dir=args.mesh_model, image_model_dir=args.image_model)
     return 0
 
 

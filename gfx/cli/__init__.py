@@ -22,7 +22,7 @@ import typer
 from gfx.cli.app import app, debug_mode
 from gfx.cli.common import FAILED
 
-for _group in ("svg", "mesh", "data", "jobs", "training", "demo"):  # each module registers its commands, in this order
+for _group in ("svg", "mesh", "image", "data", "jobs", "training", "demo"):  # each module registers its commands, in this order
     importlib.import_module(f"gfx.cli.{_group}")
 
 __all__ = ["app", "main"]

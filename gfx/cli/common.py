@@ -54,6 +54,13 @@ def colour_or_none(value: str) -> str:
     return value
 
 
+def slug(text: str, fallback: str) -> str:
+    """A file-name stem from a prompt: "A red circle!" -> "a-red-circle" (at most 48 characters)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or fallback
+
+
 def read_input(path: Path) -> bytes:
     if not path.exists():
         raise UsageError(f"{path} does not exist")

@@ -23,8 +23,8 @@ def render_jobs(
     max_retries: int = typer.Option(2, help="Re-runs retry a failed job until it has had 1 + K attempts."),
     timeout: float = typer.Option(120.0, help="Seconds one job may run before it is stopped as failed."),
 ) -> None:
-    """Run a batch job file (render-svg, render-mesh, generate-svg, vectorize, generate-mesh; fields:
-    `pydoc gfx.jobs.kinds`); re-running resumes and retries failed jobs."""
+    """Run a batch job file (render-svg, render-mesh, generate-svg, vectorize, generate-mesh, generate-image;
+    fields: `pydoc gfx.jobs.kinds`); re-running resumes and retries failed jobs."""
     from gfx.jobs import run_jobs
 
     bar = []  # started at the first progress call, so a bad job file prints only its error

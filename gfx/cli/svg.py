@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gfx.cli.app import svg_app
-from gfx.cli.common import UsageError, choices, colour_or_none, read_input, user_errors
+from gfx.cli.common import UsageError, choices, colour_or_none, read_input, slug, user_errors
 from gfx.svg.tokenizers.registry import TOKENIZERS
 from gfx.svg.vectorization.vectorizer import METHODS
 
@@ -82,12 +82,6 @@ def svg_tokenize(
 
 
 
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "icon"
-
-
 def _write_results(results, out_dir: Path, stem: str) -> None:
     from gfx.svg.core.render import save_png
 
@@ -115,7 +109,7 @@ def svg_generate(
         if n < 1:
             raise UsageError("-n must be at least 1")
         results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model)
-        _write_results(results, out_dir, _slug(prompt))
+        _write_results(results, out_dir, slug(prompt, "icon"))
 
 
 @svg_app.command("edit")

@@ -58,17 +58,22 @@ def evaluate(
     split: str | None = typer.Option("test", help="Corpus split: train, val, test, or all."),
     limit: int = typer.Option(0, help="Evaluate at most this many items (0: all)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the report as JSON here."),
+    model: Path | None = typer.Option(None, help="Model directory, for tasks that take one (default: the shipped)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
+    import inspect
 
     from gfx.files import write_text
     from gfx.recipes import get_evaluation
 
     with user_errors():
         run = get_evaluation(task)
+        options = {} if model is None else {"model": str(model)}
+        if options and "model" not in inspect.signature(run).parameters:
+            raise ValueError(f"evaluation {task!r} does not take --model")
         update, stop = progress_bar()
         try:
-            report = run(split=None if split == "all" else split, limit=limit, progress=update)
+            report = run(split=None if split == "all" else split, limit=limit, progress=update, **options)
         finally:
             stop()
         text = json.dumps(report, indent=2, default=str)

@@ -3,6 +3,8 @@
     import gfx
     results = gfx.image.generate("a large red circle to the left of a small blue star", n=4, seed=0)
     results[0].image            # (64, 64, 3) uint8; results[0].save("out.png")
+    gfx.image.generate("a large red circle to the left of a small blue star", controls=[ToMe()])  # gfx.image.tome
+    gfx.image.generate_set("a large striped {}", ["circle", "star", "heart"], seed=0)              # T2IS
 
 The controls are hooks on one written-out denoising loop (`gfx.image.denoise`); they work on gfx's pipeline
 (`gfx.image.pipeline.ShapesDiffusionPipeline`) and on a real `StableDiffusionPipeline` loaded from a local directory.
@@ -21,3 +23,17 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), mode
     from gfx.image.pipeline import load_default
 
     return load_default(model)(prompt, n=n, seed=seed, steps=steps, guidance=guidance, controls=controls)
+
+
+def generate_set(shared: str, variations, seed: int | None = None, controls=(), model: str | None = None,
+                 steps: int = 25, guidance: float = 3.0, shared_steps: int = 10):
+    """One instruction -> a coherent set of images, one per variation (T2IS, `gfx.image.t2is.generate_set`).
+
+    Returns:
+        list of `len(variations)` `ImageResult`s.
+    """
+    from gfx.image.pipeline import load_default
+    from gfx.image.t2is import generate_set as t2is_set
+
+    return t2is_set(load_default(model), shared, variations, seed, shared_steps=shared_steps, steps=steps,
+                    guidance=guidance, controls=controls)

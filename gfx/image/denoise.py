@@ -7,9 +7,10 @@ Works on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` and 
     latents = denoise(pipe, cond, uncond, initial_latents(pipe, 1, 64, 64, seed=0), steps=25, guidance=3.0)
     images = latent_codec(pipe).decode(latents)
 
-A hook is any object with some of: `setup(pipe)` (install attention processors), `before_step(step, t, latents,
-cond) -> (latents, cond)` (edit the latent or the prompt states before a step, e.g. ToMe's updates) and
-`teardown(pipe)`; hooks run in order.
+A hook is any object with some of: `setup(pipe, prompts)` (read the prompts, install attention processors),
+`before_step(step, t, latents, cond) -> (latents, cond)` (edit the latent or the prompt states before a step, e.g.
+ToMe's updates; the denoiser runs under `torch.no_grad`, so a hook that needs gradients enables them itself) and
+`teardown(pipe)`; hooks run in order. `text_to_image` does the whole prompt -> pictures path for any pipeline.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def initial_latents(pipe, n: int, height: int, width: int, seed: int | None = No
 
 
 def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
-            guidance: float = 3.0, hooks: Sequence = ()) -> torch.Tensor:
+            guidance: float = 3.0, hooks: Sequence = (), prompts: Sequence[str] | None = None) -> torch.Tensor:
     """Run the scheduler from noise to a clean latent.
 
     Args:
@@ -51,16 +52,19 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
         latents: (B, C, h, w) initial noise (unscaled).
         guidance: classifier-free guidance scale (1 = conditional only).
         hooks: controls that steer the loop (see the module docstring).
+        prompts: the B prompt texts of `cond`, for hooks that read them (ToMe, T2IS).
 
     Returns:
         (B, C, h, w) final latents.
     """
     scheduler = pipe.scheduler
     uncond = uncond.expand(len(cond), -1, -1)
-    for hook in hooks:
-        if hasattr(hook, "setup"):
-            hook.setup(pipe)
+    done = []
     try:
+        for hook in hooks:
+            if hasattr(hook, "setup"):
+                hook.setup(pipe, prompts)
+            done.append(hook)
         # 1. timesteps and the scheduler's starting noise scale
         scheduler.set_timesteps(steps, device=latents.device)
         latents = latents * scheduler.init_noise_sigma
@@ -78,7 +82,40 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
             # 4. the scheduler's step to the next, less noisy latent
             latents = scheduler.step(noise, t, latents).prev_sample
     finally:
-        for hook in reversed(hooks):
+        for hook in reversed(done):
             if hasattr(hook, "teardown"):
                 hook.teardown(pipe)
     return latents
+
+
+def image_size(pipe) -> tuple[int, int]:
+    """(height, width) a pipeline generates by default: its `image_size`, else the UNet's sample size in pixels."""
+    size = getattr(pipe.config, "image_size", None)
+    if size is None:
+        size = pipe.unet.config.sample_size * latent_codec(pipe).factor
+    return int(size), int(size)
+
+
+@torch.no_grad()
+def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
+                  controls: Sequence = (), height: int | None = None, width: int | None = None) -> torch.Tensor:
+    """Prompts -> images on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` (and `vae`).
+
+    Args:
+        prompts: one prompt per image.
+        seed: image i starts from the noise of `seed + i`.
+        controls: hooks (see the module docstring), given `prompts` at setup.
+        height, width: in pixels (default: `image_size(pipe)`).
+
+    Returns:
+        (B, 3, H, W) images in [-1, 1].
+    """
+    default_h, default_w = image_size(pipe)
+    # 1. prompt states, and the empty prompt's for classifier-free guidance
+    cond = encode_prompts(pipe, prompts)
+    uncond = encode_prompts(pipe, [""])
+    # 2. noise, denoised under the controls
+    latents = initial_latents(pipe, len(prompts), height or default_h, width or default_w, seed)
+    latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts)
+    # 3. back to pixels
+    return latent_codec(pipe).decode(latents)

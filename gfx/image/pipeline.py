@@ -18,8 +18,8 @@ import torch
 from diffusers import DiffusionPipeline
 
 from gfx.config import ConfigMixin
-from gfx.image.codec import latent_codec, to_uint8
-from gfx.image.denoise import denoise, encode_prompts, initial_latents
+from gfx.image.codec import to_uint8
+from gfx.image.denoise import text_to_image
 from gfx.image.result import ImageResult
 
 
@@ -108,15 +108,8 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         started = time.perf_counter()
-        # 1. prompt states for the prompt and the empty prompt (classifier-free guidance)
-        cond = encode_prompts(self, [prompt] * n)
-        uncond = encode_prompts(self, [""])
-        # 2. noise, denoised under the controls
-        size = self.config.image_size
-        latents = denoise(self, cond, uncond, initial_latents(self, n, size, size, seed), steps=steps,
-                          guidance=guidance, hooks=controls)
-        # 3. back to pixels
-        images = to_uint8(latent_codec(self).decode(latents))
+        images = to_uint8(text_to_image(self, [prompt] * n, seed=seed, steps=steps, guidance=guidance,
+                                        controls=controls))
         info = {"steps": steps, "guidance": guidance, "controls": [type(c).__name__ for c in controls],
                 "seconds": round(time.perf_counter() - started, 3)}
         return [ImageResult(image, prompt, None if seed is None else seed + i, info) for i, image in enumerate(images)]

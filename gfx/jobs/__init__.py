@@ -24,8 +24,8 @@ Job file
       background  CSS colour, or "none" for transparency; default "white".
       -> OUTDIR/<stem>-64.png, OUTDIR/<stem>-256.png
 
-    The other kinds (render-mesh, generate-svg, vectorize, generate-mesh) are listed with their fields
-    and outputs in `gfx.jobs.kinds`.
+    The other kinds (render-mesh, generate-svg, vectorize, generate-mesh, generate-image) are listed with their
+    fields and outputs in `gfx.jobs.kinds`.
 
     The whole file is validated before anything runs; a bad line stops the run with
     "jobs.jsonl: line 17: unknown kind 'rendr-svg'; valid kinds: render-svg, ..." (JobSpecError, exit 2),

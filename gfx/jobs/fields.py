@@ -99,6 +99,17 @@ def required_prompt(value: Any) -> str:
     return value
 
 
+MAX_SET = 8
+
+
+def set_variations(value: Any) -> list[str]:
+    """Up to MAX_SET texts, one per image of a set (each a prompt_text), or [] for no set."""
+    if not (isinstance(value, list) and len(value) <= MAX_SET and all(
+            isinstance(v, str) and len(v) <= MAX_PROMPT_CHARS for v in value)):
+        raise ValueError(f"must be a list of at most {MAX_SET} strings (one per image of the set)")
+    return value
+
+
 def seed_value(value: Any) -> int | None:
     """An integer seed in 0..MAX_SEED, or null for a random one."""
     if value is not None and not (_is_int(value) and 0 <= value <= MAX_SEED):

@@ -28,6 +28,9 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
                    -> <stem>.svg, <stem>.json (the result's info + mse, ssim, bytes), <stem>-<size>.png
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
+    generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
+                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null
+                   -> <stem>-<i>.png per image
 
 `model` names a checkpoint directory (absolute, or relative to the current directory) that is checked
 when the job file is validated; null uses the shipped model. It must exist at the same path wherever
@@ -66,6 +69,7 @@ from gfx.jobs.fields import (
     render_sizes,
     required_prompt,
     seed_value,
+    set_variations,
     vectorize_method,
     whole_number,
 )
@@ -189,6 +193,26 @@ def generate_mesh(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str,
             ".png": png_bytes(preview_image(mesh, size=params["size"] or DEFAULT_SIZE))}
 
 
+def generate_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
+    """Text -> images with `gfx.image.generate` (or a T2IS set with `gfx.image.generate_set`).
+
+    Returns:
+        {"-<i>.png": PNG bytes of image i}.
+    """
+    import gfx.image
+    from gfx.image.tome import ToMe
+
+    options = {"seed": params["seed"], "controls": [ToMe()] if params["tome"] else [], "model": params["model"],
+               "steps": params["steps"], "guidance": 3.0 if params["guidance"] is None else params["guidance"]}
+    if params["set"]:
+        if params["n"] != 1:
+            raise ValueError("a set's size is the number of its texts; leave n at 1")
+        results = gfx.image.generate_set(params["prompt"], params["set"], **options)
+    else:
+        results = gfx.image.generate(params["prompt"], n=params["n"], **options)
+    return {f"-{i}.png": result.png() for i, result in enumerate(results)}
+
+
 JOB_KINDS: dict[str, JobKind] = {
     "render-svg": JobKind(
         name="render-svg",
@@ -258,6 +282,23 @@ JOB_KINDS: dict[str, JobKind] = {
         },
         modules=("gfx.mesh.api", "gfx.mesh.fullpart", "gfx.mesh.render"),
         summary="text -> part mesh: OUTDIR/<stem>.glb (one node per part) and <stem>.png (preview)",
+    ),
+    "generate-image": JobKind(
+        name="generate-image",
+        handler=generate_image,
+        fields={
+            "prompt": Field(required_prompt),
+            "n": Field(whole_number(1, MAX_ICONS), default=1),
+            "seed": Field(seed_value, default=0),
+            "tome": Field(boolean, default=False),
+            "set": Field(set_variations, default=[]),
+            "steps": Field(whole_number(1, 200), default=25),
+            "guidance": Field(guidance_scale, default=None),
+            "model": Field(checkpoint_dir("ShapesDiffusionPipeline", "a text -> image pipeline",
+                                          "models/shapes-diffusion"), default=None),
+        },
+        modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is"),
+        summary="text -> images (ToMe, T2IS sets): OUTDIR/<stem>-<i>.png",
     ),
 }
 """Every job kind by name. Add an entry here to add a kind (no registration by import side effect)."""

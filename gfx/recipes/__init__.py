@@ -32,6 +32,7 @@ EVALUATIONS = {
     "fullpart": "gfx.recipes.fullpart:evaluate_fullpart",
     "vat": "gfx.recipes.vat:evaluate_vat",
     "vectorize": "gfx.recipes.vectorize:evaluate_vectorize",
+    "image": "gfx.recipes.image_eval:evaluate_image",
 }
 
 

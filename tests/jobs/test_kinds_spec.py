@@ -14,7 +14,7 @@ from gfx.jobs.spec import parse_job
 from gfx.models import MODELS_DIR
 
 BASE = Path("/data/batch")
-NEW_KINDS = ("render-mesh", "generate-svg", "vectorize", "generate-mesh")
+NEW_KINDS = ("render-mesh", "generate-svg", "vectorize", "generate-mesh", "generate-image")
 
 
 def parse(fields: dict):
@@ -39,6 +39,9 @@ def test_defaults():
     assert job.inputs == {"input": "/data/batch/chair.GLB"}
     assert parse({"kind": "generate-mesh", "prompt": "a chair"}).params == {
         "prompt": "a chair", "seed": 0, "model": None, "format": "glb", "size": None}
+    assert parse({"kind": "generate-image", "prompt": "a red circle"}).params == {
+        "prompt": "a red circle", "n": 1, "seed": 0, "tome": False, "set": [], "steps": 25, "guidance": None,
+        "model": None}
 
 
 def test_given_values_are_kept_or_normalized():
@@ -107,6 +110,8 @@ def _message(fields: dict) -> str:
          "field 'prompt' must be a non-empty string of at most 1000 characters, e.g. \"a chair\", got \"  \""),
         ({"kind": "generate-mesh", "prompt": "a chair", "format": "stl"},
          "field 'format' must be one of glb, obj, ply, got \"stl\""),
+        ({"kind": "generate-image", "prompt": "a heart", "set": "red, blue"},
+         "field 'set' must be a list of at most 8 strings (one per image of the set)"),
     ],
 )
 def test_bad_fields_give_a_line_and_a_reason(fields, message):

@@ -1,0 +1,125 @@
+"""What the studio's "Text -> image" tab does, without gradio: generate with the controls, and show per word
+where the model looked (cross-attention maps), so a person can see what ToMe changed.
+
+Inputs are checked with `gfx.apps.studio_handlers`'s checks and refused with its `StudioInputError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gfx.apps.studio_handlers import StudioInputError, check_count, check_prompt, check_seed
+
+MAX_IMAGES = 8
+SHOWN_SIZE = 256
+"""Generated images and attention maps are shown this many pixels wide (the model draws 64 px)."""
+IMAGE_EXAMPLES = [
+    ["a large red circle to the left of a small blue star", 4, "0", True, ""],
+    ["a large green heart, a large yellow square and a large purple triangle", 4, "1", True, ""],
+    ["a large striped {}", 1, "2", False, "circle\nstar\nheart"],
+]
+"""Text -> image examples: prompt, images, seed, ToMe, set variations (one per line)."""
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """Generated images with the first image's attention per word.
+
+    Attributes:
+        images: (PNG path, caption) per image.
+        attention: (PNG path, word) per word of the prompt: the first image with its map laid over it.
+        status: one line: how many images, controls, seed, seconds.
+    """
+
+    images: list[tuple[str, str]]
+    attention: list[tuple[str, str]]
+    status: str
+
+
+def image_model_available(model_dir: str | None) -> bool:
+    """True when there is a text -> image model to serve: `model_dir`, or the shipped one."""
+    from gfx.models import MODELS_DIR, SHIPPED
+
+    if model_dir:
+        return Path(model_dir, "model_index.json").is_file()
+    return "shapes-diffusion" in SHIPPED and (MODELS_DIR / SHIPPED["shapes-diffusion"]).is_dir()
+
+
+def check_variations(text: str | None) -> list[str]:
+    """One variation per non-empty line (a set), or [] (independent images)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > MAX_IMAGES:
+        raise StudioInputError(f"a set has at most {MAX_IMAGES} images; got {len(lines)} lines")
+    return lines
+
+
+def _shown(pixels: np.ndarray, path: Path) -> str:
+    from PIL import Image
+
+    Image.fromarray(pixels).resize((SHOWN_SIZE, SHOWN_SIZE), Image.Resampling.NEAREST).save(path)
+    return str(path)
+
+
+def word_maps(tokenizer, prompt: str, maps) -> list[tuple[str, np.ndarray]]:
+    """(word, (h, w) map in [0, 1]) per word of `prompt`, from one image's (HW, T) attention (its tokens summed)."""
+    from gfx.image.phrases import prompt_words
+    from gfx.image.prompt_ops import word_positions
+
+    side = int(round(maps.shape[0] ** 0.5))
+    out = []
+    for word, positions in zip(prompt_words(prompt), word_positions(tokenizer, prompt), strict=True):
+        grid = maps[:, list(positions)].sum(-1).reshape(side, side).float().numpy()
+        span = grid.max() - grid.min()
+        out.append((word, (grid - grid.min()) / span if span > 0 else np.zeros_like(grid)))
+    return out
+
+
+def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8: `image` dimmed, with `heat` ((h, w) in [0, 1], upsampled) in red on top."""
+    from PIL import Image
+
+    side = image.shape[0]
+    heat = np.asarray(Image.fromarray((heat * 255).astype(np.uint8)).resize((side, side), Image.Resampling.BILINEAR),
+                      np.float32)[..., None] / 255
+    red = np.asarray([255, 40, 40], np.float32)
+    return (image * (0.35 + 0.25 * (1 - heat)) + red * 0.65 * heat).clip(0, 255).astype(np.uint8)
+
+
+def generate_images(prompt, n, seed, tome, variations, *, model_dir: str | None,
+                    work_dir: str | os.PathLike) -> ImageOutput:
+    """Text -> images (`gfx.image.generate`, or a T2IS set with `variations`) with the attention of each word.
+
+    Args:
+        prompt: required; with `variations`, "{}" marks where each one goes (else they are appended).
+        tome: apply ToMe (token merging for attribute binding).
+        variations: one per line: a coherent set, one image per line (n is then ignored).
+    """
+    import gfx.image
+    from gfx.image.attention import AttentionCapture
+    from gfx.image.pipeline import load_default
+    from gfx.image.tome import ToMe
+
+    prompt, n, seed = check_prompt(prompt, required=True), check_count(n, MAX_IMAGES), check_seed(seed)
+    variations = check_variations(variations)
+    capture = AttentionCapture()
+    controls = [ToMe(), capture] if tome else [capture]
+    start = time.perf_counter()
+    if variations:
+        results = gfx.image.generate_set(prompt, variations, seed=seed, controls=controls, model=model_dir)
+    else:
+        results = gfx.image.generate(prompt, n=n, seed=seed, controls=controls, model=model_dir)
+    seconds = time.perf_counter() - start
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix="images-", dir=work_dir))
+    images = [(_shown(r.image, out_dir / f"image-{i}.png"), f"#{i} · {r.prompt}") for i, r in enumerate(results)]
+    tokenizer = load_default(model_dir).tokenizer
+    attention = [(_shown(overlay(results[0].image, heat), out_dir / f"attention-{k}.png"), word)
+                 for k, (word, heat) in enumerate(word_maps(tokenizer, results[0].prompt, capture.maps[0]))]
+    what = ("a set of " if variations else "") + f"{len(results)} image(s)" + (" with ToMe" if tome else "")
+    return ImageOutput(images, attention, f"{what} in {seconds:.1f} s (seed {seed})")

@@ -1,0 +1,57 @@
+"""Token-embedding injection: put given vectors at a text encoder's input wherever a placeholder token appears.
+
+transformers 5.x's `CLIPTextModel.forward` takes only `input_ids` (no `inputs_embeds`), so the portable way in is a
+forward hook on `text_encoder.get_input_embeddings()` that overwrites the rows of the placeholder positions.
+Gradients flow to the injected vectors (textual inversion, style tokens, location tokens).
+
+    [sid] = add_placeholder_tokens(pipe.tokenizer, pipe.text_encoder, ["<style>"])
+    with inject_embeddings(pipe.text_encoder, {sid: vector}):       # vector: (D,) or (n, D) for n occurrences
+        states = encode_prompts(pipe, ["a circle in <style> style"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+
+import torch
+
+
+def add_placeholder_tokens(tokenizer, text_encoder, names: Sequence[str]) -> list[int]:
+    """Add tokens `names` to the tokenizer (whole, never split) and grow the encoder's embedding table; returns
+    their ids. A name the tokenizer already has is an error: it would silently change an existing word."""
+    taken = [n for n in names if n in tokenizer.get_vocab()]
+    if taken:
+        raise ValueError(f"the tokenizer already has {taken}; pick placeholder names it lacks, e.g. '<style>'")
+    tokenizer.add_tokens(list(names), special_tokens=False)
+    text_encoder.resize_token_embeddings(len(tokenizer))
+    return tokenizer.convert_tokens_to_ids(list(names))
+
+
+@contextlib.contextmanager
+def inject_embeddings(text_encoder, vectors: Mapping[int, torch.Tensor]) -> Iterator[None]:
+    """While open, the input embedding of token id `i` is `vectors[i]` wherever `i` occurs.
+
+    Args:
+        vectors: {token id: (D,) one vector for every occurrence, or (n, D) the k-th row for the k-th occurrence
+            in each prompt}.
+    """
+
+    def hook(module, inputs, output):  # output: (B, T, D) embeddings of inputs[0]: (B, T) ids
+        ids = inputs[0]
+        output = output.clone()
+        for token, vector in vectors.items():
+            rows = vector.to(output.dtype).reshape(-1, output.shape[-1])
+            for b in range(ids.shape[0]):
+                where = (ids[b] == token).nonzero().flatten()
+                if len(where) > len(rows) > 1:
+                    raise ValueError(f"token {token} occurs {len(where)} times but {len(rows)} vectors were given")
+                if len(where):
+                    output[b, where] = rows[: len(where)] if len(rows) > 1 else rows.expand(len(where), -1)
+        return output
+
+    handle = text_encoder.get_input_embeddings().register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
