@@ -91,6 +91,7 @@ class ShapesDiffusionRecipe(RecipeConfig):
     weight_decay: float = 0.01
     eval_every: int = 2000
     empty_prompt_prob: float = 0.1  # captions dropped for classifier-free guidance
+    mark_prob: float = 0.25  # images carrying the implicit corner mark captions never name (Geom-Erasing's concept)
 
 
 def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
@@ -103,7 +104,7 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
     model, size = DenoiserTraining(pipe), pipe.config.image_size
 
     def batches(seed: int, **kwargs) -> WorldBatches:
-        return WorldBatches(pipe.tokenizer, config.batch_size, WorldConfig(), size,
+        return WorldBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob), size,
                             empty_prompt_prob=config.empty_prompt_prob, seed=seed, **kwargs)
 
     stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
