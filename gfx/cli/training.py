@@ -59,6 +59,8 @@ def evaluate(
     limit: int = typer.Option(0, help="Evaluate at most this many items (0: all)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the report as JSON here."),
     model: Path | None = typer.Option(None, help="Model directory, for tasks that take one (default: the shipped)."),
+    protocol: str | None = typer.Option(
+        None, help="Generalization protocol, for tasks that take one: iconshop's concept-disjoint or cross-designer."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -68,9 +70,10 @@ def evaluate(
 
     with user_errors():
         run = get_evaluation(task)
-        options = {} if model is None else {"model": str(model)}
-        if options and "model" not in inspect.signature(run).parameters:
-            raise ValueError(f"evaluation {task!r} does not take --model")
+        options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol)) if v is not None}
+        for name in options:
+            if name not in inspect.signature(run).parameters:
+                raise ValueError(f"evaluation {task!r} does not take --{name}")
         update, stop = progress_bar()
         try:
             report = run(split=None if split == "all" else split, limit=limit, progress=update, **options)

@@ -83,8 +83,14 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
 
 
 def evaluate_iconshop_split(split: str | None = "test", limit: int = 200, progress=None, model: str | None = None,
-                            **_) -> dict:
-    """`gfx eval iconshop`: the table for the shipped model (or `model`)."""
+                            protocol: str | None = None, **_) -> dict:
+    """`gfx eval iconshop`: the table for the shipped model (or `model`); with `protocol`
+    ("concept-disjoint", "cross-designer"), the generalization table of `gfx.recipes.icon_protocols` instead
+    (prompts evenly spaced up to `limit`, 0 = all; seeds 0, 1, 2)."""
     from gfx.svg.iconshop import load_default
 
+    if protocol is not None:
+        from gfx.recipes.icon_protocols import evaluate_generalization
+
+        return evaluate_generalization(protocol, load_default(model), limit=limit, progress=progress)
     return evaluate_iconshop(load_default(model), split=split or "test", limit=limit or 200, progress=progress)
