@@ -242,7 +242,7 @@ def test_training_rows_read_references_but_predict_only_the_icon(rag_pipe, recor
     subset = records[:30]
     table = neighbour_table(rag_pipe.index, subset, k=4)
     assert not any(i in row for i, row in enumerate(table))  # an icon is never its own reference
-    samples = tokenize_records(subset, rag_pipe.tokenizer, rag_pipe.config.max_tokens, table, 150)
+    samples = tokenize_records(subset, rag_pipe.tokenizer, rag_pipe.config.max_tokens, table, max_reference_tokens=150)
     batches = IconBatches(samples, rag_pipe.tokenizer, 4, AugmentConfig(fim_prob=0.0, translate_prob=0.0),
                           references=2)
     batch = next(iter(batches))
