@@ -34,7 +34,7 @@ skeletons wobble near joins and ends, where refinement corrects them)."""
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
-def trace_centerline(images: list[np.ndarray], min_iou: float = 0.8, tolerance: float = 1.4) -> list[Document]:
+def trace_centerline(images: list[np.ndarray], min_iou: float = 0.8, tolerance: float = 0.7) -> list[Document]:
     """Trace black-on-white (S, S, 3) uint8 images: strokes along centerlines, other ink as fills.
 
     Args:

@@ -96,7 +96,7 @@ def trace_centerline(images: list[np.ndarray]) -> list[Document]:
         return trace_contours(images)
     from gfx.svg.vectorization.centerline import trace_centerline as trace
 
-    return trace(images)
+    return trace(images, tolerance=LINE_ART_TOLERANCE)
 
 
 def trace_neural(images: list[np.ndarray], model=None, seed: int = 0) -> list[Document]:
@@ -126,6 +126,9 @@ photos) is returned unrefined, with `info["refined"] = False`, instead of taking
 GRID = 0.5
 """Output coordinates and stroke widths are rounded to multiples of this, in input pixels ("12", "12.5": about
 three characters a number, like the old 24-unit viewBox at one decimal)."""
+LINE_ART_TOLERANCE = 1.4
+"""Fitting tolerance (px) of line art's centerlines before refinement: looser than a plain trace needs (fewer
+segments, a shorter SVG), since refinement pulls the curves onto the ink."""
 LINE_ART_REFINE = dict(steps=150, size=128)
 """Refinement of one-colour drawings (line art): many steps, at 128 px (the shipped default, bench/vectorize)."""
 COLOR_REFINE = dict(steps=20, size=128, filter_start=2.0, prune=False)
@@ -207,7 +210,9 @@ def vectorize(
                 log.info("the %s result was more than twice as far from the image as vtracer's; using vtracer",
                          method)
         unit = side / VIEW_BOX[2]  # traced pixels per viewBox unit
-        document = merge_strokes(place(document, scale * unit, (-left * scale, -top * scale), (width, height)))
+        document = place(document, scale * unit, (-left * scale, -top * scale), (width, height))
+        if not method.startswith(("vtracer", "potrace")):  # baselines stay as their tracer drew them
+            document = tidy(document)
         info.update(colors=[_hex(c) for c in layers.colors], background=_hex(layers.background))
     info.update(empty=not document.elements, seconds=time.perf_counter() - start)
     return SVGResult(document, (), None, info, size=(width, height))
@@ -229,13 +234,21 @@ def place(document: Document, scale: float, offset: tuple[float, float], size: t
         style = p.style
         if style.stroke is not None:  # a fill-only path keeps the default width (nothing to write)
             style = style.replace(stroke_width=_snap(float(style.stroke_width) * scale))
-        paths.append(_drop_repeats(Path(p.commands, _snap(coords), style)))
+        paths.append(Path(p.commands, _snap(coords), style))
     return Document((0.0, 0.0, float(size[0]), float(size[1])), paths)
 
 
-def _drop_repeats(path: Path) -> Path:
-    """Without the lines that end where they start (after snapping), except a subpath's first (a dot)."""
-    commands, coords, cursor, start, previous = "", [], None, None, ""
+def tidy(document: Document) -> Document:
+    """Shorter text for the same drawing (within half a `GRID`): `simplify_path` on every path, then
+    `merge_strokes`."""
+    return merge_strokes(Document(document.view_box, [simplify_path(p) for p in document.paths]))
+
+
+def simplify_path(path: Path) -> Path:
+    """Without the lines that end where they start (after snapping), except a subpath's first (a dot); cubics
+    whose control points lie within half a `GRID` of their chord become lines, and a line continuing the
+    previous one within half a `GRID` extends it."""
+    commands, coords, cursor, start, previous, line_start = "", [], None, None, "", None
     xy = path.coords.reshape(-1, 2)
     i = 0
     for c in path.commands:
@@ -244,6 +257,14 @@ def _drop_repeats(path: Path) -> Path:
         i += n
         if c == "L" and previous != "M" and (points[0] == cursor).all():
             continue
+        if c == "C" and _chord_distance(cursor, points) <= GRID / 2:
+            c, points = "L", points[2:]
+        if c == "L" and previous == "L" and _chord_distance(line_start, np.stack([cursor, cursor, points[0]])) <= GRID / 2:
+            coords[-2:] = points[0]  # the previous line now ends here
+            cursor = points[0]
+            continue
+        if c == "L":
+            line_start = cursor
         commands += c
         coords.extend(points.reshape(-1))
         if c == "M":
@@ -264,6 +285,13 @@ def merge_strokes(document: Document) -> Document:
         else:
             merged.append(p)
     return Document(document.view_box, merged)
+
+
+def _chord_distance(start: np.ndarray, cubic: np.ndarray) -> float:
+    """Largest distance of a cubic's control points (`cubic` (3, 2): c1, c2, end) from the segment start-end."""
+    d = cubic[2] - start
+    t = np.clip((cubic[:2] - start) @ d / max(float(d @ d), 1e-12), 0, 1)
+    return float(np.linalg.norm(cubic[:2] - (start + t[:, None] * d), axis=1).max())
 
 
 def _snap(values):
