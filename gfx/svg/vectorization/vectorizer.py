@@ -27,7 +27,9 @@ Steps of `vectorize`:
    the image as vtracer's, vtracer's is returned and `info["fallback"]` says so, so the API never
    hands back a poor guess silently.
 7. The drawing is mapped from the square onto the input: viewBox `0 0 W H` and `SVGResult.size`
-   (W, H), so the SVG's width and height are the input's pixels and its aspect ratio is kept.
+   (W, H), so the SVG's width and height are the input's pixels and its aspect ratio is kept; numbers
+   lie on a half-pixel `GRID`, and our methods' output is tidied (`tidy`: repeated points, flat cubics
+   and collinear lines dropped, strokes of one style merged); vtracer and potrace output is left as drawn.
 An image with no ink gives an empty (valid) document with `info["empty"] = True`.
 """
 
