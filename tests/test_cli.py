@@ -150,3 +150,21 @@ def test_an_internal_error_exits_3_with_one_line_and_a_traceback_only_under_debu
     assert ("Traceback (most recent call last)" in result.stderr) == debug
     if not debug:
         assert result.stderr.strip() == last and last.endswith("(rerun with gfx --debug for the traceback)")
+
+
+def test_svg_vectorize_keeps_a_wide_images_size_and_caps_the_trace(tmp_path):
+    from gfx.svg.core.parse import parse_svg
+
+    image = np.full((320, 512, 3), 255, np.uint8)
+    image[60:260, 40:470] = (30, 90, 200)
+    png, out = tmp_path / "wide.png", tmp_path / "wide.svg"
+    Image.fromarray(image).save(png)
+    result = gfx("svg", "vectorize", png, "-o", out, "--method", "vtracer", "--size", "128")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert 'width="512" height="320"' in text and parse_svg(text).view_box == (0, 0, 512, 320)
+
+
+def test_eval_refuses_a_set_the_task_does_not_have():
+    result = gfx("eval", "roundtrip", "--set", "colour", "--limit", "1")
+    assert result.returncode == 2 and "evaluation 'roundtrip' does not take --set" in result.stderr

@@ -67,8 +67,8 @@ class VectorOutput:
     """An image vectorized, for side-by-side viewing.
 
     Attributes:
-        input_png: the input as the tracers saw it (padded to a square on white), PREVIEW_SIZE px.
-        svg_png: the SVG rendered on white, PREVIEW_SIZE px.
+        input_png: the input, long side PREVIEW_SIZE px (its aspect ratio).
+        svg_png: the SVG rendered on white, long side PREVIEW_SIZE px.
         svg_file: the SVG, for download.
         metrics: rows [name, value] (`METRIC_COLUMNS`): MSE, SSIM, bytes, paths, colours, seconds, fallback.
         status: one line: method, paths, bytes, seconds, and whether it fell back to vtracer.
@@ -301,7 +301,7 @@ def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.
     """
     import gfx.svg
     from gfx.svg.core.render import save_png
-    from gfx.svg.vectorization.vectorizer import fidelity, load_image, square_image
+    from gfx.svg.vectorization.vectorizer import fidelity, load_image, working_image
 
     if not image:
         raise StudioInputError("upload an image first (PNG, JPEG, WebP, BMP, GIF or TIFF)")
@@ -316,7 +316,7 @@ def vectorize_image(image, method, *, model_dir: str | None, work_dir: str | os.
     svg_file, input_png, svg_png = (out_dir / f"{_slug(path.stem)}{suffix}" for suffix in
                                     (".svg", "-input.png", "-svg.png"))
     result.save(svg_file)
-    save_png(square_image(rgb, PREVIEW_SIZE), input_png)
+    save_png(working_image(rgb, PREVIEW_SIZE, PREVIEW_SIZE), input_png)
     save_png(result.render(PREVIEW_SIZE), svg_png)
     info, paths = result.info, len(result.document.elements)
     fallback = info["fallback"]

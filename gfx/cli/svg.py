@@ -145,11 +145,12 @@ def svg_vectorize(
     ),
     model: Path | None = typer.Option(None, help="StarVector checkpoint directory (default: the shipped one)."),
     seed: int = typer.Option(0, help="Random seed of the neural methods."),
+    size: int = typer.Option(1024, min=16, max=4096, help="Trace at the image's resolution up to this long side (px)."),
 ) -> None:
-    """Image -> SVG in a 24-unit viewBox (colour images are split into colour layers)."""
+    """Image -> SVG of the image's size (viewBox 0 0 W H; colour images are split into colour layers)."""
     import gfx
 
     with user_errors():
-        result = gfx.svg.vectorize(read_input(source), method=method.value, model=model, seed=seed)
+        result = gfx.svg.vectorize(read_input(source), method=method.value, model=model, seed=seed, size=size)
         result.save(output)
         typer.echo(str(output))

@@ -57,6 +57,8 @@ def evaluate(
     task: str = typer.Argument(..., help="What to evaluate, e.g. roundtrip, iconshop."),
     split: str | None = typer.Option("test", help="Corpus split: train, val, test, or all."),
     limit: int = typer.Option(0, help="Evaluate at most this many items (0: all)."),
+    eval_set: str | None = typer.Option(None, "--set", help="Evaluation set, where the task has several "
+                                        "(vectorize: icons or colour)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the report as JSON here."),
     model: Path | None = typer.Option(None, help="Model directory, for tasks that take one (default: the shipped)."),
     protocol: str | None = typer.Option(
@@ -70,7 +72,8 @@ def evaluate(
 
     with user_errors():
         run = get_evaluation(task)
-        options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol)) if v is not None}
+        options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set))
+                   if v is not None}
         for name in options:
             if name not in inspect.signature(run).parameters:
                 raise ValueError(f"evaluation {task!r} does not take --{name}")

@@ -25,7 +25,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
                    -> <stem>-<i>.svg for i < n, and <stem>-<i>-<size>.png per size
     vectorize      input (image file), method "centerline+refine", size, max_colors, refine_steps,
                    fallback, seed (null: the API's defaults), model null, sizes []
-                   -> <stem>.svg, <stem>.json (the result's info + mse, ssim, bytes), <stem>-<size>.png
+                   -> <stem>.svg (viewBox 0 0 W H of the input), <stem>.json (the result's info + mse,
+                   ssim, bytes), <stem>-<size>.png (long side <size>, the input's aspect ratio)
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
@@ -139,7 +140,7 @@ def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[st
 
     Returns:
         {".svg": SVG text, ".json": the result's `info` plus `gfx.svg.vectorization.vectorizer.fidelity`, and "-<size>.png": the
-        SVG rendered on white for each size}.
+        SVG rendered on white for each size (its long side; the input's aspect ratio)}.
     """
     import gfx.svg
     from gfx.svg.core.render import render_png
@@ -150,7 +151,10 @@ def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[st
     result = gfx.svg.vectorize(image, method=params["method"], model=params["model"], **options)
     report = {**result.info, **fidelity(image, result)}
     files = {".svg": result.svg.encode("utf-8"), ".json": json.dumps(report, sort_keys=True).encode("utf-8")}
-    files.update({f"-{size}.png": render_png(result.document, size=size) for size in params["sizes"]})
+    width, height = result.size
+    files.update({f"-{size}.png": render_png(result.document, size=(max(1, round(width * size / max(width, height))),
+                                                                   max(1, round(height * size / max(width, height)))))
+                  for size in params["sizes"]})
     return files
 
 
@@ -258,7 +262,7 @@ JOB_KINDS: dict[str, JobKind] = {
         fields={
             "input": Field(input_path, is_input=True),
             "method": Field(vectorize_method, default="centerline+refine"),
-            "size": Field(whole_number(16, 1024, nullable=True), default=None),
+            "size": Field(whole_number(16, 4096, nullable=True), default=None),
             "max_colors": Field(whole_number(1, 16, nullable=True), default=None),
             "refine_steps": Field(whole_number(0, 5000, nullable=True), default=None),
             "fallback": Field(optional_bool, default=None),

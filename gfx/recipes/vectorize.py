@@ -1,15 +1,21 @@
-"""`gfx eval vectorize`: image -> SVG methods side by side on corpus icons (SVG-Bench style).
+"""`gfx eval vectorize [--set icons|colour]`: image -> SVG methods side by side (SVG-Bench style).
 
-Each evaluated icon is rendered with cairosvg at `size` px on white; every method vectorizes that
-image and its output is rendered back at the same size (the neural methods without the vtracer
-fallback, so the table measures the model). Per method:
-- `mse`, `ssim`: mean over icons (`gfx.svg.core.metrics`, SVG-Bench definitions);
-- `tokens`: mean PathTokenizer body length of the output (`count_tokens`, default tokenizer);
-- `bytes`: mean length of the output's compact SVG text (`to_svg` of the normalized document);
+Sets:
+- `icons` (default): corpus icons of `split`, rendered with cairosvg at 128 px on white;
+- `colour`: flat-colour artwork fetched from npm at evaluation time (Twemoji, CC-BY 4.0; flat-color-icons,
+  MIT; `gfx.recipes.colour_art`), rendered at 256 and 512 px, one table per size.
+Every method vectorizes the same images at their native resolution and its output is rendered back at the
+input's size (`gfx.svg.vectorization.vectorizer.fidelity`; neural methods without the vtracer fallback, so
+the table measures the model). Per method:
+- `mse`, `ssim`: mean over images (`gfx.svg.core.metrics`, SVG-Bench definitions);
+- `tokens` (icons): mean PathTokenizer body length of the output in the 24-unit viewBox (`count_tokens`);
+- `bytes`: mean length of the output's SVG text;
 - `validity`: share of outputs that parse safely and render;
-- `seconds_median`: median wall time per image;
-- `failures`: icons whose vectorization raised (counted as invalid, left out of the means).
-A contact sheet (input | each method) of the first `sheet_rows` icons is written when `sheet` is given.
+- `seconds_median`, `cpu_seconds_median`: median wall and process CPU time per image (CPU time is the
+  steadier number on a shared machine);
+- `failures`: images whose vectorization raised (counted as invalid, left out of the means).
+`pareto` says whether each of our methods dominates each vtracer row (MSE no worse and bytes no more).
+A contact sheet (input | each method) of the first `sheet_rows` images is written when `sheet` is given.
 """
 
 from __future__ import annotations
@@ -20,93 +26,142 @@ import time
 
 import numpy as np
 
-from gfx.svg.core.metrics import is_valid_svg, mse, ssim
+from gfx.svg.core.metrics import is_valid_svg
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("centerline+refine", "neural+refine", "neural", "vtracer", "vtracer-spline")
+COLOUR_METHODS = ("centerline+refine", "vtracer-color", "vtracer-color-spline")
+COLOUR_SIZES = (256, 512)
+SETS = ("icons", "colour")
 SETTINGS = {
     "vtracer": "binary colour mode, polygon mode, path_precision=1, filter_speckle=0 (most compact accurate setting)",
     "vtracer-spline": "binary colour mode, vtracer defaults (spline mode, path_precision=8, filter_speckle=4)",
+    "vtracer-color": "vtracer's colour mode, polygon mode, other settings default, on the whole image at its native "
+                     "resolution (the strongest vtracer setting measured on colour artwork)",
+    "vtracer-color-spline": "vtracer's defaults (colour mode, spline) on the whole image at its native resolution",
 }
 
 
 def evaluate_vectorize(
-    split: str = "test",
+    split: str | None = "test",
     limit: int = 50,
-    methods=DEFAULT_METHODS,
+    methods=None,
     *,
+    set: str = "icons",  # noqa: A002  (the CLI's --set)
     size: int = 128,
     model=None,
-    refine_steps: int = 150,
+    refine_steps: int | None = None,
     sheet: str | None = None,
     sheet_rows: int = 8,
     progress=None,
 ) -> dict:
-    """The comparison table on `limit` icons of `split` (evenly spaced; 0 = all).
+    """The comparison table(s) on `limit` images of a set (evenly spaced; 0 = all).
 
     Args:
-        split: corpus split.
-        limit: icons evaluated.
-        methods: `gfx.svg.vectorization.vectorizer.METHODS` names.
-        size: render side in pixels of inputs and outputs.
+        split: corpus split of the icon set.
+        limit: images evaluated (per size for the colour set).
+        methods: `gfx.svg.vectorization.vectorizer.METHODS` names (default: `DEFAULT_METHODS` for icons,
+            `COLOUR_METHODS` for colour).
+        set: "icons" or "colour".
+        size: render side in pixels of the icon set.
         model: StarVector pipeline or directory for the neural methods (default: shipped).
-        refine_steps: optimisation steps of the `+refine` methods.
-        sheet: PNG path for the contact sheet, or None.
-        sheet_rows: icons on the contact sheet.
+        refine_steps: optimisation steps of the `+refine` methods (None: the vectorizer's schedule).
+        sheet: PNG path for the contact sheet, or None (colour: of the first size).
+        sheet_rows: images on the contact sheet.
         progress: `callback(done, total, label)`.
 
     Returns:
-        {"split", "icons", "size", "settings", "methods": {name: metrics}, "pareto": {...}}.
+        icons: {"set", "split", "images", "size", "settings", "methods": {name: metrics}, "pareto"};
+        colour: {"set", "images", "licences", "settings", "sizes": {size: {"methods", "pareto"}}}.
     """
+    if set not in SETS:
+        raise ValueError(f"unknown evaluation set {set!r}; valid: {', '.join(SETS)}")
+    if set == "colour":
+        return _evaluate_colour(limit, tuple(methods or COLOUR_METHODS), refine_steps, sheet, sheet_rows, progress)
     from gfx.data.icons import load_icons
-    from gfx.svg.core.render import contact_sheet, render, save_png
-    from gfx.svg.tokenizers.registry import count_tokens
-    from gfx.svg.vectorization.vectorizer import vectorize
+    from gfx.svg.core.render import render, to_rgb
 
-    records = load_icons(split=split)
+    records = load_icons(split=split or "test")
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
-    inputs = [render(r.svg, size) for r in records]
+    images = [to_rgb(render(r.svg, size)) for r in records]
+    methods = tuple(methods or DEFAULT_METHODS)
+    table, renders = compare_methods(images, [r.id for r in records], methods, model=model,
+                                     refine_steps=refine_steps, tokens=True, progress=progress)
+    if sheet is not None:
+        save_sheet(sheet, images, renders, [r.name for r in records], methods, sheet_rows)
+    return {"set": "icons", "split": split or "test", "images": len(records), "size": size,
+            "settings": {m: SETTINGS[m] for m in methods if m in SETTINGS}, "methods": table,
+            "pareto": pareto(table)}
+
+
+def _evaluate_colour(limit, methods, refine_steps, sheet, sheet_rows, progress) -> dict:
+    from gfx.recipes.colour_art import ART_SOURCES, load_colour_art
+
+    sizes = {}
+    for k, size in enumerate(COLOUR_SIZES):
+        art = load_colour_art(size, limit=limit)
+        images, names = [a.image for a in art], [a.name for a in art]
+        table, renders = compare_methods(images, names, methods, refine_steps=refine_steps, progress=progress)
+        sizes[size] = {"methods": table, "pareto": pareto(table)}
+        if sheet is not None and k == 0:
+            save_sheet(sheet, images, renders, names, methods, sheet_rows)
+    return {"set": "colour", "images": len(names),
+            "licences": {s.name: f"{s.package.spec}: {s.license}" for s in ART_SOURCES},
+            "settings": {m: SETTINGS[m] for m in methods if m in SETTINGS}, "sizes": sizes}
+
+
+def compare_methods(images: list[np.ndarray], names: list[str], methods, *, model=None,
+                    refine_steps: int | None = None, tokens: bool = False, progress=None) -> tuple[dict, dict]:
+    """Vectorize every (H, W, 3) uint8 image with every method; returns ({method: metrics}, {method: renders})."""
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.tokenizers.registry import count_tokens
+    from gfx.svg.vectorization.vectorizer import fidelity, vectorize
+
     table, renders = {}, {}
-    total = len(methods) * len(records)
+    total = len(methods) * len(images)
     for m, method in enumerate(methods):
-        rows, seconds, images, failures = [], [], [], 0
-        for i, image in enumerate(inputs):
-            start = time.perf_counter()
+        rows, seconds, cpu, outputs, failures = [], [], [], [], 0
+        for i, image in enumerate(images):
+            start, start_cpu = time.perf_counter(), time.process_time()
             try:
-                result = vectorize(image, method, size=size, model=model, refine_steps=refine_steps, fallback=False)
+                result = vectorize(image, method, model=model, refine_steps=refine_steps, fallback=False)
             except Exception as err:  # a failure is a result here, not a crash of the whole table
-                log.warning("%s failed on %s: %s", method, records[i].id, err)
+                log.warning("%s failed on %s: %s", method, names[i], err)
                 failures += 1
-                images.append(np.full_like(inputs[0], 255))
+                outputs.append(np.full_like(image, 255))
                 continue
             seconds.append(time.perf_counter() - start)
-            text = result.svg
-            out = result.render(size)
-            images.append(out)
-            rows.append((mse(image, out), ssim(image, out), count_tokens(result.document), len(text.encode()),
-                         is_valid_svg(text)))
+            cpu.append(time.process_time() - start_cpu)
+            scores = fidelity(image, result)
+            outputs.append(result.render(max(image.shape[:2]))[..., :3])
+            count = count_tokens(normalize(result.document)) if tokens else 0
+            rows.append((scores["mse"], scores["ssim"], count, scores["bytes"], is_valid_svg(result.svg)))
             if progress is not None:
-                progress(m * len(records) + i + 1, total, method)
-        renders[method] = images
+                progress(m * len(images) + i + 1, total, method)
+        renders[method] = outputs
         a = np.array(rows, dtype=np.float64).reshape(-1, 5)
         table[method] = {
             "mse": float(a[:, 0].mean()) if len(a) else None,
             "ssim": float(a[:, 1].mean()) if len(a) else None,
-            "tokens": float(a[:, 2].mean()) if len(a) else None,
+            **({"tokens": float(a[:, 2].mean()) if len(a) else None} if tokens else {}),
             "bytes": float(a[:, 3].mean()) if len(a) else None,
-            "validity": float(a[:, 4].sum() / len(records)),
+            "validity": float(a[:, 4].sum() / len(images)),
             "seconds_median": statistics.median(seconds) if seconds else None,
+            "cpu_seconds_median": statistics.median(cpu) if cpu else None,
             "failures": failures,
         }
-    if sheet is not None:
-        n = min(sheet_rows, len(inputs))
-        rows = [[inputs[i]] + [renders[m][i] for m in methods] for i in range(n)]
-        save_png(contact_sheet(rows, [r.name[:14] for r in records[:n]], ["input", *methods]), sheet)
-    return {"split": split, "icons": len(records), "size": size,
-            "settings": {m: SETTINGS[m] for m in methods if m in SETTINGS}, "methods": table,
-            "pareto": pareto(table)}
+    return table, renders
+
+
+def save_sheet(path: str, images: list[np.ndarray], renders: dict, names: list[str], methods, rows: int) -> None:
+    """A contact sheet (input | each method) of the first `rows` images, as PNG."""
+    from gfx.svg.core.render import contact_sheet, save_png
+
+    n = min(rows, len(images))
+    grid = [[images[i]] + [renders[m][i] for m in methods] for i in range(n)]
+    save_png(contact_sheet(grid, [name.split("/")[-1][:14] for name in names[:n]], ["input", *methods]), path)
 
 
 def pareto(table: dict) -> dict:
@@ -122,10 +177,3 @@ def pareto(table: dict) -> dict:
                 continue
             out[f"{ours} vs {base}"] = bool(a["mse"] <= b["mse"] and a["bytes"] <= b["bytes"])
     return out
-
-
-def evaluate_vectorize_split(split: str | None = "test", limit: int = 50, progress=None, methods=None,
-                             model: str | None = None, **_) -> dict:
-    """`gfx eval vectorize`: the table for the shipped model (or `model`)."""
-    return evaluate_vectorize(split=split or "test", limit=limit or 50, methods=tuple(methods or DEFAULT_METHODS),
-                              model=model, progress=progress)

@@ -21,12 +21,13 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
 
 
 def vectorize(image, method: str = "centerline+refine", model: str | None = None, **options):
-    """Image -> SVG in the 24-unit viewBox (`gfx.svg.vectorization.vectorizer.vectorize`; options: size, max_colors, seed, ...).
+    """Image -> SVG of the image's size, viewBox `0 0 W H` (`gfx.svg.vectorization.vectorizer.vectorize`; options:
+    size (cap on the traced long side, 1024), max_colors, seed, ...).
 
     Args:
         image: a path, encoded image bytes, a PIL image or a numpy array.
         method: "centerline+refine" (the best measured), "centerline", "neural+refine", "neural", "vtracer",
-            "vtracer-spline" or "potrace" (needs the potrace binary).
+            "vtracer-spline", "vtracer-color", "vtracer-color-spline" or "potrace" (needs the potrace binary).
         model: StarVector checkpoint directory for the neural methods (default: the shipped one).
 
     Returns:

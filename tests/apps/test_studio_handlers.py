@@ -15,7 +15,7 @@ from gfx.svg.core.metrics import mse, ssim
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.render import render
-from gfx.svg.vectorization.vectorizer import METHODS, load_image, square_image
+from gfx.svg.vectorization.vectorizer import METHODS, load_image, working_image
 
 STROKE_ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="black"
  stroke-width="2"><path d="M5 12v7a2 2 0 0 0 2 2h10a2 2 0 0 0 2 -2v-7"/><path d="M5 12l-2 0l9 -9l9 9l-2 0"/>
@@ -133,11 +133,12 @@ def test_vectorize_shows_input_and_svg_side_by_side_with_metrics(tmp_path):
     svg = Path(out.svg_file).read_text()
     assert parse_svg(svg).elements
     input_png, svg_png = np.asarray(Image.open(out.input_png)), np.asarray(Image.open(out.svg_png))
-    np.testing.assert_array_equal(input_png, square_image(load_image(logo), h.PREVIEW_SIZE))  # padded square
-    np.testing.assert_array_equal(svg_png[..., :3], render(svg, h.PREVIEW_SIZE)[..., :3])
+    preview = working_image(load_image(logo), h.PREVIEW_SIZE, h.PREVIEW_SIZE)  # the input's 60x40 aspect ratio
+    np.testing.assert_array_equal(input_png, preview)
+    np.testing.assert_array_equal(svg_png[..., :3], render(svg, preview.shape[1::-1])[..., :3])
     metrics = dict(out.metrics)
     assert list(metrics) == ["MSE", "SSIM", "bytes", "paths", "colours", "seconds", "fell back to"]
-    target, rendered = square_image(load_image(logo), 128), render(svg, 128)  # the API's default trace size
+    target, rendered = load_image(logo), render(svg, (40, 60))  # measured at the input's own size
     assert metrics["MSE"] == f"{mse(target, rendered):.5f}" and metrics["SSIM"] == f"{ssim(target, rendered):.4f}"
     assert metrics["bytes"] == len(svg.encode()) and metrics["paths"] == len(parse_svg(svg).elements)
     assert metrics["colours"] == "#c81e1e" and metrics["fell back to"] == "no"

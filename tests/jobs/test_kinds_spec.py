@@ -92,8 +92,9 @@ def _message(fields: dict) -> str:
          "guidance, model, sizes"),
         ({"kind": "vectorize"}, "kind 'vectorize' needs field 'input'"),
         ({"kind": "vectorize", "input": "a.png", "method": "magic"},
-         "field 'method' must be one of centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline, potrace, got \"magic\""),
-        ({"kind": "vectorize", "input": "a.png", "size": 8}, "field 'size' must be an integer in 16..1024, or null, got 8"),
+         "field 'method' must be one of centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline, vtracer-color, "
+         "vtracer-color-spline, potrace, got \"magic\""),
+        ({"kind": "vectorize", "input": "a.png", "size": 8}, "field 'size' must be an integer in 16..4096, or null, got 8"),
         ({"kind": "vectorize", "input": "a.png", "fallback": "yes"},
          "field 'fallback' must be true, false or null, got \"yes\""),
         ({"kind": "render-mesh", "input": "a.gltf"}, "field 'input' must be the path of a .glb, .obj, .ply file, got \"a.gltf\""),

@@ -10,7 +10,7 @@ from PIL import Image
 
 from gfx.svg.core.metrics import is_valid_svg, mse
 from gfx.svg.core.render import render, to_rgb
-from gfx.svg.vectorization.vectorizer import color_layers, load_image, square_image, vectorize
+from gfx.svg.vectorization.vectorizer import color_layers, fidelity, load_image, square_image, vectorize
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -100,17 +100,18 @@ def test_square_image_pads_with_white_centred():
 
 
 # --- tracers and colour -------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["vtracer", "vtracer-spline"])
-def test_vtracer_output_is_valid_close_and_in_the_24_viewbox(method, filled_icon):
+@pytest.mark.parametrize("method", ["vtracer", "vtracer-spline", "vtracer-color", "vtracer-color-spline"])
+def test_vtracer_output_is_valid_close_and_in_the_input_pixels(method, filled_icon):
     target = render(filled_icon, 128)
     result = vectorize(target, method)
     doc = result.document
-    assert tuple(doc.view_box) == (0, 0, 24, 24) and doc.is_normalized and doc.elements
+    assert tuple(doc.view_box) == (0, 0, 128, 128) and doc.is_normalized and doc.elements
     points = np.concatenate([p.points for p in doc.paths])
-    assert points.min() >= -0.01 and points.max() <= 24.01
+    assert points.min() >= -0.1 and points.max() <= 128.1
     assert is_valid_svg(result.svg)
     assert mse(target, result.render(128)) < 0.01
-    assert result.info["colors"] == ["#000000"]
+    if "color" not in method:  # vtracer's own colour mode keeps its (near-black, near-white) clusters
+        assert result.info["colors"] == ["#000000"]
 
 
 COLOUR_FACE = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 128 128">
@@ -118,6 +119,50 @@ COLOUR_FACE = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 128 128">
 <ellipse cx="84" cy="54" rx="8" ry="12" fill="#2f2f2f"/>
 <path d="M34 78 C44 104 84 104 94 78" fill="none" stroke="#ed6c30" stroke-width="7" stroke-linecap="round"/>
 <rect x="14" y="14" width="22" height="12" rx="4" fill="#40c0e7" transform="rotate(-20 25 20)"/></svg>"""
+
+
+def test_output_keeps_the_inputs_size_and_aspect_ratio():
+    wide = np.full((320, 512, 3), 255, np.uint8)
+    wide[40:280, 30:200] = (200, 30, 30)  # a red block left, a thin blue bar right
+    wide[150:170, 260:490] = (30, 60, 200)
+    result = vectorize(wide, "centerline+refine")
+    assert result.size == (512, 320) and tuple(result.document.view_box) == (0, 0, 512, 320)
+    assert 'width="512" height="320" viewBox="0 0 512 320"' in result.svg
+    assert result.render(256).shape[:2] == (160, 256)
+    assert fidelity(wide, result)["mse"] < 0.002
+    capped = vectorize(wide, "vtracer", size=256)  # traced at 256x160, drawn in the input's pixels
+    assert capped.info["trace_size"] == [256, 160] and tuple(capped.document.view_box) == (0, 0, 512, 320)
+    assert fidelity(wide, capped)["mse"] < 0.005
+
+
+def test_light_colours_are_ink_not_backdrop():
+    """An off-white shape inside a dark ring (a space suit) is a layer of its own, not the backdrop."""
+    image = np.full((128, 128, 3), 255, np.uint8)
+    image[20:108, 20:108] = 0
+    image[36:92, 36:92] = (225, 232, 237)  # Twemoji's light grey
+    layers = color_layers(image)
+    assert np.abs(layers.colors.astype(int) - [225, 232, 237]).max(1).min() <= 3, layers.colors
+    result = vectorize(image, "centerline+refine")
+    assert fidelity(image, result)["mse"] < 0.001
+
+
+def test_the_number_of_colours_follows_the_image():
+    stripes = np.full((96, 96, 3), 255, np.uint8)
+    shades = [(230, 40, 40), (40, 160, 40), (40, 40, 230), (240, 200, 30), (120, 40, 160), (30, 200, 200),
+              (90, 90, 90), (250, 140, 0)]
+    for k, colour in enumerate(shades):
+        stripes[8:88, 4 + 11 * k : 13 + 11 * k] = colour
+    assert len(color_layers(stripes).colors) == len(shades)  # more than the old cap of 6
+    two = stripes.copy()
+    two[8:88, 4:92] = (230, 40, 40)
+    assert len(color_layers(two).colors) == 1
+
+
+def test_colour_artwork_beats_vtracer_colour_polygons(fixture_art):
+    """Sub-pixel contours + refinement: lower MSE than vtracer's colour polygons in fewer bytes."""
+    ours, base = vectorize(fixture_art, "centerline+refine"), vectorize(fixture_art, "vtracer-color")
+    a, b = fidelity(fixture_art, ours), fidelity(fixture_art, base)
+    assert a["mse"] < b["mse"] and a["bytes"] < b["bytes"] * 1.1, (a, b)
 
 
 def test_colour_layers_find_the_ink_colours():
@@ -144,6 +189,11 @@ def test_coloured_background_becomes_a_backdrop_rect():
     result = vectorize(image, "vtracer")
     assert result.document.paths[0].style.fill == "#1e3cc8"
     assert mse(image, to_rgb(result.render(64))) < 0.01
+
+
+@pytest.fixture
+def fixture_art():
+    return to_rgb(render(COLOUR_FACE, 256))
 
 
 def test_unknown_method_lists_the_valid_ones():

@@ -25,23 +25,23 @@ DEFAULT_SIZE = 128
 
 def render(
     svg: str | bytes | Document,
-    size: int = DEFAULT_SIZE,
+    size: int | tuple[int, int] = DEFAULT_SIZE,
     background: str | None = "white",
     *,
     limits: ParseLimits = ParseLimits(),
     source: str = "<svg>",
 ) -> np.ndarray:
-    """Rasterize an SVG to a square image.
+    """Rasterize an SVG to a square image (or a `(width, height)` one).
 
     Args:
         svg: SVG text (checked against `limits` before rendering) or a `Document`.
-        size: output side in pixels; the viewBox is scaled to fit.
+        size: output side in pixels, or (width, height); the viewBox is scaled to fit, centred.
         background: a CSS colour painted under the drawing, or None for transparency.
         limits: parser limits applied to SVG text.
         source: the input's name in error messages (e.g. its file path).
 
     Returns:
-        (size, size, 4) uint8 RGBA.
+        (size, size, 4) uint8 RGBA, or (height, width, 4).
     """
     from PIL import Image
 
@@ -51,7 +51,7 @@ def render(
 
 def render_png(
     svg: str | bytes | Document,
-    size: int = DEFAULT_SIZE,
+    size: int | tuple[int, int] = DEFAULT_SIZE,
     background: str | None = "white",
     *,
     limits: ParseLimits = ParseLimits(),
@@ -59,7 +59,8 @@ def render_png(
 ) -> bytes:
     """Like `render`, but returns PNG file bytes: 8-bit RGB when every pixel is opaque (any solid background;
     written by gfx, pixel-identical to cairosvg's and ~4x faster to encode), else cairosvg's own RGBA PNG."""
-    if not 1 <= size <= 8192:
+    width, height = (size, size) if isinstance(size, int | np.integer) else size
+    if not (1 <= width <= 8192 and 1 <= height <= 8192):
         raise SVGError(f"render size {size} is out of range; use 1..8192 pixels")
     if isinstance(svg, Document):
         text = to_svg(svg)
@@ -69,8 +70,8 @@ def render_png(
     try:
         return _png_surface().convert(
             bytestring=text.encode("utf-8"),
-            output_width=size,
-            output_height=size,
+            output_width=int(width),
+            output_height=int(height),
             background_color=background,
             unsafe=False,
         )

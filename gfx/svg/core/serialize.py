@@ -39,20 +39,23 @@ _STYLE_ATTRIBUTES = (
 )
 
 
-def to_svg(doc: Document, *, decimals: int = 3) -> str:
+def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = None) -> str:
     """Serialize a document.
 
     Args:
         doc: the document; paths may hold any absolute commands (see `ARITY`).
         decimals: digits after the point for every number.
+        size: (width, height) written as the `width` and `height` attributes (e.g. a vectorized image's
+            pixels), or None for none.
 
     Returns:
-        SVG text: an `<svg>` line with `xmlns` and `viewBox`, one line per element, `</svg>`.
+        SVG text: an `<svg>` line with `xmlns`, `viewBox` (and `width`, `height`), one line per element, `</svg>`.
     """
     if decimals < 0:
         raise ValueError(f"decimals must be >= 0, got {decimals}")
     view_box = " ".join(format_number(v, decimals) for v in doc.view_box)
-    lines = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{view_box}">']
+    extent = "" if size is None else f' width="{int(size[0])}" height="{int(size[1])}"'
+    lines = [f'<svg xmlns="http://www.w3.org/2000/svg"{extent} viewBox="{view_box}">']
     lines.extend(element_to_svg(e, decimals=decimals) for e in doc.elements)
     lines.append("</svg>")
     return "\n".join(lines) + "\n"

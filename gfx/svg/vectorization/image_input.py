@@ -2,7 +2,8 @@
 
 `load_image` takes a path, encoded bytes, a PIL image or a numpy array, or raises a one-line `ValueError`
 (empty, over `MAX_PIXELS` (refused from the header, before decoding), corrupt or truncated, not an image,
-wrong array shape/dtype/range). `square_image` pads to a centred white square of a given side.
+wrong array shape/dtype/range). `working_image` resizes to the resolution the tracers work at, keeping the
+aspect ratio; `square_image` pads to a centred white square of a given side.
 """
 
 from __future__ import annotations
@@ -152,3 +153,29 @@ def square_image(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0))
 
 
+
+
+def working_image(rgb: np.ndarray, max_side: int, min_side: int = 1) -> np.ndarray:
+    """The image at its own resolution, resized (aspect ratio kept) only if its long side is outside
+    [min_side, max_side].
+
+    Args:
+        rgb: (H, W, 3) uint8.
+        max_side: larger images are downscaled to this long side (Lanczos).
+        min_side: smaller images are upscaled to this long side (bilinear: no ringing, so no new colours).
+
+    Returns:
+        (h, w, 3) uint8.
+    """
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    long_side = max(h, w)
+    target = min(max(long_side, min_side), max_side)
+    if target == long_side:
+        return rgb
+    k = target / long_side
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    if k > 1:
+        return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))

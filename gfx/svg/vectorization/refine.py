@@ -46,7 +46,7 @@ def refine(
     coarse_share: float = 0.5,
     prune: bool = True,
     prune_tolerance: float = 1e-4,
-    decimals: int = 1,
+    decimals: int | None = 1,
 ) -> Document:
     """Optimise a normalized document's geometry (and colours) to look like `target`.
 
@@ -64,7 +64,7 @@ def refine(
         coarse_share: share of the steps over which the filter falls to 1 px.
         prune: drop paths that do not help.
         prune_tolerance: largest pixel-MSE increase a pruned path may cause.
-        decimals: coordinates and widths are rounded to this many decimals.
+        decimals: coordinates and widths are rounded to this many decimals (None: not rounded).
 
     Returns:
         A new normalized `Document` with the same viewBox.
@@ -116,7 +116,7 @@ def refine(
     result = scene_to_document(best)
     if prune and len(result.elements) > 1:
         result = prune_paths(result, goal, prune_tolerance)
-    return round_document(result, decimals)
+    return result if decimals is None else round_document(result, decimals)
 
 
 def prune_paths(document: Document, goal: torch.Tensor, tolerance: float) -> Document:

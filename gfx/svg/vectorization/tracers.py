@@ -1,5 +1,5 @@
 """Classical tracers: black-on-white layer images -> black documents in the 24-unit viewBox (vtracer; potrace
-when its GPL binary is on PATH)."""
+when its GPL binary is on PATH), and vtracer's own colour mode on whole images (a baseline)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ VTRACER_COMPACT = dict(colormode="binary", mode="polygon", path_precision=1, fil
 """vtracer's most compact accurate setting (docs/papers.md, classical tracers); ~0.8 KB per icon."""
 VTRACER_SPLINE = dict(colormode="binary")
 """vtracer's defaults (spline mode, path_precision=8, filter_speckle=4) in binary colour mode."""
+VTRACER_COLOR = dict(colormode="color", mode="polygon")
+"""vtracer's colour mode with polygons (its other defaults): the strongest vtracer setting measured on colour
+artwork at the image's native resolution (issue 18)."""
+VTRACER_COLOR_SPLINE = dict(colormode="color")
+"""vtracer's defaults: colour mode, splines."""
 
 
 def _normalized(svg_text: str, source: str) -> Document:
@@ -46,6 +51,27 @@ def trace_vtracer(images: list[np.ndarray], **settings) -> list[Document]:
         svg = vtracer.convert_raw_image_to_svg(_png(image), img_format="png", **settings)
         doc = _normalized(svg, "vtracer output")
         out.append(Document(doc.view_box, [e for e in doc.elements if e.style.fill != "#ffffff"]))
+    return out
+
+
+def trace_vtracer_color(images: list[np.ndarray], **settings) -> list[Document]:
+    """Trace (H, W, 3) uint8 colour images with vtracer's colour mode (`settings` as in `VTRACER_COLOR`).
+
+    Returns:
+        Documents with viewBox `0 0 W H` in the image's pixels, paths in vtracer's (stacked) paint order.
+    """
+    import vtracer
+
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+
+    out = []
+    for image in images:
+        svg = vtracer.convert_raw_image_to_svg(_png(image), img_format="png", **settings)
+        h, w = image.shape[:2]
+        doc = normalize(parse_svg(svg, source="vtracer output"), view_box=(0.0, 0.0, float(w), float(h)),
+                        order="document")
+        out.append(doc)
     return out
 
 
