@@ -59,6 +59,8 @@ CLASSES: dict[str, str] = {
     "IconCLIP": "gfx.svg.icon_clip",
     "LayoutDenoiser": "gfx.mesh.fullpart_layout",
     "OccupancyDenoiser": "gfx.mesh.fullpart_occupancy",
+    "LayoutLM": "gfx.mesh.layout_lm",
+    "PartField": "gfx.mesh.part_field",
     "VAT": "gfx.mesh.vat",
     "VATGenerator": "gfx.mesh.vat_generator",
     # tokenizers and indexes

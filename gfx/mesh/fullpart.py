@@ -1,22 +1,21 @@
-"""FullPart (arXiv 2510.26140) at CPU scale: text -> box layout -> every part at full resolution -> one mesh.
+"""FullPart (arXiv 2510.26140) at CPU scale: text -> part layout -> every part at full resolution -> one mesh.
 
     pipe = FullPart.from_pretrained("models/fullpart-mini")
     result = pipe("a wooden chair with four legs", seed=0)
     result.mesh.export("chair.glb")                      # one named node per part
 
 Stages (the numbered steps of `__call__`):
-1. the prompt's MiniLM sentence embedding (frozen shared encoder, cached per prompt);
-2. (a) a box layout: `LayoutDenoiser` diffuses an unordered set of box tokens (box + label + present flag);
-3. (b) part occupancy: `OccupancyDenoiser` generates every part in its own R^3 grid over its box frame,
-   all parts jointly with center-point encoding (`gfx.mesh.fullpart_occupancy`);
-4. (c) assembly: marching cubes per part, placed through its box (`gfx.mesh.parts.assemble`), parts named
-   by label (`leg_0`, `leg_1`, ...) like the dataset's.
+1. (a) a layout: `LayoutLM` writes the category and the labelled part boxes as tokens, decoded under the
+   layout grammar from the prompt's MiniLM token states (`gfx.mesh.layout_lm`);
+2. (b) part shapes: `PartField` gives every part's occupancy in its own box frame at full resolution,
+   conditioned on label, box and the prompt's sentence embedding (`gfx.mesh.part_field`);
+3. (c) assembly: each part's largest connected component, marching cubes, placed through its box, parts
+   named by label (`leg_0`, `leg_1`, ...) like the dataset's.
 
 A checkpoint is a pipeline directory: model_index.json (with the label vocabulary under "config") and
-the component folders `layout/`, `parts/` and `shared/`. The optional `shared` component is the same
-occupancy model trained on one object grid (the baseline of
-the FullPart-vs-shared-grid ablation, `shared_grid`). The paper's stage (c) refinement (textured SLat
-flow) is not built; parts carry a colour per label instead.
+the component folders `layout/`, `parts/` and optionally `shared/`: the same field trained on one shared
+object grid (the baseline of the FullPart-vs-shared-grid ablation, `shared_grid`). The paper's stage (c)
+refinement (textured SLat flow) is not built; parts carry a colour per label instead.
 """
 
 from __future__ import annotations
@@ -31,9 +30,9 @@ import torch
 
 from gfx.checkpoint import read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
-from gfx.mesh.fullpart_layout import LayoutConfig, LayoutDenoiser
-from gfx.mesh.fullpart_occupancy import OBJECT_BOX, OccupancyConfig, OccupancyDenoiser, assign_to_boxes
-from gfx.mesh.parts import assemble, assemble_shared
+from gfx.mesh.layout_lm import LayoutLM, LayoutLMConfig
+from gfx.mesh.part_field import PartField, PartFieldConfig
+from gfx.mesh.parts import assemble, largest_component
 from gfx.mesh.structures import PartMesh
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class FullPartConfig(ConfigMixin):
     """The pipeline's own settings, saved under "config" in its model_index.json.
 
     Attributes:
-        labels: the part label vocabulary; label id i of the layout and occupancy models is labels[i].
+        labels: the part label vocabulary; label id i of the layout and part models is labels[i].
     """
 
     labels: tuple[str, ...] = ()
@@ -101,55 +100,49 @@ class FullPartResult:
 
     Attributes:
         mesh: the parts, named and coloured by label.
+        category: the category the layout model chose.
         boxes: (K, 6) float32 layout boxes [center, size]; labels: K label names.
-        probabilities: (K, R, R, R) float32 part occupancy in each box frame (or (1, Ro, Ro, Ro) for the
-            shared grid).
+        probabilities: (K, R, R, R) float32 part occupancy, each in its frame's grid.
     """
 
     mesh: PartMesh
+    category: str
     boxes: np.ndarray
     labels: list[str]
     probabilities: np.ndarray
 
 
 class FullPart:
-    """The FullPart pipeline: layout denoiser + per-part occupancy denoiser (+ the shared-grid baseline).
+    """The FullPart pipeline: layout model + per-part fields (+ the shared-grid baseline).
 
     Args:
-        layout, parts, shared: the components (`shared` optional).
+        layout: a `LayoutLM`; parts: a box-frame `PartField`; shared: an object-frame `PartField` or None.
         config: the label vocabulary, one name per label id of the models.
     """
 
-    def __init__(
-        self,
-        layout: LayoutDenoiser,
-        parts: OccupancyDenoiser,
-        shared: OccupancyDenoiser | None = None,
-        config: FullPartConfig | None = None,
-    ):
+    def __init__(self, layout: LayoutLM, parts: PartField, shared: PartField | None = None,
+                 config: FullPartConfig | None = None):
         self.layout, self.parts, self.shared = layout, parts, shared
         self.config = config if config is not None else FullPartConfig(dataset_labels())
         self.label_names = list(self.config.labels)
         n = len(self.label_names)
-        if layout.config.n_labels != n or parts.config.n_labels != n:
+        if len(layout.config.labels) != n or parts.config.n_labels != n:
             raise ValueError(
-                f"models were built for {layout.config.n_labels} labels; the config names {n} (labels)"
+                f"models were built for {len(layout.config.labels)} labels; the config names {n} (labels)"
             )
 
     @classmethod
-    def build(cls, preset: str = "mini", with_shared: bool = True) -> FullPart:
+    def build(cls, preset: str = "mini", with_shared: bool = True, category_labels=()) -> FullPart:
         """Fresh (untrained) components of a preset ("tiny" for tests, "mini"), labelled by the part
-        dataset's vocabulary."""
-        shared = None
-        if with_shared:
-            shared_preset = "mini-shared" if preset == "mini" else preset
-            overrides = {"mode": "shared", "grid": 2 * OccupancyConfig.from_name(preset).grid}
-            shared = OccupancyDenoiser(OccupancyConfig.from_name(shared_preset, **overrides))
-        return cls(
-            LayoutDenoiser(LayoutConfig.from_name(preset)),
-            OccupancyDenoiser(OccupancyConfig.from_name(preset)),
-            shared,
-        )
+        dataset's vocabulary; `category_labels`: per category, the label ids its layouts may use."""
+        from gfx.data.parts3d import CATEGORIES
+
+        labels = dataset_labels()
+        layout = LayoutLM(LayoutLMConfig.from_name(preset, categories=tuple(CATEGORIES), labels=labels,
+                                                   category_labels=tuple(map(tuple, category_labels))))
+        field = PartFieldConfig.from_name(preset, n_labels=len(labels))
+        shared = PartField(PartFieldConfig.from_name(preset, n_labels=len(labels), frame="object")) if with_shared else None
+        return cls(layout, PartField(field), shared)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
         """Write model_index.json and the `layout/`, `parts/` (and `shared/`) component folders."""
@@ -158,16 +151,14 @@ class FullPart:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> FullPart:
-        """Load a pipeline saved by `save_pretrained` (a directory from before model_index.json loads with
-        the part dataset's label vocabulary, which those checkpoints were trained on)."""
+        """Load a pipeline saved by `save_pretrained`."""
         files = read_pipeline(directory, cls.__name__, "fullpart")
-        shared = files.optional_path("shared", "OccupancyDenoiser")
-        config = FullPartConfig.from_dict(files.settings) if files.settings else None
+        shared = files.optional_path("shared", "PartField")
         return cls(
-            LayoutDenoiser.from_pretrained(files.path("layout", "LayoutDenoiser"), device=device),
-            OccupancyDenoiser.from_pretrained(files.path("parts", "OccupancyDenoiser"), device=device),
-            OccupancyDenoiser.from_pretrained(shared, device=device) if shared is not None else None,
-            config,
+            LayoutLM.from_pretrained(files.path("layout", "LayoutLM"), device=device),
+            PartField.from_pretrained(files.path("parts", "PartField"), device=device),
+            PartField.from_pretrained(shared, device=device) if shared is not None else None,
+            FullPartConfig.from_dict(files.settings) if files.settings else None,
         )
 
     @property
@@ -181,7 +172,7 @@ class FullPart:
         *,
         boxes: np.ndarray | None = None,
         labels: list[str] | None = None,
-        steps: int | None = None,
+        temperature: float = 0.7,
     ) -> FullPartResult:
         """Generate a part mesh for `prompt` (or for a given layout: `boxes` (K, 6) and `labels`)."""
         from gfx.backbones.text_encoder import cached_embedding
@@ -189,76 +180,49 @@ class FullPart:
         generator = torch.Generator().manual_seed(
             int(seed) if seed is not None else int(torch.randint(2**31, ()).item())
         )
-        # 1. the prompt embedding
-        text = cached_embedding(prompt)[None].to(self.device)
-        # 2. the layout (sampled unless given)
+        # 1. the layout (sampled unless given)
+        category = ""
         if boxes is None:
-            boxes, label_ids = self.layout.sample(text, generator=generator)[0]
+            category, boxes, label_ids = self.layout.sample([prompt], temperature=temperature, generator=generator)[0]
             labels = [self.label_names[i] for i in label_ids]
         elif labels is None or len(labels) != len(boxes):
             raise ValueError("give one label per box")
-        # 3. every part's occupancy in its own grid, 4. assembly
-        probs = self.part_probabilities(text, np.asarray(boxes, np.float32), labels, generator, steps)
-        mesh = self.assemble(probs, np.asarray(boxes, np.float32), labels)
-        return FullPartResult(mesh, np.asarray(boxes, np.float32), list(labels), probs)
+        boxes = np.asarray(boxes, np.float32)
+        # 2. every part's occupancy in its own frame, 3. assembly
+        probs = self.part_probabilities(cached_embedding(prompt), boxes, labels)
+        mesh = self.assemble(probs, boxes, labels)
+        return FullPartResult(mesh, category, boxes, list(labels), probs)
 
-    def _layout_tensors(self, boxes: np.ndarray, labels: list[str]):
-        ids = [self.label_names.index(lab) for lab in labels]
-        b = torch.from_numpy(np.asarray(boxes, np.float32))[None].to(self.device)
-        lab = torch.tensor([ids], dtype=torch.long, device=self.device)
-        return b, lab, torch.ones_like(lab, dtype=torch.bool)
+    def part_probabilities(self, text: torch.Tensor, boxes: np.ndarray, labels: list[str],
+                           field: PartField | None = None) -> np.ndarray:
+        """(K, R, R, R) occupancy probabilities of each part on its frame's grid (`field`: default `parts`)."""
+        field = field or self.parts
+        return field.probabilities(text, boxes, [self.label_names.index(x) for x in labels])
 
-    def part_probabilities(
-        self,
-        text: torch.Tensor,
-        boxes: np.ndarray,
-        labels: list[str],
-        generator: torch.Generator | None = None,
-        steps: int | None = None,
-    ) -> np.ndarray:
-        """(K, R, R, R) occupancy probabilities of each part in its box frame."""
-        b, lab, mask = self._layout_tensors(boxes, labels)
-        return (
-            self.parts.sample(text, b, lab, mask, generator=generator, steps=steps)[0].float().cpu().numpy()
-        )
+    def assemble(self, probs: np.ndarray, boxes: np.ndarray, labels: list[str], names: list[str] | None = None,
+                 frame: str = "box") -> PartMesh:
+        """Per-part grids -> one `PartMesh`: each part's largest connected component (`ensure_nonempty`
+        first, so no part is dropped), names default to `part_names(labels)`."""
+        solid = np.stack([largest_component(p > LEVEL) for p in ensure_nonempty(probs)])
+        return assemble(solid, boxes, names or part_names(labels), labels, [label_color(x) for x in labels],
+                        frame=frame)
 
-    def assemble(
-        self, probs: np.ndarray, boxes: np.ndarray, labels: list[str], names: list[str] | None = None
-    ) -> PartMesh:
-        """Per-part grids -> one `PartMesh`, every part non-empty (`ensure_nonempty`); names default to
-        `part_names(labels)`."""
-        return assemble(
-            ensure_nonempty(probs),
-            boxes,
-            names or part_names(labels),
-            labels,
-            [label_color(x) for x in labels],
-            level=LEVEL,
-        )
-
-    def shared_grid(
-        self,
-        prompt_or_text: str | torch.Tensor,
-        boxes: np.ndarray,
-        labels: list[str],
-        generator: torch.Generator | None = None,
-        steps: int | None = None,
-        names: list[str] | None = None,
-    ) -> PartMesh:
-        """The baseline: one object grid from the shared model, cells given to parts by their boxes."""
+    def shared_grid(self, prompt: str, boxes: np.ndarray, labels: list[str], names: list[str] | None = None
+                    ) -> PartMesh:
+        """The baseline: the object-frame field, every part on the one shared object grid."""
         from gfx.backbones.text_encoder import cached_embedding
 
         if self.shared is None:
             raise ValueError("this FullPart checkpoint has no shared-grid baseline (shared/)")
-        text = cached_embedding(prompt_or_text)[None] if isinstance(prompt_or_text, str) else prompt_or_text
-        b, lab, mask = self._layout_tensors(boxes, labels)
-        probs = self.shared.sample(text.to(self.device), b, lab, mask, generator=generator, steps=steps)[0, 0]
-        ids = assign_to_boxes(probs.float().cpu().numpy() > LEVEL, boxes, OBJECT_BOX[:3], OBJECT_BOX[3])
-        return assemble_shared(
-            ids,
-            names or part_names(labels),
-            labels,
-            [label_color(x) for x in labels],
-            OBJECT_BOX[:3],
-            OBJECT_BOX[3],
-        )
+        probs = self.part_probabilities(cached_embedding(prompt), boxes, labels, self.shared)
+        probs = probs * np.stack([box_mask(b, probs.shape[1]) for b in np.asarray(boxes)])
+        return self.assemble(probs, boxes, labels, names, frame="object")
+
+
+def box_mask(box: np.ndarray, resolution: int, margin: float = 1.0) -> np.ndarray:
+    """(R, R, R) bool: cells of the object grid over [-1, 1]^3 within `margin` cells of the box."""
+    from gfx.mesh.voxels import cell_centers
+
+    centers = cell_centers(resolution, (0.0, 0.0, 0.0), 2.0)
+    slack = box[3:] / 2 + margin * 2.0 / resolution
+    return (np.abs(centers - box[:3]) <= slack).all(-1)

@@ -40,6 +40,22 @@ def box_frames(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return boxes[:, :3], np.maximum(boxes[:, 3:].max(axis=1), MIN_SCALE)
 
 
+MIN_EDGE = 1e-3
+"""Smallest box edge of a box frame (object units), so that flat boxes stay invertible."""
+
+
+def to_box_frame(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Object-frame points (..., 3) -> the box frame, where the box is [-1, 1]^3."""
+    box = np.asarray(box, np.float64)
+    return (np.asarray(points, np.float64) - box[:3]) / (np.maximum(box[3:], MIN_EDGE) / 2)
+
+
+def from_box_frame(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Inverse of `to_box_frame`."""
+    box = np.asarray(box, np.float64)
+    return np.asarray(points, np.float64) * (np.maximum(box[3:], MIN_EDGE) / 2) + box[:3]
+
+
 def boxes_from_min_max(bounds: np.ndarray) -> np.ndarray:
     """(K, 2, 3) min/max corners (FullPart's layout) -> (K, 6) [center, size] float32."""
     bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 2, 3)
@@ -141,6 +157,7 @@ def assemble(
     labels: Sequence[str],
     colors: Sequence[Sequence[int]] | None = None,
     level: float = 0.5,
+    frame: str = "cube",
 ) -> PartMesh:
     """Mesh each part grid with marching cubes and place it through its box into one `PartMesh`.
 
@@ -152,18 +169,28 @@ def assemble(
         names, labels: K unique part names and their labels.
         colors: K RGBA colours (default grey).
         level: marching-cubes iso-value.
+        frame: where each grid lies: "cube" (the cube frame of its box, `box_frames`), "box" (the box
+            itself stretched to [-1, 1]^3, `gfx.mesh.part_field.from_box_frame`) or "object" (the object
+            cube [-1, 1]^3, every part on one shared grid).
 
     Raises:
         MeshError: every grid is empty.
     """
+    if frame not in ("cube", "box", "object"):
+        raise ValueError(f"frame must be 'cube', 'box' or 'object', got {frame!r}")
     centers, scales = box_frames(boxes)
     colors = colors if colors is not None else [DEFAULT_COLOR] * len(grids)
     parts = []
-    for grid, center, scale, name, label, color in zip(
-        grids, centers, scales, names, labels, colors, strict=True
+    for grid, box, center, scale, name, label, color in zip(
+        grids, np.asarray(boxes).reshape(-1, 6), centers, scales, names, labels, colors, strict=True
     ):
         try:
-            vertices, faces = devoxelize(grid, center, scale, level)
+            if frame == "cube":
+                vertices, faces = devoxelize(grid, center, scale, level)
+            else:
+                vertices, faces = devoxelize(grid, (0.0, 0.0, 0.0), 2.0, level)
+                if frame == "box":
+                    vertices = from_box_frame(vertices, box).astype(np.float32)
         except MeshError:
             log.warning("part %s has an empty grid; it is left out of the mesh", name)
             continue
@@ -171,6 +198,33 @@ def assemble(
     if not parts:
         raise MeshError("every part grid is empty; nothing to assemble")
     return PartMesh(parts)
+
+
+def components(grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """6-connected components of a bool grid: (R, R, R) int labels (0 = empty) and their count."""
+    from scipy import ndimage
+
+    return ndimage.label(grid)
+
+
+def largest_component(grid: np.ndarray) -> np.ndarray:
+    """The largest 6-connected component of a bool grid, its enclosed cavities filled: (R, R, R) bool."""
+    from scipy import ndimage
+
+    ids, n = components(grid)
+    if n == 0:
+        return grid.astype(bool)
+    sizes = np.bincount(ids.ravel())[1:]
+    return ndimage.binary_fill_holes(ids == 1 + int(sizes.argmax()))
+
+
+def fragmented(grid: np.ndarray, min_fraction: float = 0.01) -> bool:
+    """True when a part grid has more than one 6-connected component above `min_fraction` of its volume."""
+    ids, n = components(grid)
+    if n < 2:
+        return False
+    sizes = np.bincount(ids.ravel())[1:]
+    return int((sizes > min_fraction * sizes.sum()).sum()) > 1
 
 
 def assemble_shared(

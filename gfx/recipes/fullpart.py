@@ -1,15 +1,15 @@
-"""The `gfx train fullpart` recipe and the `gfx eval fullpart` table (FullPart vs. the shared grid).
+"""The `gfx train fullpart` recipe and the `gfx eval fullpart` table (FullPart vs the shared grid).
 
     gfx train fullpart                         # layout, parts, shared; resumes from gfx.train.RUNS_DIR/fullpart-mini
     result = evaluate_fullpart(FullPart.from_pretrained("models/fullpart-mini"), split="test")
-    print(format_fullpart_table(result))
+    print(result["table"])
 
-The evaluation gives both occupancy models the ground-truth layout and caption of each test object, so
-it measures stage (b) alone: per-part F-score@0.05 and Chamfer by part-size bucket, in the object frame
-and in each part's own frame. The "oracle" rows mesh the ground-truth voxels of each representation (the
-part grids at R^3; the object grid at Ro^3 split by boxes): the best each representation can do, whatever
-the model. Layout metrics (box IoU after Hungarian matching, part-count and label accuracy) score stage (a)
-from the caption alone.
+Stage (b) is scored under ground-truth layouts and captions: per-part F-score@0.05 and Chamfer by part-size
+bucket, in the object frame and in each part's own frame, and the fragment rate (parts whose generated
+grid has more than one component above 1% of its volume, before the pipeline keeps the largest). The
+"oracle" rows mesh the ground-truth voxels of each representation (the part's box-frame grid at R^3; its
+cells of the shared object grid at Ro^3): the best each representation can do, whatever the model.
+Stage (a) is scored from the caption alone: box IoU after Hungarian matching, exact part count, labels.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import numpy as np
 import torch
 
 from gfx.checkpoint import load_weights
-from gfx.mesh.fullpart import COMPONENTS, FullPart, label_color
-from gfx.mesh.fullpart_occupancy import OBJECT_BOX, assign_to_boxes
+from gfx.mesh.fullpart import COMPONENTS, LEVEL, FullPart, box_mask, label_color
 from gfx.mesh.metrics import THRESHOLDS, PartScore, part_metrics, summarize_by_bucket
-from gfx.mesh.parts import assemble, assemble_shared
+from gfx.mesh.parts import assemble, fragmented
 from gfx.mesh.structures import MeshError, PartMesh
 from gfx.models import MODELS_DIR
 from gfx.recipes.card import Card, Table, minutes
@@ -76,57 +75,53 @@ def evaluate_fullpart(
     limit: int = 24,
     progress=None,
     *,
-    n_per_category: int = 150,
+    n_per_category: int = 1000,
     seed: int = 0,
-    steps: int | None = None,
     n_points: int = 2000,
 ) -> dict:
-    """The FullPart vs. shared-grid table on `limit` objects of `split` (`gfx eval fullpart`).
+    """The FullPart vs shared-grid table on `limit` objects of `split` (`gfx eval fullpart`).
 
     Args:
         pipe: a `FullPart`, a checkpoint directory, or None for the shipped `models/fullpart-mini`.
-        split: dataset split (None: all); limit: objects scored, the first of the split (0: all).
+        split: dataset split (None: all); limit: objects scored, spread over the categories (0: all).
         progress: `progress(done, total, label)` after each object.
         n_per_category: objects per category the split is drawn from (as in training).
-        seed: sampling seed; steps: DDIM steps (default: the model's); n_points: samples per part.
+        seed: layout sampling seed; n_points: surface samples per part.
 
     Returns:
-        {"split", "objects", "parts_resolution", "shared_resolution",
-         "buckets": {method: {frame: summarize_by_bucket(...)}}, "layout": means of `layout_scores`}
-        for methods in `METHODS` (the shared ones only when the pipeline has a shared model), and
-        "table": the same as text (`format_fullpart_table`).
+        {"split", "objects", "parts_resolution", "shared_resolution", "fragment_rate",
+         "buckets": {method: {frame: summarize_by_bucket(...)}}, "layout": means of `layout_scores`,
+         "seconds_per_object"} and "table": the same as text (`format_fullpart_table`).
     """
     from gfx.backbones.text_encoder import cached_embedding
-    from gfx.data.parts3d import iter_objects
-    from gfx.mesh.parts import part_grids
+    from gfx.recipes.part_field_data import box_frame_grid
     from gfx.recipes.parts3d import object_grid, part_mesh
 
     if not isinstance(pipe, FullPart):
         pipe = FullPart.from_pretrained(pipe if pipe is not None else DEFAULT_MODEL_DIR)
-    objects = list(iter_objects(n_per_category, split=split))[: limit or None]
+    objects = split_objects(split, n_per_category, limit)
     scores: dict = {m: {"object": [], "part": []} for m in METHODS}
-    layouts = []
-    r, ro = pipe.parts.config.grid, pipe.shared.config.grid if pipe.shared is not None else 0
+    layouts, fragments, seconds = [], [], []
+    r = pipe.parts.config.grid
+    ro = pipe.shared.config.grid if pipe.shared is not None else r
     for n, obj in enumerate(objects):
-        generator = torch.Generator().manual_seed(seed + n)
         gt, boxes, labels = part_mesh(obj), obj.boxes, obj.labels
         names, colors = gt.names, [label_color(x) for x in labels]  # GT names: parts pair up by name
-        text = cached_embedding(obj.caption)[None]
+        probs = pipe.part_probabilities(cached_embedding(obj.caption), boxes, labels)
+        fragments += [fragmented(p > LEVEL) for p in probs]
+        truth = np.stack([box_frame_grid(p.vertices, p.faces, b, r) for p, b in zip(gt, boxes, strict=True)])
         preds = {
-            "fullpart": pipe.assemble(
-                pipe.part_probabilities(text, boxes, labels, generator, steps), boxes, labels, names
-            ),
-            "fullpart_oracle": assemble(part_grids(gt, r).astype(np.float32), boxes, names, labels, colors),
+            "fullpart": pipe.assemble(probs, boxes, labels, names),
+            "fullpart_oracle": assemble(truth, boxes, names, labels, colors, frame="box"),
         }
         if pipe.shared is not None:
             try:
-                preds["shared"] = pipe.shared_grid(text, boxes, labels, generator, steps, names)
+                preds["shared"] = pipe.shared_grid(obj.caption, boxes, labels, names)
             except MeshError:  # nothing generated: every part is missing
                 preds["shared"] = None
-            occupancy = object_grid(obj, ro)[0]
-            preds["shared_oracle"] = assemble_shared(
-                assign_to_boxes(occupancy, boxes), names, labels, colors, OBJECT_BOX[:3], OBJECT_BOX[3]
-            )
+            ids = object_grid(obj, ro)[1]
+            cells = np.stack([ids == k for k in range(len(gt))])
+            preds["shared_oracle"] = assemble(cells, boxes, names, labels, colors, frame="object")
         for method, pred in preds.items():
             for frame in ("object", "part"):
                 scores[method][frame] += (
@@ -134,8 +129,11 @@ def evaluate_fullpart(
                     if pred is None
                     else part_metrics(pred, gt, n_points=n_points, seed=seed, frame=frame)
                 )
-        pred_boxes, pred_ids = pipe.layout.sample(text, generator=generator)[0]
-        layouts.append(layout_scores(pred_boxes, [pipe.label_names[i] for i in pred_ids], boxes, labels))
+        started = time.perf_counter()
+        result = pipe(obj.caption, seed=seed + n)
+        seconds.append(time.perf_counter() - started)
+        layouts.append(layout_scores(result.boxes, result.labels, boxes, labels)
+                       | {"category": float(result.category == obj.category)})
         log.info("evaluated %d/%d %s", n + 1, len(objects), obj.id)
         if progress is not None:
             progress(n + 1, len(objects), "fullpart")
@@ -150,11 +148,22 @@ def evaluate_fullpart(
         "objects": len(objects),
         "parts_resolution": r,
         "shared_resolution": ro,
+        "fragment_rate": round(float(np.mean(fragments)), 4) if fragments else 0.0,
+        "seconds_per_object": round(float(np.mean(seconds)), 2) if seconds else 0.0,
         "buckets": buckets,
         "layout": layout,
     }
     result["table"] = format_fullpart_table(result)
     return result
+
+
+def split_objects(split: str | None, n_per_category: int, limit: int = 0) -> list:
+    """The objects of a split, round-robin over the categories, the first `limit` (0: all)."""
+    from gfx.data.parts3d import CATEGORIES, iter_objects
+
+    per_category = [list(iter_objects(n_per_category, split=split, categories=[c])) for c in CATEGORIES]
+    mixed = [objs[i] for i in range(max(map(len, per_category))) for objs in per_category if i < len(objs)]
+    return mixed[: limit or None]
 
 
 def format_fullpart_table(result: dict) -> str:
@@ -172,49 +181,79 @@ def format_fullpart_table(result: dict) -> str:
                     f"{method:<16} {frame:<6} {bucket:<7} {row['parts']:>5} {row['missing']:>7} "
                     f"{row['f@0.05']:>7.3f} {row['f@0.1']:>7.3f} {row['chamfer']:>7.4f}"
                 )
+    lines.append(f"fragment rate (parts with > 1 component above 1% of their volume): {result['fragment_rate']}")
     if result.get("layout"):
         lines.append("layout from caption: " + ", ".join(f"{k} {v}" for k, v in result["layout"].items()))
+    lines.append(f"seconds per generated object: {result['seconds_per_object']}")
     return "\n".join(lines)
 
 
 @dataclass
 class FullPartRecipe(RecipeConfig):
-    """The fullpart schedule; the defaults are models/fullpart-mini's. `steps` and `batch_size` are those of the
-    two occupancy models (parts, shared); the layout model has its own."""
+    """The fullpart schedule; the defaults are models/fullpart-mini's. `steps` and `batch_size` (parts, each
+    with `points` query points) are those of the two part fields (parts, shared); the layout model has its own."""
 
     PRESETS = {"tiny": dict(preset="tiny", steps=2, layout_steps=2, batch_size=2, layout_batch_size=4,
-                            n_per_category=8, eval_limit=0)}
+                            points=64, n_per_category=8, eval_limit=0)}
 
-    steps: int = 250
-    batch_size: int = 8
+    steps: int = 4000
+    batch_size: int = 32
+    points: int = 512
     weight_decay: float = 0.01
-    eval_every: int = 62  # a quarter of the steps
-    checkpoint_every: int = 12
-    log_every: int = 10
-    eval_limit: int | None = 24
-    layout_steps: int = 1000
+    warmup_steps: int = 200
+    eval_every: int = 500
+    checkpoint_every: int = 100
+    log_every: int = 50
+    eval_limit: int | None = 48
+    layout_steps: int = 4000
     layout_batch_size: int = 32
-    layout_eval_every: int = 250
+    layout_eval_every: int = 500
     shared: bool = True  # also train the shared-grid baseline
-    n_per_category: int = 150  # objects per category of the procedural dataset (indices 0..n-1)
+    n_per_category: int = 1000  # objects per category of the procedural dataset (indices 0..n-1)
 
     def describe(self) -> str:
-        """The occupancy models' schedule, then the layout model's."""
-        return (f"{super().describe()}; the layout model: {self.layout_steps} steps, batch {self.layout_batch_size}; "
-                f"{self.n_per_category} objects per category")
+        """The fields' schedule, then the layout model's."""
+        return (f"{super().describe()}, {self.points} query points per part; the layout model: {self.layout_steps} "
+                f"steps, batch {self.layout_batch_size}; {self.n_per_category} objects per category")
+
+
+def build(config: FullPartRecipe) -> FullPart:
+    """A fresh pipeline whose layout grammar allows, per category, the labels of its training objects."""
+    from gfx.data.parts3d import CATEGORIES
+    from gfx.mesh.layout_lm import category_labels
+    from gfx.recipes.part_field_data import field_arrays
+
+    train = field_arrays("train", config.n_per_category)
+    allowed = category_labels(train["categories"], train["offsets"], train["labels"], len(CATEGORIES))
+    return FullPart.build(config.preset, with_shared=config.shared and bool(config.steps), category_labels=allowed)
+
+
+def layout_batches(pipe: FullPart, arrays: dict, batch_size: int, seed: int, **kwargs):
+    """`Batches` of whole layouts with their captions' MiniLM token states (`layout_lm.layout_batch`)."""
+    from gfx.mesh.layout_lm import layout_batch
+    from gfx.recipes.batching import Batches
+
+    o = arrays["offsets"]
+
+    def collate(rows, rng):
+        return layout_batch(pipe.layout.tokenizer, [arrays["captions"][i] for i in rows], arrays["categories"][rows],
+                            [arrays["boxes"][o[i]:o[i + 1]] for i in rows], [arrays["labels"][o[i]:o[i + 1]] for i in rows],
+                            pipe.layout.config.max_prompt_tokens)
+
+    return Batches(len(arrays["ids"]), batch_size, collate, seed=seed, **kwargs)
 
 
 def stages(pipe: FullPart, config: FullPartRecipe, facts: dict, device: str) -> Iterator[Stage]:
-    """The layout model, then the per-part occupancy model, then the shared-grid baseline."""
-    from gfx.recipes.fullpart_data import part_arrays, part_batches
+    """The layout model, then the per-part field, then the shared-grid field."""
+    from gfx.recipes.part_field_data import PartPoints, field_arrays
 
-    r = pipe.parts.config.grid
-    ro = pipe.shared.config.grid if pipe.shared is not None else 2 * r
+    r, ro = pipe.parts.config.grid, pipe.shared.config.grid if pipe.shared is not None else pipe.parts.config.grid
     started = time.perf_counter()
-    data = {s: part_arrays(s, config.n_per_category, part_resolution=r, object_resolution=ro) for s in ("train", "val")}
+    data = {s: field_arrays(s, config.n_per_category, part_resolution=r, object_resolution=ro) for s in ("train", "val")}
     log.info("part arrays ready in %.0f s", time.perf_counter() - started)
     facts.update(preset=config.preset, n_per_category=config.n_per_category, train_objects=len(data["train"]["ids"]),
-                 val_objects=len(data["val"]["ids"]), seed=config.seed, lr=config.lr, components={})
+                 val_objects=len(data["val"]["ids"]), seed=config.seed, lr=config.lr, points=config.points,
+                 components={})
     plan = [("layout", config.layout_steps, config.layout_batch_size, config.layout_eval_every),
             ("parts", config.steps, config.batch_size, config.eval_every),
             ("shared", config.steps, config.batch_size, config.eval_every)]
@@ -222,9 +261,14 @@ def stages(pipe: FullPart, config: FullPartRecipe, facts: dict, device: str) -> 
         model = getattr(pipe, name)
         if model is None or not steps:
             continue
-        stage = Stage(name, model, part_batches(data["train"], batch, config.seed),
-                      list(part_batches(data["val"], batch, config.seed, drop_last=False)(0)),
-                      config.schedule(steps=steps, eval_every=eval_every))
+        if name == "layout":
+            train = layout_batches(pipe, data["train"], batch, config.seed)
+            val = list(layout_batches(pipe, data["val"], batch, config.seed, shuffle=False, drop_last=False)(0))
+        else:
+            frame = model.config.frame
+            train = PartPoints(data["train"], batch, config.points, frame, seed=config.seed)
+            val = list(PartPoints(data["val"], batch, config.points, frame, seed=config.seed + 1, batches_per_epoch=8)(0))
+        stage = Stage(name, model, train, val, config.schedule(steps=steps, eval_every=eval_every))
         yield stage
         facts["components"][name] = {"parameters": parameter_count(model), "config": model.config.to_dict(),
                                      "batch_size": batch, **run_facts(stage.result)}
@@ -233,7 +277,7 @@ def stages(pipe: FullPart, config: FullPartRecipe, facts: dict, device: str) -> 
 def warm_start(pipe: FullPart, directory: Path) -> None:
     """Load every component's weights from a saved FullPart directory."""
     for name in COMPONENTS:
-        if getattr(pipe, name) is not None:
+        if getattr(pipe, name) is not None and (directory / name).is_dir():
             load_weights(getattr(pipe, name), directory / name)
 
 
@@ -301,7 +345,7 @@ RECIPE = Recipe(
     name="fullpart",
     model_name="fullpart-mini",
     config_class=FullPartRecipe,
-    build=lambda config: FullPart.build(config.preset, with_shared=config.shared and bool(config.steps)),
+    build=build,
     warm_start=warm_start,
     stages=stages,
     save=lambda pipe, path: pipe.save_pretrained(path),
