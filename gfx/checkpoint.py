@@ -57,8 +57,6 @@ CLASSES: dict[str, str] = {
     "Transformer": "gfx.backbones.transformer",
     "StarVectorModel": "gfx.svg.starvector",
     "IconCLIP": "gfx.svg.icon_clip",
-    "LayoutDenoiser": "gfx.mesh.fullpart_layout",
-    "OccupancyDenoiser": "gfx.mesh.fullpart_occupancy",
     "LayoutLM": "gfx.mesh.layout_lm",
     "PartField": "gfx.mesh.part_field",
     "VAT": "gfx.mesh.vat",
@@ -76,11 +74,6 @@ PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline")
 LEGACY_LAYOUTS: dict[str, dict[str, tuple[str, str]]] = {
     "IconShop": {"model": ("Transformer", "."), "tokenizer": ("PathTokenizer", TOKENIZER_NAME)},
     "StarVector": {"model": ("StarVectorModel", "."), "tokenizer": ("PathTokenizer", TOKENIZER_NAME)},
-    "FullPart": {
-        "layout": ("LayoutDenoiser", "layout"),
-        "parts": ("OccupancyDenoiser", "parts"),
-        "shared": ("OccupancyDenoiser", "shared"),
-    },
     "VATPipeline": {"vat": ("VAT", "."), "generator": ("VATGenerator", "generator")},
 }
 """How each pipeline laid out its directory before model_index.json: component -> (class, path inside
@@ -345,8 +338,6 @@ def legacy_class(directory: str | Path) -> str:
     """The class an old directory holds, from its layout (or its config.json's `_class_name`); ValueError
     when neither tells."""
     directory = Path(directory)
-    if (directory / "layout").is_dir():
-        return "FullPart"
     if (directory / "generator").is_dir():
         return "VATPipeline"
     if (directory / LEGACY_SETTINGS_NAME).is_file():

@@ -1,7 +1,7 @@
 """Order-free transformer blocks for sets of tokens (points, boxes, grid patches), and their embeddings.
 
-The 3D models here attend over sets: surface points and latent queries (VAT), box slots (FullPart
-layout), patches of part grids (FullPart occupancy). Order enters only through what the tokens carry
+The 3D models here attend over sets: surface points and latent queries (VAT), scale tokens of the VAT
+generator. Order enters only through what the tokens carry
 (coordinates, embeddings), never through a position index, so the blocks use no rotary embedding and
 attend bidirectionally. With `cond_dim > 0` a block is a DiT block with adaLN-zero modulation: the
 condition vector (timestep + text) sets the shift, scale and gate of both sublayers, and the gates start
@@ -18,17 +18,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gfx.backbones.layers import Attention, SwiGLU
-
-
-def sinusoidal_embedding(values: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal features of scalars (timesteps, quantized coordinates): (...) -> (..., dim) float32."""
-    half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, device=values.device, dtype=torch.float32) / half
-    )
-    angles = values.float()[..., None] * freqs
-    out = torch.cat([angles.cos(), angles.sin()], dim=-1)
-    return F.pad(out, (0, dim - 2 * half))
 
 
 def fourier_features(points: Tensor, n_freqs: int) -> Tensor:
@@ -125,15 +114,3 @@ class FinalLayer(nn.Module):
             mod = mod[:, None]
         shift, scale = mod.chunk(2, dim=-1)
         return self.out(self.norm(x) * (1 + scale) + shift)
-
-
-class TimestepEmbedding(nn.Module):
-    """Diffusion timestep -> (B, dim) vector: sinusoidal features through a 2-layer MLP."""
-
-    def __init__(self, dim: int, freq_dim: int = 128):
-        super().__init__()
-        self.freq_dim = freq_dim
-        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-
-    def forward(self, t: Tensor) -> Tensor:
-        return self.mlp(sinusoidal_embedding(t, self.freq_dim))

@@ -28,6 +28,28 @@ def mesh_generate(
         typer.echo(f"{output}\n{png}\nparts: {', '.join(mesh.names)}")
 
 
+@mesh_app.command("edit")
+def mesh_edit(
+    source: Path = typer.Argument(..., help="Input part mesh (.glb from `gfx mesh generate`, or any mesh with named parts)."),
+    part: str = typer.Option(..., "--part", help='Part name ("backrest", "leg_2") or label ("leg": all legs).'),
+    prompt: str = typer.Option(..., "--prompt", help='What the part should become, e.g. "a tall slatted backrest".'),
+    output: Path = typer.Option(..., "-o", "--output", help="Output mesh (.glb, .obj or .ply)."),
+    relayout: bool = typer.Option(False, help="Also take the part's box(es) from a layout sampled for the prompt."),
+    seed: int | None = typer.Option(None, help="Random seed (with --relayout)."),
+    model: Path | None = typer.Option(None, help="FullPart checkpoint directory (default: the shipped one)."),
+) -> None:
+    """Regenerate one part of a mesh for a prompt, keeping the others; also writes a preview PNG."""
+    import gfx
+    from gfx.mesh.render import preview
+
+    with user_errors():
+        read_input(source)
+        mesh = gfx.mesh.edit(source, part=part, prompt=prompt, seed=seed, relayout=relayout, model=model)
+        mesh.export(output)
+        png = preview(mesh, output.with_suffix(".png"))
+        typer.echo(f"{output}\n{png}\nparts: {', '.join(mesh.names)}")
+
+
 @mesh_app.command("encode")
 def mesh_encode(
     source: Path = typer.Argument(..., help="Input mesh (.glb, .obj, .ply, .stl)."),

@@ -11,11 +11,11 @@ load torch models lazily on first use.
 
 from gfx.mesh.structures import MeshError, Part, PartMesh, load_part_mesh
 
-__all__ = ["MeshError", "Part", "PartMesh", "load_part_mesh", "generate", "encode", "decode"]
+__all__ = ["MeshError", "Part", "PartMesh", "load_part_mesh", "generate", "edit", "encode", "decode"]
 
 
 def __getattr__(name: str):
-    if name in ("generate", "encode", "decode"):
+    if name in ("generate", "edit", "encode", "decode"):
         from gfx.mesh import api
 
         return getattr(api, name)

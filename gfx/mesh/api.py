@@ -1,8 +1,9 @@
-"""The public 3D API: text -> part mesh (FullPart), mesh <-> VAT tokens.
+"""The public 3D API: text -> part mesh (FullPart), part editing, mesh <-> VAT tokens.
 
     import gfx.mesh
     mesh = gfx.mesh.generate("a wooden chair with four legs", seed=0)   # PartMesh with named parts
     mesh.export("chair.glb")
+    mesh = gfx.mesh.edit(mesh, part="backrest", prompt="a chair with a tall slatted backrest")
     codes = gfx.mesh.encode(mesh)            # VATCodes; codes.save("codes.npz")
     shape = gfx.mesh.decode(codes)           # one-part PartMesh
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+
+import numpy as np
 
 from gfx.mesh.structures import MeshError, PartMesh
 
@@ -42,23 +45,52 @@ def _vat(directory: str):
     return VAT.from_pretrained(directory)
 
 
-def generate(prompt: str, seed: int | None = None, model=None) -> PartMesh:
+def generate(prompt: str, seed: int | None = None, model=None, *, n: int | None = None,
+             temperature: float = 0.7) -> PartMesh | list[PartMesh]:
     """Generate a part-based mesh for a text prompt.
 
     Args:
         prompt: a description, e.g. "a wooden chair with a slatted back".
         seed: makes the result reproducible; None draws one.
         model: a FullPart checkpoint directory or a loaded `FullPart`; default the shipped one.
+        n: None for one mesh; an int for a list of n meshes (seeds seed, seed + 1, ...).
+        temperature: layout sampling temperature (0 is greedy: the most likely layout).
 
     Returns:
-        A `PartMesh` in [-1, 1]^3 whose parts are named by label (`leg_0`, ...), each non-empty.
+        A `PartMesh` in [-1, 1]^3 whose parts are named by label (`leg_0`, ...), each non-empty (a list
+        of them with `n`).
     """
-    from gfx.mesh.fullpart import FullPart
-
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string, e.g. 'a wooden chair with four legs'")
-    pipe = model if isinstance(model, FullPart) else _fullpart(os.fspath(_model_dir(model, "fullpart")))
-    return pipe(prompt, seed=seed).mesh
+    if n is not None and n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    pipe = _pipeline(model)
+    if n is None:
+        return pipe(prompt, seed=seed, temperature=temperature).mesh
+    first = int(seed) if seed is not None else int(np.random.default_rng().integers(2**31))
+    return [pipe(prompt, seed=first + k, temperature=temperature).mesh for k in range(n)]
+
+
+def edit(mesh, part: str, prompt: str, seed: int | None = None, model=None, *, relayout: bool = False) -> PartMesh:
+    """Regenerate one part of a mesh for a prompt and keep the others (`FullPart.edit`).
+
+    Args:
+        mesh: a `PartMesh` or a mesh file with named parts (.glb, .obj, .ply).
+        part: a part name ("backrest", "leg_2") or a label ("leg": every leg).
+        prompt: what the part should become, e.g. "a chair with a tall slatted backrest".
+        relayout: also take the part's box(es) from a layout sampled for the prompt.
+    """
+    from gfx.mesh.structures import load_part_mesh
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt must be a non-empty string, e.g. 'a chair with a tall backrest'")
+    return _pipeline(model).edit(load_part_mesh(mesh), part, prompt, seed, relayout=relayout)
+
+
+def _pipeline(model):
+    from gfx.mesh.fullpart import FullPart
+
+    return model if isinstance(model, FullPart) else _fullpart(os.fspath(_model_dir(model, "fullpart")))
 
 
 def encode(mesh, model=None, candidates: int | None = None):

@@ -193,6 +193,53 @@ class FullPart:
         mesh = self.assemble(probs, boxes, labels)
         return FullPartResult(mesh, category, boxes, list(labels), probs)
 
+    def edit(self, mesh: PartMesh, part: str, prompt: str, seed: int | None = None, *, relayout: bool = False,
+             temperature: float = 0.7) -> PartMesh:
+        """Regenerate one part of `mesh` for `prompt`, keeping every other part as it is.
+
+        Args:
+            mesh: a part mesh (e.g. a generated one, or one loaded with `load_part_mesh`).
+            part: a part name ("backrest", "leg_2") or a label ("leg": every part with that label).
+            prompt: the description the new part follows, e.g. "a chair with a tall slatted backrest".
+            relayout: also take the part's boxes from a layout sampled for `prompt` (the parts of that label
+                in it, so their number may change); default keep the old boxes.
+
+        Returns:
+            The mesh with the edited part(s) in place of the old, in `mesh`'s own frame.
+        """
+        from gfx.backbones.text_encoder import cached_embedding
+        from gfx.mesh.structures import label_from_name
+
+        names = mesh.names
+        targets = [k for k, name in enumerate(names) if name == part] or [
+            k for k, p in enumerate(mesh) if (p.label or label_from_name(p.name)) == part
+        ]
+        if not targets:
+            raise ValueError(f"no part named or labelled {part!r}; the mesh has {', '.join(names)}")
+        label = mesh[targets[0]].label or label_from_name(names[targets[0]])
+        if label not in self.label_names:
+            raise ValueError(f"this model does not know the label {label!r}; it knows {', '.join(self.label_names)}")
+        lo, hi = mesh.bounds().astype(np.float64)
+        scale = 2.0 / max(float((hi - lo).max()), 1e-9)
+        offset = -(lo + hi) / 2 * scale
+        boxes = mesh.normalized().boxes()[targets]
+        if relayout:
+            generator = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.randint(2**31, ()).item()))
+            _, new_boxes, new_ids = self.layout.sample([prompt], temperature=temperature, generator=generator)[0]
+            chosen = new_boxes[[self.label_names[i] == label for i in new_ids]]
+            if len(chosen):
+                boxes = chosen
+            else:
+                log.info("the new layout has no %s; keeping the old boxes", label)
+        labels = [label] * len(boxes)
+        kept = [p for k, p in enumerate(mesh) if k not in targets]
+        taken = {p.name for p in kept}
+        fresh = [n for n in part_names(labels) if n not in taken] if len(boxes) > 1 else [names[targets[0]]]
+        fresh += [f"{label}_edit_{k}" for k in range(len(boxes) - len(fresh))]
+        new = self.assemble(self.part_probabilities(cached_embedding(prompt), boxes, labels), boxes, labels, fresh[: len(boxes)])
+        placed = [p.transformed(1 / scale, -offset / scale) for p in new]
+        return PartMesh(kept + placed)
+
     def part_probabilities(self, text: torch.Tensor, boxes: np.ndarray, labels: list[str],
                            field: PartField | None = None) -> np.ndarray:
         """(K, R, R, R) occupancy probabilities of each part on its frame's grid (`field`: default `parts`)."""

@@ -160,9 +160,9 @@ class LayoutLMConfig(ConfigMixin):
     center_bins: int = 192
     size_bins: int = 96
     max_parts: int = 16
-    d_model: int = 192
+    d_model: int = 128
     n_layer: int = 4
-    n_head: int = 6
+    n_head: int = 4
     text_dim: int = 384
     max_prompt_tokens: int = 48
     cond_drop: float = 0.1
@@ -240,14 +240,18 @@ def layout_prompt_states(prompts: list[str], max_tokens: int) -> tuple[Tensor, T
     return prompt_prefix(prompts, _ENCODERS[max_tokens])
 
 
-def layout_batch(tokenizer: LayoutTokenizer, captions: list[str], categories, boxes_list, labels_list,
-                 max_prompt_tokens: int) -> dict[str, Tensor]:
-    """A padded training batch of layouts: "tokens" (B, T), "prefix" (B, P, 384), "prefix_mask" (B, P)."""
+def layout_batch(tokenizer: LayoutTokenizer, categories, boxes_list, labels_list,
+                 prompt_states: list[Tensor]) -> dict[str, Tensor]:
+    """A padded training batch of layouts from the prompts' token states ((T_i, 384) each, real tokens only):
+    "tokens" (B, T), "prefix" (B, P, 384), "prefix_mask" (B, P)."""
     rows = [tokenizer.encode(c, b, lab) for c, b, lab in zip(categories, boxes_list, labels_list, strict=True)]
     tokens = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
     for i, row in enumerate(rows):
         tokens[i, : len(row)] = torch.tensor(row)
-    prefix, mask = layout_prompt_states(list(captions), max_prompt_tokens)
+    prefix = torch.zeros(len(rows), max(len(s) for s in prompt_states), prompt_states[0].shape[-1])
+    mask = torch.zeros(prefix.shape[:2], dtype=torch.bool)
+    for i, states in enumerate(prompt_states):
+        prefix[i, : len(states)], mask[i, : len(states)] = states.float(), True
     return {"tokens": tokens, "prefix": prefix, "prefix_mask": mask}
 
 

@@ -19,7 +19,6 @@ we generate parts as fields rather than by per-part occupancy diffusion on this 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,20 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.set_blocks import fourier_features
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
-
-def fourier(x: Tensor, frequencies: int) -> Tensor:
-    """(..., D) -> (..., D * (1 + 2 * frequencies)): x, sin and cos of x * pi * 2^k."""
-    scales = math.pi * 2.0 ** torch.arange(frequencies, device=x.device, dtype=x.dtype)
-    angles = (x[..., None] * scales).flatten(-2)
-    return torch.cat([x, angles.sin(), angles.cos()], dim=-1)
-
-
-def grid_points(resolution: int) -> Tensor:
-    """(R^3, 3) cell centres of an R^3 grid over [-1, 1]^3, C order (x slowest)."""
-    axis = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution * 2 - 1
-    return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
 @dataclass
@@ -103,9 +91,9 @@ class PartField(nn.Module, PretrainedMixin):
 
     def forward(self, points: Tensor, labels: Tensor, boxes: Tensor, text: Tensor) -> Tensor:
         """Logits (B, N) at points (B, N, 3) of parts with labels (B,), boxes (B, 6), prompts text (B, 384)."""
-        cond = torch.cat([self.label(labels), fourier(boxes, self.config.box_frequencies), text], dim=-1)
+        cond = torch.cat([self.label(labels), fourier_features(boxes, self.config.box_frequencies), text], dim=-1)
         cond = F.silu(self.condition(cond))
-        x = self.point_in(fourier(points, self.config.point_frequencies))
+        x = self.point_in(fourier_features(points, self.config.point_frequencies))
         for block in self.blocks:
             x = block(x, cond)
         return self.out(x).squeeze(-1)
@@ -117,22 +105,30 @@ class PartField(nn.Module, PretrainedMixin):
 
     @torch.no_grad()
     def probabilities(self, text: Tensor, boxes: np.ndarray, labels: list[int] | np.ndarray,
-                      resolution: int | None = None, chunk: int = 8192) -> np.ndarray:
+                      resolution: int | None = None, coarse: int | None = 0, chunk: int = 16384) -> np.ndarray:
         """(K, R, R, R) float32 occupancy probabilities of K parts on their frame's grid.
 
         Args:
             text: (384,) or (1, 384) prompt embedding; boxes: (K, 6) [center, size]; labels: K label ids;
             resolution: R (default `config.grid`).
+            coarse: evaluate on a coarse^3 grid first and refine only near the surface
+                (`gfx.mesh.voxels.field_grid`); 0: R // 2; None: every cell.
         """
+        from gfx.mesh.voxels import field_grid
+
         r = resolution or self.config.grid
+        coarse = r // 2 if coarse == 0 else coarse
         device = next(self.parameters()).device
-        points = grid_points(r).to(device)
-        k = len(boxes)
-        box_t = torch.as_tensor(np.asarray(boxes, np.float32), device=device)
-        label_t = torch.as_tensor(np.asarray(labels, np.int64), device=device)
-        text_t = text.reshape(1, -1).to(device).expand(k, -1)
-        logits = torch.cat([
-            self(points[None, s : s + chunk].expand(k, -1, -1), label_t, box_t, text_t)
-            for s in range(0, len(points), chunk)
-        ], dim=1)  # fmt: skip
-        return torch.sigmoid(logits).float().cpu().numpy().reshape(k, r, r, r)
+        text = text.reshape(1, -1).to(device)
+        box_t = torch.as_tensor(np.asarray(boxes, np.float32), device=device).reshape(-1, 6)
+        label_t = torch.as_tensor(np.asarray(labels, np.int64), device=device).reshape(-1)
+
+        def field(k: int):
+            def probs(points: np.ndarray) -> np.ndarray:
+                pts = torch.from_numpy(points).to(device)
+                logits = [self(pts[None, s : s + chunk], label_t[k : k + 1], box_t[k : k + 1], text)[0]
+                          for s in range(0, len(pts), chunk)]
+                return torch.sigmoid(torch.cat(logits)).float().cpu().numpy() if logits else np.zeros(0, np.float32)
+            return probs
+
+        return np.stack([field_grid(field(k), r, coarse) for k in range(len(box_t))]).astype(np.float32)

@@ -1,12 +1,16 @@
-"""FullPart training arrays: captions, their MiniLM embeddings, part boxes and labels, per-part grids and
-the shared object grid, for one split of the procedural part dataset; and padded batches of them.
+"""FullPart training arrays (captions, boxes, labels, per-part and shared grids) and the batches drawn from them.
 
-`part_arrays(split, n_per_category)` builds the arrays once and caches them as .npz. Grids are stored
-bit-packed like `gfx.data.parts3d.build_parts` does. `part_batches` yields training batches of whole
-objects, parts padded to the largest part count in the batch:
+`field_arrays(split, n_per_category)` builds, once per split (cached as .npz under `.cache/parts3d`):
 
-    "text" (B, 384), "boxes" (B, K, 6), "labels" (B, K) long, "part_mask" (B, K) bool,
-    "part_grids" (B, K, R, R, R) bool, "object_grid" (B, Ro, Ro, Ro) bool
+    ids (N,) str, captions (N,) str, categories (N,) int64 into `CATEGORIES`, text (N, 384) float32 MiniLM
+    sentence embeddings, offsets (N + 1,) int64 (parts of object n are rows offsets[n]:offsets[n+1]),
+    boxes (P, 6) float32 [center, size], labels (P,) int64 into `LABELS`,
+    part_grids (P, R^3 / 8) uint8: each part voxelized in its own *box frame* (the box stretched to
+        [-1, 1]^3, R cells along every edge; `np.packbits` of the (R, R, R) bool grid in C order),
+    object_ids (N, Ro^3) uint8: the shared object grid over [-1, 1]^3, cell = part index + 1 (0 = empty).
+
+Grids stay packed in memory (a 32^3 part is 4 KB) and are unpacked per batch by `PartPoints`, which
+draws query points and their occupancy for either frame.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import torch
 
 from gfx.files import write_bytes
 from gfx.paths import cache_dir
-from gfx.recipes.batching import Batches, by_size
 
 log = logging.getLogger(__name__)
 
@@ -39,110 +42,150 @@ def embed_captions(captions: list[str], batch_size: int = 64) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 384), np.float32)
 
 
-def part_arrays(
+def box_frame_grid(vertices: np.ndarray, faces: np.ndarray, box: np.ndarray, resolution: int) -> np.ndarray:
+    """(R, R, R) bool occupancy of one part in its box frame (box stretched to [-1, 1]^3, "filled")."""
+    from gfx.mesh.parts import to_box_frame
+    from gfx.mesh.voxels import voxelize
+
+    return voxelize(to_box_frame(vertices, box), faces, resolution, (0.0, 0.0, 0.0), 2.0, mode="filled")
+
+
+def field_arrays(
     split: str,
     n_per_category: int,
     *,
-    part_resolution: int = 16,
+    part_resolution: int = 32,
     object_resolution: int = 32,
     cache_dir: str | Path | None = CACHE_DIR,
+    progress=None,
 ) -> dict[str, np.ndarray]:
-    """FullPart arrays of one split (cached).
-
-    Returns:
-        ids (N,) str, captions (N,) str, text (N, 384) float32, offsets (N + 1,) int64 (parts of object n
-        are rows offsets[n]:offsets[n+1]), boxes (P, 6) float32, labels (P,) int64 into `LABELS`,
-        part_grids (P, R, R, R) bool in each part's box frame, object_grids (N, Ro, Ro, Ro) bool over
-        [-1, 1]^3 (the union of the parts, `gfx.recipes.parts3d.object_grid`).
-    """
-    from gfx.data.parts3d import GENERATOR_VERSION, iter_objects
-    from gfx.mesh.parts import part_grids
+    """The arrays of one split (module docstring), built from objects 0..n_per_category-1 of each category."""
+    from gfx.data.parts3d import CATEGORIES, GENERATOR_VERSION, iter_objects
     from gfx.mesh.voxels import voxelize_parts
     from gfx.recipes.parts3d import part_mesh
 
     path = None
     if cache_dir is not None:
-        name = (
-            f"fullpart-{GENERATOR_VERSION}-{n_per_category}-{part_resolution}-{object_resolution}-{split}.npz"
-        )
+        name = f"field-{GENERATOR_VERSION}-{n_per_category}-{part_resolution}-{object_resolution}-{split}.npz"
         path = Path(cache_dir) / name
         if path.is_file():
-            return _unpack(path, part_resolution, object_resolution)
-    ids, captions, offsets, boxes, labels, grids, objects = [], [], [0], [], [], [], []
-    for obj in iter_objects(n_per_category, split=split):
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+    ids, captions, categories, offsets, boxes, labels, grids, objects = [], [], [], [0], [], [], [], []
+    for n, obj in enumerate(iter_objects(n_per_category, split=split)):
+        mesh = part_mesh(obj)
         ids.append(obj.id)
         captions.append(obj.caption)
-        mesh = part_mesh(obj)
+        categories.append(list(CATEGORIES).index(obj.category))
         offsets.append(offsets[-1] + len(mesh))
         boxes.append(obj.boxes)
         labels.append(obj.label_ids)
-        grids.append(np.packbits(part_grids(mesh, part_resolution).reshape(len(mesh), -1), axis=1))
-        objects.append(np.packbits(voxelize_parts(mesh, object_resolution)[0].reshape(-1)))
+        grids += [
+            np.packbits(box_frame_grid(p.vertices, p.faces, box, part_resolution).reshape(-1))
+            for p, box in zip(mesh, obj.boxes, strict=True)
+        ]
+        objects.append((voxelize_parts(mesh, object_resolution)[1] + 1).astype(np.uint8).reshape(-1))
+        if progress is not None:
+            progress(n + 1, 0, obj.category)
     arrays = {
         "ids": np.array(ids, dtype=str),
         "captions": np.array(captions, dtype=str),
+        "categories": np.array(categories, dtype=np.int64),
         "text": embed_captions(captions),
         "offsets": np.array(offsets, dtype=np.int64),
         "boxes": np.concatenate(boxes).astype(np.float32),
-        "labels": np.concatenate(labels),
-        "part_grids": np.concatenate(grids),
-        "object_grids": np.stack(objects),
+        "labels": np.concatenate(labels).astype(np.int64),
+        "part_grids": np.stack(grids),
+        "object_ids": np.stack(objects),
     }
     if path is not None:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         write_bytes(path, buffer.getvalue())
         log.info("cached %d %s objects in %s", len(ids), split, path)
-        return _unpack(path, part_resolution, object_resolution)
-    return _unpacked(arrays, part_resolution, object_resolution)
-
-
-def _unpack(path: Path, r: int, ro: int) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return _unpacked({k: data[k] for k in data.files}, r, ro)
-
-
-def _unpacked(arrays: dict, r: int, ro: int) -> dict[str, np.ndarray]:
-    arrays = dict(arrays)
-    arrays["part_grids"] = (
-        np.unpackbits(arrays["part_grids"], axis=1, count=r**3).reshape(-1, r, r, r).astype(bool)
-    )
-    arrays["object_grids"] = (
-        np.unpackbits(arrays["object_grids"], axis=1, count=ro**3).reshape(-1, ro, ro, ro).astype(bool)
-    )
     return arrays
 
 
-def object_batch(arrays: dict[str, np.ndarray], rows: np.ndarray | list[int]) -> dict[str, torch.Tensor]:
-    """A padded batch of the objects `rows` of `arrays` (keys in the module docstring)."""
-    offsets = arrays["offsets"]
-    counts = [int(offsets[i + 1] - offsets[i]) for i in rows]
-    B, K = len(rows), max(counts)
-    r = arrays["part_grids"].shape[1]
-    boxes = np.zeros((B, K, 6), np.float32)
-    labels = np.zeros((B, K), np.int64)
-    mask = np.zeros((B, K), bool)
-    grids = np.zeros((B, K, r, r, r), bool)
-    for b, (i, k) in enumerate(zip(rows, counts, strict=True)):
-        sl = slice(offsets[i], offsets[i] + k)
-        boxes[b, :k], labels[b, :k], mask[b, :k], grids[b, :k] = (
-            arrays["boxes"][sl],
-            arrays["labels"][sl],
-            True,
-            arrays["part_grids"][sl],
-        )
-    return {
-        "text": torch.from_numpy(arrays["text"][list(rows)]),
-        "boxes": torch.from_numpy(boxes),
-        "labels": torch.from_numpy(labels),
-        "part_mask": torch.from_numpy(mask),
-        "part_grids": torch.from_numpy(grids),
-        "object_grid": torch.from_numpy(arrays["object_grids"][list(rows)]),
-    }
+def part_owner(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) object row and (P,) index within its object of every part row."""
+    counts = np.diff(arrays["offsets"])
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(len(owner)) - arrays["offsets"][owner]
 
 
-def part_batches(arrays: dict[str, np.ndarray], batch_size: int, seed: int = 0, *, shuffle: bool = True,
-                 drop_last: bool = True) -> Batches:
-    """`Batches` of whole objects (`object_batch`), objects of similar part count grouped to limit padding."""
-    return Batches(len(arrays["ids"]), batch_size, lambda rows, rng: object_batch(arrays, rows), seed=seed,
-                   order=by_size(np.diff(arrays["offsets"])), shuffle=shuffle, drop_last=drop_last)
+class PartPoints:
+    """`(epoch, start) -> batches` of parts with query points and their occupancy (a `Batches`-like iterator).
+
+    Each batch holds `batch_size` parts drawn at random and `points` queries per part: half uniform over
+    the frame, half near the part's surface (cells whose 6-neighbourhood changes occupancy), jittered
+    within their cell. Targets are the occupancy of the cell a point falls in.
+
+        "points" (B, N, 3) in the frame's [-1, 1]^3, "occupancy" (B, N) float, "text" (B, 384),
+        "boxes" (B, 6), "labels" (B,) long
+
+    Args:
+        arrays: `field_arrays` output.
+        frame: "box" (each part in its own stretched box grid) or "object" (the shared object grid).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, points: int = 1024, frame: str = "box",
+                 seed: int = 0, batches_per_epoch: int = 500):
+        if frame not in ("box", "object"):
+            raise ValueError(f"frame must be 'box' or 'object', got {frame!r}")
+        self.arrays, self.batch_size, self.points, self.frame = arrays, batch_size, points, frame
+        self.seed, self.batches_per_epoch = seed, batches_per_epoch
+        self.owner, self.index = part_owner(arrays)
+        self.resolution = round((arrays["part_grids"].shape[1] * 8) ** (1 / 3))
+        self.object_resolution = round(arrays["object_ids"].shape[1] ** (1 / 3))
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __call__(self, epoch: int, start: int = 0):
+        for b in range(start, self.batches_per_epoch):
+            yield self.batch(np.random.default_rng((self.seed, epoch, b)))
+
+    def grids(self, rows: np.ndarray) -> np.ndarray:
+        """(B, R, R, R) bool target grids of part rows in this frame."""
+        if self.frame == "box":
+            r = self.resolution
+            bits = np.unpackbits(self.arrays["part_grids"][rows], axis=1, count=r**3)
+            return bits.reshape(-1, r, r, r).astype(bool)
+        r = self.object_resolution
+        cells = self.arrays["object_ids"][self.owner[rows]]
+        return (cells == (self.index[rows] + 1)[:, None]).reshape(-1, r, r, r)
+
+    def batch(self, rng: np.random.Generator, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        if rows is None:
+            rows = rng.integers(0, len(self.owner), self.batch_size)
+        grids = self.grids(rows)
+        r = grids.shape[1]
+        points = np.empty((len(rows), self.points, 3), np.float32)
+        targets = np.empty((len(rows), self.points), np.float32)
+        half = self.points // 2
+        for i, grid in enumerate(grids):
+            surface = np.argwhere(boundary(grid))
+            cells = rng.integers(0, r, (self.points, 3))
+            if len(surface):
+                cells[half:] = surface[rng.integers(0, len(surface), self.points - half)]
+            points[i] = (cells + rng.random((self.points, 3))) / r * 2 - 1
+            targets[i] = grid[cells[:, 0], cells[:, 1], cells[:, 2]]
+        owner = self.owner[rows]
+        return {
+            "points": torch.from_numpy(points),
+            "occupancy": torch.from_numpy(targets),
+            "text": torch.from_numpy(self.arrays["text"][owner]),
+            "boxes": torch.from_numpy(self.arrays["boxes"][rows]),
+            "labels": torch.from_numpy(self.arrays["labels"][rows]),
+        }
+
+
+def boundary(grid: np.ndarray) -> np.ndarray:
+    """(R, R, R) bool: cells whose occupancy differs from one of their 6 neighbours (edge-padded)."""
+    padded = np.pad(grid, 1, mode="edge")
+    inner = padded[1:-1, 1:-1, 1:-1]
+    out = np.zeros_like(grid)
+    for axis in range(3):
+        for shift in (-1, 1):
+            out |= np.roll(padded, shift, axis=axis)[1:-1, 1:-1, 1:-1] != inner
+    return out
