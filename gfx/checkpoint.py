@@ -61,6 +61,7 @@ CLASSES: dict[str, str] = {
     "PartField": "gfx.mesh.part_field",
     "VAT": "gfx.mesh.vat",
     "VATGenerator": "gfx.mesh.vat_generator",
+    "PointClassifier": "gfx.mesh.classify",
     # tokenizers and indexes
     "PathTokenizer": "gfx.svg.tokenizers.path",
     "IconIndex": "gfx.svg.icon_retrieval",

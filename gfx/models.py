@@ -22,6 +22,7 @@ SHIPPED = {
     "fullpart": "fullpart-mini",
     "vat": "vat-mini",
     "starvector": "starvector-mini",
+    "mesh-classifier": "parts-classifier",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 

@@ -25,12 +25,20 @@ def _mesh_arrays(mesh) -> list:
     return [mesh.names, mesh.verts_packed(), mesh.faces_packed()]
 
 
+def _chair():
+    from gfx.data.parts3d import generate
+    from gfx.mesh import PartMesh
+
+    return PartMesh.from_records(generate("chair", 0).parts)
+
+
 OUTPUTS: dict[str, Callable] = {
     "IconShop": lambda pipe, seed: [r.svg for r in pipe("house", n=1, seed=seed)],
     "StarVector": lambda pipe, seed: [r.svg for r in pipe(IMAGE, n=1, seed=seed)],
     "IconCLIP": lambda model, seed: [model.encode_images([ICON]), model.encode_texts(["house"])],
     "FullPart": lambda pipe, seed: _mesh_arrays(pipe("a wooden chair", seed=seed, steps=2).mesh),
     "VATPipeline": lambda pipe, seed: _mesh_arrays(pipe("a round table", seed=seed)),
+    "PointClassifier": lambda model, seed: [model.classify(_chair(), seed=seed)[1]],
 }
 """Class name -> a small seeded output of a loaded model (what the round trip and determinism compare)."""
 

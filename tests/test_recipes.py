@@ -43,7 +43,7 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "starvector", "vat"]
+    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "mesh-classifier", "starvector", "vat"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)
@@ -156,3 +156,42 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     assert_shipped_layout(out, "shapes-diffusion", 2)
     assert card["steps"] == 2 and "eval" not in card
     assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64
+
+
+def test_mesh_classifier_recipe_ships_a_classifier_with_its_test_accuracy(tmp_path, monkeypatch):
+    import numpy as np
+
+    import gfx.recipes.mesh_classifier as recipe
+    from gfx.mesh.classify import PointClassifier
+
+    monkeypatch.setattr(recipe, "CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "classifier-toy"
+    card = run_tiny("mesh-classifier", out)
+    assert_shipped_layout(out, "mesh-classifier", 2)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "classifier-parts3d-v1-6-2048-train.npz", "classifier-parts3d-v1-6-2048-val.npz"]
+    e = card["eval"]
+    assert e["split"] == "test" and e["objects"] == sum(v["n"] for v in e["per_category"].values()) > 0
+    assert np.trace(e["confusion"]) == round(e["accuracy"] * e["objects"])
+    assert "Confusion matrix" in (out / "README.md").read_text()
+    assert PointClassifier.from_pretrained(out).config.categories == tuple(e["categories"])
+
+
+def test_point_batches_draw_subsets_and_augment_deterministically():
+    import numpy as np
+
+    from gfx.recipes.mesh_classifier import point_batches
+
+    points = np.random.default_rng(0).uniform(-1, 1, (6, 64, 3)).astype(np.float16)
+    labels = np.arange(6, dtype=np.int64)
+    plain = next(iter(point_batches(points, labels, 3, 16, seed=0, shuffle=False)(0)))
+    assert plain["points"].shape == (3, 16, 3) and plain["category"].tolist() == [0, 1, 2]
+    for k in range(3):  # a subset of the object's own samples, without repeats
+        rows = {tuple(r) for r in points[k].astype(np.float32).tolist()}
+        drawn = [tuple(r) for r in plain["points"][k].tolist()]
+        assert set(drawn) <= rows and len(set(drawn)) == 16
+    augmented = point_batches(points, labels, 3, 64, seed=0, shuffle=False, scale_range=(0.9, 1.1), jitter=0.01)
+    a, b = next(iter(augmented(0))), next(iter(augmented(0)))
+    assert torch.equal(a["points"], b["points"])
+    ratio = a["points"].abs().amax(dim=1) / torch.from_numpy(np.abs(points[:3].astype(np.float32)).max(axis=1))
+    assert ratio.min() > 0.85 and ratio.max() < 1.15 and not torch.equal(ratio, torch.ones_like(ratio))

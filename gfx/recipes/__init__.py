@@ -23,6 +23,7 @@ RECIPES = {
     "vat": "gfx.recipes.vat:RECIPE",
     "starvector": "gfx.recipes.starvector:RECIPE",
     "shapes-diffusion": "gfx.recipes.shapes_diffusion:RECIPE",
+    "mesh-classifier": "gfx.recipes.mesh_classifier:RECIPE",
 }
 
 
@@ -33,6 +34,7 @@ EVALUATIONS = {
     "vat": "gfx.recipes.vat:evaluate_vat",
     "vectorize": "gfx.recipes.vectorize:evaluate_vectorize",
     "image": "gfx.recipes.image_eval:evaluate_image",
+    "mesh-classifier": "gfx.recipes.mesh_classifier:evaluate_classifier",
 }
 
 
