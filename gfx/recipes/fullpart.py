@@ -72,11 +72,12 @@ def missing_scores(gt: PartMesh) -> list[PartScore]:
 def evaluate_fullpart(
     pipe: FullPart | str | Path | None = None,
     split: str | None = "test",
-    limit: int = 24,
+    limit: int = 64,
     progress=None,
     *,
     n_per_category: int = 1000,
     seed: int = 0,
+    seeds: int = 2,
     n_points: int = 2000,
 ) -> dict:
     """The FullPart vs shared-grid table on `limit` objects of `split` (`gfx eval fullpart`).
@@ -86,12 +87,13 @@ def evaluate_fullpart(
         split: dataset split (None: all); limit: objects scored, spread over the categories (0: all).
         progress: `progress(done, total, label)` after each object.
         n_per_category: objects per category the split is drawn from (as in training).
-        seed: layout sampling seed; n_points: surface samples per part.
+        seed: layout sampling seed; seeds: objects generated per caption; n_points: surface samples per part.
 
     Returns:
         {"split", "objects", "parts_resolution", "shared_resolution", "fragment_rate",
-         "buckets": {method: {frame: summarize_by_bucket(...)}}, "layout": means of `layout_scores`,
-         "seconds_per_object"} and "table": the same as text (`format_fullpart_table`).
+         "buckets": {method: {frame: summarize_by_bucket(...)}}, "layout": means of `layout_scores` over the
+         generated objects, "recognition": `recognition` of them, "seconds_per_object"} and "table": the
+         same as text (`format_fullpart_table`).
     """
     from gfx.backbones.text_encoder import cached_embedding
     from gfx.recipes.fullpart_data import box_frame_grid
@@ -101,7 +103,7 @@ def evaluate_fullpart(
         pipe = FullPart.from_pretrained(pipe if pipe is not None else DEFAULT_MODEL_DIR)
     objects = split_objects(split, n_per_category, limit)
     scores: dict = {m: {"object": [], "part": []} for m in METHODS}
-    layouts, fragments, seconds = [], [], []
+    layouts, fragments, seconds, generated = [], [], [], []
     r = pipe.parts.config.grid
     ro = pipe.shared.config.grid if pipe.shared is not None else r
     for n, obj in enumerate(objects):
@@ -129,11 +131,13 @@ def evaluate_fullpart(
                     if pred is None
                     else part_metrics(pred, gt, n_points=n_points, seed=seed, frame=frame)
                 )
-        started = time.perf_counter()
-        result = pipe(obj.caption, seed=seed + n)
-        seconds.append(time.perf_counter() - started)
-        layouts.append(layout_scores(result.boxes, result.labels, boxes, labels)
-                       | {"category": float(result.category == obj.category)})
+        for k in range(seeds):  # generation from the caption alone: layout, recognition, time
+            started = time.perf_counter()
+            result = pipe(obj.caption, seed=seed + 1000 * k + n)
+            seconds.append(time.perf_counter() - started)
+            layouts.append(layout_scores(result.boxes, result.labels, boxes, labels)
+                           | {"category": float(result.category == obj.category)})
+            generated.append((obj.category, result.mesh))
         log.info("evaluated %d/%d %s", n + 1, len(objects), obj.id)
         if progress is not None:
             progress(n + 1, len(objects), "fullpart")
@@ -152,9 +156,25 @@ def evaluate_fullpart(
         "seconds_per_object": round(float(np.mean(seconds)), 2) if seconds else 0.0,
         "buckets": buckets,
         "layout": layout,
+        "recognition": recognition(generated),
     }
     result["table"] = format_fullpart_table(result)
     return result
+
+
+def recognition(generated: list[tuple[str, PartMesh]]) -> dict:
+    """How many generated objects the shipped category classifier (`gfx.mesh.classify`) puts in their prompted
+    category: {"objects", "accuracy", "per_category": {name: accuracy}}."""
+    from gfx.mesh.classify import category_accuracy
+
+    if not generated:
+        return {}
+    names = sorted({c for c, _ in generated})
+    per = {c: category_accuracy([m for k, m in generated if k == c], [c] * sum(k == c for k, _ in generated))
+           for c in names}
+    counts = [sum(k == c for k, _ in generated) for c in names]
+    accuracy = float(np.average(list(per.values()), weights=counts))
+    return {"objects": len(generated), "accuracy": round(accuracy, 4), "per_category": {c: round(a, 4) for c, a in per.items()}}
 
 
 def split_objects(split: str | None, n_per_category: int, limit: int = 0) -> list:
@@ -184,6 +204,10 @@ def format_fullpart_table(result: dict) -> str:
     lines.append(f"fragment rate (parts with > 1 component above 1% of their volume): {result['fragment_rate']}")
     if result.get("layout"):
         lines.append("layout from caption: " + ", ".join(f"{k} {v}" for k, v in result["layout"].items()))
+    if result.get("recognition"):
+        rec = result["recognition"]
+        lines.append(f"classifier puts {rec['accuracy']} of {rec['objects']} generated objects in the prompted category: "
+                     + ", ".join(f"{c} {a}" for c, a in rec["per_category"].items()))
     lines.append(f"seconds per generated object: {result['seconds_per_object']}")
     return "\n".join(lines)
 
@@ -204,7 +228,7 @@ class FullPartRecipe(RecipeConfig):
     eval_every: int = 500
     checkpoint_every: int = 100
     log_every: int = 50
-    eval_limit: int | None = 48
+    eval_limit: int | None = 64  # test objects, 8 per category (x 2 seeds generated)
     layout_steps: int = 3000
     layout_batch_size: int = 32
     layout_eval_every: int = 500
@@ -330,8 +354,17 @@ def fullpart_tables(e: dict) -> list[Table]:
                     f"GT layouts; part grids {e['parts_resolution']}^3, shared grid {e['shared_resolution']}^3.",
                     ["method", "frame", "bucket", "parts", "missing", "F@0.05", "F@0.1", "CD"], rows)]
     if e.get("layout"):
-        tables.append(Table("Layout from the caption alone (stage a):", list(e["layout"]),
-                            [[str(v) for v in e["layout"].values()]]))
+        rec = e.get("recognition") or {}
+        head = list(e["layout"]) + ["recognised", "fragment_rate", "s/object"]
+        row = [str(v) for v in e["layout"].values()] + [str(rec.get("accuracy", "")), str(e["fragment_rate"]),
+                                                      str(e["seconds_per_object"])]
+        tables.append(Table(f"Generated from the caption alone ({rec.get('objects', 0)} objects: every test caption "
+                            "above, several seeds): layout scores against the caption's object, the share the "
+                            "category classifier recognises, the fragment rate of part grids (under GT layouts) "
+                            "and seconds per object on this CPU:", head, [row]))
+        if rec:
+            tables.append(Table("Recognised per category:", list(rec["per_category"]),
+                                [[str(v) for v in rec["per_category"].values()]]))
     return tables
 
 
