@@ -9,6 +9,7 @@
   `speculative.generate_speculative` (Token Recycling); `keyformer.Keyformer`, a cache policy that
   bounds the KV cache;
 - `language`: `CausalLM`, a transformers causal LM behind the same interface (optional dependency);
+  `token_healing.generate_healed`, exact token healing for its BPE prompts that end mid-token;
 - `layers`, `set_blocks`, `diffusion`, `text_encoder`: layers, set-transformer blocks, diffusion
   helpers and the MiniLM text encoder shared by the modalities.
 """
