@@ -46,7 +46,7 @@ def _vat(directory: str):
 
 
 def generate(prompt: str, seed: int | None = None, model=None, *, n: int | None = None,
-             temperature: float = 0.7) -> PartMesh | list[PartMesh]:
+             temperature: float | None = None) -> PartMesh | list[PartMesh]:
     """Generate a part-based mesh for a text prompt.
 
     Args:
@@ -54,7 +54,8 @@ def generate(prompt: str, seed: int | None = None, model=None, *, n: int | None 
         seed: makes the result reproducible; None draws one.
         model: a FullPart checkpoint directory or a loaded `FullPart`; default the shipped one.
         n: None for one mesh; an int for a list of n meshes (seeds seed, seed + 1, ...).
-        temperature: layout sampling temperature (0 is greedy: the most likely layout).
+        temperature: layout sampling temperature (default the model's, `layout_lm.TEMPERATURE`; 0 is greedy:
+            the most likely layout).
 
     Returns:
         A `PartMesh` in [-1, 1]^3 whose parts are named by label (`leg_0`, ...), each non-empty (a list
@@ -65,10 +66,11 @@ def generate(prompt: str, seed: int | None = None, model=None, *, n: int | None 
     if n is not None and n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     pipe = _pipeline(model)
+    sampling = {} if temperature is None else {"temperature": temperature}
     if n is None:
-        return pipe(prompt, seed=seed, temperature=temperature).mesh
+        return pipe(prompt, seed=seed, **sampling).mesh
     first = int(seed) if seed is not None else int(np.random.default_rng().integers(2**31))
-    return [pipe(prompt, seed=first + k, temperature=temperature).mesh for k in range(n)]
+    return [pipe(prompt, seed=first + k, **sampling).mesh for k in range(n)]
 
 
 def edit(mesh, part: str, prompt: str, seed: int | None = None, model=None, *, relayout: bool = False) -> PartMesh:

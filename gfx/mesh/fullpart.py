@@ -30,7 +30,7 @@ import torch
 
 from gfx.checkpoint import read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
-from gfx.mesh.layout_lm import LayoutLM, LayoutLMConfig
+from gfx.mesh.layout_lm import TEMPERATURE, LayoutLM, LayoutLMConfig
 from gfx.mesh.part_field import PartField, PartFieldConfig
 from gfx.mesh.parts import assemble, largest_component
 from gfx.mesh.structures import PartMesh
@@ -172,7 +172,7 @@ class FullPart:
         *,
         boxes: np.ndarray | None = None,
         labels: list[str] | None = None,
-        temperature: float = 0.7,
+        temperature: float = TEMPERATURE,
     ) -> FullPartResult:
         """Generate a part mesh for `prompt` (or for a given layout: `boxes` (K, 6) and `labels`)."""
         from gfx.backbones.text_encoder import cached_embedding
@@ -194,7 +194,7 @@ class FullPart:
         return FullPartResult(mesh, category, boxes, list(labels), probs)
 
     def edit(self, mesh: PartMesh, part: str, prompt: str, seed: int | None = None, *, relayout: bool = False,
-             temperature: float = 0.7) -> PartMesh:
+             temperature: float = TEMPERATURE) -> PartMesh:
         """Regenerate one part of `mesh` for `prompt`, keeping every other part as it is.
 
         Args:
