@@ -168,3 +168,19 @@ def test_svg_vectorize_keeps_a_wide_images_size_and_caps_the_trace(tmp_path):
 def test_eval_refuses_a_set_the_task_does_not_have():
     result = gfx("eval", "roundtrip", "--set", "colour", "--limit", "1")
     assert result.returncode == 2 and "evaluation 'roundtrip' does not take --set" in result.stderr
+
+
+def test_eval_vectorize_protocol_options_are_checked():
+    result = gfx("eval", "vectorize", "--source", "lucide", "--limit", "1")
+    assert result.returncode == 2 and "add --protocol unseen-source" in result.stderr
+    result = gfx("eval", "vectorize", "--protocol", "unseen-source", "--source", "feather", "--limit", "1")
+    assert result.returncode == 2 and "unknown held-out icon source 'feather'; valid sources:" in result.stderr
+    result = gfx("eval", "vectorize", "--protocol", "concept-disjoint", "--limit", "1")
+    assert result.returncode == 2 and "unknown vectorize protocol 'concept-disjoint'" in result.stderr
+
+
+def test_source_is_refused_where_no_protocol_holds_out_a_source():
+    result = gfx("eval", "iconshop", "--source", "lucide", "--limit", "1")
+    assert result.returncode == 2 and "evaluation 'iconshop' does not take --source" in result.stderr
+    result = gfx("train", "iconshop", "--source", "lucide", "--steps", "1")
+    assert result.returncode == 2 and "recipe 'iconshop' does not take --source" in result.stderr

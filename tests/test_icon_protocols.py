@@ -2,6 +2,7 @@
 the right concept first."""
 
 import numpy as np
+import pytest
 
 from gfx.data.icons import IconRecord
 from gfx.recipes.icon_protocols import (
@@ -64,3 +65,53 @@ def test_the_demo_sheet_holds_out_what_it_says():
 
     held = {c.replace("-", " ") for c in held_out_concepts()}
     assert set(HELD_OUT_PROMPTS) <= held and not set(SEEN_PROMPTS) & held
+
+
+def test_unseen_source_split_keeps_the_held_out_source_out_of_training_and_is_deterministic():
+    from gfx.recipes.icon_protocols import unseen_source_split
+
+    records = [record(s, f"thing-{i}", split) for i in range(5) for s in ("tabler-outline", "lucide", "mdi")
+               for split in ("train", "val", "test")]
+    held = unseen_source_split("lucide", records)
+    assert {r.source for r in held.train + held.val} == {"tabler-outline", "mdi"}
+    assert {(r.source, r.split) for r in held.test} == {("lucide", "test")}
+    assert {r.split for r in held.train} == {"train"} and {r.split for r in held.val} == {"val"}
+    assert len(held.train) == len(held.val) == len(held.test) * 2 == 10
+    assert unseen_source_split("lucide", records[::-1]).train == held.train[::-1]  # the corpus order, no shuffle
+    assert len(unseen_source_split("lucide", records, split=None).test) == 15
+    with pytest.raises(KeyError, match="unknown held-out icon source 'feather'; valid sources: lucide, mdi"):
+        unseen_source_split("feather", records)
+
+
+def test_unseen_source_split_of_the_corpus_holds_out_every_lucide_icon():
+    from gfx.data.icons import load_icons
+    from gfx.recipes.icon_protocols import unseen_source_split
+
+    held = unseen_source_split()
+    lucide = {r.id for r in load_icons(source="lucide")}
+    assert held.source == "lucide" and held.test and held.train and held.val
+    assert not lucide & {r.id for r in held.train + held.val}
+    assert not {r.svg for r in held.test} & {r.svg for r in held.train + held.val}  # no drawing under another name
+    assert {r.id for r in held.test} == {r.id for r in load_icons(source="lucide", split="test")}
+    assert [r.id for r in unseen_source_split().train] == [r.id for r in held.train]
+
+
+def test_saw_source_follows_train_json_and_its_warm_starts(tmp_path):
+    import json
+
+    from gfx.models import MODELS_DIR
+    from gfx.recipes.icon_protocols import saw_source
+
+    def model(name, **schedule):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "train.json").write_text(json.dumps(schedule))
+        return tmp_path / name
+
+    honest = model("honest", protocol="unseen-source", source="lucide")
+    assert saw_source(honest, "lucide") is False
+    assert saw_source(honest, "mdi") is True  # it held out another source
+    assert saw_source(model("warm", protocol="unseen-source", source="lucide", init_from=str(honest))) is False
+    shipped = MODELS_DIR / "starvector-mini"
+    assert saw_source(model("leaky", protocol="unseen-source", source="lucide", init_from=str(shipped))) is True
+    assert saw_source(shipped) is True
+    assert saw_source(tmp_path / "nothing") is None

@@ -195,3 +195,91 @@ def test_point_batches_draw_subsets_and_augment_deterministically():
     assert torch.equal(a["points"], b["points"])
     ratio = a["points"].abs().amax(dim=1) / torch.from_numpy(np.abs(points[:3].astype(np.float32)).max(axis=1))
     assert ratio.min() > 0.85 and ratio.max() < 1.15 and not torch.equal(ratio, torch.ones_like(ratio))
+
+
+def test_unseen_source_options_reach_the_evaluation_and_the_recipe(tmp_path, monkeypatch):
+    """`gfx eval vectorize --protocol unseen-source --source S --limit N` scores N of S's test icons with the
+    protocol's methods; `gfx train starvector --protocol unseen-source --source S` puts both in the schedule."""
+    from typer.testing import CliRunner
+
+    import gfx.recipes.vectorize
+    from gfx.cli import app
+    from gfx.data.icons import load_icons
+
+    calls = []
+
+    def compare(images, names, methods, **_):
+        calls.append((names, methods))
+        row = {"mse": 0.1, "ssim": 0.5, "bytes": 100.0, "fallback_rate": 0.0}
+        return {m: row for m in methods}, {m: images for m in methods}
+
+    monkeypatch.setattr(gfx.recipes.vectorize, "compare_methods", compare)
+    result = CliRunner().invoke(app, ["eval", "vectorize", "--protocol", "unseen-source", "--source", "mdi",
+                                      "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert (report["protocol"], report["source"], report["images"]) == ("unseen-source", "mdi", 3)
+    assert report["model_saw_source"] is True  # the shipped model trained on every source
+    [(names, methods)] = calls
+    assert set(names) <= {r.id for r in load_icons(source="mdi", split="test")}
+    assert methods == gfx.recipes.vectorize.PROTOCOL_METHODS and "neural+refine+fallback" in methods
+
+    schedules = []
+
+    def train(recipe, out, config, resume, progress, device, **overrides):
+        schedules.append(config.replace(**overrides))
+        return {}
+
+    monkeypatch.setattr(gfx.recipes.run, "train_recipe", train)
+    result = CliRunner().invoke(app, ["train", "starvector", "--protocol", "unseen-source", "--source", "mdi",
+                                      "--out", str(tmp_path / "sv"), "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert (schedules[0].protocol, schedules[0].source, schedules[0].steps) == ("unseen-source", "mdi", 2)
+
+
+def test_starvector_recipe_under_the_protocol_trains_without_the_held_out_source():
+    from gfx.recipes.starvector import splits
+
+    config = get_recipe("starvector").config_class(protocol="unseen-source")
+    train, val = splits(config)
+    assert train and val and not any(r.source == "lucide" for r in train + val)
+    with pytest.raises(ValueError, match="unknown training protocol 'concept-disjoint'; valid: unseen-source"):
+        splits(config.replace(protocol="concept-disjoint"))
+
+
+def test_compare_methods_runs_fallback_rows_with_the_fallback_and_counts_it(monkeypatch):
+    import numpy as np
+
+    import gfx.svg.vectorization.vectorizer as vectorizer
+    from gfx.recipes.vectorize import compare_methods
+
+    real = vectorizer.vectorize
+    seen = []
+
+    def fake(image, method, fallback=False, **kw):
+        seen.append((method, fallback))
+        result = real(image, "vtracer")
+        result.info["fallback"] = "vtracer" if fallback and image[0, 0, 0] == 0 else None
+        return result
+
+    monkeypatch.setattr(vectorizer, "vectorize", fake)
+    images = [np.full((32, 32, 3), 255, np.uint8) for _ in range(4)]
+    for image in images[:3]:
+        image[:, :16] = 0
+    table, _ = compare_methods(images, list("abcd"), ("neural+refine", "neural+refine+fallback"))
+    assert seen == [("neural+refine", False)] * 4 + [("neural+refine", True)] * 4
+    assert table["neural+refine"]["fallback_rate"] == 0.0
+    assert table["neural+refine+fallback"]["fallback_rate"] == 0.75
+
+
+def test_the_starvector_card_table_of_a_protocol_report_names_it_and_shows_the_fallback_rate():
+    from pathlib import Path
+
+    from gfx.recipes.starvector import vectorize_table
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "bench/results/vectorize-unseen-lucide-shipped.json").read_text())
+    table = vectorize_table(report)
+    assert table.caption.startswith("`gfx eval vectorize --protocol unseen-source --source lucide`: 30 test icons")
+    assert table.columns[-2] == "fallback rate"
+    assert dict((row[0], row[-2]) for row in table.rows)["neural+refine+fallback"] == "0.100"

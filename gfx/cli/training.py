@@ -23,11 +23,17 @@ def train_recipe(
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default: the config's)."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when available)."),
     init_from: Path | None = typer.Option(None, "--init-from", help="Start from this saved model's weights."),
+    protocol: str | None = typer.Option(
+        None, help="Generalization protocol, for recipes that take one: iconshop's concept-disjoint, starvector's "
+        "unseen-source."),
+    source: str | None = typer.Option(None, help="The icon source the unseen-source protocol holds out."),
 ) -> None:
     """Train a model from the committed data with its recipe; write train.json and its model card.
 
     Without --config the recipe's defaults apply (the shipped model's schedule); flags override fields.
     """
+    import dataclasses
+
     from gfx.recipes import get_recipe
     from gfx.recipes.run import train_recipe as run_recipe
 
@@ -35,7 +41,11 @@ def train_recipe(
         entry = get_recipe(recipe)
         schedule = entry.config_class.from_json(config) if config is not None else entry.config_class()
         given = {"steps": steps, "preset": preset, "batch_size": batch_size, "lr": lr,
-                 "init_from": None if init_from is None else str(init_from)}
+                 "init_from": None if init_from is None else str(init_from), "protocol": protocol, "source": source}
+        fields = {f.name for f in dataclasses.fields(schedule)}
+        for name in ("protocol", "source"):
+            if given[name] is not None and name not in fields:
+                raise ValueError(f"recipe {recipe!r} does not take --{name}")
         update, stop = progress_bar()
 
         def progress(p) -> None:
@@ -62,7 +72,10 @@ def evaluate(
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the report as JSON here."),
     model: Path | None = typer.Option(None, help="Model directory, for tasks that take one (default: the shipped)."),
     protocol: str | None = typer.Option(
-        None, help="Generalization protocol, for tasks that take one: iconshop's concept-disjoint or cross-designer."),
+        None, help="Generalization protocol, for tasks that take one: iconshop's concept-disjoint or cross-designer, "
+        "vectorize's unseen-source."),
+    source: str | None = typer.Option(
+        None, help="The icon source the unseen-source protocol holds out (vectorize; default lucide)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -72,8 +85,8 @@ def evaluate(
 
     with user_errors():
         run = get_evaluation(task)
-        options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set))
-                   if v is not None}
+        options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set),
+                                     ("source", source)) if v is not None}
         for name in options:
             if name not in inspect.signature(run).parameters:
                 raise ValueError(f"evaluation {task!r} does not take --{name}")

@@ -1,4 +1,5 @@
-"""Generalization protocols for text -> icon: prompts whose answers training never saw.
+"""Generalization protocols of the icon models: prompts (text -> icon) and designers (image -> SVG) training
+never saw.
 
 - **concept-disjoint**: the held-out concepts are icon names drawn by both stroke designers (Tabler outline and
   Lucide) whose name hash falls in the first `HELD_OUT_PERCENT` buckets. Every icon of a held-out concept leaves
@@ -7,13 +8,18 @@
   designers' icons of it.
 - **cross-designer**: concepts that are not held out, drawn by both designers, where one designer's icon is in
   the training split and the other's is not. The prompt is the name's words; the reference is the unseen icon.
+- **unseen-source** (image -> SVG): train on every icon source but one (`HELD_OUT_SOURCE` by default), on their
+  train / val splits; evaluate on the held-out source's test icons (`unseen_source_split`). Every icon of the
+  held-out source leaves training, whatever its split. The corpus keeps an icon two sources ship identically once,
+  under the first (`gfx.data.icons.ICON_SOURCES` order), so no evaluated icon is also a training icon.
 
-Scoring (`score_samples`): every sample and every reference is rendered at `RASTER` px; the distance between two
-icons is the symmetric mean chamfer distance between their ink pixels (`InkChamfer`). A concept's distance to a
-sample is that of its nearest reference; the rank of the prompted concept among all concepts of the set gives
-top-1 / top-5 accuracy, and the mean distance to the prompted concept is reported beside them. A sample is a
-near-copy when its distance to the nearest training icon is under a threshold calibrated on the two designers'
-drawings of the concepts they share (`calibrate_near_copy`): closer than `NEAR_COPY_PERCENTILE`% of those pairs.
+Scoring of the text -> icon protocols (`score_samples`): every sample and every reference is rendered at
+`RASTER` px; the distance between two icons is the symmetric mean chamfer distance between their ink pixels
+(`InkChamfer`). A concept's distance to a sample is that of its nearest reference; the rank of the prompted
+concept among all concepts of the set gives top-1 / top-5 accuracy, and the mean distance to the prompted
+concept is reported beside them. A sample is a near-copy when its distance to the nearest training icon is under
+a threshold calibrated on the two designers' drawings of the concepts they share (`calibrate_near_copy`): closer
+than `NEAR_COPY_PERCENTILE`% of those pairs.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ from gfx.svg.core.render import render
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("concept-disjoint", "cross-designer")
+"""The text -> icon protocols (`protocol_set`)."""
+UNSEEN_SOURCE = "unseen-source"
+"""The image -> SVG protocol (`unseen_source_split`)."""
+HELD_OUT_SOURCE = "lucide"
+"""The source the unseen-source protocol holds out by default: a stroke-icon designer not otherwise in training."""
 DESIGNERS = ("tabler-outline", "lucide")
 HELD_OUT_PERCENT = 35
 """Share of the concepts both designers draw that the concept-disjoint protocol holds out (about 220 of 625)."""
@@ -74,6 +85,58 @@ def training_records(records: Sequence[IconRecord] | None = None) -> list[IconRe
     concepts = set(held_out_concepts(records))
     concept_words = {words(c) for c in concepts}
     return [r for r in records if r.split == "train" and not is_of_concept(r, concepts, concept_words)]
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """The unseen-source protocol's icons.
+
+    Attributes:
+        source: the held-out source.
+        train, val: every other source's icons of the corpus train / val splits.
+        test: the held-out source's icons of the evaluated split (the test split by default).
+    """
+
+    source: str
+    train: list[IconRecord]
+    val: list[IconRecord]
+    test: list[IconRecord]
+
+
+def unseen_source_split(source: str = HELD_OUT_SOURCE, records: Sequence[IconRecord] | None = None,
+                        split: str | None = "test") -> SourceSplit:
+    """Hold out `source`: train / val on the other sources, evaluate on `source`'s icons of `split` (None: all).
+    Deterministic: the corpus splits are content hashes and the records keep the corpus order."""
+    records = load_icons() if records is None else records
+    sources = sorted({r.source for r in records})
+    if source not in sources:
+        raise KeyError(f"unknown held-out icon source {source!r}; valid sources: {', '.join(sources)}")
+    others = [r for r in records if r.source != source]
+    return SourceSplit(source, [r for r in others if r.split == "train"], [r for r in others if r.split == "val"],
+                       [r for r in records if r.source == source and (split is None or r.split == split)])
+
+
+def saw_source(model_dir, source: str = HELD_OUT_SOURCE) -> bool | None:
+    """Whether the model saved in `model_dir` trained on `source`'s icons, by its `train.json`: False when it, and
+    every model it was warm-started from, trained under the unseen-source protocol holding `source` out; None when
+    a train.json on that chain is missing (or the chain loops)."""
+    import json
+    from pathlib import Path
+
+    from gfx.models import MODELS_DIR
+    from gfx.recipes.run import TRAIN_CONFIG_NAME
+
+    path, seen = Path(model_dir), set()
+    while (path / TRAIN_CONFIG_NAME).is_file() and path.resolve() not in seen:
+        seen.add(path.resolve())
+        schedule = json.loads((path / TRAIN_CONFIG_NAME).read_text())
+        if schedule.get("protocol") != UNSEEN_SOURCE or schedule.get("source") != source:
+            return True
+        if not schedule.get("init_from"):
+            return False
+        path = Path(schedule["init_from"])
+        path = path if path.is_dir() else MODELS_DIR.parent / path
+    return None
 
 
 @dataclass(frozen=True)

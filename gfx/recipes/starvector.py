@@ -2,6 +2,7 @@
 
     gfx train starvector                      # models/starvector-mini, resumes from RUNS_DIR/starvector-mini
     gfx train starvector --steps 20000 --out models/starvector-mini
+    gfx train starvector --protocol unseen-source --out models/starvector-unseen   # without Lucide's icons
 
 The skeleton (seed, checkpoints, time limit, save, card) is `gfx.recipes.run`; `init_from` warm-starts a new
 run from a saved pipeline (one saved without the pointer head gets a fresh one).
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from gfx.checkpoint import load_weights
 from gfx.recipes.card import Card, Table, run_lines
+from gfx.recipes.icon_protocols import HELD_OUT_SOURCE, UNSEEN_SOURCE, unseen_source_split
 from gfx.recipes.iconshop import ICON_DATASETS
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 from gfx.recipes.starvector_data import ImageAugmentConfig, StarVectorBatches, load_documents
@@ -38,15 +40,28 @@ class StarVectorRecipe(RecipeConfig):
     eval_batches: int = 5
     checkpoint_every: int = 50
     eval_limit: int | None = 100  # test icons of the card's vectorize table
+    protocol: str | None = None  # "unseen-source": train without `source`'s icons, test on them (icon_protocols)
+    source: str = HELD_OUT_SOURCE  # the icon source the unseen-source protocol holds out
+
+
+def splits(config: StarVectorRecipe) -> tuple[list, list]:
+    """The (train, val) icon records: the corpus splits, without the held-out source under the protocol."""
+    from gfx.data.icons import load_icons
+
+    if config.protocol is None:
+        return load_icons(split="train"), load_icons(split="val")
+    if config.protocol != UNSEEN_SOURCE:
+        raise ValueError(f"unknown training protocol {config.protocol!r}; valid: {UNSEEN_SOURCE}")
+    held_out = unseen_source_split(config.source)
+    return held_out.train, held_out.val
 
 
 def stages(pipe: StarVector, config: StarVectorRecipe, facts: dict, device: str) -> Iterator[Stage]:
-    """One stage: the whole model on augmented renders of the corpus icons."""
-    from gfx.data.icons import load_icons
-
+    """One stage: the whole model on augmented renders of the corpus icons (`splits`)."""
     c = pipe.config
-    train_docs = load_documents(load_icons(split="train"), pipe.tokenizer, c.max_tokens)
-    val_docs = load_documents(load_icons(split="val"), pipe.tokenizer, c.max_tokens)
+    train, val = splits(config)
+    train_docs = load_documents(train, pipe.tokenizer, c.max_tokens)
+    val_docs = load_documents(val, pipe.tokenizer, c.max_tokens)
 
     def batches(docs, augment):
         return StarVectorBatches(docs, pipe.tokenizer, c.image_size, config.batch_size, c.max_tokens, augment,
@@ -54,6 +69,8 @@ def stages(pipe: StarVector, config: StarVectorRecipe, facts: dict, device: str)
 
     facts.update(preset=config.preset, parameters=parameter_count(pipe.model), train_icons=len(train_docs),
                  val_icons=len(val_docs))
+    if config.protocol is not None:
+        facts.update(protocol=config.protocol, source=config.source)
     stage = Stage(None, pipe.model, batches(train_docs, ImageAugmentConfig()), batches(val_docs, None),
                   config.schedule())
     yield stage
@@ -63,9 +80,13 @@ def stages(pipe: StarVector, config: StarVectorRecipe, facts: dict, device: str)
 
 
 def evaluate(pipe: StarVector, config: StarVectorRecipe) -> dict:
-    """`evaluate_vectorize` of the neural vectorizer and its baselines on the test split."""
+    """`evaluate_vectorize` of the neural vectorizer and its baselines on the test split; under the protocol, the
+    protocol's table on the held-out source's test icons."""
     from gfx.recipes.vectorize import evaluate_vectorize
 
+    if config.protocol is not None:
+        return evaluate_vectorize(split="test", limit=config.eval_limit or 0, model=pipe, protocol=config.protocol,
+                                  source=config.source)
     return evaluate_vectorize(split="test", limit=config.eval_limit or 0, methods=list(METHODS), model=pipe)
 
 
@@ -91,7 +112,9 @@ def card(name: str, facts: dict) -> Card:
         data=f"The committed icon corpus (`assets/icons/`: Tabler, Lucide, MDI), train split: {facts['train_icons']} "
         "icons\nthat fit the token budget, rendered with cairosvg at the model's image size on white; validation: "
         f"{facts['val_icons']} icons. Augmentation: scale + shift (tokens move with the picture), stroke width,\n"
-        "dark ink colour, Gaussian blur, pixel noise.",
+        "dark ink colour, Gaussian blur, pixel noise."
+        + (f" Unseen-source protocol (`gfx.recipes.icon_protocols`): every `{facts['source']}` icon is left out of "
+           "training and validation;\nthe metrics are on its test icons." if facts.get("protocol") else ""),
         run=run,
         metrics=[vectorize_table(facts["eval"])] if "eval" in facts else [],
         notes=vectorize_notes(facts["eval"]) if "eval" in facts else [],
@@ -106,12 +129,18 @@ print(result.svg)
 
 
 def vectorize_table(e: dict) -> Table:
-    """The `gfx eval vectorize` report as a table, one row per method."""
+    """The `gfx eval vectorize` report as a table, one row per method (with the fallback rate, when measured)."""
+    fallback = all("fallback_rate" in m for m in e["methods"].values())
     rows = [[method, f"{m['mse']:.4f}", f"{m['ssim']:.4f}", f"{m['tokens']:.2f}", f"{m['bytes']:.2f}",
-             f"{m['validity']:.3f}", f"{m['seconds_median']:.4f}", str(m["failures"])]
+             f"{m['validity']:.3f}", f"{m['seconds_median']:.4f}", *([f"{m['fallback_rate']:.3f}"] if fallback else []),
+             str(m["failures"])]
             for method, m in e["methods"].items()]
-    return Table(f"`gfx eval vectorize --split test`: {e['icons']} test icons rendered at {e['size']} px.",
-                 ["method", "MSE", "SSIM", "tokens", "bytes", "validity", "s (median)", "failures"], rows)
+    images = e.get("images", e.get("icons"))  # "icons" in reports written before the colour set
+    title = (f"`gfx eval vectorize --protocol {e['protocol']} --source {e['source']}`: {images} test icons of the "
+             f"held-out source rendered at {e['size']} px." if e.get("protocol") else
+             f"`gfx eval vectorize --split test`: {images} test icons rendered at {e['size']} px.")
+    return Table(title, ["method", "MSE", "SSIM", "tokens", "bytes", "validity", "s (median)",
+                         *(["fallback rate"] if fallback else []), "failures"], rows)
 
 
 def vectorize_notes(e: dict) -> list[str]:

@@ -1,18 +1,24 @@
-"""`gfx eval vectorize [--set icons|colour]`: image -> SVG methods side by side (SVG-Bench style).
+"""`gfx eval vectorize [--set icons|colour] [--protocol unseen-source [--source S]]`: image -> SVG methods side
+by side (SVG-Bench style).
 
 Sets:
 - `icons` (default): corpus icons of `split`, rendered with cairosvg at 128 px on white;
 - `colour`: flat-colour artwork fetched from npm at evaluation time (Twemoji, CC-BY 4.0; flat-color-icons,
   MIT; `gfx.recipes.colour_art`), rendered at 256 and 512 px, one table per size.
+With `protocol="unseen-source"` the icons are one source's test icons (`source`, default lucide), the source a
+model trained under that protocol never saw (`gfx.recipes.icon_protocols.unseen_source_split`); the report says
+whether the evaluated model saw it (`model_saw_source`, from its train.json).
 Every method vectorizes the same images at their native resolution and its output is rendered back at the
 input's size (`gfx.svg.vectorization.vectorizer.fidelity`; neural methods without the vtracer fallback, so
-the table measures the model). Per method:
+the table measures the model, unless the name ends in `FALLBACK`: "neural+refine+fallback" is what
+`gfx.svg.vectorize` returns by default). Per method:
 - `mse`, `ssim`: mean over images (`gfx.svg.core.metrics`, SVG-Bench definitions);
 - `tokens` (icons): mean PathTokenizer body length of the output in the 24-unit viewBox (`count_tokens`);
 - `bytes`: mean length of the output's SVG text;
 - `validity`: share of outputs that parse safely and render;
 - `seconds_median`, `cpu_seconds_median`: median wall and process CPU time per image (CPU time is the
   steadier number on a shared machine);
+- `fallback_rate`: share of images for which the method returned vtracer's trace instead of its own;
 - `failures`: images whose vectorization raised (counted as invalid, left out of the means).
 `pareto` says whether each of our methods dominates each vtracer row (MSE no worse and bytes no more).
 A contact sheet (input | each method) of the first `sheet_rows` images is written when `sheet` is given.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +37,12 @@ from gfx.svg.core.metrics import is_valid_svg
 
 log = logging.getLogger(__name__)
 
+FALLBACK = "+fallback"
+"""Suffix of a method run with the vectorizer's vtracer fallback on, e.g. "neural+refine+fallback"."""
 DEFAULT_METHODS = ("centerline+refine", "neural+refine", "neural", "vtracer", "vtracer-spline")
+PROTOCOL_METHODS = ("neural", "neural+refine", "neural+refine" + FALLBACK, "centerline+refine", "vtracer")
+"""The unseen-source table: the model alone, refined, refined with fallback (the API's neural default), the
+default method and the compact vtracer baseline."""
 COLOUR_METHODS = ("centerline+refine", "vtracer-color", "vtracer-color-spline")
 COLOUR_SIZES = (256, 512)
 SETS = ("icons", "colour")
@@ -49,6 +61,8 @@ def evaluate_vectorize(
     methods=None,
     *,
     set: str = "icons",  # noqa: A002  (the CLI's --set)
+    protocol: str | None = None,
+    source: str | None = None,
     size: int = 128,
     model=None,
     refine_steps: int | None = None,
@@ -61,9 +75,11 @@ def evaluate_vectorize(
     Args:
         split: corpus split of the icon set.
         limit: images evaluated (per size for the colour set).
-        methods: `gfx.svg.vectorization.vectorizer.METHODS` names (default: `DEFAULT_METHODS` for icons,
-            `COLOUR_METHODS` for colour).
+        methods: `gfx.svg.vectorization.vectorizer.METHODS` names, optionally + `FALLBACK` (default:
+            `DEFAULT_METHODS` for icons, `PROTOCOL_METHODS` under a protocol, `COLOUR_METHODS` for colour).
         set: "icons" or "colour".
+        protocol: None, or "unseen-source": the icons are the held-out `source`'s of `split`.
+        source: the held-out icon source (default `icon_protocols.HELD_OUT_SOURCE`); only with `protocol`.
         size: render side in pixels of the icon set.
         model: StarVector pipeline or directory for the neural methods (default: shipped).
         refine_steps: optimisation steps of the `+refine` methods (None: the vectorizer's schedule).
@@ -72,28 +88,52 @@ def evaluate_vectorize(
         progress: `callback(done, total, label)`.
 
     Returns:
-        icons: {"set", "split", "images", "size", "settings", "methods": {name: metrics}, "pareto"};
+        icons: {"set", "split", "images", "size", "settings", "methods": {name: metrics}, "pareto"}, and under a
+            protocol {"protocol", "source", "model_saw_source"};
         colour: {"set", "images", "licences", "settings", "sizes": {size: {"methods", "pareto"}}}.
     """
+    from gfx.recipes.icon_protocols import UNSEEN_SOURCE
+
     if set not in SETS:
         raise ValueError(f"unknown evaluation set {set!r}; valid: {', '.join(SETS)}")
+    if protocol not in (None, UNSEEN_SOURCE):
+        raise ValueError(f"unknown vectorize protocol {protocol!r}; valid: {UNSEEN_SOURCE}")
+    if source is not None and protocol is None:
+        raise ValueError(f"--source names the icon source the {UNSEEN_SOURCE} protocol holds out; "
+                         f"add --protocol {UNSEEN_SOURCE}")
     if set == "colour":
+        if protocol is not None:
+            raise ValueError(f"the {UNSEEN_SOURCE} protocol is about icon sources; leave out --set colour")
         return _evaluate_colour(limit, tuple(methods or COLOUR_METHODS), refine_steps, sheet, sheet_rows, progress)
-    from gfx.data.icons import load_icons
     from gfx.svg.core.render import render, to_rgb
 
-    records = load_icons(split=split or "test")
+    records, facts = _icon_records(split or "test", protocol, source, model)
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
     images = [to_rgb(render(r.svg, size)) for r in records]
-    methods = tuple(methods or DEFAULT_METHODS)
+    methods = tuple(methods or (DEFAULT_METHODS if protocol is None else PROTOCOL_METHODS))
     table, renders = compare_methods(images, [r.id for r in records], methods, model=model,
                                      refine_steps=refine_steps, tokens=True, progress=progress)
     if sheet is not None:
         save_sheet(sheet, images, renders, [r.name for r in records], methods, sheet_rows)
-    return {"set": "icons", "split": split or "test", "images": len(records), "size": size,
+    return {"set": "icons", "split": split or "test", **facts, "images": len(records), "size": size,
             "settings": {m: SETTINGS[m] for m in methods if m in SETTINGS}, "methods": table,
             "pareto": pareto(table)}
+
+
+def _icon_records(split: str, protocol: str | None, source: str | None, model) -> tuple[list, dict]:
+    """The corpus icons of `split`, or under the protocol the held-out source's, with the report's protocol facts."""
+    from gfx.data.icons import load_icons
+
+    if protocol is None:
+        return load_icons(split=split), {}
+    from gfx.models import model_path
+    from gfx.recipes.icon_protocols import HELD_OUT_SOURCE, saw_source, unseen_source_split
+
+    held_out = unseen_source_split(source or HELD_OUT_SOURCE, split=split)
+    model = model_path("starvector") if model is None else model
+    seen = saw_source(model, held_out.source) if isinstance(model, str | Path) else None  # a pipeline: unknown
+    return held_out.test, {"protocol": protocol, "source": held_out.source, "model_saw_source": seen}
 
 
 def _evaluate_colour(limit, methods, refine_steps, sheet, sheet_rows, progress) -> dict:
@@ -114,7 +154,8 @@ def _evaluate_colour(limit, methods, refine_steps, sheet, sheet_rows, progress) 
 
 def compare_methods(images: list[np.ndarray], names: list[str], methods, *, model=None,
                     refine_steps: int | None = None, tokens: bool = False, progress=None) -> tuple[dict, dict]:
-    """Vectorize every (H, W, 3) uint8 image with every method; returns ({method: metrics}, {method: renders})."""
+    """Vectorize every (H, W, 3) uint8 image with every method (a name ending in `FALLBACK`: with the vtracer
+    fallback on); returns ({method: metrics}, {method: renders})."""
     from gfx.svg.core.normalize import normalize
     from gfx.svg.tokenizers.registry import count_tokens
     from gfx.svg.vectorization.vectorizer import fidelity, vectorize
@@ -122,17 +163,19 @@ def compare_methods(images: list[np.ndarray], names: list[str], methods, *, mode
     table, renders = {}, {}
     total = len(methods) * len(images)
     for m, method in enumerate(methods):
-        rows, seconds, cpu, outputs, failures = [], [], [], [], 0
+        rows, seconds, cpu, outputs, failures, fell_back = [], [], [], [], 0, 0
         for i, image in enumerate(images):
             start, start_cpu = time.perf_counter(), time.process_time()
             try:
-                result = vectorize(image, method, model=model, refine_steps=refine_steps, fallback=False)
+                result = vectorize(image, method.removesuffix(FALLBACK), model=model, refine_steps=refine_steps,
+                                   fallback=method.endswith(FALLBACK))
             except Exception as err:  # a failure is a result here, not a crash of the whole table
                 log.warning("%s failed on %s: %s", method, names[i], err)
                 failures += 1
                 outputs.append(np.full_like(image, 255))
                 continue
             seconds.append(time.perf_counter() - start)
+            fell_back += result.info["fallback"] is not None
             cpu.append(time.process_time() - start_cpu)
             scores = fidelity(image, result)
             outputs.append(result.render(max(image.shape[:2]))[..., :3])
@@ -150,6 +193,7 @@ def compare_methods(images: list[np.ndarray], names: list[str], methods, *, mode
             "validity": float(a[:, 4].sum() / len(images)),
             "seconds_median": statistics.median(seconds) if seconds else None,
             "cpu_seconds_median": statistics.median(cpu) if cpu else None,
+            "fallback_rate": fell_back / len(images) if images else None,
             "failures": failures,
         }
     return table, renders
