@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         "shipped": best["shipped"][0] + best["layout"][0] + best["assembly"][0],
     }
     results = {
-        "model": str(directory), "prompts": len(prompts), "repeats": args.repeats,
+        "model": os.path.relpath(directory, Path(__file__).resolve().parents[1]), "prompts": len(prompts), "repeats": args.repeats,
         "parts_per_object": round(float(np.mean([len(b) for _, b, _ in layouts])), 2),
         "grid": pipe.parts.config.grid, "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
         "seconds_per_object": {k: round(v, 3) for k, v in per_object.items()},
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_vs_full_grid": round(per_object["shipped"] / per_object["full grid"], 3),
         "targets": {"seconds_per_object": 10.0},
     }
-    print(f"model: {directory}, {results['parts_per_object']} parts per object, part grids {results['grid']}^3")
+    print(f"model: {results['model']}, {results['parts_per_object']} parts per object, part grids {results['grid']}^3")
     print(f"{'stage':<10} {'cpu s/object':>13} {'wall s/object':>14}")
     for name, (cpu, wall) in best.items():
         print(f"{name:<10} {cpu:>13.3f} {wall:>14.3f}")

@@ -229,7 +229,8 @@ class FullPartRecipe(RecipeConfig):
     checkpoint_every: int = 100
     log_every: int = 50
     eval_limit: int | None = 64  # test objects, 8 per category (x 2 seeds generated)
-    layout_steps: int = 3000
+    layout_steps: int = 4000
+    shorten_captions: float = 0.5  # share of layout training captions cut to a random subset of their clauses
     layout_batch_size: int = 32
     layout_eval_every: int = 500
     shared: bool = True  # also train the shared-grid baseline
@@ -252,23 +253,33 @@ def build(config: FullPartRecipe) -> FullPart:
     return FullPart.build(config.preset, with_shared=config.shared and bool(config.steps), category_labels=allowed)
 
 
-def layout_batches(pipe: FullPart, arrays: dict, batch_size: int, seed: int, **kwargs):
-    """`Batches` of whole layouts with their captions' MiniLM token states (`layout_lm.layout_batch`); the
-    states of a caption are computed once, on its first batch, and kept (float16)."""
+def layout_batches(pipe: FullPart, arrays: dict, batch_size: int, seed: int, shorten: float = 0.0, **kwargs):
+    """`Batches` of whole layouts with their captions' MiniLM token states (`layout_lm.layout_batch`). With
+    probability `shorten` a row's caption is replaced by a `shortened_caption` (its layout unchanged); the
+    states of full captions are computed once, on their first batch, and kept (float16)."""
     from gfx.mesh.layout_lm import layout_batch, layout_prompt_states
     from gfx.recipes.batching import Batches
+    from gfx.recipes.fullpart_data import shortened_caption
 
-    o, states = arrays["offsets"], {}
+    o, cached, max_tokens = arrays["offsets"], {}, pipe.layout.config.max_prompt_tokens
+
+    def states_of(captions: list[str]) -> list:
+        prefix, mask = layout_prompt_states(captions, max_tokens)
+        return [prefix[k, mask[k]].half() for k in range(len(captions))]
 
     def collate(rows, rng):
-        new = [int(i) for i in rows if int(i) not in states]
+        new = [int(i) for i in rows if int(i) not in cached]
         if new:
-            prefix, mask = layout_prompt_states([str(arrays["captions"][i]) for i in new],
-                                                pipe.layout.config.max_prompt_tokens)
-            states.update({i: prefix[k, mask[k]].half() for k, i in enumerate(new)})
+            cached.update(zip(new, states_of([str(arrays["captions"][i]) for i in new]), strict=True))
+        states = [cached[int(i)] for i in rows]
+        short = [k for k in range(len(rows)) if rng.random() < shorten]
+        if short:
+            fresh = states_of([shortened_caption(str(arrays["captions"][rows[k]]), rng) for k in short])
+            for k, st in zip(short, fresh, strict=True):
+                states[k] = st
         return layout_batch(pipe.layout.tokenizer, arrays["categories"][rows],
                             [arrays["boxes"][o[i]:o[i + 1]] for i in rows], [arrays["labels"][o[i]:o[i + 1]] for i in rows],
-                            [states[int(i)] for i in rows])
+                            states)
 
     return Batches(len(arrays["ids"]), batch_size, collate, seed=seed, **kwargs)
 
@@ -292,7 +303,7 @@ def stages(pipe: FullPart, config: FullPartRecipe, facts: dict, device: str) -> 
         if model is None or not steps:
             continue
         if name == "layout":
-            train = layout_batches(pipe, data["train"], batch, config.seed)
+            train = layout_batches(pipe, data["train"], batch, config.seed, shorten=config.shorten_captions)
             val = list(layout_batches(pipe, data["val"], batch, config.seed, shuffle=False, drop_last=False)(0))
         else:
             frame = model.config.frame

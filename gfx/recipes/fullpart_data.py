@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,21 @@ def embed_captions(captions: list[str], batch_size: int = 64) -> np.ndarray:
         encoder.embed(captions[i : i + batch_size]).numpy() for i in range(0, len(captions), batch_size)
     ]
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 384), np.float32)
+
+
+CLAUSE_SPLIT = re.compile(r":\s*|,\s*(?:and\s+)?|\s+and\s+|\s+with\s+")
+"""Where a procedural caption separates its head ("a pine chair") from its feature clauses ("four round legs")."""
+
+
+def shortened_caption(caption: str, rng: np.random.Generator, keep: float = 0.5) -> str:
+    """The caption's head with each feature clause kept with probability `keep` ("a pine chair with four round legs,
+    a tilted slatted backrest and armrests" -> "a pine chair with armrests"): short prompts like a user's, for a
+    layout model that must still write every part the object has."""
+    head, *clauses = [c for c in CLAUSE_SPLIT.split(caption) if c]
+    kept = [c for c in clauses if rng.random() < keep]
+    if not kept:
+        return head
+    return f"{head} with {', '.join(kept[:-1])}{' and ' if len(kept) > 1 else ''}{kept[-1]}"
 
 
 def box_frame_grid(vertices: np.ndarray, faces: np.ndarray, box: np.ndarray, resolution: int) -> np.ndarray:
