@@ -6,7 +6,7 @@ import trimesh
 from gfx.data.parts3d import CATEGORIES, LABELS
 from gfx.mesh import PartMesh
 from gfx.mesh.fullpart import FullPart, box_mask, ensure_nonempty, part_names
-from gfx.mesh.layout_lm import EOS, LayoutLM, LayoutLMConfig, LayoutTokenizer
+from gfx.mesh.layout_lm import EOS, LayoutTokenizer, prompt_counts
 from gfx.mesh.part_field import PartField, PartFieldConfig
 from gfx.mesh.parts import fragmented, from_box_frame, largest_component, to_box_frame
 from gfx.mesh.voxels import cell_centers
@@ -60,6 +60,35 @@ def test_layout_grammar_keeps_category_labels_and_counts():
             assert c.advance(tok.field_start(j))
     assert allowed() == {EOS}  # max_parts reached
     assert c.advance(EOS) and c.is_done()
+
+
+def test_prompt_counts_read_numbers_before_label_nouns():
+    labels = tuple(LABELS)
+    counts = prompt_counts("a pine chair with four splayed square legs, 2 pillows and three jet engines", labels)
+    assert counts == {labels.index("leg"): 4, labels.index("pillow"): 2, labels.index("engine"): 3}
+    assert prompt_counts("a chair with legs and one of six colours", labels) == {}  # no label within reach
+    assert prompt_counts("a plane with two tail fins", labels) == {labels.index("tail_fin"): 2}
+
+
+def test_layout_grammar_makes_exactly_the_asked_counts():
+    leg, seat = LABELS.index("leg"), LABELS.index("seat")
+    tok = tokenizer(max_parts=4, category_labels=(CHAIR_LABELS,) * len(CATEGORIES))
+    c = tok.constraint({leg: 2, LABELS.index("wheel"): 3})  # wheels: not a chair label, dropped
+    allowed = lambda: set(tok._allowed(c.state, ((leg, 2),)))  # noqa: E731
+
+    def part(label):
+        assert c.advance(tok.label_start + label)
+        for j in range(6):
+            assert c.advance(tok.field_start(j))
+
+    assert c.advance(tok.category_start)
+    part(seat)
+    assert EOS not in allowed()  # two legs still missing
+    part(leg)
+    part(leg)
+    assert tok.label_start + leg not in allowed() and EOS in allowed()  # exactly two
+    part(seat)
+    assert allowed() == {EOS}
 
 
 def test_untrained_layout_model_still_writes_valid_layouts(tiny):
