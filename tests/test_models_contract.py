@@ -36,7 +36,7 @@ OUTPUTS: dict[str, Callable] = {
     "IconShop": lambda pipe, seed: [r.svg for r in pipe("house", n=1, seed=seed)],
     "StarVector": lambda pipe, seed: [r.svg for r in pipe(IMAGE, n=1, seed=seed)],
     "IconCLIP": lambda model, seed: [model.encode_images([ICON]), model.encode_texts(["house"])],
-    "FullPart": lambda pipe, seed: _mesh_arrays(pipe("a wooden chair", seed=seed, steps=2).mesh),
+    "FullPart": lambda pipe, seed: _mesh_arrays(pipe("a wooden chair", seed=seed).mesh),
     "VATPipeline": lambda pipe, seed: _mesh_arrays(pipe("a round table", seed=seed)),
     "PointClassifier": lambda model, seed: [model.classify(_chair(), seed=seed)[1]],
 }
