@@ -44,18 +44,21 @@ class TextEncoder(torch.nn.Module):
         self.max_tokens = max_tokens
 
     @torch.no_grad()
-    def token_states(self, prompts: list[str], warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contextual token states of a batch of prompts (`warn`: log truncated prompts).
+    def token_states(self, prompts: list[str], warn: bool = True, max_tokens: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contextual token states of a batch of prompts (`warn`: log truncated prompts; `max_tokens`: this
+        call's truncation length, default the encoder's).
 
         Returns:
             states: (B, T, 384) float32, zero where padded.
             mask: (B, T) bool, True on real tokens ([CLS] and [SEP] included).
         """
+        limit = max_tokens or self.max_tokens
         batch = self.tokenizer(list(prompts), padding=True, truncation=False, return_tensors="pt")
-        if batch["input_ids"].shape[1] > self.max_tokens:
-            long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist(), strict=True) if n > self.max_tokens]
-            (log.warning if warn else log.debug)("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), self.max_tokens, long[0][:60])
-            batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_tokens,
+        if batch["input_ids"].shape[1] > limit:
+            long = [p for p, n in zip(prompts, batch["attention_mask"].sum(1).tolist(), strict=True) if n > limit]
+            (log.warning if warn else log.debug)("%d prompt(s) exceed %d tokens and were truncated, e.g. %r", len(long), limit, long[0][:60])
+            batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=limit,
                                    return_tensors="pt")
         device = next(self.model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
@@ -113,14 +116,15 @@ def cached_embedding(prompt: str) -> torch.Tensor:
     return text_encoder().embed([prompt])[0]
 
 
-def prompt_prefix(prompts: Sequence[str], encoder=None, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def prompt_prefix(prompts: Sequence[str], encoder=None, warn: bool = True, max_tokens: int | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """MiniLM token states of prompts as a model prefix; empty prompts get an all-False mask.
-    Over-long prompts are truncated (with a logged warning when `warn`).
+    Prompts over `max_tokens` word pieces (default the encoder's) are truncated, with a logged warning when `warn`.
 
     Returns:
         prefix: (B, P, 384) float32; prefix_mask: (B, P) bool.
     """
     encoder = encoder or text_encoder()
-    states, mask = encoder.token_states([p if p else " " for p in prompts], warn=warn)
+    states, mask = encoder.token_states([p if p else " " for p in prompts], warn=warn, max_tokens=max_tokens)
     empty = torch.tensor([not p for p in prompts], device=states.device)
     return states * ~empty[:, None, None], mask & ~empty[:, None]

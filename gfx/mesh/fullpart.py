@@ -219,9 +219,7 @@ class FullPart:
         label = mesh[targets[0]].label or label_from_name(names[targets[0]])
         if label not in self.label_names:
             raise ValueError(f"this model does not know the label {label!r}; it knows {', '.join(self.label_names)}")
-        lo, hi = mesh.bounds().astype(np.float64)
-        scale = 2.0 / max(float((hi - lo).max()), 1e-9)
-        offset = -(lo + hi) / 2 * scale
+        scale, offset = mesh.normalization()
         boxes = mesh.normalized().boxes()[targets]
         if relayout:
             generator = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.randint(2**31, ()).item()))

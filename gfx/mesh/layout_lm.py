@@ -165,9 +165,13 @@ class LayoutTokenizer:
                                    lambda state, token: self._step(state, token, asked), self.vocab_size,
                                    final=lambda state: state[0] == "done")
 
+    def _vocab(self, category: int):
+        """The label ids a category's layouts may use."""
+        return self.category_labels[category] if self.category_labels else range(len(self.labels))
+
     def _asked(self, category: int, asked: tuple) -> tuple:
         """The asked (label, n) this category can make, trimmed to fit `max_parts`."""
-        vocab = self.category_labels[category] if self.category_labels else range(len(self.labels))
+        vocab = self._vocab(category)
         kept, total = [], 0
         for label, n in asked:
             if label in vocab and total + n <= self.max_parts:
@@ -183,12 +187,11 @@ class LayoutTokenizer:
             _, category, parts, made = state
             wants = self._asked(category, asked)
             missing = sum(n - m for (_, n), m in zip(wants, made, strict=True))
-            vocab = self.category_labels[category] if self.category_labels else range(len(self.labels))
             full = {label for (label, n), m in zip(wants, made, strict=True) if m >= n}
             room = self.max_parts - parts
             ids = []
             if room > missing:  # a free part still leaves room for every missing asked one
-                ids = [self.label_start + i for i in vocab if i not in full]
+                ids = [self.label_start + i for i in self._vocab(category) if i not in full]
             elif room > 0:
                 ids = [self.label_start + label for (label, n), m in zip(wants, made, strict=True) if m < n]
             return ids + ([EOS] if parts and not missing else [])
@@ -297,16 +300,11 @@ class LayoutLM(nn.Module, PretrainedMixin):
         return layouts
 
 
-_ENCODERS: dict[int, object] = {}
-
-
 def layout_prompt_states(prompts: list[str], max_tokens: int) -> tuple[Tensor, Tensor]:
     """MiniLM token states of prompts, up to `max_tokens` word pieces: (B, P, 384), (B, P) bool."""
-    from gfx.backbones.text_encoder import TextEncoder, prompt_prefix
+    from gfx.backbones.text_encoder import prompt_prefix
 
-    if max_tokens not in _ENCODERS:
-        _ENCODERS[max_tokens] = TextEncoder(max_tokens=max_tokens)
-    return prompt_prefix(prompts, _ENCODERS[max_tokens])
+    return prompt_prefix(prompts, max_tokens=max_tokens)
 
 
 def layout_batch(tokenizer: LayoutTokenizer, categories, boxes_list, labels_list,

@@ -175,14 +175,19 @@ class PartMesh:
         """(K, 6) float32 per-part axis-aligned boxes, [center xyz, size xyz]."""
         return np.stack([p.box() for p in self._parts])
 
-    def normalized(self) -> PartMesh:
-        """A copy centered on its bounding box with the longest edge scaled to 2 (inside [-1, 1]^3)."""
+    def normalization(self) -> tuple[float, np.ndarray]:
+        """(scale, (3,) offset) with `v * scale + offset` centring the bounding box and scaling its longest edge to 2."""
         lo, hi = self.bounds().astype(np.float64)
         extent = float((hi - lo).max())
         if extent <= 0:
             raise MeshError("cannot normalize a mesh whose bounding box has zero size")
         scale = 2.0 / extent
-        return PartMesh([p.transformed(scale, -(lo + hi) / 2 * scale) for p in self._parts])
+        return scale, -(lo + hi) / 2 * scale
+
+    def normalized(self) -> PartMesh:
+        """A copy centered on its bounding box with the longest edge scaled to 2 (inside [-1, 1]^3)."""
+        scale, offset = self.normalization()
+        return PartMesh([p.transformed(scale, offset) for p in self._parts])
 
     def export(self, path: str | os.PathLike, file_type: str | None = None) -> Path:
         """Write the mesh to `path` in the format named by its extension (see `gfx.mesh.export`)."""

@@ -165,16 +165,17 @@ def evaluate_fullpart(
 def recognition(generated: list[tuple[str, PartMesh]]) -> dict:
     """How many generated objects the shipped category classifier (`gfx.mesh.classify`) puts in their prompted
     category: {"objects", "accuracy", "per_category": {name: accuracy}}."""
-    from gfx.mesh.classify import category_accuracy
+    from gfx.mesh.classify import SHIPPED_TASK, PointClassifier
+    from gfx.models import model_path
 
     if not generated:
         return {}
-    names = sorted({c for c, _ in generated})
-    per = {c: category_accuracy([m for k, m in generated if k == c], [c] * sum(k == c for k, _ in generated))
-           for c in names}
-    counts = [sum(k == c for k, _ in generated) for c in names]
-    accuracy = float(np.average(list(per.values()), weights=counts))
-    return {"objects": len(generated), "accuracy": round(accuracy, 4), "per_category": {c: round(a, 4) for c, a in per.items()}}
+    model = PointClassifier.from_pretrained(model_path(SHIPPED_TASK))
+    predicted = model.predict([mesh for _, mesh in generated]).argmax(axis=1)
+    right = np.array([model.config.categories[k] == c for k, (c, _) in zip(predicted, generated, strict=True)])
+    prompted = np.array([c for c, _ in generated])
+    return {"objects": len(generated), "accuracy": round(float(right.mean()), 4),
+            "per_category": {c: round(float(right[prompted == c].mean()), 4) for c in sorted(set(prompted))}}
 
 
 def split_objects(split: str | None, n_per_category: int, limit: int = 0) -> list:

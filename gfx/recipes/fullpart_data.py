@@ -32,17 +32,6 @@ CACHE_DIR = cache_dir("parts3d")
 """Where built training arrays are cached (`gfx.paths.cache_dir`; not committed)."""
 
 
-def embed_captions(captions: list[str], batch_size: int = 64) -> np.ndarray:
-    """MiniLM sentence embeddings (N, 384) float32 of captions (the frozen shared encoder)."""
-    from gfx.backbones.text_encoder import text_encoder
-
-    encoder = text_encoder()
-    chunks = [
-        encoder.embed(captions[i : i + batch_size]).numpy() for i in range(0, len(captions), batch_size)
-    ]
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 384), np.float32)
-
-
 CLAUSE_SPLIT = re.compile(r":\s*|,\s*(?:and\s+)?|\s+and\s+|\s+with\s+")
 """Where a procedural caption separates its head ("a pine chair") from its feature clauses ("four round legs")."""
 
@@ -76,6 +65,7 @@ def field_arrays(
     progress=None,
 ) -> dict[str, np.ndarray]:
     """The arrays of one split (module docstring), built from objects 0..n_per_category-1 of each category."""
+    from gfx.backbones.text_encoder import text_encoder
     from gfx.data.parts3d import CATEGORIES, GENERATOR_VERSION, iter_objects
     from gfx.mesh.voxels import voxelize_parts
     from gfx.recipes.parts3d import part_mesh
@@ -107,7 +97,7 @@ def field_arrays(
         "ids": np.array(ids, dtype=str),
         "captions": np.array(captions, dtype=str),
         "categories": np.array(categories, dtype=np.int64),
-        "text": embed_captions(captions),
+        "text": text_encoder().embed_many(captions),
         "offsets": np.array(offsets, dtype=np.int64),
         "boxes": np.concatenate(boxes).astype(np.float32),
         "labels": np.concatenate(labels).astype(np.int64),

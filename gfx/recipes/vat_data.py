@@ -24,7 +24,7 @@ from gfx.mesh.structures import PartMesh
 from gfx.mesh.vat import VAT
 from gfx.mesh.voxels import union_occupancy, union_surface
 from gfx.recipes.batching import Batches
-from gfx.recipes.fullpart_data import CACHE_DIR, embed_captions
+from gfx.recipes.fullpart_data import CACHE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ def shape_arrays(
 def code_dataset(vat: VAT, arrays: dict[str, np.ndarray], seed: int = 0) -> dict[str, Tensor]:
     """Teacher-forcing tensors of a shape split: "codes" (N, L), "inputs" (N, L - 1, D), "text" (N, 384)."""
     vat.eval()
+    from gfx.backbones.text_encoder import text_encoder
+
     rng = np.random.default_rng(seed)
     n_points = vat.config.n_points
     codes, inputs = [], []
@@ -115,7 +117,7 @@ def code_dataset(vat: VAT, arrays: dict[str, np.ndarray], seed: int = 0) -> dict
     return {
         "codes": torch.cat(codes),
         "inputs": torch.cat(inputs).float(),
-        "text": torch.from_numpy(embed_captions(list(arrays["captions"]))),
+        "text": torch.from_numpy(text_encoder().embed_many(list(arrays["captions"]))),
     }
 
 
