@@ -88,8 +88,12 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         ))
         tokenizer.model_max_length = c.max_prompt_tokens
+        # v-prediction: at the cosine schedule's near-zero terminal SNR an epsilon model's x0 estimate is its error
+        # divided by sqrt(alpha_bar) (x16 at t = 960), and sampling from pure noise diverges; v stays bounded.
+        # Trailing spacing starts sampling at t = 999, the noise level the initial latents actually have.
         scheduler = DDIMScheduler(num_train_timesteps=c.train_timesteps, beta_schedule="squaredcos_cap_v2",
-                                  clip_sample=False, set_alpha_to_one=False)
+                                  prediction_type="v_prediction", timestep_spacing="trailing",
+                                  clip_sample=False, set_alpha_to_one=True)
         return cls(unet, text_encoder, tokenizer, scheduler, image_size=c.image_size, unshuffle=c.unshuffle)
 
     @torch.no_grad()
