@@ -24,12 +24,13 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+
+from bench.timing import timed  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "image.json"
 PROMPTS = [
@@ -55,13 +56,6 @@ def load(model: str | None):
     torch.manual_seed(0)
     pipe = ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name("mini"), clip_tokenizer(CLIP_BPE))
     return pipe, "RANDOM-weight mini preset (models/shapes-diffusion is absent; same architecture and speed)"
-
-
-def timed(run) -> tuple[float, float]:
-    """(process seconds, wall seconds) of `run()`."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    run()
-    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def main(argv: list[str] | None = None) -> dict:

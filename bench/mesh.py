@@ -22,13 +22,14 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from bench.timing import timed  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "mesh.json"
 PROMPTS = [
@@ -41,13 +42,6 @@ PROMPTS = [
     "a toy car with four wheels",
     "a plane with two engines",
 ]
-
-
-def timed(run) -> tuple[float, float]:
-    """(process seconds, wall seconds) of `run()`."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    run()
-    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def main(argv: list[str] | None = None) -> dict:
