@@ -164,14 +164,14 @@ def t2is_sets(ev: Evaluator, rng: np.random.Generator, count: int, set_size: int
 
 
 def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
-                   model: str | None = None, seeds: int = 4, steps: int = 25, guidance: float = 3.0,
+                   model=None, seeds: int = 4, steps: int = 25, guidance: float = 3.0,
                    set_size: int = 3, shared_steps: int = 10) -> dict:
     """The report of the module docstring, JSON-ready.
 
     Args:
         split: "val" or "test" (or None): which seeds draw the prompts and the initial noise.
         limit: at most this many prompts (sets) per section, and limit x 10 detector renders (0: the defaults).
-        model: a `ShapesDiffusionPipeline` directory (default: the shipped model).
+        model: a pipeline, or a `ShapesDiffusionPipeline` directory (default: the shipped model).
         seeds: images per prompt (seeds base, base + 1, ...).
     """
     import torch
@@ -187,11 +187,14 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
     rng = np.random.default_rng(base)
 
     scenes = [sample_scene(rng, WorldConfig(mark_prob=0.3)) for _ in range(counts["renders"])]
-    report = {"split": split, "model": str(model) if model else "shipped", "seeds": seeds, "steps": steps,
+    in_memory = hasattr(model, "unet")
+    pipe = model if in_memory else load_default(None if model is None else str(model))
+    label = "shipped" if model is None else type(model).__name__ if in_memory else str(model)
+    report = {"split": split, "model": label, "seeds": seeds, "steps": steps,
               "guidance": guidance,
               "detectors": {k: round(v, 4) for k, v in property_accuracy(scenes, [render(s) for s in scenes]).items()}}
     torch.manual_seed(base)
-    ev = Evaluator(load_default(None if model is None else str(model)), seeds, base, steps, guidance, progress)
+    ev = Evaluator(pipe, seeds, base, steps, guidance, progress)
     report["quality_gate"] = quality_gate(ev, rng, counts["single"], counts["pairs"])
     if not report["quality_gate"]["passed"]:
         log.warning("the model is below the quality gate %s; the controls' numbers below mean little", GATE)

@@ -27,7 +27,8 @@ from gfx.image.denoise import token_ids
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
 from gfx.paths import shipped
-from gfx.recipes.card import Card, run_lines
+from gfx.recipes.card import Card, Table, run_lines
+from gfx.recipes.image_eval import evaluate_image
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,12 @@ class DenoiserTraining(nn.Module):
 
 @dataclass
 class ShapesDiffusionRecipe(RecipeConfig):
-    """The shapes-diffusion schedule (no model is shipped yet)."""
+    """The shapes-diffusion schedule."""
 
     PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2)}
 
-    steps: int = 20000
-    batch_size: int = 32
+    steps: int = 4500
+    batch_size: int = 16
     lr: float = 5e-4
     warmup_steps: int = 500
     weight_decay: float = 0.01
@@ -136,13 +137,42 @@ def card(name: str, facts: dict) -> Card:
         data="Scenes of the procedural 2D world (`gfx.data.shapes2d`), drawn fresh for every batch and seeded by "
         f"(seed, epoch, batch), with captions; {facts['batch_size']} scenes per step.",
         run=run_lines(facts, "v-prediction MSE"),
-        metrics=[],
-        notes=[],
+        metrics=image_tables(facts["eval"]) if "eval" in facts else [],
+        notes=image_notes(facts["eval"]) if "eval" in facts else [],
         use=f"""
 from gfx.image.pipeline import ShapesDiffusionPipeline
 pipe = ShapesDiffusionPipeline.from_pretrained("models/{name}", local_files_only=True)
 """,
     )
+
+
+def image_tables(e: dict) -> list[Table]:
+    """The `gfx eval image` report as tables: quality gate, ToMe binding, T2IS sets."""
+    settings = f"{e['seeds']} seeds per prompt, {e['steps']} DDIM steps, guidance {e['guidance']}"
+    gate = e["quality_gate"]
+    tables = [Table(f"`gfx eval image --split {e['split']}`: quality gate ({settings}; world detectors).",
+                    ["single object: shape + colour", "two objects: both shapes", "passed"],
+                    [[f"{gate['single_object']:.3f} (>= {gate['targets']['single_object']})",
+                      f"{gate['two_objects']:.3f} (>= {gate['targets']['two_objects']})", str(gate["passed"])]])]
+    rows = [[k.replace("_", " "), str(t["prompts"]), f"{t['without']['accuracy']:.3f} ± {t['without']['seed_std']:.3f}",
+             f"{t['with']['accuracy']:.3f} ± {t['with']['seed_std']:.3f}", f"{t['rise']:+.3f} ± {t['rise_seed_std']:.3f}"]
+            for k, t in e["tome"].items()]
+    tables.append(Table("ToMe: attribute binding (every asked (shape, colour) pair drawn), same prompts and seeds; "
+                        "± is the spread over seeds.", ["prompts", "n", "without", "with ToMe", "rise"], rows))
+    t2is = e["t2is"]
+    rows = [[family, way, f"{t2is[family][way]['consistency']:.3f}", f"{t2is[family][way]['alignment']:.3f}"]
+            for family in ("stated", "open colour") for way in ("independent", "shared")]
+    tables.append(Table(f"T2IS: {t2is['sets']} sets of {t2is['set_size']} images, shared attention for the first "
+                        f"{t2is['shared_steps']} steps against independent samples.",
+                        ["description", "sampling", "set consistency", "alignment"], rows))
+    return tables
+
+
+def image_notes(e: dict) -> list[str]:
+    """The detectors' own accuracy on world renders (the yardstick) and the evaluation's time."""
+    accuracies = ", ".join(f"{k} {v:.3f}" for k, v in e["detectors"].items())
+    return [f"Detector accuracy on world renders: {accuracies}. The evaluation took {e['seconds'] / 60:.0f} min on "
+            "one CPU thread."]
 
 
 RECIPE = Recipe(
@@ -154,6 +184,6 @@ RECIPE = Recipe(
     stages=stages,
     save=lambda pipe, path: pipe.save_pretrained(path),
     load=lambda path: ShapesDiffusionPipeline.from_pretrained(path, local_files_only=True),
-    evaluate=None,
+    evaluate=lambda pipe, config: evaluate_image("test", config.eval_limit or 0, model=pipe),
     card=card,
 )
