@@ -5,6 +5,7 @@
     results[0].image            # (64, 64, 3) uint8; results[0].save("out.png")
     gfx.image.generate("a large red circle to the left of a small blue star", controls=[ToMe()])  # gfx.image.tome
     gfx.image.generate_set("a large striped {}", ["circle", "star", "heart"], seed=0)              # T2IS
+    gfx.image.generate("a large red circle", controls=[GeomErasing("models/geom-erasing")])       # gfx.image.geom_erasing
 
 The controls are hooks on one written-out denoising loop (`gfx.image.denoise`); they work on gfx's pipeline
 (`gfx.image.pipeline.ShapesDiffusionPipeline`) and on a real `StableDiffusionPipeline` loaded from a local directory.
@@ -14,15 +15,19 @@ from __future__ import annotations
 
 
 def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), model: str | None = None,
-             steps: int = 25, guidance: float = 3.0):
+             steps: int = 25, guidance: float = 3.0, negative_prompt: str | None = None):
     """Text -> images with the shipped model (or the pipeline directory `model`).
+
+    Args:
+        negative_prompt: what classifier-free guidance steers away from (None: the empty prompt).
 
     Returns:
         list of `n` `ImageResult`s.
     """
     from gfx.image.pipeline import load_default
 
-    return load_default(model)(prompt, n=n, seed=seed, steps=steps, guidance=guidance, controls=controls)
+    return load_default(model)(prompt, n=n, seed=seed, steps=steps, guidance=guidance, controls=controls,
+                               negative_prompt=negative_prompt)
 
 
 def generate_set(shared: str, variations, seed: int | None = None, controls=(), model: str | None = None,

@@ -10,7 +10,9 @@ Works on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` and 
 A hook is any object with some of: `setup(pipe, prompts)` (read the prompts, install attention processors),
 `before_step(step, t, latents, cond) -> (latents, cond)` (edit the latent or the prompt states before a step, e.g.
 ToMe's updates; the denoiser runs under `torch.no_grad`, so a hook that needs gradients enables them itself) and
-`teardown(pipe)`; hooks run in order. `text_to_image` does the whole prompt -> pictures path for any pipeline.
+`teardown(pipe)`; hooks run in order. `text_to_image` does the whole prompt -> pictures path for any pipeline, and
+asks each control with a `negative(pipe) -> str` method for text to add to the negative prompt before it encodes
+it (Geom-Erasing's learned concept): the negative prompt replaces the empty prompt of classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
     """Run the scheduler from noise to a clean latent.
 
     Args:
-        cond: (B, T, D) prompt states; uncond: (1 or B, T, D) empty-prompt states for classifier-free guidance.
+        cond: (B, T, D) prompt states; uncond: (1 or B, T, D) states of the empty (or negative) prompt for
+            classifier-free guidance.
         latents: (B, C, h, w) initial noise (unscaled).
         guidance: classifier-free guidance scale (1 = conditional only).
         hooks: controls that steer the loop (see the module docstring).
@@ -96,24 +99,33 @@ def image_size(pipe) -> tuple[int, int]:
     return int(size), int(size)
 
 
+def negative_text(pipe, negative_prompt: str | None, controls: Sequence = ()) -> str:
+    """The negative prompt of classifier-free guidance: `negative_prompt` and what each control's `negative(pipe)`
+    adds, joined by spaces ("" when there is none: plain guidance)."""
+    parts = [negative_prompt or ""] + [c.negative(pipe) for c in controls if hasattr(c, "negative")]
+    return " ".join(p for p in parts if p)
+
+
 @torch.no_grad()
 def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
-                  controls: Sequence = (), height: int | None = None, width: int | None = None) -> torch.Tensor:
+                  controls: Sequence = (), negative_prompt: str | None = None, height: int | None = None,
+                  width: int | None = None) -> torch.Tensor:
     """Prompts -> images on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` (and `vae`).
 
     Args:
         prompts: one prompt per image.
         seed: image i starts from the noise of `seed + i`.
         controls: hooks (see the module docstring), given `prompts` at setup.
+        negative_prompt: what guidance steers away from, for every image (None or "": the empty prompt).
         height, width: in pixels (default: `image_size(pipe)`).
 
     Returns:
         (B, 3, H, W) images in [-1, 1].
     """
     default_h, default_w = image_size(pipe)
-    # 1. prompt states, and the empty prompt's for classifier-free guidance
+    # 1. prompt states, and the negative prompt's (empty unless given or added by controls) for guidance
+    uncond = encode_prompts(pipe, [negative_text(pipe, negative_prompt, controls)])
     cond = encode_prompts(pipe, prompts)
-    uncond = encode_prompts(pipe, [""])
     # 2. noise, denoised under the controls
     latents = initial_latents(pipe, len(prompts), height or default_h, width or default_w, seed)
     latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts)

@@ -9,9 +9,11 @@ encoder that reads real CLIP BPE ids. It is a diffusers pipeline, saved and load
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -98,13 +100,14 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
-                 controls: Sequence = ()) -> list[ImageResult]:
+                 controls: Sequence = (), negative_prompt: str | None = None) -> list[ImageResult]:
         """Generate `n` images for `prompt`.
 
         Args:
             seed: image i starts from the noise of `seed + i` (None: unseeded).
             steps: DDIM steps; guidance: classifier-free guidance scale.
             controls: hooks that steer the loop (`gfx.image.denoise`).
+            negative_prompt: what guidance steers away from (None: the empty prompt).
 
         Returns:
             `n` `ImageResult`s.
@@ -113,10 +116,23 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
             raise ValueError(f"n must be at least 1, got {n}")
         started = time.perf_counter()
         images = to_uint8(text_to_image(self, [prompt] * n, seed=seed, steps=steps, guidance=guidance,
-                                        controls=controls))
+                                        controls=controls, negative_prompt=negative_prompt))
         info = {"steps": steps, "guidance": guidance, "controls": [type(c).__name__ for c in controls],
                 "seconds": round(time.perf_counter() - started, 3)}
+        if negative_prompt:
+            info["negative_prompt"] = negative_prompt
         return [ImageResult(image, prompt, None if seed is None else seed + i, info) for i, image in enumerate(images)]
+
+
+def load_pipeline(directory: str | Path):
+    """The pipeline saved in `directory` (local only): gfx's `ShapesDiffusionPipeline`, or the diffusers pipeline
+    its model_index.json names (e.g. a `StableDiffusionPipeline`)."""
+    index = Path(directory) / "model_index.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{directory} holds no pipeline (no model_index.json)")
+    name = json.loads(index.read_text()).get("_class_name")
+    cls = ShapesDiffusionPipeline if name == ShapesDiffusionPipeline.__name__ else DiffusionPipeline
+    return cls.from_pretrained(str(directory), local_files_only=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -7,6 +7,8 @@ Gradients flow to the injected vectors (textual inversion, style tokens, locatio
     [sid] = add_placeholder_tokens(pipe.tokenizer, pipe.text_encoder, ["<style>"])
     with inject_embeddings(pipe.text_encoder, {sid: vector}):       # vector: (D,) or (n, D) for n occurrences
         states = encode_prompts(pipe, ["a circle in <style> style"])
+    set_token_embeddings(pipe.tokenizer, pipe.text_encoder, {"<style>": vector})   # for good, as
+                                                                    # pipe.load_textual_inversion does
 """
 
 from __future__ import annotations
@@ -26,6 +28,25 @@ def add_placeholder_tokens(tokenizer, text_encoder, names: Sequence[str]) -> lis
     tokenizer.add_tokens(list(names), special_tokens=False)
     text_encoder.resize_token_embeddings(len(tokenizer))
     return tokenizer.convert_tokens_to_ids(list(names))
+
+
+def set_token_embeddings(tokenizer, text_encoder, vectors: Mapping[str, torch.Tensor]) -> list[int]:
+    """Make `vectors[name]` ((D,) each) the input embedding of token `name`, adding the names the tokenizer lacks;
+    returns their ids. Tokens added earlier (placeholders) are overwritten; a word of the tokenizer's own
+    vocabulary is an error."""
+    vocab, added = tokenizer.get_vocab(), set(tokenizer.added_tokens_encoder)
+    own = [n for n in vectors if n in vocab and (n not in added or n in tokenizer.all_special_tokens)]
+    if own:
+        raise ValueError(f"{own} are words of the tokenizer's own vocabulary; learned vectors need placeholder names")
+    missing = [n for n in vectors if n not in vocab]
+    if missing:
+        add_placeholder_tokens(tokenizer, text_encoder, missing)
+    ids = tokenizer.convert_tokens_to_ids(list(vectors))
+    table = text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        for i, vector in zip(ids, vectors.values(), strict=True):
+            table[i] = vector.to(table.dtype).to(table.device)
+    return ids
 
 
 @contextlib.contextmanager

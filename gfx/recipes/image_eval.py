@@ -72,19 +72,31 @@ def binding_prompts(rng: np.random.Generator, n_objects: int, count: int) -> lis
     return out
 
 
-def seed_accuracy(hits: np.ndarray) -> dict:
-    """hits: (prompts, seeds) bool -> accuracy overall and per seed (mean, std over seeds)."""
+def seed_accuracy(hits: np.ndarray, key: str = "accuracy") -> dict:
+    """hits: (prompts, seeds) bool -> the hit rate (`key`) overall and per seed (mean, std over seeds)."""
     per_seed = hits.mean(0)
-    return {"accuracy": round(float(hits.mean()), 4), "per_seed": [round(float(a), 4) for a in per_seed],
+    return {key: round(float(hits.mean()), 4), "per_seed": [round(float(a), 4) for a in per_seed],
             "seed_std": round(float(per_seed.std()), 4)}
 
 
-class Evaluator:
-    """Generates through one pipeline with fixed sampling settings and reports progress."""
+def seed_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two (prompts, seeds) bool hit arrays on the same prompts and seeds -> the mean and the spread (std) over
+    seeds of their per-seed rate difference a - b."""
+    difference = a.mean(0) - b.mean(0)
+    return round(float(difference.mean()), 4), round(float(difference.std()), 4)
 
-    def __init__(self, pipe, seeds: int, base_seed: int, steps: int, guidance: float, progress: Callable | None):
+
+class Evaluator:
+    """Generates through one pipeline with fixed sampling settings (and controls) and reports progress.
+
+    Args:
+        controls: `() -> controls` applied to every generation unless `hits` is given others.
+    """
+
+    def __init__(self, pipe, seeds: int, base_seed: int, steps: int, guidance: float, progress: Callable | None,
+                 controls: Callable = lambda: ()):
         self.pipe, self.seeds, self.base_seed = pipe, seeds, base_seed
-        self.steps, self.guidance = steps, guidance
+        self.steps, self.guidance, self.controls = steps, guidance, controls
         self.progress = progress or (lambda done, total, label: None)
 
     def detections(self, prompt: str, controls=()) -> list[Detection]:
@@ -92,8 +104,9 @@ class Evaluator:
                             controls=controls)
         return [detect(r.image) for r in results]
 
-    def hits(self, items: Sequence, label: str, check: Callable, make_controls=lambda: ()) -> np.ndarray:
+    def hits(self, items: Sequence, label: str, check: Callable, make_controls: Callable | None = None) -> np.ndarray:
         """(len(items), seeds) bool: `check(item, detection)` for each item's prompt `item[0]`."""
+        make_controls = make_controls or self.controls
         rows = []
         for k, item in enumerate(items):
             rows.append([check(item, d) for d in self.detections(item[0], make_controls())])
@@ -124,10 +137,9 @@ def tome_binding(ev: Evaluator, rng: np.random.Generator, n_objects: int, count:
 
     without = ev.hits(prompts, f"ToMe off: {n_objects} objects", check)
     with_tome = ev.hits(prompts, f"ToMe on: {n_objects} objects", check, lambda: [ToMe()])
-    rise = with_tome.mean(0) - without.mean(0)  # per seed
+    rise, spread = seed_difference(with_tome, without)
     return {"prompts": len(prompts), "without": seed_accuracy(without), "with": seed_accuracy(with_tome),
-            "rise": round(float(rise.mean()), 4), "rise_seed_std": round(float(rise.std()), 4),
-            "beyond_spread": bool(rise.mean() > rise.std())}
+            "rise": rise, "rise_seed_std": spread, "beyond_spread": bool(rise > spread)}
 
 
 def set_scores(detections: Sequence[Detection], shapes: Sequence[str], color: str | None) -> tuple[float, float]:

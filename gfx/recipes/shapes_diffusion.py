@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import WorldConfig, caption, sample_scene
 from gfx.image.codec import latent_codec
 from gfx.image.denoise import token_ids
+from gfx.image.diffusion_loss import denoising_error
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
 from gfx.paths import shipped
@@ -41,7 +41,7 @@ class WorldBatches:
     """`(epoch, start) -> batches` of freshly rendered world scenes.
 
     Batch b of epoch e is drawn from `default_rng((seed, e, b))`: {"pixels": (B, 3, S, S) float32 in [-1, 1],
-    "input_ids": (B, T) int64}.
+    "input_ids": (B, T) int64}. A subclass changes the text of a scene (`prompt`) or adds fields (`extra`).
     """
 
     tokenizer: object
@@ -59,9 +59,17 @@ class WorldBatches:
     def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         scenes = [sample_scene(rng, self.world) for _ in range(self.batch_size)]
         images = np.stack([render(s, self.image_size) for s in scenes])
-        prompts = [caption(s, rng, self.world) if rng.random() >= self.empty_prompt_prob else "" for s in scenes]
+        prompts = [self.prompt(s, rng) if rng.random() >= self.empty_prompt_prob else "" for s in scenes]
         pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return {"pixels": pixels, "input_ids": token_ids(self.tokenizer, prompts)}
+        return {"pixels": pixels, "input_ids": token_ids(self.tokenizer, prompts), **self.extra(scenes)}
+
+    def prompt(self, scene, rng: np.random.Generator) -> str:
+        """The training text of `scene`: the world's caption."""
+        return caption(scene, rng, self.world)
+
+    def extra(self, scenes) -> dict[str, torch.Tensor]:
+        """More batch fields computed from the scenes (none here)."""
+        return {}
 
 
 class DenoiserTraining(nn.Module):
@@ -74,13 +82,8 @@ class DenoiserTraining(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-        noisy = self.scheduler.add_noise(latents, noise, t)
         states = self.text_encoder(batch["input_ids"])[0]  # (B, T, D)
-        prediction = self.scheduler.config.prediction_type
-        target = self.scheduler.get_velocity(latents, noise, t) if prediction == "v_prediction" else noise
-        return F.mse_loss(self.unet(noisy, t, encoder_hidden_states=states).sample, target)
+        return denoising_error(self.unet, self.scheduler, latents, states).mean()
 
 
 @dataclass

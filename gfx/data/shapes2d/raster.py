@@ -85,6 +85,12 @@ def mark_center(corner: str, side: float) -> tuple[float, float]:
     return (offset if horizontal == "left" else side - offset, offset if vertical == "top" else side - offset)
 
 
+def mark_box(corner: str) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the mark's ring in `corner`, in fractions of the image side (y down): its exact box."""
+    cx, cy = mark_center(corner, 1.0)
+    return (cx - MARK_RADIUS, cy - MARK_RADIUS, cx + MARK_RADIUS, cy + MARK_RADIUS)
+
+
 def coverage(mask: np.ndarray, factor: int) -> np.ndarray:
     """Box-filter a (S*f, S*f) bool mask to (S, S) float32 coverage."""
     s = mask.shape[0] // factor
