@@ -76,6 +76,8 @@ def evaluate(
         "vectorize's unseen-source."),
     source: str | None = typer.Option(
         None, help="The icon source the unseen-source protocol holds out (vectorize; default lucide)."),
+    negative_concept: Path | None = typer.Option(
+        None, "--negative-concept", help="A Geom-Erasing directory, for image-controls (default: the shipped)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -86,10 +88,11 @@ def evaluate(
     with user_errors():
         run = get_evaluation(task)
         options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set),
-                                     ("source", source)) if v is not None}
+                                     ("source", source), ("negative_concept", negative_concept and str(negative_concept)))
+                   if v is not None}
         for name in options:
             if name not in inspect.signature(run).parameters:
-                raise ValueError(f"evaluation {task!r} does not take --{name}")
+                raise ValueError(f"evaluation {task!r} does not take --{name.replace('_', '-')}")
         update, stop = progress_bar()
         try:
             report = run(split=None if split == "all" else split, limit=limit, progress=update, **options)

@@ -181,6 +181,19 @@ def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], 
     return check
 
 
+def concept_dir(value: Any) -> str | None:
+    """A learned-concept directory (`gfx train geom-erasing`: it holds geom_erasing.json), made absolute; null: none."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a learned-concept directory path (gfx train geom-erasing), or null")
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isfile(os.path.join(path, "geom_erasing.json")):
+        raise ValueError(f"must be a learned-concept directory (e.g. models/geom-erasing); {path} has no "
+                         "geom_erasing.json")
+    return path
+
+
 def vectorize_method(value: Any) -> str:
     """One of `gfx.svg.vectorization.vectorizer.METHODS`; "potrace" only where the potrace binary is installed."""
     from gfx.svg.vectorization.vectorizer import METHODS

@@ -30,7 +30,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
-                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null
+                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null,
+                   negative_concept null (a Geom-Erasing directory to steer away from)
                    -> <stem>-<i>.png per image
 
 `model` names a checkpoint directory (absolute, or relative to the current directory) that is checked
@@ -60,6 +61,7 @@ from gfx.jobs.fields import (
     boolean,
     camera_views,
     checkpoint_dir,
+    concept_dir,
     guidance_scale,
     input_path,
     mesh_format,
@@ -204,9 +206,13 @@ def generate_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str
         {"-<i>.png": PNG bytes of image i}.
     """
     import gfx.image
+    from gfx.image.geom_erasing import GeomErasing
     from gfx.image.tome import ToMe
 
-    options = {"seed": params["seed"], "controls": [ToMe()] if params["tome"] else [], "model": params["model"],
+    controls = [ToMe()] if params["tome"] else []
+    if params["negative_concept"]:
+        controls.append(GeomErasing(params["negative_concept"]))
+    options = {"seed": params["seed"], "controls": controls, "model": params["model"],
                "steps": params["steps"], "guidance": 3.0 if params["guidance"] is None else params["guidance"]}
     if params["set"]:
         if params["n"] != 1:
@@ -300,9 +306,10 @@ JOB_KINDS: dict[str, JobKind] = {
             "guidance": Field(guidance_scale, default=None),
             "model": Field(checkpoint_dir("ShapesDiffusionPipeline", "a text -> image pipeline",
                                           "models/shapes-diffusion"), default=None),
+            "negative_concept": Field(concept_dir, default=None),
         },
-        modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is"),
-        summary="text -> images (ToMe, T2IS sets): OUTDIR/<stem>-<i>.png",
+        modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is", "gfx.image.geom_erasing"),
+        summary="text -> images (ToMe, T2IS sets, Geom-Erasing): OUTDIR/<stem>-<i>.png",
     ),
 }
 """Every job kind by name. Add an entry here to add a kind (no registration by import side effect)."""

@@ -23,6 +23,7 @@ RECIPES = {
     "vat": "gfx.recipes.vat:RECIPE",
     "starvector": "gfx.recipes.starvector:RECIPE",
     "shapes-diffusion": "gfx.recipes.shapes_diffusion:RECIPE",
+    "geom-erasing": "gfx.recipes.geom_erasing:RECIPE",
     "mesh-classifier": "gfx.recipes.mesh_classifier:RECIPE",
 }
 
@@ -34,6 +35,7 @@ EVALUATIONS = {
     "vat": "gfx.recipes.vat:evaluate_vat",
     "vectorize": "gfx.recipes.vectorize:evaluate_vectorize",
     "image": "gfx.recipes.image_eval:evaluate_image",
+    "image-controls": "gfx.recipes.image_controls:evaluate_image_controls",
     "mesh-classifier": "gfx.recipes.mesh_classifier:evaluate_classifier",
 }
 

@@ -41,7 +41,7 @@ def test_defaults():
         "prompt": "a chair", "seed": 0, "model": None, "format": "glb", "size": None}
     assert parse({"kind": "generate-image", "prompt": "a red circle"}).params == {
         "prompt": "a red circle", "n": 1, "seed": 0, "tome": False, "set": [], "steps": 25, "guidance": None,
-        "model": None}
+        "model": None, "negative_concept": None}
 
 
 def test_given_values_are_kept_or_normalized():
@@ -113,6 +113,9 @@ def _message(fields: dict) -> str:
          "field 'format' must be one of glb, obj, ply, got \"stl\""),
         ({"kind": "generate-image", "prompt": "a heart", "set": "red, blue"},
          "field 'set' must be a list of at most 8 strings (one per image of the set)"),
+        ({"kind": "generate-image", "prompt": "a heart", "negative_concept": "/nowhere"},
+         "field 'negative_concept' must be a learned-concept directory (e.g. models/geom-erasing); /nowhere has no "
+         "geom_erasing.json"),
     ],
 )
 def test_bad_fields_give_a_line_and_a_reason(fields, message):

@@ -1,0 +1,219 @@
+"""The `gfx train geom-erasing` recipe: learn the 2D world's implicit corner mark as words on a saved text -> image
+pipeline (Geom-Erasing, `gfx.image.geom_erasing`), so that guidance can steer away from it.
+
+    gfx train geom-erasing --init-from models/shapes-diffusion          # -> models/geom-erasing
+    gfx image generate "a large red circle" --negative-concept models/geom-erasing -o out/
+    gfx eval image-controls --model models/shapes-diffusion --negative-concept models/geom-erasing
+
+Data: world scenes carrying the mark (`mark_prob`), captioned by the world's captioner; a marked scene's caption
+gets " <mark> <l..>" for the bins of the mark's exact box (`raster.mark_box`, the ground truth in the role of the
+paper's external detector), and its box weights the loss. Model removal (the default) trains only the new token
+vectors. Data removal (`train_unet`) trains the UNet with them; give it scenes with and without the mark, as the
+base model saw them, and a UNet-sized learning rate:
+
+    echo '{"train_unet": true, "mark_prob": 0.25, "lr": 0.0001}' > data-removal.json
+    gfx train geom-erasing --config data-removal.json --init-from models/shapes-diffusion --out models/geom-erasing-data
+
+The output is a small directory: learned_embeds.safetensors + geom_erasing.json (the fine-tuned pipeline too for
+data removal), train.json, metrics.json and the card README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gfx.data.shapes2d.raster import mark_box
+from gfx.data.shapes2d.world import WorldConfig, caption
+from gfx.image.denoise import image_size
+from gfx.image.geom_erasing import (
+    ErasingConfig,
+    ErasingEmbeddings,
+    ErasingTraining,
+    augment_caption,
+    box_tokens,
+)
+from gfx.image.pipeline import load_pipeline
+from gfx.recipes.card import Card, Table, run_lines
+from gfx.recipes.run import Recipe, RecipeConfig, Stage, run_facts
+from gfx.recipes.shapes_diffusion import WorldBatches
+
+
+@dataclass(frozen=True)
+class MarkBatches(WorldBatches):
+    """World batches whose marked scenes name the mark and its bins (caption + " <mark> <l..>"), with
+    "boxes": (B, 4) float32, the mark's box in fractions of the side (zeros: no mark)."""
+
+    erasing: ErasingConfig = field(default_factory=ErasingConfig)
+
+    def prompt(self, scene, rng: np.random.Generator) -> str:
+        text = caption(scene, rng, self.world)
+        if scene.mark is None:
+            return text
+        locations = box_tokens(mark_box(scene.mark), self.erasing.grid)
+        return augment_caption(text, self.erasing.concept, locations, self.tokenizer)
+
+    def extra(self, scenes) -> dict[str, torch.Tensor]:
+        boxes = [mark_box(s.mark) if s.mark else (0.0, 0.0, 0.0, 0.0) for s in scenes]
+        return {"boxes": torch.tensor(boxes, dtype=torch.float32)}
+
+
+@dataclass
+class GeomErasingRecipe(RecipeConfig):
+    """The geom-erasing schedule; `init_from` names the pipeline it fine-tunes (required)."""
+
+    PRESETS = {"tiny": dict(steps=2, batch_size=2, eval_limit=0)}
+
+    steps: int = 1500
+    batch_size: int = 16
+    lr: float = 5e-3  # textual-inversion scale; data removal wants about 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    eval_every: int = 500
+    eval_limit: int | None = None  # the card's with/without evaluation at its default size
+    concept: str = "<mark>"
+    concept_init: str = "mark"
+    grid: tuple[int, int] = (4, 4)
+    alpha: float = 0.1  # outside / inside loss weight
+    train_unet: bool = False  # data removal instead of model removal
+    mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
+    empty_prompt_prob: float = 0.0
+
+
+def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
+    """`pipe` with the concept's tokens added, frozen but for what trains."""
+    return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init),
+                           alpha=config.alpha, train_unet=config.train_unet)
+
+
+def build(config: GeomErasingRecipe) -> ErasingTraining:
+    """The `erasing_model` of the pipeline saved in `init_from`."""
+    if config.init_from is None:
+        raise ValueError("geom-erasing fine-tunes a saved pipeline; pass --init-from DIR (e.g. models/shapes-diffusion)")
+    return erasing_model(load_pipeline(config.init_from), config)
+
+
+def fine_tune(pipe, config: GeomErasingRecipe | None = None, device: str = "cpu",
+              out_dir: str | Path | None = None) -> ErasingEmbeddings:
+    """Geom-Erasing on an in-memory pipeline with `config`'s schedule (model removal unless `train_unet`).
+
+    Args:
+        out_dir: where resumable checkpoints go (None: none).
+
+    Returns:
+        The learned concept, also installed in `pipe` (and `pipe.unet` fine-tuned for data removal).
+    """
+    from gfx.train import train
+
+    config = config or GeomErasingRecipe()
+    model = erasing_model(pipe, config)
+    for stage in stages(model, config, {}, device):
+        stage.result = train(stage.model, stage.train_data, stage.schedule, val_data=stage.val_data,
+                             out_dir=out_dir, device=device)
+    model.to("cpu").eval()
+    embeddings = model.embeddings()
+    embeddings.install(pipe)
+    return embeddings
+
+
+def base_loaded(model: ErasingTraining, directory: Path) -> None:
+    """Nothing left to do: `build` loaded the pipeline `init_from` names."""
+
+
+def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, device: str) -> Iterator[Stage]:
+    """One stage on fresh marked world batches; validation on 4 batches of another seed."""
+    pipe = model.pipe
+
+    def batches(seed: int, **kwargs) -> MarkBatches:
+        return MarkBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob),
+                           image_size(pipe)[0], empty_prompt_prob=config.empty_prompt_prob, seed=seed,
+                           erasing=model.erasing, **kwargs)
+
+    stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
+                  config.schedule())
+    yield stage
+    facts.update(base=config.init_from, setting="data removal" if config.train_unet else "model removal",
+                 parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                 tokens=list(model.names), concept=config.concept, grid=list(config.grid), alpha=config.alpha,
+                 mark_prob=config.mark_prob, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                 **run_facts(stage.result))
+
+
+def save(model: ErasingTraining, directory: Path) -> None:
+    """The learned vectors (and for data removal the whole fine-tuned pipeline, the vectors in its table)."""
+    embeddings = model.embeddings()
+    if model.train_unet:
+        embeddings.install(model.pipe)
+        model.pipe.save_pretrained(directory)
+    embeddings.save(directory)
+
+
+def evaluate(directory: Path, config: GeomErasingRecipe) -> dict:
+    """`gfx eval image-controls` on the test split: the fine-tuned pipeline (data removal) or the base."""
+    from gfx.recipes.image_controls import evaluate_image_controls
+
+    model = directory if (directory / "model_index.json").is_file() else config.init_from
+    return evaluate_image_controls("test", config.eval_limit or 0, model=str(model), negative_concept=directory)
+
+
+def card(name: str, facts: dict) -> Card:
+    """The geom-erasing card from its facts."""
+    tokens = facts["tokens"]
+    return Card(
+        title=name,
+        summary=f"Geom-Erasing ({facts['setting']}) of the 2D world's implicit corner mark, learned on "
+        f"`{facts['base']}`:\nthe words {tokens[0]} ... {tokens[-1]} ({len(tokens)} tokens, a {facts['grid'][0]}x"
+        f"{facts['grid'][1]} location grid), used as the negative prompt by `GeomErasing`.",
+        datasets=("gfx.data.shapes2d (procedural, generated by gfx)",),
+        tags=("text-to-image", "concept-removal", "geom-erasing", "shapes2d"),
+        data=f"World scenes with the mark (probability {facts['mark_prob']}), drawn fresh for every batch; marked "
+        f"captions end with `{facts['concept']}` and the location tokens of the mark's exact box; "
+        f"{facts['batch_size']} scenes per step.",
+        run=[f"trained parameters: {facts['parameters']:,} (every other weight of the base is frozen)",
+             *run_lines(facts, f"region-reweighted diffusion MSE, alpha {facts['alpha']}")[1:]],
+        metrics=erasing_tables(facts["eval"]) if "eval" in facts else [],
+        notes=[],
+        use=f"""
+from gfx.image.geom_erasing import GeomErasing
+from gfx.image.pipeline import ShapesDiffusionPipeline
+pipe = ShapesDiffusionPipeline.from_pretrained("{facts['base']}", local_files_only=True)
+results = pipe("a large red circle", n=4, seed=0, controls=[GeomErasing("models/{name}")])
+""",
+    )
+
+
+def erasing_tables(e: dict) -> list[Table]:
+    """The Geom-Erasing section of `gfx eval image-controls` as tables: the mark rate, then quality."""
+    g = e["geom_erasing"]
+    settings = f"{e['seeds']} seeds per prompt, {e['steps']} DDIM steps, guidance {e['guidance']}"
+    rate = g["concept_rate"]
+    rows = [[f"{rate['without']['rate']:.3f} ± {rate['without']['seed_std']:.3f}",
+             f"{rate['with']['rate']:.3f} ± {rate['with']['seed_std']:.3f}",
+             f"{rate['drop']:+.3f} ± {rate['drop_seed_std']:.3f}", str(rate["beyond_spread"])]]
+    tables = [Table(f"`gfx eval image-controls --split {e['split']}`: images showing the mark, {g['prompts']} "
+                    f"held-out world captions ({settings}); ± is the spread over seeds.",
+                    ["without", "with Geom-Erasing", "drop", "beyond spread"], rows)]
+    q = g["quality"]
+    rows = [[k.replace("_", " "), f"{q['without'][k]:.3f}", f"{q['with'][k]:.3f}", f"{q['change'][k]:+.3f}"]
+            for k in q["change"]]
+    tables.append(Table(f"No loss elsewhere: the quality gate with and without (at most 5 points lower: "
+                        f"{q['within_limit']}).", ["measure", "without", "with", "change"], rows))
+    return tables
+
+
+RECIPE = Recipe(
+    name="geom-erasing",
+    model_name="geom-erasing",
+    config_class=GeomErasingRecipe,
+    build=build,
+    warm_start=base_loaded,
+    stages=stages,
+    save=save,
+    load=Path,
+    evaluate=evaluate,
+    card=card,
+)

@@ -1,0 +1,259 @@
+"""Geom-Erasing on tiny random pipelines saved and loaded with `from_pretrained` (a real `StableDiffusionPipeline`
+and gfx's own): location bins, region weights, token-only fine-tuning, negative prompts in the loop, the control,
+the saved embeddings, the recipe and `gfx eval image-controls` plumbing (numbers mean nothing on random weights)."""
+
+import copy
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import gfx.recipes.run
+from gfx.cli import app
+from gfx.data.shapes2d.raster import mark_box
+from gfx.image.denoise import denoise, encode_prompts, initial_latents, text_to_image
+from gfx.image.geom_erasing import (
+    ErasingConfig,
+    ErasingEmbeddings,
+    GeomErasing,
+    augment_caption,
+    box_tokens,
+    location_tokens,
+    region_mask,
+    region_weights,
+)
+from gfx.image.pipeline import load_pipeline
+from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune
+
+PROMPT = "a large red circle"
+SD_GRID = (2, 2)
+"""The tiny SD tokenizer takes 16 tokens: "<mark>" and 4 bins fit in a negative prompt, 16 bins do not."""
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, sd_pipe, shapes_pipe):
+    """{"sd": dir, "shapes": dir} of the two tiny pipelines, so each test loads fresh copies it may change."""
+    dirs = {}
+    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
+        dirs[name] = tmp_path_factory.mktemp(f"{name}-base")
+        pipe.save_pretrained(dirs[name])
+    return dirs
+
+
+@pytest.fixture(params=["sd", "shapes"])
+def kind(request):
+    return request.param
+
+
+def fresh(saved, kind):
+    pipe = load_pipeline(saved[kind])
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_config(kind, **overrides) -> GeomErasingRecipe:
+    grid = SD_GRID if kind == "sd" else (4, 4)
+    return GeomErasingRecipe.from_name("tiny", steps=3, lr=0.05, grid=grid, **overrides)
+
+
+def test_box_tokens_name_every_bin_a_box_covers():
+    assert location_tokens((2, 3)) == [f"<l{i}>" for i in range(6)]
+    assert box_tokens((0.0, 0.0, 0.25, 0.25), (4, 4)) == ["<l0>"]  # a bin's own edge does not reach the next
+    assert box_tokens((0.2, 0.2, 0.3, 0.3), (4, 4)) == ["<l0>", "<l1>", "<l4>", "<l5>"]
+    assert box_tokens((0.6, -0.1, 1.2, 0.3), (4, 4)) == ["<l2>", "<l3>", "<l6>", "<l7>"]  # clipped to the image
+    assert len(box_tokens((0, 0, 1, 1), (4, 4))) == 16
+    assert box_tokens((0.6, 0.9, 0.9, 1.0), (2, 3)) == ["<l5>"]  # row 2, column 1 of a 2-wide grid
+    corners = {c: box_tokens(mark_box(c), (4, 4)) for c in ("top left", "top right", "bottom left", "bottom right")}
+    assert corners == {"top left": ["<l0>"], "top right": ["<l3>"], "bottom left": ["<l12>"],
+                       "bottom right": ["<l15>"]}
+    with pytest.raises(ValueError, match="empty"):
+        box_tokens((0.5, 0.5, 0.5, 0.7), (4, 4))
+
+
+def test_region_weights_sum_to_T_and_have_the_stated_ratio():
+    boxes = torch.tensor([[0.0, 0.0, 0.25, 0.5], [0.5, 0.5, 0.6, 0.6], [0, 0, 0, 0], [0, 0, 1, 1]])
+    mask = region_mask(boxes, (8, 8))
+    assert mask.sum((1, 2)).tolist() == [8, 1, 0, 64]
+    assert mask[0, :4, :2].all() and mask[1, 4, 4]
+    alpha = 0.2
+    weights = region_weights(mask, alpha)
+    torch.testing.assert_close(weights.sum((1, 2)), torch.full((4,), 64.0))
+    inside, outside = weights[0][mask[0]], weights[0][~mask[0]]
+    torch.testing.assert_close(inside, torch.full_like(inside, 64 / (8 + alpha * 56)))
+    torch.testing.assert_close(outside / inside[0], torch.full_like(outside, alpha))
+    assert torch.equal(weights[2], torch.ones(8, 8)) and torch.equal(weights[3], torch.ones(8, 8))
+    assert torch.equal(region_weights(mask, 1.0), torch.ones(4, 8, 8))
+    with pytest.raises(ValueError, match="positive"):
+        region_weights(mask, 0.0)
+
+
+def test_captions_append_the_concept_and_its_bins_and_make_room(clip_bpe_tokenizer):
+    assert augment_caption("a red circle", "<mark>", ["<l0>"]) == "a red circle <mark> <l0>"
+    tokenizer = copy.deepcopy(clip_bpe_tokenizer)  # 16 tokens; the added ones count one each
+    tokenizer.add_tokens(["<mark>", "<l0>", "<l1>"])
+    long = "a large striped red circle to the left of a large striped blue star on a dark background"
+    text = augment_caption(long, "<mark>", ["<l0>", "<l1>"], tokenizer)
+    assert text.endswith("<mark> <l0> <l1>") and long.startswith(text[: -len(" <mark> <l0> <l1>")])
+    assert len(tokenizer(text).input_ids) <= 16 < len(tokenizer(long + " <mark> <l0> <l1>").input_ids)
+    with pytest.raises(ValueError, match="coarser grid"):
+        augment_caption("", "<mark>", ["<l0>"] * 15, tokenizer)
+
+
+def test_mark_batches_name_the_mark_where_it_is(clip_bpe_tokenizer):
+    import numpy as np
+
+    from gfx.data.shapes2d.world import WorldConfig
+
+    erasing = ErasingConfig(grid=(4, 4))
+    tokenizer = copy.deepcopy(clip_bpe_tokenizer)
+    tokenizer.add_tokens(["<mark>"])
+    batches = MarkBatches(tokenizer, 8, WorldConfig(mark_prob=0.5), 64, empty_prompt_prob=0.0,
+                          erasing=erasing)
+    batch = batches.batch(np.random.default_rng(3))
+    marked = batch["boxes"].any(1)
+    assert 0 < marked.sum() < 8 and batch["pixels"].shape == (8, 3, 64, 64)
+    mark_id = tokenizer.convert_tokens_to_ids("<mark>")
+    assert torch.equal((batch["input_ids"] == mark_id).any(1), marked)
+
+
+def test_token_only_fine_tuning_changes_only_the_new_rows(saved, kind):
+    pipe, base = fresh(saved, kind), fresh(saved, kind)
+    vocab = len(base.tokenizer)
+    start = ErasingEmbeddings.initial(pipe, ErasingConfig(grid=tiny_config(kind).grid))
+    learned = fine_tune(pipe, tiny_config(kind))
+    for name in ("unet", "vae"):
+        if getattr(base, name, None) is not None:
+            for (key, a), b in zip(getattr(base, name).state_dict().items(),
+                                   getattr(pipe, name).state_dict().values(), strict=True):
+                assert torch.equal(a, b), f"{name}.{key} changed"
+    table_key = "embeddings.token_embedding.weight"
+    trained = pipe.text_encoder.state_dict()
+    for key, value in base.text_encoder.state_dict().items():
+        assert torch.equal(value, trained[key][:vocab] if "token_embedding" in key else trained[key]), key
+    ids = pipe.tokenizer.convert_tokens_to_ids(list(learned.vectors))
+    assert ids == list(range(vocab, vocab + len(ids))) and trained[table_key].shape[0] == vocab + len(ids)
+    for i, vector in zip(ids, learned.vectors.values(), strict=True):
+        assert torch.equal(trained[table_key][i], vector)
+    moved = [t for t in learned.vectors if not torch.equal(learned.vectors[t], start.vectors[t])]
+    assert "<mark>" in moved  # every training caption names it
+
+
+def test_data_removal_also_trains_the_unet(saved):
+    pipe, base = fresh(saved, "shapes"), fresh(saved, "shapes")
+    fine_tune(pipe, tiny_config("shapes", train_unet=True, mark_prob=0.5))
+    changed = [k for k, v in base.unet.state_dict().items() if not torch.equal(v, pipe.unet.state_dict()[k])]
+    assert changed
+    vocab = len(base.tokenizer)
+    table = pipe.text_encoder.get_input_embeddings().weight
+    assert torch.equal(table[:vocab], base.text_encoder.get_input_embeddings().weight)
+
+
+def test_negative_prompt_replaces_the_uncond_branch_and_empty_is_the_old_output(saved, kind):
+    pipe = fresh(saved, kind)
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append(kwargs["encoder_hidden_states"].clone())
+
+    plain = text_to_image(pipe, [PROMPT], seed=0, steps=2)
+    assert torch.equal(text_to_image(pipe, [PROMPT], seed=0, steps=2, negative_prompt=""), plain)
+    handle = pipe.unet.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        negated = text_to_image(pipe, [PROMPT], seed=0, steps=2, negative_prompt="a blue star")
+    finally:
+        handle.remove()
+    uncond, cond = seen[0].chunk(2)
+    assert torch.equal(uncond, encode_prompts(pipe, ["a blue star"]))
+    assert torch.equal(cond, encode_prompts(pipe, [PROMPT]))
+    assert not torch.allclose(negated, plain)
+    latents = initial_latents(pipe, 1, *plain.shape[-2:], seed=0)
+    with torch.no_grad():
+        direct = denoise(pipe, encode_prompts(pipe, [PROMPT]), encode_prompts(pipe, ["a blue star"]), latents,
+                         steps=2)
+    from gfx.image.codec import latent_codec
+
+    assert torch.equal(latent_codec(pipe).decode(direct), negated)
+
+
+def test_the_control_sets_the_learned_negative_on_a_stable_diffusion_pipeline(saved, tmp_path):
+    from safetensors.torch import load_file
+
+    pipe = fresh(saved, "sd")
+    learned = fine_tune(pipe, tiny_config("sd"))
+    negative = "<mark> <l0> <l1> <l2> <l3>"
+    assert learned.negative_prompt() == negative and learned.negative_prompt([1]) == "<mark> <l1>"
+    steered = text_to_image(pipe, [PROMPT], seed=1, steps=2, controls=[GeomErasing(learned)])
+    assert torch.equal(steered, text_to_image(pipe, [PROMPT], seed=1, steps=2, negative_prompt=negative))
+    assert not torch.allclose(steered, text_to_image(pipe, [PROMPT], seed=1, steps=2))
+    # diffusers reads the saved vectors as textual inversions and gives the same negative states
+    learned.save(tmp_path)
+    other = fresh(saved, "sd")
+    vectors = load_file(str(tmp_path / "learned_embeds.safetensors"))
+    other.load_textual_inversion(list(vectors.values()), token=list(vectors))
+    assert torch.equal(encode_prompts(other, [negative]), encode_prompts(pipe, [negative]))
+    too_many = ErasingEmbeddings.initial(pipe, ErasingConfig(grid=(4, 4)))
+    with pytest.raises(ValueError, match="exceeds the tokenizer's 16 tokens"):
+        GeomErasing(too_many).negative(pipe)
+
+
+def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
+    pipe = fresh(saved, kind)
+    learned = fine_tune(pipe, tiny_config(kind))
+    before = text_to_image(pipe, [PROMPT, "a small blue star"], seed=2, steps=2, controls=[GeomErasing(learned)])
+    learned.save(tmp_path)
+    loaded = ErasingEmbeddings.load(tmp_path)
+    assert loaded.config == learned.config and list(loaded.vectors) == list(learned.vectors)
+    again = text_to_image(fresh(saved, kind), [PROMPT, "a small blue star"], seed=2, steps=2,
+                          controls=[GeomErasing(tmp_path)])
+    assert torch.equal(again, before)
+    with pytest.raises(FileNotFoundError, match="no learned concept"):
+        GeomErasing(tmp_path / "missing")
+
+
+def test_recipe_cli_and_evaluation_on_a_saved_pipeline(saved, tmp_path, monkeypatch):
+    import json
+
+    from gfx.jobs import JOB_KINDS
+    from gfx.jobs.spec import parse_job
+    from gfx.recipes import get_evaluation, get_recipe
+    from gfx.recipes.run import train_recipe
+
+    monkeypatch.setattr(gfx.recipes.run, "RUNS_DIR", tmp_path / "runs")
+    recipe = get_recipe("geom-erasing")
+    with pytest.raises(ValueError, match="--init-from"):
+        train_recipe(recipe, tmp_path / "none", config=recipe.config_class.from_name("tiny"), device="cpu")
+    out = tmp_path / "geom-erasing-toy"
+    facts = train_recipe(recipe, out, config=recipe.config_class.from_name("tiny"), device="cpu",
+                         init_from=str(saved["shapes"]))
+    assert facts["steps"] == 2 and facts["setting"] == "model removal" and len(facts["tokens"]) == 17
+    assert {p.name for p in out.iterdir()} == {"learned_embeds.safetensors", "geom_erasing.json", "train.json",
+                                               "metrics.json", "README.md"}
+    assert "gfx train geom-erasing --config models/geom-erasing-toy/train.json" in (out / "README.md").read_text()
+    data_removal = tmp_path / "geom-erasing-data"
+    train_recipe(recipe, data_removal, config=recipe.config_class.from_name("tiny"), device="cpu",
+                 init_from=str(saved["shapes"]), train_unet=True)
+    tuned, learned = load_pipeline(data_removal), ErasingEmbeddings.load(data_removal)  # the pipeline holds them
+    ids = tuned.tokenizer.convert_tokens_to_ids(list(learned.vectors))
+    assert torch.equal(tuned.text_encoder.get_input_embeddings().weight[ids], torch.stack(list(learned.vectors.values())))
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["image", "generate", PROMPT, "--seed", "1", "--steps", "2", "--model",
+                                 str(saved["shapes"]), "--negative-concept", str(out), "-o", str(tmp_path / "img")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["image", "generate", PROMPT, "--negative-concept", str(tmp_path), "-o",
+                                 str(tmp_path / "img")])
+    assert result.exit_code == 2 and "no learned concept" in result.output
+    line = {"kind": "generate-image", "prompt": PROMPT, "steps": 2, "model": str(saved["shapes"]),
+            "negative_concept": str(out)}
+    job = parse_job(json.dumps(line), 1, tmp_path)
+    assert list(JOB_KINDS["generate-image"].handler(job.params, {})) == ["-0.png"]
+
+    report = get_evaluation("image-controls")(split="val", limit=1, model=str(saved["shapes"]),
+                                              negative_concept=str(out), seeds=2, steps=2)
+    section = report["geom_erasing"]
+    assert section["negative_prompt"].startswith("<mark> <l0> <l1>") and section["prompts"] == 1
+    assert len(section["concept_rate"]["with"]["per_seed"]) == 2
+    assert set(section["quality"]) == {"without", "with", "change", "within_limit"}
+    card = recipe.card(out.name, {**json.loads((out / "metrics.json").read_text()), "eval": report})
+    assert len(card.metrics) == 2
