@@ -76,6 +76,9 @@ def evaluate(
         "vectorize's unseen-source."),
     source: str | None = typer.Option(
         None, help="The icon source the unseen-source protocol holds out (vectorize; default lucide)."),
+    style: str | None = typer.Option(
+        None, help="Drawing style of the samples, for tasks that take one (iconshop: outline, the default; filled; "
+        "or any)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -87,6 +90,10 @@ def evaluate(
         run = get_evaluation(task)
         options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set),
                                      ("source", source)) if v is not None}
+        if style is not None:
+            from gfx.svg.icon_style import style_from_name
+
+            options["style"] = style_from_name(style)
         for name in options:
             if name not in inspect.signature(run).parameters:
                 raise ValueError(f"evaluation {task!r} does not take --{name}")
