@@ -184,3 +184,12 @@ def test_source_is_refused_where_no_protocol_holds_out_a_source():
     assert result.returncode == 2 and "evaluation 'iconshop' does not take --source" in result.stderr
     result = gfx("train", "iconshop", "--source", "lucide", "--steps", "1")
     assert result.returncode == 2 and "recipe 'iconshop' does not take --source" in result.stderr
+
+
+def test_style_options_are_checked():
+    result = gfx("eval", "iconshop", "--style", "bold", "--limit", "1")
+    assert result.returncode == 2 and "style 'bold' is unknown" in result.stderr
+    result = gfx("eval", "roundtrip", "--style", "any", "--limit", "1")
+    assert result.returncode == 2 and "evaluation 'roundtrip' does not take --style" in result.stderr
+    result = gfx("svg", "generate", "house", "--style", "bold")
+    assert result.returncode == 2 and "'bold' is not one of" in result.stderr

@@ -115,3 +115,17 @@ def test_saw_source_follows_train_json_and_its_warm_starts(tmp_path):
     assert saw_source(model("leaky", protocol="unseen-source", source="lucide", init_from=str(shipped))) is True
     assert saw_source(shipped) is True
     assert saw_source(tmp_path / "nothing") is None
+
+
+def test_score_samples_reports_the_outline_style_rate(tmp_path, monkeypatch):
+    from gfx.recipes import icon_protocols
+    from gfx.recipes.icon_protocols import score_samples
+
+    monkeypatch.setattr(icon_protocols, "CACHE_DIR", tmp_path)
+    outline = SQUARE.replace("<path ", '<path fill="none" stroke="black" stroke-width="2" ')
+    pset = ProtocolSet("t", ["square", "bar", "dot"], ["square", "bar", "dot"], [SQUARE, BAR, DOT], np.arange(3))
+    samplers = {"filled": lambda prompt, seed: SQUARE, "outline": lambda prompt, seed: outline,
+                "mixed": lambda prompt, seed: outline if prompt == "bar" else SQUARE}
+    table = score_samples(pset, samplers, [0, 1], [BAR], near_copy_threshold=0.5)["methods"]
+    assert [table[k]["outline_style_rate"] for k in samplers] == [0.0, 1.0, pytest.approx(1 / 3)]
+    assert table["filled"]["top1_mean"] == pytest.approx(1 / 3)

@@ -5,9 +5,9 @@
 
 1. corpus.png: corpus icons as shipped | normalized | decoded from PathTokenizer tokens | decoded from
    SemanticTokenizer tokens (each column should look the same).
-2. text-to-icon.png (+ icons/*.svg): the shipped IconShop model on `ICON_PROMPTS`, 3 seeds each, beside the
-   retrieval baseline (the training icon whose prompt is nearest); the first 12 prompts are concepts the
-   concept-disjoint protocol holds out.
+2. text-to-icon.png (+ icons/*.svg): the shipped IconShop model in its default style (outline) on `ICON_PROMPTS`,
+   3 seeds each, beside the retrieval baseline (the training icon whose prompt is nearest); the first 12 prompts
+   are concepts the concept-disjoint protocol holds out.
 3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
 4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
 """

@@ -117,6 +117,8 @@ def _seed_box(gr, elem_id: str):
 
 
 def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
+    from gfx.svg.icon_style import ANY_STYLE, STYLES
+
     svgs = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
@@ -127,6 +129,7 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
             low, high = handlers.GUIDANCE_RANGE
             guidance = gr.Textbox(label=f"Guidance {low:g}..{high:g}, 1 = off", placeholder="empty: the model's",
                                   max_length=16, elem_id="icon-guidance")
+            style = gr.Radio([*STYLES, ANY_STYLE], value="outline", label="Style", elem_id="icon-style")
             generate = gr.Button("Generate", variant="primary", elem_id="icon-generate")
             status = gr.Markdown(elem_id="icon-status")
         with gr.Column(scale=2):
@@ -146,12 +149,13 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
         return out.images, out.svg_files, out.svgs, out.status
 
     @_shown
-    def generate_icons(prompt, n, seed, guidance):
-        return show(handlers.generate_icons(prompt, n, seed, guidance, model_dir=model_dir, work_dir=work_dir))
+    def generate_icons(prompt, n, seed, guidance, style):
+        return show(handlers.generate_icons(prompt, n, seed, guidance, style, model_dir=model_dir,
+                                            work_dir=work_dir))
 
     @_shown
-    def edit_icon(svg, keep, prompt, n, seed, guidance):
-        return show(handlers.edit_icon(svg, keep, prompt, n, seed, guidance, model_dir=model_dir,
+    def edit_icon(svg, keep, prompt, n, seed, guidance, style):
+        return show(handlers.edit_icon(svg, keep, prompt, n, seed, guidance, style, model_dir=model_dir,
                                        work_dir=work_dir))
 
     def pick(svgs, event: gr.SelectData):
@@ -172,9 +176,9 @@ def _icon_tab(gr, model_dir: str | None, work_dir: str) -> None:
 
     outputs = [gallery, files, svgs, status]
     gr.Examples(handlers.ICON_EXAMPLES, [prompt, n, seed, guidance], label="Examples (click one, then Generate)")
-    generate.click(generate_icons, [prompt, n, seed, guidance], outputs)
-    prompt.submit(generate_icons, [prompt, n, seed, guidance], outputs)
-    edit.click(edit_icon, [edit_svg, keep, prompt, n, seed, guidance], outputs)
+    generate.click(generate_icons, [prompt, n, seed, guidance, style], outputs)
+    prompt.submit(generate_icons, [prompt, n, seed, guidance, style], outputs)
+    edit.click(edit_icon, [edit_svg, keep, prompt, n, seed, guidance, style], outputs)
     gallery.select(pick, [svgs], edit_svg)
     edit_svg.change(load_paths, edit_svg, [keep, edit_preview, edit_status])
 

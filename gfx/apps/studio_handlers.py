@@ -172,6 +172,16 @@ def check_guidance(guidance) -> float | None:
     return value
 
 
+def check_style(style) -> str | None:
+    """A style name of the icon tab (`gfx.svg.icon_style.style_from_name`: "any" -> None)."""
+    from gfx.svg.icon_style import style_from_name
+
+    try:
+        return style_from_name(style)
+    except ValueError as err:
+        raise StudioInputError(str(err)) from None
+
+
 def check_svg_text(svg: str | None):
     """Parse SVG text from the edit box; returns the normalized `Document` the editor works on."""
     from gfx.svg.core.normalize import normalize
@@ -242,13 +252,15 @@ def _icon_output(results, out_dir: Path, stem: str, seed: int, seconds: float, w
     return IconOutput(images, files, svgs, status)
 
 
-def generate_icons(prompt, n, seed, guidance, *, model_dir: str | None, work_dir: str | os.PathLike) -> IconOutput:
+def generate_icons(prompt, n, seed, guidance, style="outline", *, model_dir: str | None,
+                   work_dir: str | os.PathLike) -> IconOutput:
     """Text -> icons with `gfx.svg.generate`; writes <slug>-<i>.svg and .png into a fresh folder."""
     import gfx.svg
 
     prompt, n, seed, guidance = check_prompt(prompt), check_count(n), check_seed(seed), check_guidance(guidance)
+    style = check_style(style)
     start = time.perf_counter()
-    results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model_dir)
+    results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model_dir, style=style)
     seconds = time.perf_counter() - start
     return _icon_output(results, _fresh_dir(work_dir, "icons-"), _slug(prompt), seed, seconds, "icon(s)")
 
@@ -268,7 +280,7 @@ def describe_paths(svg: str | None) -> list[str]:
     return labels
 
 
-def edit_icon(svg, keep: Sequence[int] | None, prompt, n, seed, guidance, *, model_dir: str | None,
+def edit_icon(svg, keep: Sequence[int] | None, prompt, n, seed, guidance, style="outline", *, model_dir: str | None,
               work_dir: str | os.PathLike) -> IconOutput:
     """Keep the paths at indices `keep` of `svg` and regenerate the others (IconShop's `edit`)."""
     from gfx.svg.iconshop import load_default
@@ -281,8 +293,10 @@ def edit_icon(svg, keep: Sequence[int] | None, prompt, n, seed, guidance, *, mod
     if keep[-1] >= count:
         raise StudioInputError(f"path #{keep[-1]} does not exist; the SVG has {count} paths")
     prompt, n, seed, guidance = check_prompt(prompt), check_count(n), check_seed(seed), check_guidance(guidance)
+    style = check_style(style)
     start = time.perf_counter()
-    results = load_default(model_dir).edit(document, keep=keep, prompt=prompt, n=n, seed=seed, guidance=guidance)
+    results = load_default(model_dir).edit(document, keep=keep, prompt=prompt, n=n, seed=seed, guidance=guidance,
+                                           style=style)
     seconds = time.perf_counter() - start
     return _icon_output(results, _fresh_dir(work_dir, "edits-"), f"{_slug(prompt)}-edit", seed, seconds,
                         f"edit(s) keeping paths {', '.join(map(str, keep))}")

@@ -8,11 +8,14 @@ import typer
 
 from gfx.cli.app import svg_app
 from gfx.cli.common import UsageError, choices, colour_or_none, read_input, slug, user_errors
+from gfx.svg.icon_style import ANY_STYLE, STYLES, style_from_name
 from gfx.svg.tokenizers.registry import TOKENIZERS
 from gfx.svg.vectorization.vectorizer import METHODS
 
 Scheme = choices("Scheme", TOKENIZERS)
 VectorizeMethod = choices("VectorizeMethod", METHODS)
+IconStyle = choices("IconStyle", (*STYLES, ANY_STYLE))
+STYLE_HELP = "Drawing style of new paths: outline (strokes of the corpus width, no fills), filled, or any."
 
 
 @svg_app.command("normalize")
@@ -100,6 +103,7 @@ def svg_generate(
     seed: int | None = typer.Option(None, help="Random seed (same seed, same icons)."),
     guidance: float | None = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
+    style: IconStyle = typer.Option("outline", help=STYLE_HELP),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
 ) -> None:
     """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
@@ -108,7 +112,8 @@ def svg_generate(
     with user_errors():
         if n < 1:
             raise UsageError("-n must be at least 1")
-        results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model)
+        results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model,
+                                   style=style_from_name(style.value))
         _write_results(results, out_dir, slug(prompt, "icon"))
 
 
@@ -120,6 +125,7 @@ def svg_edit(
     output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
     seed: int | None = typer.Option(None, help="Random seed."),
     model: Path | None = typer.Option(None, help="IconShop checkpoint directory."),
+    style: IconStyle = typer.Option("outline", help=STYLE_HELP),
 ) -> None:
     """Keep some paths of an icon and regenerate the others with IconShop."""
     from gfx.svg.iconshop import load_default
@@ -131,7 +137,7 @@ def svg_edit(
             raise UsageError(f"--keep must be comma-separated path indices like 0,1, not {keep!r}") from None
         pipe = load_default(None if model is None else str(model))
         [result] = pipe.edit(read_input(source).decode("utf-8", errors="replace"), keep=indices, prompt=prompt,
-                             seed=seed)
+                             seed=seed, style=style_from_name(style.value))
         result.save(output)
         typer.echo(str(output))
 

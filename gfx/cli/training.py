@@ -78,6 +78,9 @@ def evaluate(
         None, help="The icon source the unseen-source protocol holds out (vectorize; default lucide)."),
     negative_concept: Path | None = typer.Option(
         None, "--negative-concept", help="A Geom-Erasing directory, for image-controls (default: the shipped)."),
+    style: str | None = typer.Option(
+        None, help="Drawing style of the samples, for tasks that take one (iconshop: outline, the default; filled; "
+        "or any)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -90,6 +93,10 @@ def evaluate(
         options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set),
                                      ("source", source), ("negative_concept", negative_concept and str(negative_concept)))
                    if v is not None}
+        if style is not None:
+            from gfx.svg.icon_style import style_from_name
+
+            options["style"] = style_from_name(style)
         for name in options:
             if name not in inspect.signature(run).parameters:
                 raise ValueError(f"evaluation {task!r} does not take --{name.replace('_', '-')}")

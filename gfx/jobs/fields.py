@@ -157,6 +157,15 @@ def guidance_scale(value: Any) -> float | None:
     return float(value)
 
 
+def icon_style(value: Any) -> str | None:
+    """One of `gfx.svg.icon_style.STYLES`, or null for unconstrained sampling."""
+    from gfx.svg.icon_style import STYLES
+
+    if value is not None and value not in STYLES:
+        raise ValueError(f"must be one of {', '.join(STYLES)}, or null for any style")
+    return value
+
+
 def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], str | None]:
     """A check for a model directory holding a `class_name` (`gfx.checkpoint.directory_class`, old layouts
     too), made absolute; null means the shipped model.

@@ -21,7 +21,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
     render-mesh    input (.glb/.obj/.ply), size 256, views null (the four preview views) or
                    [[azimuth, elevation], ...] in degrees, separate false
                    -> <stem>.png (all views on one sheet), or <stem>-<k>.png per view when separate
-    generate-svg   prompt ("" = anything), n 1, seed 0, guidance null, model null, sizes []
+    generate-svg   prompt ("" = anything), n 1, seed 0, guidance null, style "outline" ("filled"; null = any),
+                   model null, sizes []
                    -> <stem>-<i>.svg for i < n, and <stem>-<i>-<size>.png per size
     vectorize      input (image file), method "centerline+refine", size, max_colors, refine_steps,
                    fallback, seed (null: the API's defaults), model null, sizes []
@@ -63,6 +64,7 @@ from gfx.jobs.fields import (
     checkpoint_dir,
     concept_dir,
     guidance_scale,
+    icon_style,
     input_path,
     mesh_format,
     mesh_path,
@@ -125,7 +127,7 @@ def generate_svg(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
     from gfx.svg.core.render import render_png
 
     results = gfx.svg.generate(params["prompt"], n=params["n"], seed=params["seed"], guidance=params["guidance"],
-                               model=params["model"])
+                               model=params["model"], style=params["style"])
     files = {}
     for i, result in enumerate(results):
         files[f"-{i}.svg"] = result.svg.encode("utf-8")
@@ -255,6 +257,7 @@ JOB_KINDS: dict[str, JobKind] = {
             "n": Field(whole_number(1, MAX_ICONS), default=1),
             "seed": Field(seed_value, default=0),
             "guidance": Field(guidance_scale, default=None),
+            "style": Field(icon_style, default="outline"),
             "model": Field(checkpoint_dir("IconShop", "an IconShop checkpoint", "models/iconshop-mini"),
                            default=None),
             "sizes": Field(png_sizes, default=[]),

@@ -19,7 +19,8 @@ Scoring of the text -> icon protocols (`score_samples`): every sample and every 
 concept among all concepts of the set gives top-1 / top-5 accuracy, and the mean distance to the prompted
 concept is reported beside them. A sample is a near-copy when its distance to the nearest training icon is under
 a threshold calibrated on the two designers' drawings of the concepts they share (`calibrate_near_copy`): closer
-than `NEAR_COPY_PERCENTILE`% of those pairs.
+than `NEAR_COPY_PERCENTILE`% of those pairs. The outline-style rate is the share of samples drawn in the stroke
+designers' style: strokes of their width and no fills (`gfx.svg.icon_style.is_outline`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from gfx.files import write_bytes
 from gfx.paths import cache_dir
 from gfx.svg.core.metrics import InkChamfer, ink_mask
 from gfx.svg.core.render import render
+from gfx.svg.icon_style import is_outline
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +234,7 @@ def score_samples(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
     """The protocol table: per sampler, top-1 / top-5 / mean distance as mean and spread over `seeds`, and the
-    near-copy rate over all its samples.
+    near-copy and outline-style rates over all its samples.
 
     Args:
         samplers: name -> sampler(prompt, seed) (the model, "retrieval", "random").
@@ -245,7 +247,7 @@ def score_samples(
     table = {}
     concept_of = np.arange(len(protocol.prompts)) if rows is None else np.asarray(rows, dtype=np.int64)
     for name, sampler in samplers.items():
-        runs, copies = [], []
+        runs, copies, outline = [], [], []
         for s in seeds:
             svgs = []
             for i, k in enumerate(concept_of):
@@ -255,10 +257,12 @@ def score_samples(
             masks = ink_masks(svgs)
             runs.append(rank_scores(protocol, references, masks, concept_of))
             copies += [float(train(m).min()) < near_copy_threshold for m in masks]
+            outline += [is_outline(svg) for svg in svgs]
         table[name] = {
             **{f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in runs[0]},
             **{f"{k}_std": float(np.std([r[k] for r in runs])) for k in runs[0]},
             "near_copy_rate": float(np.mean(copies)),
+            "outline_style_rate": float(np.mean(outline)),
         }
     return {"protocol": protocol.name, "prompts": len(concept_of), "concepts": len(protocol.concepts), "references": len(protocol.references),
             "seeds": list(seeds), "near_copy_threshold_px": near_copy_threshold, "raster": RASTER, "methods": table}
@@ -281,12 +285,13 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
 
 
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
-                            progress=None) -> dict:
+                            progress=None, style: str | None = "outline") -> dict:
     """The `protocol` table for an `IconShop` pipeline beside the retrieval and random baselines.
 
     Args:
         pipe: the model (None: only the baselines).
         limit: prompt this many concepts, evenly spaced (0 = all); ranks are always over every concept.
+        style: the model's drawing style (`IconShop.__call__`; None: unconstrained).
     """
     records = load_icons()
     pset = protocol_set(protocol, records)
@@ -296,7 +301,8 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
         rows = rows[:: max(1, len(rows) // limit)][:limit]
     samplers = {}
     if pipe is not None:
-        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed)[0].svg
+        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style)[0].svg
     samplers.update(baseline_samplers(train))
-    return score_samples(pset, samplers, seeds, [r.svg for r in train], calibrate_near_copy(records), rows=rows,
-                         progress=progress)
+    report = score_samples(pset, samplers, seeds, [r.svg for r in train], calibrate_near_copy(records), rows=rows,
+                           progress=progress)
+    return {**report, "style": style}

@@ -143,8 +143,9 @@ def card(name: str, facts: dict) -> Card:
            "name) that the model reads and composes from; the retrieval index ships with the model."
            if facts.get("references") else ""),
         run=run,
-        metrics=[metrics_table(facts["eval"])] if "eval" in facts else [],
-        notes=[metrics_note(facts["eval"])] if "eval" in facts else [],
+        metrics=([metrics_table(facts["eval"])] if "eval" in facts else [])
+        + [protocol_table(reports) for reports in facts.get("protocols", {}).values()],
+        notes=([metrics_note(facts["eval"])] if "eval" in facts else []) + protocol_notes(facts),
         use=f"""
 from gfx.svg.iconshop import IconShop
 pipe = IconShop.from_pretrained("models/{name}")
@@ -163,13 +164,47 @@ def metrics_table(e: dict) -> Table:
                 f"{m['uniqueness_pct']:.1f}", f"{m['novelty_pct']:.1f}", seconds]
 
     return Table(
-        f"`gfx eval iconshop --split test`: {e['icons']} test prompts, one icon each (seed {e['seed']}). "
+        f"`gfx eval iconshop --split test --style {e.get('style') or 'any'}`: {e['icons']} test prompts, one icon "
+        f"each (seed {e['seed']}). "
         "Evaluator = `models/icon-clip`.",
         ["", "validity", "evaluator score", "FID (icon-clip features)", "uniqueness %", "novelty %", "s / icon"],
         [row("iconshop", model, f"{model['seconds_per_icon_median']:.2f}"),
          row("retrieval baseline", base, "-"),
          ["real test icons", "1.000", f"{e['real_icons_evaluator_score']:.3f}", "0", "-", "-", "-"]],
     )
+
+
+def protocol_table(reports: list[dict]) -> Table:
+    """One protocol's `gfx eval iconshop --protocol P --style S` reports (one per style, same prompts and seeds) as
+    a table: the model in each style, then the retrieval and random baselines (the same in every report)."""
+    first = reports[0]
+
+    def row(label: str, m: dict) -> list[str]:
+        return [label, *(f"{m[f'{k}_mean']:.{d}f} ± {m[f'{k}_std']:.{d}f}" for k, d in
+                         (("top1", 3), ("top5", 3), ("mean_distance", 2))),
+                f"{100 * m['near_copy_rate']:.1f}", f"{100 * m['outline_style_rate']:.1f}"]
+
+    styles = ", ".join(str(r["style"] or "any") for r in reports)
+    return Table(
+        f"`gfx eval iconshop --protocol {first['protocol']} --limit {first['prompts']} --style {{{styles}}}`: "
+        f"{first['prompts']} of the "
+        f"{first['concepts']} concepts prompted (evenly spaced), seeds {', '.join(map(str, first['seeds']))}; "
+        f"each sample ranked against all {first['references']} references at {first['raster']} px (shape rank: "
+        f"top-1 / top-5 of the prompted concept, mean chamfer distance to it in pixels; mean ± std over seeds); "
+        f"near-copy: within {first['near_copy_threshold_px']:.3f} px of a training icon.",
+        ["", "top-1", "top-5", "mean distance", "near-copy %", "outline-style %"],
+        [row(f"iconshop, style {r['style'] or 'any'}", r["methods"]["iconshop"]) for r in reports]
+        + [row(name, first["methods"][name]) for name in ("retrieval", "random")],
+    )
+
+
+def protocol_notes(facts: dict) -> list[str]:
+    """How to read the protocol tables: a model trained on the whole train split saw the held-out concepts."""
+    if "concept-disjoint" not in facts.get("protocols", {}) or facts.get("protocol") == "concept-disjoint":
+        return []
+    return ["This model trained on the whole train split, the held-out concepts' icons included (it predates the "
+            "protocol), so its concept-disjoint figures measure seen concepts drawn by both designers, not "
+            "held-out ones; the baselines' training set does leave them out."]
 
 
 def metrics_note(e: dict) -> str:

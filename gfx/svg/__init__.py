@@ -9,15 +9,19 @@ from __future__ import annotations
 
 
 def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float | None = None,
-             model: str | None = None):
+             model: str | None = None, style: str | None = "outline"):
     """Text -> icons with the shipped IconShop model (or the checkpoint directory `model`).
+
+    Args:
+        style: "outline" (strokes of the corpus width, no fills), "filled" (fills only) or None (unconstrained).
 
     Returns:
         list of `n` `SVGResult`s, each a valid, non-empty SVG.
     """
     from gfx.svg.iconshop import load_default
 
-    return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance)
+    return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance,
+                                                                style=style)
 
 
 def vectorize(image, method: str = "centerline+refine", model: str | None = None, **options):

@@ -3,10 +3,12 @@
 The prompt's MiniLM token states are the prefix of a decoder-only `Transformer`; point tokens also get
 x and y embeddings (IconShop's coordinate embeddings). Generation always runs under the tokenizer's
 grammar, so every output decodes to a valid SVG. The same model completes a partial icon and, through
-fill-in-the-middle training, replaces a span of paths.
+fill-in-the-middle training, replaces a span of paths. A style rule on top of the grammar keeps the new paths
+in one drawing style (`gfx.svg.icon_style`): "outline" (the default: strokes of the corpus width, no fills),
+"filled", or None (whatever the model samples).
 
     pipe = IconShop.from_pretrained("models/iconshop-mini")
-    results = pipe("house, home", n=4, seed=0)        # list[SVGResult]
+    results = pipe("house, home", n=4, seed=0)        # list[SVGResult], outline icons
     results[0].svg
 """
 
@@ -32,6 +34,7 @@ from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.result import SVGResult
 from gfx.svg.icon_retrieval import IconIndex
+from gfx.svg.icon_style import StyleBans, check_style
 from gfx.svg.sampling import sample_drawings
 from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 from gfx.svg.tokenizers.registry import load_tokenizer
@@ -101,6 +104,7 @@ class IconShop:
             raise ValueError(f"this IconShop config uses {config.references} references but has no IconIndex")
         self.model, self.tokenizer, self.config, self.index = model.eval(), tokenizer, config, index
         self._reference_ids: dict[int, list[int]] = {}  # index row -> its token ids, tokenized on first use
+        self._style_bans: dict[str, StyleBans] = {}
 
     # --- construction and files ---------------------------------------------------------------
     @classmethod
@@ -157,13 +161,18 @@ class IconShop:
         guidance: float | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
+        style: str | None = "outline",
     ) -> list[SVGResult]:
-        """Generate `n` icons for `prompt` ("" = unconditional). Every result is a valid, non-empty SVG."""
+        """Generate `n` icons for `prompt` ("" = unconditional). Every result is a valid, non-empty SVG.
+
+        `style`: "outline" (every path a stroke of the corpus width with round caps and joins), "filled" (every path
+        filled) or None (unconstrained); the same in `complete`, `infill`, `edit` and `interpolate`, for new paths.
+        """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         prefix, prefix_mask = self.encode_prompt(prompt)
         return self._sample([[BOS_ID]] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
-                            self.sampling(temperature, top_p), prompt=prompt)
+                            self.sampling(temperature, top_p), prompt=prompt, style=style)
 
     def encode_prompt(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, P, 384) prefix and (1, P) mask for one prompt (cached MiniLM states; "" is unconditional)."""
@@ -192,14 +201,15 @@ class IconShop:
                 break
         return [t for ids in reversed(picked) for t in ids]
 
-    def _sample(self, prompts, prefix, prefix_mask, seed, guidance, sampling, *, prompt, stop=EOS_ID,
+    def _sample(self, prompts, prefix, prefix_mask, seed, guidance, sampling, *, prompt, style, stop=EOS_ID,
                 splice=None, query: str | None = None) -> list[SVGResult]:
         """Sample continuations of token prompts under the grammar and decode them.
 
         Steps (`sample_drawings`): 1. retrieved references (if any) go before every row; 2. advance a grammar
-        constraint through each row's body; 3. sample with guidance; 4. decode without the references (a row
-        that ran out of tokens keeps its complete elements); 5. resample empty rows.
+        constraint through each row's body, with the style rule on top; 3. sample with guidance; 4. decode without
+        the references (a row that ran out of tokens keeps its complete elements); 5. resample empty rows.
         """
+        check_style(style)
         guidance = self.config.guidance if guidance is None else guidance
         context = self.references(prompt if query is None else query)
         if context:
@@ -211,17 +221,19 @@ class IconShop:
                 return inner(ids) if inner is not None else ids
 
         return sample_drawings(
-            self.model, self.tokenizer, prompts, constraint=lambda row: self._constraint(row[len(context):], stop),
+            self.model, self.tokenizer, prompts,
+            constraint=lambda row: self._constraint(row[len(context):], stop, style),
             prefix=prefix, prefix_mask=prefix_mask, max_tokens=self.config.max_tokens + len(context),
             sampling=sampling, retries=self.config.retries, seed=seed, use_cache=self.config.use_cache,
             guidance=guidance, stop=stop, extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
-            info={"seed": seed, "guidance": guidance, "references": len(context)},
+            info={"seed": seed, "guidance": guidance, "references": len(context), "style": style},
             error=f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
                   "try another seed or a lower guidance",
         )
 
-    def _constraint(self, prompt_ids, stop):
-        """The grammar advanced through the prompt's body, then no zero-length segments (`zero_length_segment`)."""
+    def _constraint(self, prompt_ids, stop, style=None):
+        """The grammar advanced through the prompt's body, then no zero-length segments (`zero_length_segment`),
+        then the `style` rule (`StyleBans`; None: none)."""
         constraint = self._grammars[stop].constraint()
         body = prompt_ids[1:]
         if stop == EOM_ID:  # FIM: the grammar covers only the span after the second MASK
@@ -229,7 +241,12 @@ class IconShop:
         for t in body:
             if not constraint.advance(int(t)):
                 raise SVGError(f"the partial icon does not fit the grammar at token {self.tokenizer.vocab[t]!r}")
-        return BanningConstraint(constraint, self.tokenizer.zero_length_segment, body)
+        constraint = BanningConstraint(constraint, self.tokenizer.zero_length_segment, body)
+        if style is None:
+            return constraint
+        if style not in self._style_bans:
+            self._style_bans[style] = StyleBans(self.tokenizer, style)
+        return BanningConstraint(constraint, self._style_bans[style], body)
 
     # --- editing --------------------------------------------------------------------------------
     def _document_ids(self, svg: str | Document) -> list[int]:
@@ -239,15 +256,16 @@ class IconShop:
         return self.tokenizer.encode(document)
 
     def complete(self, partial: str | Document, prompt: str = "", n: int = 1, seed: int | None = None,
-                 guidance: float | None = None) -> list[SVGResult]:
+                 guidance: float | None = None, style: str | None = "outline") -> list[SVGResult]:
         """Keep every path of `partial` and let the model add paths after them (auto-suggest)."""
         ids = self._document_ids(partial)[:-1]  # drop EOS, keep BOS + elements
         prefix, prefix_mask = self.encode_prompt(prompt)
         return self._sample([ids] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
-                            self.sampling(), prompt=prompt)
+                            self.sampling(), prompt=prompt, style=style)
 
     def infill(self, svg: str | Document, start: int, end: int, prompt: str = "", n: int = 1,
-               seed: int | None = None, guidance: float | None = None) -> list[SVGResult]:
+               seed: int | None = None, guidance: float | None = None,
+               style: str | None = "outline") -> list[SVGResult]:
         """Replace path elements `start..end-1` (normalized order) with new ones, given the rest (FIM)."""
         ids = self._document_ids(svg)
         starts = [*self.tokenizer.element_starts(ids), len(ids) - 1]
@@ -257,10 +275,10 @@ class IconShop:
         fim = fim[: fim.index(MASK_ID, fim.index(MASK_ID) + 1) + 1]  # BOS pre MASK post EOS MASK
         prefix, prefix_mask = self.encode_prompt(prompt)
         return self._sample([fim] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
-                            self.sampling(), prompt=prompt, stop=EOM_ID, splice=self.tokenizer.fim_join)
+                            self.sampling(), prompt=prompt, style=style, stop=EOM_ID, splice=self.tokenizer.fim_join)
 
     def edit(self, svg: str | Document, keep: list[int], prompt: str = "", n: int = 1, seed: int | None = None,
-             guidance: float | None = None) -> list[SVGResult]:
+             guidance: float | None = None, style: str | None = "outline") -> list[SVGResult]:
         """Keep the paths at indices `keep` (normalized order) and regenerate the others.
 
         One contiguous block of replaced paths is filled in the middle (FIM); otherwise the kept paths
@@ -274,14 +292,14 @@ class IconShop:
             raise ValueError(f"--keep indices {bad} are outside the icon's {count} paths (0..{count - 1})")
         removed = sorted(set(range(count)) - set(keep))
         if not removed:
-            return self.complete(svg, prompt, n, seed, guidance)
+            return self.complete(svg, prompt, n, seed, guidance, style)
         if removed == list(range(removed[0], removed[-1] + 1)):
-            return self.infill(svg, removed[0], removed[-1] + 1, prompt, n, seed, guidance)
+            return self.infill(svg, removed[0], removed[-1] + 1, prompt, n, seed, guidance, style)
         kept = [BOS_ID] + [t for k in sorted(keep) for t in ids[starts[k] : starts[k + 1]]] + [EOS_ID]
-        return self.complete(self.tokenizer.decode(kept), prompt, n, seed, guidance)
+        return self.complete(self.tokenizer.decode(kept), prompt, n, seed, guidance, style)
 
     def interpolate(self, prompt_a: str, prompt_b: str, steps: int = 5, seed: int = 0,
-                    guidance: float | None = None) -> list[SVGResult]:
+                    guidance: float | None = None, style: str | None = "outline") -> list[SVGResult]:
         """Icons for prompts blended between `prompt_a` and `prompt_b` (experimental).
 
         The two prompts' MiniLM states are padded to one length and mixed linearly, (1 - t) a + t b for
@@ -297,7 +315,8 @@ class IconShop:
         for t in torch.linspace(0, 1, steps).tolist():
             prefix = (1 - t) * pa + t * pb
             [result] = self._sample([[BOS_ID]], prefix, ma | mb, seed, guidance, self.sampling(),
-                                    prompt=f"{prompt_a} -> {prompt_b} @ {t:.2f}", query=f"{prompt_a}, {prompt_b}")
+                                    prompt=f"{prompt_a} -> {prompt_b} @ {t:.2f}", style=style,
+                                    query=f"{prompt_a}, {prompt_b}")
             out.append(result)
         return out
 

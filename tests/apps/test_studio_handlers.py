@@ -72,6 +72,8 @@ def test_generate_icons_writes_pngs_and_svgs_and_repeats_with_a_seed(tiny_iconsh
 def test_generate_icons_checks_inputs_before_loading_the_model(tmp_path):
     with pytest.raises(h.StudioInputError, match="number of icons must be 1..16"):
         h.generate_icons("house", 99, 0, None, model_dir=str(tmp_path / "no-model"), work_dir=tmp_path)
+    with pytest.raises(h.StudioInputError, match="style 'bold' is unknown"):
+        h.generate_icons("house", 1, 0, None, "bold", model_dir=str(tmp_path / "no-model"), work_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="holds no IconShop pipeline"):
         h.generate_icons("house", 1, 0, None, model_dir=str(tmp_path), work_dir=tmp_path)
 

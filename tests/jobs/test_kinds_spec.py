@@ -29,7 +29,7 @@ def test_every_issue_kind_is_registered():
 
 def test_defaults():
     assert parse({"kind": "generate-svg"}).params == {
-        "prompt": "", "n": 1, "seed": 0, "guidance": None, "model": None, "sizes": []}
+        "prompt": "", "n": 1, "seed": 0, "guidance": None, "style": "outline", "model": None, "sizes": []}
     job = parse({"kind": "vectorize", "input": "scans/a.png"})
     assert job.params == {"input": "scans/a.png", "method": "centerline+refine", "size": None, "max_colors": None,
                           "refine_steps": None, "fallback": None, "seed": None, "model": None, "sizes": []}
@@ -50,6 +50,7 @@ def test_given_values_are_kept_or_normalized():
     assert job.params["n"] == 16 and job.params["seed"] == MAX_SEED and job.params["sizes"] == [32, 64]
     assert job.params["guidance"] == 2.0 and isinstance(job.params["guidance"], float)
     assert parse({"kind": "generate-svg", "seed": None}).params["seed"] is None  # random
+    assert parse({"kind": "generate-svg", "style": None}).params["style"] is None  # any style
     views = parse({"kind": "render-mesh", "input": "a.ply", "views": [[0, 0], [-90, 45.5]]}).params["views"]
     assert views == [[0.0, 0.0], [-90.0, 45.5]]
 
@@ -89,7 +90,9 @@ def _message(fields: dict) -> str:
          "field 'sizes' must be a list of up to 16 distinct integers in 1..8192, got [0]"),
         ({"kind": "generate-svg", "temperature": 1},
          "unknown field 'temperature' for kind 'generate-svg'; valid fields: id, kind, output, prompt, n, seed, "
-         "guidance, model, sizes"),
+         "guidance, style, model, sizes"),
+        ({"kind": "generate-svg", "style": "bold"},
+         "field 'style' must be one of outline, filled, or null for any style, got \"bold\""),
         ({"kind": "vectorize"}, "kind 'vectorize' needs field 'input'"),
         ({"kind": "vectorize", "input": "a.png", "method": "magic"},
          "field 'method' must be one of centerline+refine, centerline, neural+refine, neural, vtracer, vtracer-spline, vtracer-color, "

@@ -166,13 +166,14 @@ def test_save_load_round_trip(pipe, tmp_path):
 def test_cli_generate_writes_svg_and_png(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "m")
     result = subprocess.run([sys.executable, "-m", "gfx", "svg", "generate", "a house", "-n", "2", "--seed", "0",
-                             "--model", str(tmp_path / "m"), "-o", str(tmp_path / "out")],
+                             "--style", "filled", "--model", str(tmp_path / "m"), "-o", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     written = result.stdout.split()
     assert sorted(p.rsplit("/", 1)[1] for p in written) == ["a-house-0.png", "a-house-0.svg", "a-house-1.png",
                                                             "a-house-1.svg"]
-    assert is_valid_svg((tmp_path / "out" / "a-house-0.svg").read_text())
+    svg = (tmp_path / "out" / "a-house-0.svg").read_text()
+    assert is_valid_svg(svg) and "stroke=" not in svg
 
 
 def test_batches_resume_mid_epoch_identically(pipe, records):
