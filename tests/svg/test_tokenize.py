@@ -12,13 +12,18 @@ from hypothesis import strategies as st
 
 from gfx.svg.core.document import (
     Circle,
+    ClipPath,
     Document,
     Ellipse,
     Line,
+    LinearGradient,
+    Mask,
     Path,
     Polygon,
     Polyline,
+    RadialGradient,
     Rect,
+    Stop,
     Style,
     SVGError,
 )
@@ -317,15 +322,17 @@ def test_path_tokens_match_the_documented_example():
 
 def test_semantic_tokens_match_the_documented_example():
     tok = SemanticTokenizer()
+    half = ClipPath((Path("MLLZ", [0, 0, 12, 0, 12, 24]),))
     doc = Document(VIEW, [
         Circle(12, 12, 3, Style(fill=None, stroke="#000000", stroke_width=2, stroke_linecap="round")),
-        Path("MLZ", [2, 2, 22, 22]),
+        Path("MLZ", [2, 2, 22, 22], Style(fill="#ff8000", opacity=0.5, clip=(half,))),
     ])  # fmt: skip
     assert " ".join(tok.token_strings(tok.encode(doc))) == (
-        "<bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#000000> stroke-width= <2> "
-        "stroke-linecap= <round> <path> d= M <2> <2> L <22> <22> Z <eos>"
+        "<bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#00> <#00> <#00> stroke-width= <2> "
+        "stroke-linecap= <round> <g> clip-path= <clipPath> d= M <0> <0> L <12> <0> L <12> <24> Z </clipPath> "
+        "<path> d= M <2> <2> L <22> <22> Z fill= <#ff> <#80> <#00> opacity= <50%> </g> <eos>"
     )
-    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 431
+    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 926
 
 
 def test_points_are_rounded_and_clipped_to_the_grid():
@@ -469,8 +476,17 @@ def test_semantic_is_valid_refuses_structural_errors():
     tok = SemanticTokenizer()
     ids = {s: i for i, s in enumerate(tok.vocab)}
     seq = lambda text: [ids[s] for s in text.split()]  # noqa: E731
-    assert tok.is_valid(seq("<rect> x= <1> y= <1> width= <2> height= <2> ry= <1> opacity= <0.5>"))
+    assert tok.is_valid(seq("<rect> x= <1> y= <1> width= <2> height= <2> ry= <1> opacity= <50%>"))
+    gradient = "fill= <linearGradient> x1= <0> y1= <0> x2= <1> y2= <0> <stop> <0%> <#ff> <#00> <#00>"
+    clip = "<g> clip-path= <clipPath> d= M <0> <0> L <1> <0> L <1> <1> Z </clipPath>"
+    assert tok.is_valid(seq(f"{clip} <circle> cx= <1> cy= <1> r= <1> {gradient} <stop> <100%> <#ff> <#ff> <#ff> </g>"))
     for bad in (
+        f"<circle> cx= <1> cy= <1> r= <1> {gradient}",  # a gradient needs two stops
+        f"{clip} <circle> cx= <1> cy= <1> r= <1>",  # the group is not closed
+        "<g> <circle> cx= <1> cy= <1> r= <1> </g>",  # a group without clip-path= or mask=
+        "<g> mask= <mask-content> </g>",  # the mask content is not closed
+        "<circle> cx= <1> cy= <1> r= <1> fill= <#ff> <#00>",  # a colour is three channels
+        "<circle> cx= <1> cy= <1> r= <1> </g>",  # a group end outside a group
         "<circle> cx= <1> cy= <1>",  # missing r
         "<circle> cx= <1> cy= <1> r= <-1>",  # negative radius
         "<circle> cy= <1> cx= <1> r= <1>",  # order
@@ -548,7 +564,8 @@ def test_vocabulary_is_prefix_free_and_descriptions_cover_it(scheme):
 def test_semantic_descriptions_are_plain_words():
     d = SemanticTokenizer().descriptions
     assert d["<circle>"] == "circle element" and d["C"] == "cubic Bezier curve"
-    assert d["<#000000>"] == "black" and d["<12.5>"] == "number 12.5" and d["<none>"].startswith("no colour")
+    assert d["<#ff>"] == "colour channel 255 of 255" and d["<12.5>"] == "number 12.5" and d["<none>"].startswith("no colour")
+    assert d["<50%>"] == "50 percent" and d["<30deg>"] == "angle 30 degrees" and d["<g>"] == "group start"
 
 
 # --- tests: files, FIM, counts ------------------------------------------------------------------
