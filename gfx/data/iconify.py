@@ -86,7 +86,9 @@ def iconify_svgs(data: dict) -> dict[str, str]:
     return out
 
 
-def load_artwork(name: str, count: int = 300, seed: int = 0, *, npm_cache: Path = NPM_CACHE_DIR) -> list[Artwork]:
+def load_artwork(
+    name: str, count: int = 300, seed: int = 0, *, npm_cache: Path = NPM_CACHE_DIR
+) -> list[Artwork]:
     """A fixed random sample of a registered set's icons (fetched from npm on first use, then cached).
 
     Args:

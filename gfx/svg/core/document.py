@@ -327,7 +327,12 @@ def layer_runs(elements: list[Element], depth: int = 0) -> list[tuple[ClipPath |
     for element in elements:
         own = layers(element.style)
         layer = own[depth] if depth < len(own) else None
-        if layer is not None and runs and runs[-1][0] is not None and (runs[-1][0] is layer or runs[-1][0] == layer):
+        if (
+            layer is not None
+            and runs
+            and runs[-1][0] is not None
+            and (runs[-1][0] is layer or runs[-1][0] == layer)
+        ):
             runs[-1][1].append(element)
         else:
             runs.append((layer, [element]))

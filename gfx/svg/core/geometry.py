@@ -359,7 +359,11 @@ def transform_style(style: Style, matrix: np.ndarray, memo: dict | None = None) 
 
     `memo` (optional) maps id(clip path or mask) -> its mapped copy, for calls that share `matrix`.
     """
-    if isinstance(style.fill, str | None) and isinstance(style.stroke, str | None) and not style.clip + style.mask:
+    if (
+        isinstance(style.fill, str | None)
+        and isinstance(style.stroke, str | None)
+        and not style.clip + style.mask
+    ):
         return style
     memo = {} if memo is None else memo
     changes = {}
@@ -372,7 +376,9 @@ def transform_style(style: Style, matrix: np.ndarray, memo: dict | None = None) 
     if style.clip:
         changes["clip"] = tuple(_memo(memo, c, lambda c: _transform_clip(c, matrix)) for c in style.clip)
     if style.mask:
-        changes["mask"] = tuple(_memo(memo, k, lambda k: _transform_mask(k, matrix, memo)) for k in style.mask)
+        changes["mask"] = tuple(
+            _memo(memo, k, lambda k: _transform_mask(k, matrix, memo)) for k in style.mask
+        )
     return style.replace(**changes)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from gfx.svg.core.color import parse_color
 from gfx.svg.core.document import SPREADS, LinearGradient, Paint, RadialGradient, Stop, SVGError
 from gfx.svg.core.numbers import parse_length, parse_numbers
-from gfx.svg.core.transform import IDENTITY, compose, matrix_values, parse_transform
+from gfx.svg.core.transform import IDENTITY, compose, matrix_array, matrix_values, parse_transform
 from gfx.svg.core.xml_tree import Node, href_target
 
 GRADIENT_TAGS = ("linearGradient", "radialGradient")
@@ -63,7 +63,7 @@ def read_gradient(
     last = (stops[-1].color, stops[-1].opacity)
     if len(stops) == 1:
         return last
-    user = (attr("gradientUnits") or "").strip() == "userSpaceOnUse"
+    user = in_user_space(node, ids)
     if user:
         width, height = view_box[2], view_box[3]
         references = {"x": width, "y": height, "r": math.hypot(width, height) / math.sqrt(2)}
@@ -95,9 +95,16 @@ def read_gradient(
         return LinearGradient(x1, y1, x2, y2, stops, spread, transform), 1.0
     cx, cy, r = length("cx"), length("cy"), length("r")
     if r <= 0:
-        return (last if r == 0 else (None, 1.0))  # a negative radius is an error: nothing is painted
+        return last if r == 0 else (None, 1.0)  # a negative radius is an error: nothing is painted
     fx, fy = length("fx", attr("cx") or _DEFAULTS["cx"]), length("fy", attr("cy") or _DEFAULTS["cy"])
     return RadialGradient(cx, cy, r, fx, fy, stops, spread, transform), 1.0
+
+
+def in_user_space(node: Node, ids: dict[str, Node]) -> bool:
+    """True when a gradient's coordinates are in user space (`gradientUnits="userSpaceOnUse"`, maybe inherited
+    along its `href` chain), False when they are fractions of the painted element's bounding box."""
+    units = next((n.attrs["gradientUnits"] for n in _chain(node, ids) if "gradientUnits" in n.attrs), "")
+    return units.strip() == "userSpaceOnUse"
 
 
 def _chain(node: Node, ids: dict[str, Node]) -> list[Node]:
@@ -130,7 +137,9 @@ def _stops(node: Node, what: str) -> tuple[Stop, ...]:
             color, alpha = parse_color(text)
         except SVGError as err:
             raise SVGError(f"{what} <stop> stop-color {err}") from None
-        opacity = min(max(_fraction(declared.get("stop-opacity", "1"), f"{what} <stop> stop-opacity"), 0.0), 1.0)
+        opacity = min(
+            max(_fraction(declared.get("stop-opacity", "1"), f"{what} <stop> stop-opacity"), 0.0), 1.0
+        )
         stops.append(Stop(previous, color, opacity * alpha))
     return tuple(stops)
 
@@ -149,11 +158,17 @@ def _fraction(text: str, what: str) -> float:
 
 def linear_in_document(g: LinearGradient) -> LinearGradient:
     """The same gradient with the identity transform: its end points moved so the colour at every document
-    point is unchanged (a linear gradient stays linear under any affine map)."""
-    (a, c, e), (b, d, f) = matrix_array_of(g)
+    point is unchanged (a linear gradient stays linear under any affine map).
+
+    Raises:
+        ValueError, numpy.linalg.LinAlgError: a zero-length gradient or a singular transform.
+    """
+    (a, c, e), (b, d, f) = matrix_array(g.transform)
     A = np.array([[a, c], [b, d]])
     p1 = np.array([g.x1, g.y1])
     direction = np.array([g.x2 - g.x1, g.y2 - g.y1])
+    if not direction @ direction > 0:
+        raise ValueError("a linear gradient of zero length")
     gradient = np.linalg.solve(A.T, direction) / (direction @ direction)  # d t / d (document point)
     start = A @ p1 + [e, f]
     end = start + gradient / (gradient @ gradient)
@@ -166,16 +181,28 @@ def radial_ellipse(g: RadialGradient) -> tuple[tuple[float, float], float, float
     The gradient's circle maps to the ellipse with semi-axes `rx >= ry`, the `rx` axis at `angle` degrees in
     [0, 180) from the x axis; `focal` is the focal point in the document. `radial_from_ellipse` inverts it.
     """
-    m = matrix_array_of(g)
+    m = matrix_array(g.transform)
     center = m[:, :2] @ [g.cx, g.cy] + m[:, 2]
     focal = m[:, :2] @ [g.fx, g.fy] + m[:, 2]
     u, sigma, _ = np.linalg.svd(m[:, :2] * g.r)
     angle = math.degrees(math.atan2(u[1, 0], u[0, 0])) % 180.0
-    return (float(center[0]), float(center[1])), float(sigma[0]), float(sigma[1]), angle, (float(focal[0]), float(focal[1]))
+    return (
+        (float(center[0]), float(center[1])),
+        float(sigma[0]),
+        float(sigma[1]),
+        angle,
+        (float(focal[0]), float(focal[1])),
+    )
 
 
 def radial_from_ellipse(
-    center: tuple[float, float], rx: float, ry: float, angle: float, focal: tuple[float, float], stops, spread: str = "pad"
+    center: tuple[float, float],
+    rx: float,
+    ry: float,
+    angle: float,
+    focal: tuple[float, float],
+    stops,
+    spread: str = "pad",
 ) -> RadialGradient | None:
     """The `RadialGradient` of `radial_ellipse`'s geometry (unit circle at the origin, mapped by the transform);
     None when a radius is 0 (SVG then paints the last stop's colour)."""
@@ -186,12 +213,6 @@ def radial_from_ellipse(
     fx, fy = np.linalg.solve(linear, np.subtract(focal, center))
     matrix = np.hstack([linear, np.array(center, dtype=np.float64).reshape(2, 1)])
     return RadialGradient(0.0, 0.0, 1.0, float(fx), float(fy), tuple(stops), spread, matrix_values(matrix))
-
-
-def matrix_array_of(g: LinearGradient | RadialGradient) -> np.ndarray:
-    """A gradient's transform as a (2, 3) matrix."""
-    a, b, c, d, e, f = g.transform
-    return np.array([[a, c, e], [b, d, f]])
 
 
 def restrict_linear(g: LinearGradient, box: tuple[float, float, float, float]) -> LinearGradient:
@@ -208,8 +229,11 @@ def restrict_linear(g: LinearGradient, box: tuple[float, float, float, float]) -
     center = corners.mean(axis=0)
     p0, p1 = center + (t0 - middle) * direction, center + (t1 - middle) * direction
     inner = [s for s in g.stops if t0 < s.offset < t1]
-    stops = [stop_at(g.stops, t0, 0.0), *(Stop((s.offset - t0) / (t1 - t0), s.color, s.opacity) for s in inner),
-             stop_at(g.stops, t1, 1.0)]
+    stops = [
+        stop_at(g.stops, t0, 0.0),
+        *(Stop((s.offset - t0) / (t1 - t0), s.color, s.opacity) for s in inner),
+        stop_at(g.stops, t1, 1.0),
+    ]
     return LinearGradient(*map(float, (*p0, *p1)), tuple(stops), "pad")
 
 
@@ -222,5 +246,7 @@ def stop_at(stops: tuple[Stop, ...], t: float, offset: float) -> Stop:
             w = 0.0 if b.offset == a.offset else (t - a.offset) / (b.offset - a.offset)
             ca, cb = (np.array([int(s.color[i : i + 2], 16) for i in (1, 3, 5)]) for s in (a, b))
             rgb = np.rint(ca + w * (cb - ca)).astype(int)
-            return Stop(offset, "#" + "".join(f"{v:02x}" for v in rgb), a.opacity + w * (b.opacity - a.opacity))
+            return Stop(
+                offset, "#" + "".join(f"{v:02x}" for v in rgb), a.opacity + w * (b.opacity - a.opacity)
+            )
     return Stop(offset, stops[-1].color, stops[-1].opacity)

@@ -19,8 +19,8 @@ Canonical order (every rule keeps the rendering identical):
    (one's outline may cover the other's fill), could change the picture, so those keep document order.
 
 Clip paths become M/L/C/Z paths and mask content is normalized like the document (document order). A mask
-of white, fill-only, unclipped shapes at full opacity is the clip path of their union: it becomes one,
-exactly (`flatten_mask`).
+of white, fill-only, unclipped shapes at full opacity is the clip path of their union (and of its region):
+it becomes clip paths, exactly (`flatten_mask`).
 
 `normalize` is idempotent: `normalize(normalize(doc)) == normalize(doc)`.
 """
@@ -46,7 +46,13 @@ from gfx.svg.core.document import (
     Rect,
     Style,
 )
-from gfx.svg.core.geometry import element_to_path, join_subpaths, split_subpaths, transform_element
+from gfx.svg.core.geometry import (
+    bounding_box,
+    element_to_path,
+    join_subpaths,
+    split_subpaths,
+    transform_element,
+)
 from gfx.svg.core.transform import fit_matrix
 
 ORDERS = ("canonical", "document")
@@ -85,7 +91,9 @@ def normalize(
     return canonical_order(result) if order == "canonical" else result
 
 
-def _normal_elements(elements, matrix, to_paths: bool, drop_invisible: bool, memo: dict, parts: dict) -> list[Element]:
+def _normal_elements(
+    elements, matrix, to_paths: bool, drop_invisible: bool, memo: dict, parts: dict
+) -> list[Element]:
     """Mapped, canonically styled (and pruned) copies; `memo` and `parts` share the work on clip paths and
     masks that many elements carry."""
     out = []
@@ -114,28 +122,38 @@ def _normal_layers(style: Style, to_paths: bool, drop_invisible: bool, parts: di
     clip = [once(c, lambda c: ClipPath(tuple(element_to_path(p) for p in c.paths))) for c in style.clip]
     mask = []
     for m in style.mask:
-        m = once(m, lambda m: Mask(tuple(_normal_elements(m.elements, np.eye(3)[:2], to_paths, drop_invisible, {}, parts)), m.region))
+        m = once(
+            m,
+            lambda m: Mask(
+                tuple(_normal_elements(m.elements, np.eye(3)[:2], to_paths, drop_invisible, {}, parts)),
+                m.region,
+            ),
+        )
         flat = once(m, flatten_mask)
-        (clip if flat is not None else mask).append(flat if flat is not None else m)
+        if flat is None:
+            mask.append(m)
+        else:
+            clip.extend(flat)
     return style.replace(clip=tuple(clip), mask=tuple(mask))
 
 
-def flatten_mask(mask: Mask) -> ClipPath | None:
-    """The clip path equal to `mask`, when there is one: every mask element fills white at full opacity, with no
-    stroke, clip path or mask, inside the mask's region; else None."""
+def flatten_mask(mask: Mask) -> tuple[ClipPath, ...] | None:
+    """The clip paths equal to `mask`, when there are: every mask element fills white at full opacity, with no
+    stroke, clip path or mask. Their union is one clip path, and the mask's region another when they reach
+    beyond it. None for any other mask."""
     paths = []
-    x, y, w, h = mask.region
     for element in mask.elements:
         s = element.style
-        if (s.fill != "#ffffff" or s.fill_opacity < 1 or s.opacity < 1 or s.stroke is not None and s.stroke_opacity > 0
-                and s.stroke_width > 0 or s.clip or s.mask):
+        strokes = s.stroke is not None and s.stroke_opacity > 0 and s.stroke_width > 0
+        if s.fill != "#ffffff" or s.fill_opacity < 1 or s.opacity < 1 or strokes or s.clip or s.mask:
             return None
         path = element_to_path(element)
-        points = path.coords.reshape(-1, 2)
-        if len(points) and not ((points >= [x, y]).all() and (points <= [x + w, y + h]).all()):
-            return None
         paths.append(Path(path.commands, path.coords, Style(fill_rule=s.fill_rule)))
-    return ClipPath(tuple(paths))
+    x, y, w, h = mask.region
+    box = bounding_box(paths)
+    inside = box is None or x <= box[0] and y <= box[1] and box[2] <= x + w and box[3] <= y + h
+    region = Path("MLLLZ", [x, y, x + w, y, x + w, y + h, x, y + h])
+    return (ClipPath(tuple(paths)),) if inside else (ClipPath(tuple(paths)), ClipPath((region,)))
 
 
 def canonical_style(style: Style) -> Style:

@@ -28,19 +28,17 @@ import dataclasses
 import logging
 import math
 import os
-from typing import NamedTuple
 
 import numpy as np
 
-from gfx.svg.core.color import parse_color
 from gfx.svg.core.document import (
     Circle,
     ClipPath,
     Document,
     Element,
     Ellipse,
-    LinearGradient,
     Line,
+    LinearGradient,
     Mask,
     Path,
     Polygon,
@@ -51,9 +49,20 @@ from gfx.svg.core.document import (
     SVGError,
 )
 from gfx.svg.core.geometry import bounding_box, element_to_path, transform_element
-from gfx.svg.core.gradients import GRADIENT_TAGS, read_gradient
+from gfx.svg.core.gradients import GRADIENT_TAGS, in_user_space, read_gradient
 from gfx.svg.core.numbers import MAX_MAGNITUDE, TooManyError, in_range, parse_length, parse_numbers
 from gfx.svg.core.path_data import parse_path_data
+from gfx.svg.core.properties import (
+    CURRENT,
+    INHERITED,
+    INITIAL,
+    REFERENCES,
+    UNSUPPORTED,
+    Url,
+    declared,
+    parse_opacity,
+    parse_property,
+)
 from gfx.svg.core.transform import IDENTITY, compose, fit_matrix, parse_transform
 from gfx.svg.core.xml_tree import Node, check_use_expansion, href_target, index_ids, local_reference, read_xml
 
@@ -70,9 +79,10 @@ class ParseLimits:
     Attributes:
         max_bytes: input size in bytes (UTF-8 for text), checked before parsing.
         max_elements: XML elements of any kind.
-        max_depth: element nesting depth (the root `<svg>` is depth 1).
+        max_depth: element nesting depth (the root `<svg>` is depth 1); twice as deep once `<use>`,
+            clip-path and mask references are expanded.
         max_commands: path commands in the document, implicit repeats included; each
-            polyline/polygon point counts as one.
+            polyline/polygon point and each gradient stop counts as one.
         max_expanded_elements: elements drawn once every `<use>` is replaced by a copy of what it
             references (recursively), clip-path and mask content included; bounds `<use>` and mask bombs.
     """
@@ -131,76 +141,6 @@ def parse_svg(data: str | bytes, *, limits: ParseLimits = ParseLimits(), source:
     return _Builder(source, limits, ids).build(root)
 
 
-# ------------------------------------------------------------------------------------------- styles
-
-_INHERITED = (
-    "fill",
-    "stroke",
-    "stroke-width",
-    "fill-opacity",
-    "stroke-opacity",
-    "fill-rule",
-    "clip-rule",
-    "stroke-linecap",
-    "stroke-linejoin",
-    "color",
-    "visibility",
-)
-_REFERENCES = ("clip-path", "mask")
-"""Not inherited: each resolves on the element that declares it and covers everything it draws."""
-_PROPERTIES = frozenset(_INHERITED) | {"opacity", "display", *_REFERENCES}
-_UNSUPPORTED = frozenset({"filter", "stroke-dasharray", "marker", "marker-start", "marker-mid", "marker-end"})
-"""Properties that change the rendering but are not modelled; a non-`none` value logs a warning."""
-_KEYWORDS = {
-    "fill-rule": ("nonzero", "evenodd"),
-    "clip-rule": ("nonzero", "evenodd"),
-    "stroke-linecap": ("butt", "round", "square"),
-    "stroke-linejoin": ("miter", "round", "bevel"),
-    "visibility": ("visible", "hidden", "collapse"),
-}
-_ROOT_PROPERTIES = {
-    "fill": ("#000000", 1.0),
-    "stroke": None,
-    "stroke-width": 1.0,
-    "fill-opacity": 1.0,
-    "stroke-opacity": 1.0,
-    "fill-rule": "nonzero",
-    "clip-rule": "nonzero",
-    "stroke-linecap": "butt",
-    "stroke-linejoin": "miter",
-    "color": ("#000000", 1.0),
-    "visibility": "visible",
-}
-_CURRENT = "currentColor"
-
-
-class _Url(NamedTuple):
-    """A `url(#id) [fallback]` paint before it is resolved for one element."""
-
-    id: str | None
-    fallback: tuple[str, float] | None
-
-
-def _parse_style_attribute(text: str) -> dict[str, str]:
-    """Declarations of a `style="..."` attribute (known or warned-about properties, comments removed)."""
-    pieces, pos = [], 0
-    while (open_at := text.find("/*", pos)) >= 0:
-        pieces.append(text[pos:open_at])
-        close_at = text.find("*/", open_at + 2)
-        pos = len(text) if close_at < 0 else close_at + 2
-    pieces.append(text[pos:])
-    declared = {}
-    for declaration in "".join(pieces).split(";"):
-        name, colon, value = declaration.partition(":")
-        name = name.strip().lower()
-        if colon and (name in _PROPERTIES or name in _UNSUPPORTED):
-            value = value.strip()
-            if value.lower().endswith("!important"):
-                value = value[: -len("!important")].strip()
-            declared[name] = value
-    return declared
-
-
 def _element_in_range(element: Element) -> bool:
     if isinstance(element, Path):
         numbers = element.coords
@@ -251,12 +191,14 @@ class _Builder:
         self.clipping = False  # building a clip path's content: geometry and clip-rule only
         self.resolving: set[str] = set()  # ids of the clip paths and masks being built (cycle guard)
         self.resolved: dict[tuple, object] = {}  # (id, matrix, box) -> ClipPath tuple or Mask, shared
+        self.gradients: dict[tuple, tuple] = {}  # (gradient node, box or None) -> (paint, alpha) in user space
+        self.depth = 0  # elements being built, nested: the depth of the tree once references are expanded
 
     def build(self, root: Node) -> Document:
         self.view_box = self._view_box(root)
         transform = root.attrs.get("transform")
         matrix = parse_transform(transform, self._what("svg", "transform")) if transform else IDENTITY
-        self._walk(root, _Context(matrix, dict(_ROOT_PROPERTIES), 1.0), is_root=True)
+        self._walk(root, _Context(matrix, dict(INITIAL), 1.0), is_root=True)
         return Document(self.view_box, self.elements)
 
     def _what(self, tag: str, field: str) -> str:
@@ -289,6 +231,19 @@ class _Builder:
     def _walk(self, node: Node, parent: _Context, is_root: bool = False, viewport: Node | None = None) -> None:
         """Build `node` and its subtree into `self.elements`; `viewport` is the `<use>` that instantiates a
         `<symbol>` or `<svg>` (its width and height size the viewport)."""
+        limit = 2 * self.limits.max_depth
+        if self.depth >= limit:
+            raise SVGError(
+                f"{self.source} nests elements more than {limit} deep once <use>, clip-path and mask references are"
+                f" expanded; the limit is {limit} (2 x max_depth)"
+            )
+        self.depth += 1
+        try:
+            self._walk_node(node, parent, is_root, viewport)
+        finally:
+            self.depth -= 1
+
+    def _walk_node(self, node: Node, parent: _Context, is_root: bool, viewport: Node | None) -> None:
         tag = node.name
         if not tag or tag in _SKIPPED and not (viewport is not None and tag in _VIEWPORTS):
             return
@@ -298,21 +253,19 @@ class _Builder:
         if tag not in _CONTAINERS and tag not in _SHAPES and tag not in _VIEWPORTS and tag != "use":
             log.debug("%s: skipped unknown element <%s>", self.source, tag)
             return
-        declared = {k: v.strip() for k, v in node.attrs.items() if k in _PROPERTIES or k in _UNSUPPORTED}
-        if "style" in node.attrs:
-            declared.update(_parse_style_attribute(node.attrs["style"]))
-        for name in _UNSUPPORTED.intersection(declared):
-            if declared.pop(name).lower() not in ("none", "0", ""):
+        own = declared(node.attrs)
+        for name in UNSUPPORTED.intersection(own):
+            if own.pop(name).lower() not in ("none", "0", ""):
                 self._warn_once(f"ignored {name} (not supported)")
-        if declared.get("display", "").lower() == "none":
+        if own.get("display", "").lower() == "none":
             return
         ctx = _Context(parent.matrix, dict(parent.properties), parent.opacity)
-        for name, value in declared.items():
+        for name, value in own.items():
             keeps_parent = value.lower() == "inherit" or name == "color" and value.lower() == "currentcolor"
             if name in ctx.properties and not keeps_parent:
                 ctx.properties[name] = self._property(tag, name, value)
-        if "opacity" in declared and declared["opacity"].lower() != "inherit":
-            ctx.opacity *= self._opacity(tag, "opacity", declared["opacity"])
+        if "opacity" in own and own["opacity"].lower() != "inherit":
+            ctx.opacity *= parse_opacity(own["opacity"], self._what(tag, "opacity"))
         if not is_root:
             ctx.matrix = self._local_matrix(node, tag, parent.matrix, viewport)
         start = len(self.elements)
@@ -324,8 +277,8 @@ class _Builder:
         else:
             for child in node.children:
                 self._walk(child, ctx)
-        if not self.clipping and len(self.elements) > start and any(declared.get(k) for k in _REFERENCES):
-            self._attach(declared, ctx, start)
+        if not self.clipping and len(self.elements) > start and any(own.get(k) for k in REFERENCES):
+            self._attach(own, ctx, start)
 
     def _use(self, node: Node, ctx: _Context) -> None:
         """Draw what a `<use>` references, placed at its x, y (a missing reference draws nothing)."""
@@ -386,7 +339,7 @@ class _Builder:
         """The box of elements drawn in viewBox coordinates, in the user space `matrix` maps from (exact
         without rotation; the box of the mapped box otherwise)."""
         box = bounding_box(elements)
-        if box is None:
+        if box is None or abs(np.linalg.det(matrix[:, :2])) < 1e-300:
             return None
         inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
         corners = np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]])
@@ -398,10 +351,8 @@ class _Builder:
         """The elements a `<clipPath>` or `<mask>` draws in the user space `matrix` maps to the viewBox."""
         if node.attrs.get("id", "").strip() in self.resolving:
             raise SVGError(f"{self.source}: <{node.name}> #{node.attrs['id'].strip()} references itself; remove the cycle")
-        own = {k: v.strip() for k, v in node.attrs.items() if k in _INHERITED}
-        if "style" in node.attrs:
-            own.update({k: v for k, v in _parse_style_attribute(node.attrs["style"]).items() if k in _INHERITED})
-        ctx = _Context(matrix, dict(_ROOT_PROPERTIES), 1.0)
+        own = declared(node.attrs, frozenset(INHERITED))
+        ctx = _Context(matrix, dict(INITIAL), 1.0)
         for name, value in own.items():
             if value.lower() != "inherit" and not (name == "color" and value.lower() == "currentcolor"):
                 ctx.properties[name] = self._property(node.name, name, value)
@@ -431,7 +382,8 @@ class _Builder:
                 content = compose(matrix, np.array([[box[2] - box[0], 0, box[0]], [0, box[3] - box[1], box[1]]]))
             if "transform" in node.attrs:
                 content = compose(content, parse_transform(node.attrs["transform"], self._what("clipPath", "transform")))
-            paths = tuple(element_to_path(e) for e in self._content(node, content, clipping=True))
+            shapes = [element_to_path(e) for e in self._content(node, content, clipping=True)]
+            paths = tuple(Path(p.commands, p.coords, Style(fill_rule=p.style.fill_rule)) for p in shapes)
             outer = local_reference(node.attrs.get("clip-path"))
             self.resolving.add(ref)
             try:
@@ -446,25 +398,23 @@ class _Builder:
         node = self.ids.get(ref)
         if node is None or node.name != "mask":
             return None
-        key = ("mask", ref, matrix.tobytes(), box)
+        attrs = node.attrs
+        user = attrs.get("maskUnits", "").strip() == "userSpaceOnUse"
+        user_content = attrs.get("maskContentUnits", "").strip() != "objectBoundingBox"
+        key = ("mask", ref, matrix.tobytes(), None if user and user_content else box)
         if key not in self.resolved:
-            attrs = node.attrs
-            frame = (0.0, 0.0, 1.0, 1.0) if box is None else (box[0], box[1], box[2] - box[0], box[3] - box[1])
-            if attrs.get("maskUnits", "").strip() == "userSpaceOnUse":
-                frame, reference = (0.0, 0.0, 1.0, 1.0), (self.view_box[2], self.view_box[3])
-            else:
-                reference = (1.0, 1.0)
-            x, y, w, h = (
-                self._length(attrs.get(k, default), "mask", k, reference[i % 2])
-                for i, (k, default) in enumerate((("x", "-10%"), ("y", "-10%"), ("width", "120%"), ("height", "120%")))
-            )
-            region = np.array([[frame[0] + x * frame[2], frame[1] + y * frame[3]]])
-            region = np.vstack([region, region + [[w * frame[2], h * frame[3]]]])
+            bbox = (0.0, 0.0, 1.0, 1.0) if box is None else (box[0], box[1], box[2] - box[0], box[3] - box[1])
+            frame = (0.0, 0.0, 1.0, 1.0) if user else bbox
+            reference = (self.view_box[2], self.view_box[3]) if user else (1.0, 1.0)
+            names = (("x", "-10%"), ("y", "-10%"), ("width", "120%"), ("height", "120%"))
+            x, y, w, h = (self._length(attrs.get(k, d), "mask", k, reference[i % 2]) for i, (k, d) in enumerate(names))
+            x0, y0 = frame[0] + x * frame[2], frame[1] + y * frame[3]
+            x1, y1 = x0 + w * frame[2], y0 + h * frame[3]
             content = matrix
-            if attrs.get("maskContentUnits", "").strip() == "objectBoundingBox" and box is not None:
-                content = compose(matrix, np.array([[frame[2], 0, frame[0]], [0, frame[3], frame[1]]]))
+            if not user_content:
+                content = compose(matrix, np.array([[bbox[2], 0, bbox[0]], [0, bbox[3], bbox[1]]]))
             elements = self._content(node, content, clipping=False)
-            corners = np.array([[region[i, 0], region[j, 1]] for i in (0, 1) for j in (0, 1)])
+            corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
             mapped = corners @ matrix[:, :2].T + matrix[:, 2]
             (x0, y0), (x1, y1) = mapped.min(axis=0), mapped.max(axis=0)
             self.resolved[key] = Mask(tuple(elements), (float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
@@ -472,57 +422,20 @@ class _Builder:
 
     # --- properties and paint -------------------------------------------------------------------
     def _property(self, tag: str, name: str, value: str):
-        what = self._what(tag, name)
-        if name in ("fill", "stroke", "color"):
-            return self._paint(what, value, name == "color")
-        if name == "stroke-width":
-            width = self._length(value, tag, name, math.hypot(*self.view_box[2:]) / math.sqrt(2))
-            if width < 0:
-                raise SVGError(f"{what} {value!r} is negative")
-            return width
-        if name in ("fill-opacity", "stroke-opacity"):
-            return self._opacity(tag, name, value)
-        if value.lower() not in _KEYWORDS[name]:
-            raise SVGError(f"{what} {value[:40]!r} is not one of {', '.join(_KEYWORDS[name])}")
-        return value.lower()
-
-    def _paint(self, what: str, value: str, is_color: bool):
-        low = value.lower()
-        if low == "currentcolor" and not is_color:
-            return _CURRENT
-        if low == "none" and not is_color:
-            return None
-        if low.startswith("url(") and not is_color:
-            fallback = value[value.find(")") + 1 :].strip() if ")" in value else ""
-            return _Url(local_reference(value), self._paint(what, fallback, False) if fallback else None)
-        try:
-            return parse_color(value)
-        except SVGError as err:
-            raise SVGError(f"{what} {err}") from None
-
-    def _opacity(self, tag: str, name: str, value: str) -> float:
-        text = value.strip()
-        percent = text.endswith("%")
-        number = parse_numbers(text[:-1] if percent else text, self._what(tag, name))
-        if len(number) != 1:
-            raise SVGError(f"{self._what(tag, name)} {value[:40]!r} is not a number")
-        return min(max(number[0] / 100 if percent else number[0], 0.0), 1.0)
+        return parse_property(name, value, self._what(tag, name), math.hypot(*self.view_box[2:]) / math.sqrt(2))
 
     def _style(self, ctx: _Context, element: Element) -> Style:
         p = ctx.properties
         if self.clipping:
             return Style(fill_rule=p["clip-rule"])
-        box: list = []  # the element's box in its user space, computed once if a gradient needs it
 
         def paint(value) -> tuple:
-            if value == _CURRENT:
+            if value == CURRENT:
                 value = p["color"]
-            if isinstance(value, _Url):
+            if isinstance(value, Url):
                 node = self.ids.get(value.id or "")
                 if node is not None and node.name in GRADIENT_TAGS:
-                    if not box:
-                        box.append(bounding_box([element]))
-                    return read_gradient(node, self.ids, box[0], self.view_box, self.source)
+                    return self._gradient(node, element)
                 if value.fallback is not None:
                     return paint(value.fallback)
                 if node is None:
@@ -544,6 +457,22 @@ class _Builder:
             stroke_linecap=p["stroke-linecap"],
             stroke_linejoin=p["stroke-linejoin"],
         )
+
+    def _gradient(self, node: Node, element: Element) -> tuple:
+        """(paint, alpha) of a gradient for one element; read once per gradient (and box, for box units), its
+        stops counted against `max_commands`."""
+        key = (id(node), None if in_user_space(node, self.ids) else bounding_box([element]))
+        if key not in self.gradients:
+            paint = read_gradient(node, self.ids, key[1], self.view_box, self.source)
+            if isinstance(paint[0], LinearGradient | RadialGradient):
+                self.commands += len(paint[0].stops)
+                if self.commands > self.limits.max_commands:
+                    raise SVGError(
+                        f"{self.source} has at least {self.commands} path commands and gradient stops; the limit is"
+                        f" {self.limits.max_commands} (max_commands)"
+                    )
+            self.gradients[key] = paint
+        return self.gradients[key]
 
     # --- shapes ---------------------------------------------------------------------------------
     def _add_shape(self, node: Node, tag: str, ctx: _Context) -> None:

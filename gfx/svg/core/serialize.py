@@ -7,10 +7,13 @@ without a stroke), so `parse_svg(to_svg(doc))` gives back `doc` within the round
 
 Gradients, clip paths and masks go into one `<defs>` (ids `g0`, `c0`, `m0`, ..., each written once), all in
 user space (`gradientUnits`, `maskUnits` "userSpaceOnUse"). A run of consecutive elements that share a clip
-path or a mask is wrapped in one `<g clip-path="url(#c0)">` / `<g mask="url(#m0)">`, clip paths outside masks.
+path or a mask is wrapped in one `<g clip-path="url(#c0)">` / `<g mask="url(#m0)">`, clip paths outside masks
+(a masked run in a scaled-up user space, `mask_scale`, which keeps cairosvg's masks sharp).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -33,7 +36,9 @@ from gfx.svg.core.document import (
     Style,
     SVGError,
     layer_runs,
+    layers,
 )
+from gfx.svg.core.geometry import transform_element
 
 _DEFAULT_STYLE = Style()
 _STYLE_ATTRIBUTES = (
@@ -52,23 +57,28 @@ _MATRIX_EXTRA_DECIMALS = 3
 
 
 class Defs:
-    """The `<defs>` of one document: each gradient, clip path and mask gets an id the first time it is used."""
+    """The `<defs>` of one document: each gradient, clip path and mask gets an id the first time it is used;
+    definitions that write the same text share one (so the work is linear in what is written)."""
 
     def __init__(self, decimals: int):
         self.decimals = decimals
         self.lines: list[str] = []
-        self._ids: dict[str, list[tuple[object, str]]] = {"g": [], "c": [], "m": []}
+        self._seen: dict[int, tuple[object, str]] = {}  # id(value) -> (value, its id): kept alive, not reused
+        self._by_text: dict[str, str] = {}
+        self._count = {"g": 0, "c": 0, "m": 0}
 
     def id_of(self, kind: str, value, write) -> str:
         """The id of `value` ("g", "c" or "m" kind), writing its definition with `write(id)` when new."""
-        known = self._ids[kind]
-        for other, name in known:
-            if other is value or other == value:
-                return name
-        name = f"{kind}{len(known)}"
-        known.append((value, name))
-        self.lines.extend(write(name))
-        return name
+        if id(value) not in self._seen:
+            lines = write("")
+            text = "\n".join(lines)
+            if text not in self._by_text:
+                self._by_text[text] = f"{kind}{self._count[kind]}"
+                self._count[kind] += 1
+                lines[0] = lines[0].replace('id=""', f'id="{self._by_text[text]}"', 1)
+                self.lines.extend(lines)
+            self._seen[id(value)] = (value, self._by_text[text])
+        return self._seen[id(value)][1]
 
     def paint(self, value) -> str:
         if isinstance(value, LinearGradient | RadialGradient):
@@ -80,8 +90,15 @@ class Defs:
         if isinstance(g, LinearGradient):
             tag, geometry = "linearGradient", [("x1", g.x1), ("y1", g.y1), ("x2", g.x2), ("y2", g.y2)]
         else:
-            tag, geometry = "radialGradient", [("cx", g.cx), ("cy", g.cy), ("r", g.r), ("fx", g.fx), ("fy", g.fy)]
-        attributes = [f'id="{name}"', 'gradientUnits="userSpaceOnUse"', *(f'{k}="{n(v)}"' for k, v in geometry)]
+            tag, geometry = (
+                "radialGradient",
+                [("cx", g.cx), ("cy", g.cy), ("r", g.r), ("fx", g.fx), ("fy", g.fy)],
+            )
+        attributes = [
+            f'id="{name}"',
+            'gradientUnits="userSpaceOnUse"',
+            *(f'{k}="{n(v)}"' for k, v in geometry),
+        ]
         if g.spread != "pad":
             attributes.append(f'spreadMethod="{g.spread}"')
         if g.transform != IDENTITY_MATRIX:
@@ -108,7 +125,10 @@ class Defs:
 
     def mask(self, mask: Mask) -> str:
         def write(name: str) -> list[str]:
-            region = " ".join(f'{k}="{format_number(v, self.decimals)}"' for k, v in zip(("x", "y", "width", "height"), mask.region, strict=True))
+            region = " ".join(
+                f'{k}="{format_number(v, self.decimals)}"'
+                for k, v in zip(("x", "y", "width", "height"), mask.region, strict=True)
+            )
             content = layered(list(mask.elements), self)  # may define more, before this mask's own lines
             return [f'<mask id="{name}" maskUnits="userSpaceOnUse" {region}>', *content, "</mask>"]
 
@@ -117,7 +137,8 @@ class Defs:
 
 def layered(elements: list[Element], defs: Defs, depth: int = 0) -> list[str]:
     """Element lines, each run of consecutive elements sharing the clip path or mask at `depth` of their
-    layers (`layer_runs`: clip paths, then masks) wrapped in one `<g>`."""
+    layers (`layer_runs`: clip paths, then masks) wrapped in one `<g>`; a masked run is written scaled up
+    by `mask_scale`, inside `<g transform="scale(1/k)">`."""
     lines: list[str] = []
     for layer, run in layer_runs(elements, depth):
         if layer is None:
@@ -125,8 +146,27 @@ def layered(elements: list[Element], defs: Defs, depth: int = 0) -> list[str]:
         elif isinstance(layer, ClipPath):
             lines += [f'<g clip-path="url(#{defs.clip(layer)})">', *layered(run, defs, depth + 1), "</g>"]
         else:
-            lines += [f'<g mask="url(#{defs.mask(layer)})">', *layered(run, defs, depth + 1), "</g>"]
+            scale, extent = mask_scale(layer), ""
+            if scale != 1:
+                memo: dict = {}
+                run = [
+                    transform_element(e, np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]]), memo) for e in run
+                ]
+                layer, extent = layers(run[0].style)[depth], f' transform="scale({1 / scale!r})"'
+            lines += [f'<g{extent} mask="url(#{defs.mask(layer)})">', *layered(run, defs, depth + 1), "</g>"]
     return lines
+
+
+MASK_UNITS = 512
+"""cairosvg draws a mask at one pixel per user unit of its region, so a mask on a small viewBox would come out
+blurred: a masked run is written in a user space scaled up by a power of two until its region spans this many
+units (parsing maps it back)."""
+
+
+def mask_scale(mask: Mask) -> float:
+    """The power of two a masked run is scaled up by when written (1 for a region of `MASK_UNITS` or more)."""
+    size = max(mask.region[2], mask.region[3])
+    return 2.0 ** max(0, math.ceil(math.log2(MASK_UNITS / size))) if size > 0 else 1.0
 
 
 def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = None) -> str:
@@ -207,7 +247,9 @@ def style_attributes(style: Style, *, decimals: int = 3, defs: Defs | None = Non
             continue
         if isinstance(value, LinearGradient | RadialGradient):
             if defs is None:
-                raise SVGError("a gradient paint needs the document's defs; serialize the document with to_svg")
+                raise SVGError(
+                    "a gradient paint needs the document's defs; serialize the document with to_svg"
+                )
             text = defs.paint(value)
         elif value is None:
             text = "none"

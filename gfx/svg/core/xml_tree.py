@@ -154,7 +154,9 @@ def check_use_expansion(root: Node, ids: dict[str, Node], limit: int, source: st
             stack.append((node, True))
             for child in below:
                 if id(child) in on_path:
-                    raise SVGError(f"{source} has a <use> cycle: an element that references itself; remove it")
+                    raise SVGError(
+                        f"{source} has a <use> cycle: an element that references itself; remove it"
+                    )
                 stack.append((child, False))
     if expanded[id(root)] > limit:
         raise SVGError(

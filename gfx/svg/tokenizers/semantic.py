@@ -134,7 +134,9 @@ DESCRIPTIONS = {
 }
 # fmt: on
 _COLOUR_RE = re.compile(r"#[0-9a-f]{6}")
-_ITEM_EXPECTED = "an element token (<path>, <circle>, <ellipse>, <rect>, <line>, <polyline>, <polygon>) or <g>"
+_ITEM_EXPECTED = (
+    "an element token (<path>, <circle>, <ellipse>, <rect>, <line>, <polyline>, <polygon>) or <g>"
+)
 _MASK_MARGIN = 0.1
 """A decoded mask's region: the viewBox grown by this fraction of its size on every side."""
 
@@ -168,7 +170,9 @@ class SemanticTokenizerConfig(ConfigMixin):
         if not 2 <= self.colour_levels <= 256:
             raise SVGError(f"colour_levels is {self.colour_levels}; use 2 (black and white) to 256")
         if self.unit_steps < 1 or not 180 % self.angle_steps == 0 < self.angle_steps:
-            raise SVGError(f"unit_steps {self.unit_steps} must be >= 1 and angle_steps {self.angle_steps} divide 180")
+            raise SVGError(
+                f"unit_steps {self.unit_steps} must be >= 1 and angle_steps {self.angle_steps} divide 180"
+            )
 
 
 class SemanticTokenizer(VocabTokenizer):
@@ -186,8 +190,12 @@ class SemanticTokenizer(VocabTokenizer):
         self.levels = np.rint(np.linspace(0, 255, cfg.colour_levels)).astype(np.int64)
         self.number_tokens = [f"<{number_string(k / self.spu)}>" for k in range(self.k_min, self.k_max + 1)]
         self.channel_tokens = [f"<#{v:02x}>" for v in self.levels]
-        self.unit_tokens = [f"<{number_string(round(100 * k / cfg.unit_steps, 6))}%>" for k in range(cfg.unit_steps + 1)]
-        self.angle_tokens = [f"<{number_string(180 * k / cfg.angle_steps)}deg>" for k in range(cfg.angle_steps)]
+        self.unit_tokens = [
+            f"<{number_string(round(100 * k / cfg.unit_steps, 6))}%>" for k in range(cfg.unit_steps + 1)
+        ]
+        self.angle_tokens = [
+            f"<{number_string(180 * k / cfg.angle_steps)}deg>" for k in range(cfg.angle_steps)
+        ]
         start = len(self.vocab)
         self.vocab += [f"<{tag}>" for tag in TAGS] + list(GROUP_TOKENS) + list(PAINT_TOKENS)
         self.vocab += [f"{a}=" for a in ATTRIBUTES] + list(COMMANDS) + list(ENUM_TOKENS) + ["<none>"]
@@ -263,10 +271,19 @@ class SemanticTokenizer(VocabTokenizer):
                 shapes = [t for p in layer.paths for t in self._clip_path(p)]
                 if not shapes:
                     continue  # clipped to nothing
-                opener = [self.attr_ids["clip-path"], self.id_of["<clipPath>"], *shapes, self.id_of["</clipPath>"]]
+                opener = [
+                    self.attr_ids["clip-path"],
+                    self.id_of["<clipPath>"],
+                    *shapes,
+                    self.id_of["</clipPath>"],
+                ]
             else:
-                opener = [self.attr_ids["mask"], self.id_of["<mask-content>"], *self._items(layer.elements),
-                          self.id_of["</mask-content>"]]
+                opener = [
+                    self.attr_ids["mask"],
+                    self.id_of["<mask-content>"],
+                    *self._items(layer.elements),
+                    self.id_of["</mask-content>"],
+                ]
             out += [self.id_of["<g>"], *opener, *inner, self.id_of["</g>"]]
         return out
 
@@ -309,7 +326,9 @@ class SemanticTokenizer(VocabTokenizer):
         """`attr= value` tokens of the style attributes that differ from the SVG defaults."""
         fill = s.fill if s.fill_opacity > 0 else None
         stroke = s.stroke if s.stroke_opacity > 0 and s.stroke_width > 0 else None
-        opacity = s.opacity * (s.fill_opacity if stroke is None else s.stroke_opacity if fill is None else 1.0)
+        opacity = s.opacity * (
+            s.fill_opacity if stroke is None else s.stroke_opacity if fill is None else 1.0
+        )
         values: dict[str, list[int]] = {"fill": self._paint_ids(fill)}
         if values["fill"] == self.colour_ids("#000000"):
             del values["fill"]
@@ -318,9 +337,14 @@ class SemanticTokenizer(VocabTokenizer):
             values["opacity"] = unit(opacity)
         if stroke is not None:
             values["stroke"] = self._paint_ids(stroke)
-            if (width := int(self.number_ids([s.stroke_width], "length")[0])) != self.number_ids([1.0], "length")[0]:
+            if (width := int(self.number_ids([s.stroke_width], "length")[0])) != self.number_ids(
+                [1.0], "length"
+            )[0]:
                 values["stroke-width"] = [width]
-            for name, kind, value in (("stroke-linecap", "cap", s.stroke_linecap), ("stroke-linejoin", "join", s.stroke_linejoin)):
+            for name, kind, value in (
+                ("stroke-linecap", "cap", s.stroke_linecap),
+                ("stroke-linejoin", "join", s.stroke_linejoin),
+            ):
                 if value != ENUMS[kind][0]:
                     values[name] = [self._token_of[kind][value]]
             if fill is not None:
@@ -332,39 +356,55 @@ class SemanticTokenizer(VocabTokenizer):
         return [t for name, _ in STYLE_ATTRS if name in values for t in (self.attr_ids[name], *values[name])]
 
     def _paint_ids(self, paint) -> list[int]:
-        if not isinstance(paint, LinearGradient | RadialGradient) or len(paint.stops) < 2:
-            return self.colour_ids(paint.stops[0].color if paint is not None and not isinstance(paint, str) and paint.stops
-                                   else paint if isinstance(paint, str) else None)
-        lo, hi = self.config.number_range
-        out: list[int] = []
-        if isinstance(paint, LinearGradient):
-            g = linear_in_document(paint)
-            if min(g.x1, g.y1, g.x2, g.y2) < lo or max(g.x1, g.y1, g.x2, g.y2) > hi:
+        """Tokens of a paint: `<none>`, a colour, or a gradient in document coordinates (see the module doc)."""
+        if isinstance(paint, LinearGradient | RadialGradient):
+            try:
+                return self._gradient_ids(paint)
+            except (ValueError, np.linalg.LinAlgError):  # degenerate: SVG paints the last stop's colour
+                paint = paint.stops[-1].color if paint.stops else None
+        return self.colour_ids(paint)
+
+    def _gradient_ids(self, g: LinearGradient | RadialGradient) -> list[int]:
+        def one(value: float, kind: str = "num") -> int:
+            return int(self.number_ids([value], kind)[0])
+
+        if len(g.stops) < 2:
+            raise ValueError("a gradient needs two stops")
+        if isinstance(g, LinearGradient):
+            g = linear_in_document(g)
+            ends = (g.x1, g.y1, g.x2, g.y2)
+            lo, hi = self.config.number_range
+            if np.isfinite(ends).all() and (min(ends) < lo or max(ends) > hi):
                 x, y, w, h = self.config.view_box
                 g = restrict_linear(g, (x, y, x + w, y + h))
-            numbers = self.number_ids([g.x1, g.y1, g.x2, g.y2])
-            out += [self.id_of["<linearGradient>"]]
-            for (name, _), number in zip(LINEAR, numbers.tolist(), strict=True):
-                out += [self.attr_ids[name], number]
+                ends = (g.x1, g.y1, g.x2, g.y2)
+            numbers = ends
+            out = [self.id_of["<linearGradient>"]]
+            for (name, _), value in zip(LINEAR, ends, strict=True):
+                out += [self.attr_ids[name], one(value)]
         else:
-            (cx, cy), rx, ry, angle, (fx, fy) = radial_ellipse(paint)
-            g = paint
-            out += [self.id_of["<radialGradient>"], self.attr_ids["cx"], *self.number_ids([cx]).tolist(),
-                    self.attr_ids["cy"], *self.number_ids([cy]).tolist()]
-            out += [self.attr_ids["r"], int(self.number_ids([rx], "length")[0])]
-            if self.number_ids([ry], "length")[0] != self.number_ids([rx], "length")[0]:
+            (cx, cy), rx, ry, angle, (fx, fy) = radial_ellipse(g)
+            numbers = (cx, cy, rx, ry, angle, fx, fy)
+            out = [self.id_of["<radialGradient>"], self.attr_ids["cx"], one(cx), self.attr_ids["cy"], one(cy)]
+            out += [self.attr_ids["r"], one(rx, "length")]
+            if one(ry, "length") != one(rx, "length"):
                 k = int(np.rint(angle / 180 * self.config.angle_steps)) % self.config.angle_steps
-                out += [self.attr_ids["ry"], int(self.number_ids([ry], "length")[0]), self.attr_ids["rotate"],
-                        self.id_of[self.angle_tokens[k]]]
-            focal = self.number_ids([fx, fy]).tolist()
-            if focal != self.number_ids([cx, cy]).tolist():
-                out += [self.attr_ids["fx"], focal[0], self.attr_ids["fy"], focal[1]]
+                out += [
+                    self.attr_ids["ry"],
+                    one(ry, "length"),
+                    self.attr_ids["rotate"],
+                    self.id_of[self.angle_tokens[k]],
+                ]
+            if (one(fx), one(fy)) != (one(cx), one(cy)):
+                out += [self.attr_ids["fx"], one(fx), self.attr_ids["fy"], one(fy)]
+        if not np.isfinite(numbers).all():
+            raise ValueError("a degenerate gradient")
         if g.spread != "pad":
             out += [self.attr_ids["spreadMethod"], self._token_of["spread"][g.spread]]
         for stop in g.stops:
-            out += [self.id_of["<stop>"], int(self.number_ids([stop.offset], "unit")[0]), *self.colour_ids(stop.color)]
-            if self.number_ids([stop.opacity], "unit")[0] != self.number_ids([1.0], "unit")[0]:
-                out += [self.attr_ids["stop-opacity"], int(self.number_ids([stop.opacity], "unit")[0])]
+            out += [self.id_of["<stop>"], one(stop.offset, "unit"), *self.colour_ids(stop.color)]
+            if one(stop.opacity, "unit") != one(1.0, "unit"):
+                out += [self.attr_ids["stop-opacity"], one(stop.opacity, "unit")]
         return out
 
     # --- decode -----------------------------------------------------------------------------
@@ -402,8 +442,12 @@ class SemanticTokenizer(VocabTokenizer):
             elif token in self._tag_of:
                 self._read_element(reader, out, layers)
             else:
-                raise BrokenSequence(reader.pos, _ITEM_EXPECTED + " or a style attribute in order"
-                                     + (" or the group's end" if closing is not None else ""))
+                raise BrokenSequence(
+                    reader.pos,
+                    _ITEM_EXPECTED
+                    + " or a style attribute in order"
+                    + (" or the group's end" if closing is not None else ""),
+                )
         if closing is not None:
             raise BrokenSequence(reader.pos, self.vocab[closing])
 
@@ -418,7 +462,13 @@ class SemanticTokenizer(VocabTokenizer):
             if reader.peek() == self.attr_ids["clip-rule"]:
                 reader.pos += 1
                 rule = reader.value("rule")
-            paths.append(Path("".join(partial.commands), np.asarray(partial.numbers, dtype=np.float64), Style(fill_rule=rule)))
+            paths.append(
+                Path(
+                    "".join(partial.commands),
+                    np.asarray(partial.numbers, dtype=np.float64),
+                    Style(fill_rule=rule),
+                )
+            )
             if reader.peek() != self.attr_ids["d"]:
                 reader.expect(self.id_of["</clipPath>"], "d= or </clipPath>")
                 return ClipPath(tuple(paths))
@@ -514,9 +564,18 @@ class SemanticTokenizer(VocabTokenizer):
         if linear:
             if numbers["x1"] == numbers["x2"] and numbers["y1"] == numbers["y2"]:
                 return stops[-1].color, stops[-1].opacity
-            return LinearGradient(numbers["x1"], numbers["y1"], numbers["x2"], numbers["y2"], tuple(stops), spread)
-        gradient = radial_from_ellipse((numbers["cx"], numbers["cy"]), numbers["r"], numbers["ry"], numbers["rotate"],
-                                       (numbers["fx"], numbers["fy"]), stops, spread)
+            return LinearGradient(
+                numbers["x1"], numbers["y1"], numbers["x2"], numbers["y2"], tuple(stops), spread
+            )
+        gradient = radial_from_ellipse(
+            (numbers["cx"], numbers["cy"]),
+            numbers["r"],
+            numbers["ry"],
+            numbers["rotate"],
+            (numbers["fx"], numbers["fy"]),
+            stops,
+            spread,
+        )
         return (stops[-1].color, stops[-1].opacity) if gradient is None else gradient
 
     def _make_element(self, current: _Partial, layers: tuple):
@@ -567,8 +626,11 @@ class SemanticTokenizer(VocabTokenizer):
         rules.append('paint ::= "<none>" | colour | linear | radial')
         rules.append("colour ::= channel channel channel")
         rules.append('linear ::= "<linearGradient>" ' + " ".join(f'"{n}=" {k}' for n, k in LINEAR) + " stops")
-        rules.append('radial ::= "<radialGradient>" ' + " ".join(f'"{n}=" {k}' for n, k in RADIAL)
-                     + ' ("ry=" length "rotate=" angle)? ("fx=" num "fy=" num)? stops')
+        rules.append(
+            'radial ::= "<radialGradient>" '
+            + " ".join(f'"{n}=" {k}' for n, k in RADIAL)
+            + ' ("ry=" length "rotate=" angle)? ("fx=" num "fy=" num)? stops'
+        )
         rules.append('stops ::= ("spreadMethod=" spread)? stop stop stop*')
         rules.append('stop ::= "<stop>" unit colour ("stop-opacity=" unit)?')
         for kind, table in self._values.items():
@@ -583,7 +645,12 @@ class SemanticTokenizer(VocabTokenizer):
             d.update({f"<{tag}>": f"{tag} element" for tag in TAGS})
             d.update(DESCRIPTIONS)
             d.update({t: f"number {t[1:-1]}" for t in self.number_tokens})
-            d.update({t: f"colour channel {v} of 255" for t, v in zip(self.channel_tokens, self.levels, strict=True)})
+            d.update(
+                {
+                    t: f"colour channel {v} of 255"
+                    for t, v in zip(self.channel_tokens, self.levels, strict=True)
+                }
+            )
             d.update({t: f"{t[1:-2]} percent" for t in self.unit_tokens})
             d.update({t: f"angle {t[1:-4]} degrees" for t in self.angle_tokens})
             self._descriptions = {t: d[t] for t in self.vocab}
