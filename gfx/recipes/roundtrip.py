@@ -79,35 +79,30 @@ def roundtrip_report(records, schemes=("path", "semantic"), size: int = 128, wor
     return report
 
 
-def artwork_roundtrip(svg: str, size: int = 128) -> dict[str, float | str]:
+def artwork_roundtrip(svg: str, size: int = 128) -> dict[str, float | str | int]:
     """Both artwork pipelines on one SVG file: {pipeline: MSE against the original's render, or the error}.
 
     An error is "refused: <message>" for an `SVGError` (gfx declined the input) and "crashed: <type>: <message>"
     for anything else; "tokens" holds the semantic sequence length (BOS and EOS included) when it got that far.
     """
-    out: dict[str, float | str] = {}
     try:
         reference = render(svg, size)
         document = parse_svg(svg)
     except Exception as err:  # noqa: BLE001  (a bad input must not stop the evaluation)
         return {name: _failure(err) for name in ARTWORK_PIPELINES}
-    tokenizer = default_tokenizer("semantic")
-    steps = {
-        "normalize": lambda: to_svg(normalize(document)),
-        "semantic": lambda: tokenizer.decode(_encoded(tokenizer, normalize(document, to_paths=False), out)),
-    }
-    for name, run in steps.items():
-        try:
-            out[name] = mse(reference, render(run(), size))
-        except Exception as err:  # noqa: BLE001
-            out[name] = _failure(err)
+    out: dict[str, float | str | int] = {}
+    try:
+        out["normalize"] = mse(reference, render(to_svg(normalize(document)), size))
+    except Exception as err:  # noqa: BLE001
+        out["normalize"] = _failure(err)
+    try:
+        tokenizer = default_tokenizer("semantic")
+        ids = tokenizer.encode(normalize(document, to_paths=False))
+        out["tokens"] = len(ids)
+        out["semantic"] = mse(reference, render(tokenizer.decode(ids), size))
+    except Exception as err:  # noqa: BLE001
+        out["semantic"] = _failure(err)
     return out
-
-
-def _encoded(tokenizer, document, out: dict) -> list[int]:
-    ids = tokenizer.encode(document)
-    out["tokens"] = len(ids)
-    return ids
 
 
 def _failure(err: Exception) -> str:
@@ -132,7 +127,7 @@ def artwork_report(count: int = 300, seed: int = 0, size: int = 128, worst: int 
     report = {
         "set": "artwork",
         "method": f"each image's original SVG and its round trip rendered by cairosvg at {size} x {size} px on "
-        "white; MSE over RGB in [0, 1]; an image that is refused (SVGError) or crashes counts as outside every bar",
+        "white; MSE over RGB in [0, 1]; a refused (SVGError) or crashed image counts as MSE 1, outside every bar",
         "size": size,
         "background": "white",
         "seed": seed,
@@ -146,29 +141,34 @@ def artwork_report(count: int = 300, seed: int = 0, size: int = 128, worst: int 
             rows.append(artwork_roundtrip(image.svg, size))
             if progress is not None and (i % 25 == 0 or i == len(images) - 1):
                 progress(i + 1, len(images), f"round trip ({name})")
+        names = [image.name for image in images]
         entry = {"package": spec.package.spec, "license": spec.license, "images": len(images)}
         for pipeline in ARTWORK_PIPELINES:
-            values = [row[pipeline] for row in rows]
-            errors = np.array([v if isinstance(v, float) else np.inf for v in values])
-            order = [i for i in np.argsort(errors)[::-1][:worst]]
-            entry[pipeline] = {
-                **{f"share_within_{bar:g}": round(float((errors <= bar).mean()), 4) for bar in ARTWORK_BARS},
-                "mse_p50": float(np.percentile(errors, 50)),
-                "mse_p90": float(np.percentile(errors, 90)),
-                "refusals": [f"{images[i].name}: {v}" for i, v in enumerate(values) if str(v).startswith("refused")],
-                "crashes": [f"{images[i].name}: {v}" for i, v in enumerate(values) if str(v).startswith("crashed")],
-                "worst": [{"image": images[i].name, "mse": values[i] if isinstance(values[i], float) else str(values[i])}
-                          for i in order],
-            }
-        tokens = [row["tokens"] for row in rows if "tokens" in row]
-        if tokens:
-            entry["semantic"]["tokens"] = {"p50": int(np.percentile(tokens, 50)), "p99": int(np.percentile(tokens, 99)),
-                                           "max": int(max(tokens))}
+            entry[pipeline] = _summary(names, [row[pipeline] for row in rows], worst)
+        tokens = np.array([row["tokens"] for row in rows if "tokens" in row])
+        if len(tokens):
+            entry["semantic"]["tokens"] = {"p50": int(np.percentile(tokens, 50)),
+                                           "p99": int(np.percentile(tokens, 99)), "max": int(tokens.max())}
         report["sets"][name] = entry
     return report
 
 
-def evaluate_roundtrip(split: str | None = None, limit: int = 0, progress=None, set: str = "icons", **_) -> dict:  # noqa: A002
+def _summary(names: list[str], values: list[float | str], worst: int) -> dict:
+    """One pipeline's figures over a set: shares within the bars, MSE percentiles, failures, the worst images."""
+    errors = np.array([v if isinstance(v, float) else 1.0 for v in values])  # a failure: 1, the largest MSE
+    failed = {kind: [f"{n}: {v}" for n, v in zip(names, values, strict=True) if str(v).startswith(kind)]
+              for kind in ("refused", "crashed")}
+    return {
+        **{f"share_within_{bar:g}": round(float((errors <= bar).mean()), 4) for bar in ARTWORK_BARS},
+        "mse_p50": float(np.percentile(errors, 50)),
+        "mse_p90": float(np.percentile(errors, 90)),
+        "refusals": failed["refused"],
+        "crashes": failed["crashed"],
+        "worst": [{"image": names[i], "mse": values[i]} for i in np.argsort(errors)[::-1][:worst]],
+    }
+
+
+def evaluate_roundtrip(split: str | None = None, limit: int = 0, progress=None, set: str = "icons", **_) -> dict:  # noqa: A002  (--set)
     """`gfx eval roundtrip [--set icons|artwork]`.
 
     icons: the report over the corpus (`split` None = all icons; `limit` 0 = no limit). artwork: `artwork_report`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -168,12 +169,21 @@ def monochrome(doc: Document) -> Document:
 # --- hypothesis strategies --------------------------------------------------------------------
 coord = st.floats(-3.0, 27.0, allow_nan=False)
 point = st.tuples(coord, coord)
+STOPS = (Stop(0.0, "#ff0000"), Stop(0.25, "#00ff00", 0.5), Stop(1.0, "#0000ff"))
+gradients = st.one_of(
+    st.builds(LinearGradient, coord, coord, coord, coord, st.just(STOPS), st.sampled_from(["pad", "reflect"])),
+    st.builds(
+        RadialGradient, coord, coord, st.floats(0.5, 20.0), coord, coord, st.just(STOPS),
+        transform=st.sampled_from([(1.0, 0, 0, 1.0, 0, 0), (0.9, 0.2, -0.6, 1.3, 4.0, 1.0)]),
+    ),
+)  # fmt: skip
 styles = st.builds(
     Style,
-    fill=st.sampled_from([None, "#000000", "#123456", "#ffffff"]),
+    fill=st.one_of(st.sampled_from([None, "#000000", "#123456", "#ffffff"]), gradients),
     stroke=st.sampled_from([None, "#000000", "#fe0102"]),
     stroke_width=st.floats(0.1, 5.0),
     opacity=st.sampled_from([1.0, 0.5, 0.0]),
+    fill_opacity=st.sampled_from([1.0, 0.25]),
     fill_rule=st.sampled_from(["nonzero", "evenodd"]),
     stroke_linecap=st.sampled_from(["butt", "round", "square"]),
     stroke_linejoin=st.sampled_from(["miter", "round", "bevel"]),
@@ -295,6 +305,23 @@ def test_semantic_round_trip_keeps_element_types_and_rendering(name):
     assert mse(render(doc), render(decoded)) < 1e-3
 
 
+def test_semantic_round_trip_keeps_gradients_opacity_clip_paths_and_masks():
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+
+    tok = SemanticTokenizer()
+    path = pathlib.Path(__file__).parent / "fixtures" / "gradients_clips_and_masks.svg"
+    doc = normalize(parse_svg(path.read_text()), to_paths=False)
+    ids = tok.encode(doc)
+    decoded = tok.decode(ids)
+    assert tok.encode(decoded) == ids
+    assert mse(render(doc), render(decoded)) < 1e-3
+    words = set(tok.token_strings(ids))
+    for token in ("<linearGradient>", "<radialGradient>", "<stop>", "clip-path=", "mask=", "stroke-opacity="):
+        assert token in words, token
+    assert_grammar_accepts(SEMANTIC, ids)
+
+
 def test_render_check_detects_a_visible_change():
     tok = PathTokenizer()
     doc = path_icons()["stroke"]
@@ -411,14 +438,22 @@ def test_path_random_documents_reencode_identically(paths):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(semantic_elements(), max_size=4))
-def test_semantic_random_documents_reencode_identically(elements):
+@given(st.lists(semantic_elements(), max_size=4), st.integers(0, 4), st.integers(0, 4), st.booleans())
+def test_semantic_random_documents_reencode_identically(elements, start, end, masked):
     tok = make_tokenizer(SEMANTIC)
+    layer = (
+        Mask((Circle(12.0, 12.0, 8.0, Style(fill="#808080")),), (0.0, 0.0, 24.0, 24.0))
+        if masked
+        else ClipPath((Path("MLLZ", [0.0, 0.0, 20.0, 0.0, 10.0, 20.0]),))
+    )
+    for i in range(min(start, end), max(start, end)):  # a run of elements in one group
+        if i < len(elements):
+            elements[i].style = elements[i].style.replace(**{"mask" if masked else "clip": (layer,)})
     ids = tok.encode(Document(VIEW, elements))
     assert tok.is_valid(ids)
     decoded = tok.decode(ids)
     assert tok.encode(decoded) == ids
-    assert len(decoded.elements) == len(tok.element_starts(ids))
+    assert len(decoded.elements) == len(tok.element_starts(ids)) - masked * ids.count(tok.id_of["<mask-content>"])
     assert_grammar_accepts(SEMANTIC, ids)
 
 

@@ -64,7 +64,7 @@ from gfx.svg.core.properties import (
     parse_property,
 )
 from gfx.svg.core.transform import IDENTITY, compose, fit_matrix, parse_transform
-from gfx.svg.core.xml_tree import Node, check_use_expansion, href_target, index_ids, local_reference, read_xml
+from gfx.svg.core.xml_tree import Node, check_expansion, href_target, index_ids, local_reference, read_xml
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,18 @@ def parse_svg(data: str | bytes, *, limits: ParseLimits = ParseLimits(), source:
         shown = f"{{{namespace}}}{tag}" if namespace else tag
         raise SVGError(f"{source} is not SVG: its root element is <{shown}>; expected <svg>")
     ids = index_ids(root)
-    check_use_expansion(root, ids, limits.max_expanded_elements, source)
+    check_expansion(root, ids, limits.max_expanded_elements, source, _references)
     return _Builder(source, limits, ids).build(root)
+
+
+def _references(node: Node) -> list[str]:
+    """The ids an element draws besides its children: a `<use>`'s target, its clip path and its mask."""
+    found = [href_target(node)] if node.name == "use" else []
+    style = node.attrs.get("style", "")
+    if "clip-path" in node.attrs or "mask" in node.attrs or "clip-path" in style or "mask" in style:
+        own = declared(node.attrs, frozenset(REFERENCES))
+        found += [local_reference(own.get(name)) for name in REFERENCES]
+    return [ref for ref in found if ref]
 
 
 def _element_in_range(element: Element) -> bool:
@@ -184,7 +194,6 @@ class _Builder:
         self.limits = limits
         self.ids = ids
         self.commands = 0
-        self.built = 0  # elements built, clip-path and mask content included
         self.elements: list[Element] = []
         self.view_box = DEFAULT_VIEW_BOX
         self.warned: set[str] = set()
@@ -489,13 +498,6 @@ class _Builder:
             ry = length("ry", height) if attrs.get("ry", "auto").strip() != "auto" else None
             return (rx if rx is not None else ry or 0.0), (ry if ry is not None else rx or 0.0)
 
-        self.built += 1
-        if self.built > self.limits.max_expanded_elements:
-            limit = self.limits.max_expanded_elements
-            raise SVGError(
-                f"{self.source} draws more than {limit} elements once <use>, clip-path and mask references are"
-                f" expanded; the limit is {limit} (max_expanded_elements)"
-            )
         element: Element
         if tag == "path":
             remaining = self.limits.max_commands - self.commands
@@ -536,9 +538,10 @@ class _Builder:
             self.commands += len(numbers) // 2
             element = (Polygon if tag == "polygon" else Polyline)(np.array(numbers).reshape(-1, 2))
         element.style = self._style(ctx, element)
+        check = not isinstance(element.style.fill, str | None) or not isinstance(element.style.stroke, str | None)
         if ctx.matrix is not IDENTITY and not np.array_equal(ctx.matrix, IDENTITY):
-            element = transform_element(element, ctx.matrix)
-        if not _element_in_range(element):
+            element, check = transform_element(element, ctx.matrix), True
+        if check and not _element_in_range(element):
             raise SVGError(f"{self.source}: a <{tag}> has coordinates beyond {MAX_MAGNITUDE:g} after its transform")
         self.elements.append(element)
 

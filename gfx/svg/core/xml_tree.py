@@ -1,4 +1,4 @@
-"""Safe XML for untrusted SVG: a minimal element tree, its id index, and the `<use>` expansion bound.
+"""Safe XML for untrusted SVG: a minimal element tree, its id index, and the bound on reference expansion.
 
 Plain Python. The XML is read by expat with a guard equivalent to defusedxml's: no entity declarations, no
 DTD internal subset, no external DTD other than the W3C SVG ones (never fetched), no external or undefined
@@ -9,6 +9,7 @@ Every refusal raises `SVGError` with a one-line message naming the source.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.parsers import expat
 
 from gfx.svg.core.document import SVGError
@@ -122,30 +123,34 @@ def href_target(node: Node) -> str | None:
     return local_reference(next((node.attrs[name] for name in HREFS if name in node.attrs), None))
 
 
-def check_use_expansion(root: Node, ids: dict[str, Node], limit: int, source: str) -> None:
-    """Refuse a tree that a renderer would blow up: count its elements with every `<use>` replaced by
-    what it references, recursively, without expanding anything (one visit per element, memoized), and
-    refuse `<use>` cycles. Linear in the tree size, so a `<use>` bomb is refused in milliseconds.
+def check_expansion(
+    root: Node, ids: dict[str, Node], limit: int, source: str, references: Callable[[Node], list[str]]
+) -> None:
+    """Refuse a tree that a renderer would blow up: count its elements with every reference (a `<use>`'s
+    target, a clip path, a mask) replaced by what it references, recursively, without expanding anything (one
+    visit per element, memoized), and refuse reference cycles. Linear in the tree size, so a `<use>` or mask
+    bomb is refused in milliseconds.
 
     Args:
         limit: `ParseLimits.max_expanded_elements`.
+        references: node -> the ids it draws besides its children.
     """
-    references: dict[int, Node] = {}  # id(<use> node) -> the node it references
+    drawn: dict[int, list[Node]] = {}  # id(node) -> the nodes it references
     nodes = [root]
     for node in nodes:
         nodes.extend(node.children)
-        target = ids.get(href_target(node) or "") if node.name == "use" else None
-        if target is not None:
-            references[id(node)] = target
-    if not references:
+        targets = [ids[ref] for ref in references(node) if ref in ids]
+        if targets:
+            drawn[id(node)] = targets
+    if not drawn:
         return
     expanded: dict[int, int] = {}  # id(node) -> elements it draws, capped at limit + 1
     on_path: set[int] = set()  # nodes whose count is in progress: the current path from the root
     stack = [(root, False)]
-    while stack:  # iterative post-order: `<use>` chains can be far deeper than Python's recursion limit
+    while stack:  # iterative post-order: reference chains can be far deeper than Python's recursion limit
         node, children_done = stack.pop()
         key = id(node)
-        below = [*node.children, *([references[key]] if key in references else [])]
+        below = [*node.children, *drawn.get(key, ())]
         if children_done:
             on_path.discard(key)
             expanded[key] = min(limit + 1, 1 + sum(expanded[id(child)] for child in below))
@@ -155,11 +160,12 @@ def check_use_expansion(root: Node, ids: dict[str, Node], limit: int, source: st
             for child in below:
                 if id(child) in on_path:
                     raise SVGError(
-                        f"{source} has a <use> cycle: an element that references itself; remove it"
+                        f"{source} has a reference cycle: an element that draws itself through <use>, clip-path or"
+                        " mask; remove it"
                     )
                 stack.append((child, False))
     if expanded[id(root)] > limit:
         raise SVGError(
-            f"{source} has more than {limit} elements once <use> references are expanded; the limit is {limit}"
-            " (max_expanded_elements)"
+            f"{source} has more than {limit} elements once <use>, clip-path and mask references are expanded; the"
+            f" limit is {limit} (max_expanded_elements)"
         )
