@@ -3,15 +3,15 @@
 Plain numpy, no torch. Safety: the XML is read by `gfx.svg.core.xml_tree` (expat with a defusedxml-equivalent
 guard: no entities, no DTD subset, nothing fetched). `ParseLimits` bounds the input size (checked before
 parsing), the element count and nesting depth (checked while reading, so an oversized input fails fast), the
-path command count, and the elements drawn once `<use>`, clip-path and mask references are expanded (`<use>`
-counted on the tree before anything is built, so a `<use>` bomb or cycle is refused, not drawn; clip paths and
-masks counted while they are built; a clip path or mask that references itself is refused). The path-data,
+path command and gradient stop count, and the elements drawn once `<use>`, clip-path and mask references are
+expanded (counted on the tree before anything is built, so a `<use>` or mask bomb and a reference cycle are
+refused, not drawn; the depth of the expanded tree is bounded too). The path-data,
 number and transform lexers (`gfx.svg.core.path_data`, `gfx.svg.core.numbers`, `gfx.svg.core.transform`) are
 anchored regexes over a moving position, so their time is linear in the input. Every refusal raises `SVGError`
 with a one-line message naming the source, the value, the limit and the field.
 
 Semantics: presentation attributes and `style="..."` properties inherit through `<svg>`, `<g>` and `<use>`
-(opacity multiplies down the tree), `currentColor` resolves to `color` (black by default), colours become
+(opacity multiplies down the tree, exact unless a group's elements overlap), `currentColor` resolves to `color` (black by default), colours become
 lowercase `#rrggbb` (None for `none`; see `gfx.svg.core.color`), transforms compose through groups and are
 applied to the geometry and the paint (see `transform_element`). `url(#id)` paints become gradients
 (`gfx.svg.core.gradients`); patterns paint their fallback colour, or black with a warning. `<use>` draws a copy of

@@ -53,7 +53,8 @@ _STYLE_ATTRIBUTES = (
     ("stroke_linejoin", "stroke-linejoin"),
 )
 _MATRIX_EXTRA_DECIMALS = 3
-"""A gradient transform's coefficients get this many more decimals than coordinates (they scale them)."""
+"""A gradient transform's coefficients and the gradient-space coordinates it maps get this many more decimals
+than document coordinates (the transform scales them)."""
 
 
 class Defs:
@@ -94,15 +95,15 @@ class Defs:
                 "radialGradient",
                 [("cx", g.cx), ("cy", g.cy), ("r", g.r), ("fx", g.fx), ("fy", g.fy)],
             )
+        digits = self.decimals + (_MATRIX_EXTRA_DECIMALS if g.transform != IDENTITY_MATRIX else 0)
         attributes = [
             f'id="{name}"',
             'gradientUnits="userSpaceOnUse"',
-            *(f'{k}="{n(v)}"' for k, v in geometry),
+            *(f'{k}="{format_number(v, digits)}"' for k, v in geometry),  # gradient space: the transform scales it
         ]
         if g.spread != "pad":
             attributes.append(f'spreadMethod="{g.spread}"')
         if g.transform != IDENTITY_MATRIX:
-            digits = self.decimals + _MATRIX_EXTRA_DECIMALS
             values = [format_number(v, digits) for v in g.transform[:4]] + [n(v) for v in g.transform[4:]]
             attributes.append(f'gradientTransform="matrix({" ".join(values)})"')
         stops = []
