@@ -168,7 +168,9 @@ def _summary(names: list[str], values: list[float | str], worst: int) -> dict:
     }
 
 
-def evaluate_roundtrip(split: str | None = None, limit: int = 0, progress=None, set: str = "icons", **_) -> dict:  # noqa: A002  (--set)
+def evaluate_roundtrip(
+    split: str | None = None, limit: int = 0, progress=None, set: str = "icons", **_  # noqa: A002  (the CLI's --set)
+) -> dict:
     """`gfx eval roundtrip [--set icons|artwork]`.
 
     icons: the report over the corpus (`split` None = all icons; `limit` 0 = no limit). artwork: `artwork_report`

@@ -11,10 +11,11 @@ anchored regexes over a moving position, so their time is linear in the input. E
 with a one-line message naming the source, the value, the limit and the field.
 
 Semantics: presentation attributes and `style="..."` properties inherit through `<svg>`, `<g>` and `<use>`
-(opacity multiplies down the tree, exact unless a group's elements overlap), `currentColor` resolves to `color` (black by default), colours become
-lowercase `#rrggbb` (None for `none`; see `gfx.svg.core.color`), transforms compose through groups and are
-applied to the geometry and the paint (see `transform_element`). `url(#id)` paints become gradients
-(`gfx.svg.core.gradients`); patterns paint their fallback colour, or black with a warning. `<use>` draws a copy of
+(opacity multiplies down the tree, exact unless a group's elements overlap), `currentColor` resolves to `color`
+(black by default), colours become lowercase `#rrggbb` (None for `none`; see `gfx.svg.core.color`), transforms
+compose through groups and are applied to the geometry and the paint (see `transform_element`). `url(#id)`
+paints become gradients (`gfx.svg.core.gradients`); patterns paint their fallback colour, or black with a
+warning; a reference to nothing paints nothing. `<use>` draws a copy of
 what it references (`<symbol>` and `<svg>` as viewports). `clip-path` and `mask` become `ClipPath` and `Mask`
 on every element they cover (a `<g>`'s on each of its elements; objectBoundingBox units use the control-point
 box of the elements drawn). Containers that do not paint (`defs`, `clipPath`, `mask`, `symbol`, `title`,
@@ -198,7 +199,6 @@ class _Builder:
         self.view_box = DEFAULT_VIEW_BOX
         self.warned: set[str] = set()
         self.clipping = False  # building a clip path's content: geometry and clip-rule only
-        self.resolving: set[str] = set()  # ids of the clip paths and masks being built (cycle guard)
         self.resolved: dict[tuple, object] = {}  # (id, matrix, box) -> ClipPath tuple or Mask, shared
         self.gradients: dict[tuple, tuple] = {}  # (gradient node, box or None) -> (paint, alpha) in user space
         self.depth = 0  # elements being built, nested: the depth of the tree once references are expanded
@@ -306,7 +306,7 @@ class _Builder:
         if "transform" in node.attrs and tag != "symbol":
             local[:2] = parse_transform(node.attrs["transform"], self._what(tag, "transform"))
         if tag in _VIEWPORTS:  # a nested viewport: place its viewBox (its clipping is not modelled)
-            sizing = {**node.attrs, **{k: use.attrs[k] for k in ("width", "height") if use is not None and k in use.attrs}}
+            sizing = {**node.attrs, **{k: v for k, v in (use.attrs if use is not None else {}).items() if k in ("width", "height")}}
             x, y = (
                 self._length(node.attrs.get(k, "0") if tag == "svg" else "0", tag, k, self.view_box[2 + i])
                 for i, k in enumerate("xy")
@@ -358,22 +358,18 @@ class _Builder:
 
     def _content(self, node: Node, matrix: np.ndarray, clipping: bool) -> list[Element]:
         """The elements a `<clipPath>` or `<mask>` draws in the user space `matrix` maps to the viewBox."""
-        if node.attrs.get("id", "").strip() in self.resolving:
-            raise SVGError(f"{self.source}: <{node.name}> #{node.attrs['id'].strip()} references itself; remove the cycle")
         own = declared(node.attrs, frozenset(INHERITED))
         ctx = _Context(matrix, dict(INITIAL), 1.0)
         for name, value in own.items():
             if value.lower() != "inherit" and not (name == "color" and value.lower() == "currentcolor"):
                 ctx.properties[name] = self._property(node.name, name, value)
         saved = self.elements, self.clipping
-        self.elements, self.clipping = [], clipping
-        self.resolving.add(node.attrs.get("id", "").strip())
+        self.elements, self.clipping = [], clipping  # (reference cycles were refused by check_expansion)
         try:
             for child in node.children:
                 self._walk(child, ctx)
             return self.elements
         finally:
-            self.resolving.discard(node.attrs.get("id", "").strip())
             self.elements, self.clipping = saved
 
     def _clip(self, ref: str, matrix: np.ndarray, box) -> tuple[ClipPath, ...]:
@@ -390,15 +386,12 @@ class _Builder:
                     return ()
                 content = compose(matrix, np.array([[box[2] - box[0], 0, box[0]], [0, box[3] - box[1], box[1]]]))
             if "transform" in node.attrs:
-                content = compose(content, parse_transform(node.attrs["transform"], self._what("clipPath", "transform")))
+                own = parse_transform(node.attrs["transform"], self._what("clipPath", "transform"))
+                content = compose(content, own)
             shapes = [element_to_path(e) for e in self._content(node, content, clipping=True)]
             paths = tuple(Path(p.commands, p.coords, Style(fill_rule=p.style.fill_rule)) for p in shapes)
             outer = local_reference(node.attrs.get("clip-path"))
-            self.resolving.add(ref)
-            try:
-                nested = self._clip(outer, matrix, box) if outer is not None else ()
-            finally:
-                self.resolving.discard(ref)
+            nested = self._clip(outer, matrix, box) if outer is not None else ()
             self.resolved[key] = (ClipPath(paths), *nested)
         return self.resolved[key]
 
@@ -416,7 +409,9 @@ class _Builder:
             frame = (0.0, 0.0, 1.0, 1.0) if user else bbox
             reference = (self.view_box[2], self.view_box[3]) if user else (1.0, 1.0)
             names = (("x", "-10%"), ("y", "-10%"), ("width", "120%"), ("height", "120%"))
-            x, y, w, h = (self._length(attrs.get(k, d), "mask", k, reference[i % 2]) for i, (k, d) in enumerate(names))
+            x, y, w, h = (
+                self._length(attrs.get(k, d), "mask", k, reference[i % 2]) for i, (k, d) in enumerate(names)
+            )
             x0, y0 = frame[0] + x * frame[2], frame[1] + y * frame[3]
             x1, y1 = x0 + w * frame[2], y0 + h * frame[3]
             content = matrix

@@ -4,7 +4,8 @@ Input is a Document normalized with `to_paths=False` (Circle, Ellipse, Rect, Lin
 absolute M/L/C/Z Path elements in the tokenizer's viewBox, with gradients, clip paths and masks); decoding
 gives back the same element types. Every coordinate or length is one number token on a 1/`steps_per_unit` grid
 over `number_range` (default 1/10 unit over -4..28: on the icon corpus 99.7% of icons round-trip with
-MSE <= 1e-3 at 128 px); opacities and gradient stop offsets are percent tokens; a colour is three channel tokens
+MSE <= 1e-3 at 128 px, on real artwork 100% of Noto emoji and 93.3% of Devicon logos, `gfx eval roundtrip --set
+artwork`); opacities and gradient stop offsets are percent tokens; a colour is three channel tokens
 (`colour_levels` per channel, default 256: exact 8-bit colour), `<none>` for no paint. Each token has a short
 English `descriptions[token]` for LLM4SVG's semantic embedding init.
 
@@ -28,16 +29,17 @@ stroke-width= only when not 1, caps/joins only on stroked elements; a paint opac
 when only one paint is used). A paint is `<none>`, three channel tokens, or a gradient in document
 coordinates: `<linearGradient> x1= y1= x2= y2= [spreadMethod=] <stop> offset r g b [stop-opacity=] ...`
 (end points beyond the number range are moved in, exactly, for padded gradients), or `<radialGradient> cx= cy=
-r= [ry= rotate=] [fx= fy=] [spreadMethod=] <stop> ...` (an ellipse when ry= is given). Elements that share a
+r= [ry= rotate=] [fx= fy=] [spreadMethod=] <stop> ...` (an ellipse with semi-axes r >= ry, the r axis at rotate=,
+when ry= is given). Elements that share a
 clip path or mask are one group, clip paths outside masks:
 
     <bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#00> <#00> <#00> stroke-width= <2>
           stroke-linecap= <round> <g> clip-path= <clipPath> d= M <0> <0> L <12> <0> L <12> <24> Z </clipPath>
           <path> d= M <2> <2> L <22> <22> Z fill= <#ff> <#80> <#00> opacity= <50%> </g> <eos>
 
-A mask's content (`<g> mask= <mask-content> ... </mask-content> ... </g>`) is items like the body; its region is not kept (a
-decoded mask covers the viewBox and a 10% margin). The grammar (`grammar()`) is the same language in XGrammar
-EBNF; `is_valid` checks it in pure Python.
+A mask's content (`<g> mask= <mask-content> ... </mask-content> ... </g>`) is items like the body; its region is
+not kept (a decoded mask covers the viewBox and a 10% margin). The grammar (`grammar()`) is the same language
+in XGrammar EBNF; `is_valid` checks it in pure Python.
 """
 
 from __future__ import annotations
@@ -129,8 +131,8 @@ DESCRIPTIONS = {
     "<repeat-spread>": "repeat the gradient",
     "<none>": "no colour, transparent", "<g>": "group start", "</g>": "group end",
     "<clipPath>": "clip path shapes start", "</clipPath>": "clip path shapes end",
-    "<mask-content>": "mask content start", "</mask-content>": "mask content end", "<linearGradient>": "linear gradient", "<radialGradient>": "radial gradient",
-    "<stop>": "gradient colour stop",
+    "<mask-content>": "mask content start", "</mask-content>": "mask content end",
+    "<linearGradient>": "linear gradient", "<radialGradient>": "radial gradient", "<stop>": "gradient colour stop",
 }
 # fmt: on
 _COLOUR_RE = re.compile(r"#[0-9a-f]{6}")
