@@ -166,8 +166,10 @@ def test_svg_vectorize_keeps_a_wide_images_size_and_caps_the_trace(tmp_path):
 
 
 def test_eval_refuses_a_set_the_task_does_not_have():
+    result = gfx("eval", "iconshop", "--set", "colour", "--limit", "1")
+    assert result.returncode == 2 and "evaluation 'iconshop' does not take --set" in result.stderr
     result = gfx("eval", "roundtrip", "--set", "colour", "--limit", "1")
-    assert result.returncode == 2 and "evaluation 'roundtrip' does not take --set" in result.stderr
+    assert result.returncode == 2 and "unknown evaluation set 'colour'; valid: icons, artwork" in result.stderr
 
 
 def test_eval_vectorize_protocol_options_are_checked():

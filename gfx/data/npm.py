@@ -213,3 +213,17 @@ def unpack(package: NpmPackage, tarball: Path, dest: Path) -> Path:
             f"{Path(tarball).name} holds {meta.get('name')}@{meta.get('version')}, expected {package.spec}"
         )
     return root
+
+
+def fetch_package(package: NpmPackage, cache_dir: Path) -> Path:
+    """The package root of a pinned package, fetched (`fetch_tarball`) and unpacked under `cache_dir` on first use.
+
+    The tarball is kept as `cache_dir/<tarball_name>`, the files under `cache_dir/unpacked/<name>-<version>/package`.
+    """
+    cache_dir = Path(cache_dir)
+    folder = cache_dir / "unpacked" / package.tarball_name.removesuffix(".tgz")
+    root = folder / "package"
+    if not (root / "package.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        unpack(package, fetch_tarball(package, cache_dir), folder)
+    return root

@@ -2,7 +2,7 @@
 
 Flat-colour artwork of two designers, never committed and never used for training or tuning (DESIGN.md
 section 3): each pinned package is fetched with `npm pack` (integrity checked, `gfx.data.npm`) into
-`.cache/npm/`, a fixed, evenly spaced selection of its SVGs is rendered with cairosvg on white and the
+the npm cache, a fixed, evenly spaced selection of its SVGs is rendered with cairosvg on white and the
 renders are cached as PNG under `.cache/colour-art/<size>/`.
 
 Licences (the artwork is only rendered for evaluation, not redistributed):
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gfx.data.icons import REPO_ROOT
 from gfx.data.npm import NpmPackage
+from gfx.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-NPM_CACHE_DIR = REPO_ROOT / ".cache" / "npm"
-RENDER_CACHE_DIR = REPO_ROOT / ".cache" / "colour-art"
+NPM_CACHE_DIR = cache_dir("npm")
+RENDER_CACHE_DIR = cache_dir("colour-art")
 
 TWEMOJI = NpmPackage(
     "@twemoji/svg",
@@ -102,11 +102,9 @@ def load_colour_art(size: int = 256, limit: int = 0) -> list[ArtImage]:
 
 
 def _selected_files(source: ArtSource) -> list[tuple[str, Path]]:
-    from gfx.data.npm import fetch_tarball, unpack
+    from gfx.data.npm import fetch_package
 
-    root = RENDER_CACHE_DIR / "packages" / source.name / "package"
-    if not root.exists():
-        unpack(source.package, fetch_tarball(source.package, NPM_CACHE_DIR), root.parent)
+    root = fetch_package(source.package, NPM_CACHE_DIR)
     files = [p for p in sorted((root / source.folder).glob("*.svg")) if source.eligible(p)]
     if len(files) < source.count:
         raise FileNotFoundError(f"{root / source.folder} has {len(files)} eligible SVGs, expected at least "

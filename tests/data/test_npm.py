@@ -135,6 +135,18 @@ def test_fetch_downloads_once_then_uses_the_verified_cache(tmp_path, monkeypatch
     assert [p.name for p in cache.iterdir()] == [pin.tarball_name]  # temp folder cleaned up
 
 
+def test_fetch_package_unpacks_once_into_the_cache(tmp_path, monkeypatch):
+    good = package_tarball(tmp_path / "src.tgz")
+    pin = NpmPackage("@x/pkg", "1.0.0", sha512_integrity(good))
+    fake = FakeNpm(pin.integrity, good.read_bytes(), pin.tarball_name)
+    monkeypatch.setattr(npm, "_npm", fake)
+    root = npm.fetch_package(pin, tmp_path / "cache")
+    assert root == tmp_path / "cache" / "unpacked" / "x-pkg-1.0.0" / "package"
+    assert (root / "icons" / "a.svg").read_bytes() == b"<svg/>"
+    (root / "icons" / "a.svg").unlink()  # a later call trusts the unpacked folder: no second fetch or unpack
+    assert npm.fetch_package(pin, tmp_path / "cache") == root and fake.calls == ["view", "pack"]
+
+
 def test_fetch_refuses_a_registry_integrity_that_differs_from_the_pin(tmp_path, monkeypatch):
     good = package_tarball(tmp_path / "src.tgz")
     pin = NpmPackage("@x/pkg", "1.0.0", sha512_integrity(good))

@@ -78,11 +78,11 @@ HOSTILE = {
     ),
     "<use> bomb (1e9 paths)": (
         _use_bomb(10),
-        "has more than 100000 elements once <use> references are expanded; the limit is 100000"
+        "has more than 100000 elements once <use>, clip-path and mask references are expanded; the limit is 100000"
         " (max_expanded_elements)",
     ),
     "<use> bomb, SVG 2 href": (_use_bomb(10, href="href"), "(max_expanded_elements)"),
-    "<use> cycle": (USE_CYCLE, "has a <use> cycle"),
+    "<use> cycle": (USE_CYCLE, "has a reference cycle: an element that draws itself through <use>"),
     "nan in path": (
         '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0Lnan 1"/></svg>',
         "has 'nan 1' at offset 5 where a number for L is expected",
@@ -168,12 +168,11 @@ def test_limits_are_configurable():
         parse_svg(doc, limits=ParseLimits(max_bytes=50))
 
 
-def test_use_expansion_is_counted_and_its_limit_configurable(caplog):
+def test_use_expansion_is_counted_and_its_limit_configurable():
     small = _use_bomb(3)  # svg, defs, 1 + 21 + 221 defined, 1 + 221 drawn: 467 elements once expanded
-    assert parse_svg(small).elements == []  # <use> itself is skipped (with a warning), never expanded
-    assert "skipped <use> elements" in caplog.text
+    assert len(parse_svg(small).elements) == 100  # the last <use> draws 10 x 10 copies of the path
     parse_svg(small, limits=ParseLimits(max_expanded_elements=467))
-    with pytest.raises(SVGError, match=r"more than 466 elements once <use> references are expanded"):
+    with pytest.raises(SVGError, match=r"more than 466 elements once <use>, clip-path and mask references are expanded"):
         parse_svg(small, limits=ParseLimits(max_expanded_elements=466))
     missing = '<svg xmlns="http://www.w3.org/2000/svg"><use href="#nowhere"/><use href="other.svg#a"/></svg>'
     parse_svg(missing, limits=ParseLimits(max_expanded_elements=3))
@@ -328,3 +327,54 @@ def test_random_documents_parse_or_fail_cleanly_and_normalize_idempotently():
             back = parse_svg(to_svg(once, decimals=6))
             assert len(back.elements) == len(once.elements)
     assert parsed > 150
+
+
+# ------------------------------------------------------------------------------ paint servers, clip, mask
+
+
+def _svg(body: str) -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">{body}</svg>'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<mask id="m"><rect width="5" height="5" fill="#fff" mask="url(#m)"/></mask>'
+        '<rect width="9" height="9" mask="url(#m)"/>',
+        '<clipPath id="c" clip-path="url(#c)"><rect width="5" height="5"/></clipPath>'
+        '<rect width="9" height="9" clip-path="url(#c)"/>',
+        '<g id="a" mask="url(#m)"><rect width="9" height="9"/></g><mask id="m"><use href="#a"/></mask>',
+        '<g id="a" style="clip-path: url(#c)"><rect width="9" height="9"/></g><clipPath id="c"><use href="#a"/>'
+        "</clipPath>",
+    ],
+)
+def test_clip_paths_and_masks_that_reference_themselves_are_refused(body):
+    with pytest.raises(SVGError, match=r"^loop.svg has a reference cycle: .* through <use>, clip-path or mask"):
+        parse_svg(_svg(body), source="loop.svg")
+
+
+def test_a_mask_drawn_many_times_counts_every_copy():
+    mask = '<mask id="m" maskUnits="userSpaceOnUse">' + '<circle r="1" fill="#fff"/>' * 400 + "</mask>"
+    users = "".join(f'<rect transform="translate({i} 0)" width="9" height="9" mask="url(#m)"/>' for i in range(600))
+    start = time.perf_counter()
+    with pytest.raises(SVGError, match=r"more than 100000 elements once <use>, clip-path and mask references"):
+        parse_svg(_svg(mask + users))
+    assert time.perf_counter() - start < 1.0  # counted on the tree, before anything is built
+    shared = "".join('<rect width="9" height="9" mask="url(#m)"/>' for _ in range(100))  # one user space
+    start = time.perf_counter()
+    doc = parse_svg(_svg(mask + shared))
+    assert len(doc.elements) == 100 and len({id(e.style.mask[0]) for e in doc.elements}) == 1  # built once
+    assert time.perf_counter() - start < 5.0
+
+
+def test_a_gradient_with_too_many_stops_is_refused():
+    stops = '<stop offset="0"/>' * 30_000
+    body = f'<linearGradient id="g">{stops}</linearGradient><rect width="9" height="9" fill="url(#g)"/>'
+    with pytest.raises(SVGError, match=r"path commands and gradient stops; the limit is 20000 \(max_commands\)"):
+        parse_svg(_svg(body))
+
+
+def test_a_long_use_chain_is_refused_before_python_runs_out_of_stack():
+    chain = '<path id="g0" d="M0 0H1V1Z"/>' + "".join(f'<g id="g{i}"><use href="#g{i - 1}"/></g>' for i in range(1, 200))
+    with pytest.raises(SVGError, match=r"nests elements more than 128 deep once <use>, clip-path and mask references"):
+        parse_svg(_svg(f"<defs>{chain}</defs><use href='#g199'/>"))

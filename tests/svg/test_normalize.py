@@ -200,3 +200,26 @@ def test_fit_maps_the_view_box_centered_and_scales_strokes():
     )
     same = normalize(doc, view_box=None, to_paths=False)
     assert same.view_box == doc.view_box and same.elements == doc.elements
+
+
+# ------------------------------------------------------------------------------------------ clip, mask
+
+
+def test_a_white_mask_becomes_clip_paths_and_any_other_mask_stays():
+    doc = normalize(
+        parse_svg(
+            f'<svg {NS} viewBox="0 0 24 24">'
+            '<mask id="white" maskUnits="userSpaceOnUse" x="0" y="0" width="12" height="24">'
+            '<circle cx="10" cy="10" r="6" fill="#fff"/></mask>'
+            '<mask id="grey"><circle cx="10" cy="10" r="6" fill="#888"/></mask>'
+            '<rect width="20" height="20" mask="url(#white)"/><rect width="20" height="20" fill="#f00" mask="url(#grey)"/>'
+            "</svg>"
+        ),
+        order="document",
+    )
+    white, grey = doc.elements
+    assert white.style.mask == () and len(white.style.clip) == 2  # the circle, and the region it crosses
+    assert white.style.clip[1].paths[0].coords.tolist() == [0, 0, 12, 0, 12, 24, 0, 24]
+    (mask,) = grey.style.mask
+    assert grey.style.clip == () and mask.elements[0].commands == "MCCCCZ"  # its content is normalized too
+    assert normalize(doc, order="document") == doc

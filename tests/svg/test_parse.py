@@ -180,7 +180,7 @@ def test_hidden_and_non_rendering_elements_are_skipped(caplog):
         '<metadata><x/></metadata><style>path{fill:red}</style><linearGradient id="g"/>'
         '<g display="none"><circle r="1"/></g><g visibility="hidden"><circle r="2"/>'
         '<circle r="3" visibility="visible"/></g><circle r="4" style="display:none"/>'
-        '<use href="#a"/><text>hi</text><image href="x.png"/><circle r="3" stroke-dasharray="none"/>'
+        '<text>hi</text><image href="x.png"/><circle r="3" stroke-dasharray="none"/>'
         '<circle r="4" clip-path="url(#c)" style="stroke-dasharray: 1 2"/>'
         '<foo:bar xmlns:foo="urn:foo"><circle r="9"/></foo:bar><circle r="5"/>'
     )
@@ -188,9 +188,8 @@ def test_hidden_and_non_rendering_elements_are_skipped(caplog):
         doc = parse_svg(svg(body), source="s.svg")
     assert [e.r for e in doc.elements] == [3, 3, 4, 5]
     warnings = [r.getMessage() for r in caplog.records]
-    skipped = [f"s.svg: skipped <{tag}> elements (not supported)" for tag in ("use", "text", "image")]
-    ignored = [f"s.svg: ignored {name} (not supported)" for name in ("clip-path", "stroke-dasharray")]
-    assert warnings[:3] == skipped and sorted(warnings[3:]) == ignored
+    skipped = [f"s.svg: skipped <{tag}> elements (not supported)" for tag in ("text", "image")]
+    assert warnings == [*skipped, "s.svg: ignored stroke-dasharray (not supported)"]  # a missing clip path: none
 
 
 def test_paint_keywords():
@@ -198,7 +197,7 @@ def test_paint_keywords():
         svg('<path d="M0 0H1V1Z" fill="none" stroke="url(#g) #0f0"/><path d="M0 0H1V1Z" fill="url(#g)"/>')
     )
     assert doc.elements[0].style.fill is None and doc.elements[0].style.stroke == "#00ff00"
-    assert doc.elements[1].style.fill == "#000000"
+    assert doc.elements[1].style.fill is None  # a reference to nothing paints nothing (cairosvg agrees)
     with pytest.raises(SVGError, match=r"x.svg: <path> fill 'blurple' is not a colour"):
         parse_svg(svg('<path d="M0 0" fill="blurple"/>'), source="x.svg")
     with pytest.raises(SVGError, match=r"stroke-linecap 'flat' is not one of butt, round, square"):
@@ -238,3 +237,69 @@ def test_svg_without_namespace_bytes_with_encoding_and_load(tmp_path):
     assert load_svg(path).elements == [Circle(0, 0, 3)]
     with pytest.raises(SVGError, match="cannot read .*missing.svg"):
         load_svg(tmp_path / "missing.svg")
+
+
+# -------------------------------------------------------------------------------------- use, clip, mask
+
+
+def test_use_draws_a_placed_copy_that_inherits_from_the_use():
+    doc = parse_svg(
+        svg(
+            '<defs><path id="p" d="M0 0H2V2Z"/><g id="g" fill="#00f"><circle r="1"/></g></defs>'
+            '<use href="#p" x="3" y="4" fill="#f00"/><use xlink:href="#g" transform="translate(10 0)" fill="#0f0"/>'
+            '<use href="#missing"/>',
+            attrs='viewBox="0 0 24 24" xmlns:xlink="http://www.w3.org/1999/xlink"',
+        )
+    )
+    path, circle = doc.elements
+    assert path == Path("MHVZ", [3, 4, 5, 6], Style(fill="#ff0000"))
+    assert (circle.cx, circle.cy, circle.style.fill) == (10, 0, "#0000ff")  # the group's own fill wins
+
+
+def test_use_of_a_symbol_maps_its_view_box_into_the_use_size():
+    doc = parse_svg(
+        svg('<symbol id="s" viewBox="0 0 10 10"><rect width="10" height="10"/></symbol>'
+            '<use href="#s" x="2" y="2" width="4" height="4"/>')
+    )  # fmt: skip
+    (rect,) = doc.elements
+    assert (rect.x, rect.y, rect.width, rect.height, rect.style.stroke_width) == (2, 2, 4, 4, 0.4)
+
+
+def test_group_opacity_and_paint_opacities_reach_each_element():
+    a, b = parse_svg(svg('<g opacity=".5"><path d="M0 0H1V1Z" fill-opacity=".4"/><circle r="1" stroke="#000" '
+                         'stroke-opacity=".2"/></g>')).elements  # fmt: skip
+    assert (a.style.opacity, a.style.fill_opacity) == (0.5, 0.4)
+    assert (b.style.opacity, b.style.stroke_opacity) == (0.5, 0.2)
+
+
+def test_a_clip_path_lands_on_every_element_of_its_group_in_document_coordinates():
+    doc = parse_svg(
+        svg(
+            '<defs><rect id="r" width="4" height="4"/></defs>'
+            '<clipPath id="c" transform="translate(1 0)"><use href="#r" clip-rule="evenodd"/></clipPath>'
+            '<g transform="scale(2)" clip-path="url(#c)"><circle r="1"/><circle cx="2" r="1"/></g>'
+            '<clipPath id="box" clipPathUnits="objectBoundingBox"><rect width=".5" height="1"/></clipPath>'
+            '<rect x="10" y="10" width="4" height="2" clip-path="url(#box)"/>'
+        )
+    )
+    first, second, boxed = doc.elements
+    assert first.style.clip is second.style.clip  # one clip path object for the group
+    (clip,) = first.style.clip
+    assert clip.paths[0].coords.tolist() == [2, 0, 10, 0, 10, 8, 2, 8] and clip.paths[0].style.fill_rule == "evenodd"
+    assert boxed.style.clip[0].paths[0].coords.tolist() == [10, 10, 12, 10, 12, 12, 10, 12]
+
+
+def test_nested_clip_paths_intersect_and_masks_keep_their_content_and_region():
+    doc = parse_svg(
+        svg(
+            '<clipPath id="a"><rect width="10" height="10"/></clipPath>'
+            '<clipPath id="b" clip-path="url(#a)"><circle r="5"/></clipPath>'
+            '<mask id="m"><rect width="1" height="1" fill="#fff"/></mask>'
+            '<g clip-path="url(#b)"><g mask="url(#m)"><rect x="2" y="2" width="10" height="10"/></g></g>'
+        )
+    )
+    (rect,) = doc.elements
+    assert [len(c.paths) for c in rect.style.clip] == [1, 1]  # b, then the a it is clipped by
+    (mask,) = rect.style.mask
+    assert mask.elements == (Rect(0, 0, 1, 1, style=Style(fill="#ffffff")),)
+    assert np.allclose(mask.region, (1, 1, 12, 12))  # -10% .. 120% of the masked box (2, 2, 10, 10)

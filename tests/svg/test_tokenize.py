@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -12,13 +13,18 @@ from hypothesis import strategies as st
 
 from gfx.svg.core.document import (
     Circle,
+    ClipPath,
     Document,
     Ellipse,
     Line,
+    LinearGradient,
+    Mask,
     Path,
     Polygon,
     Polyline,
+    RadialGradient,
     Rect,
+    Stop,
     Style,
     SVGError,
 )
@@ -163,12 +169,21 @@ def monochrome(doc: Document) -> Document:
 # --- hypothesis strategies --------------------------------------------------------------------
 coord = st.floats(-3.0, 27.0, allow_nan=False)
 point = st.tuples(coord, coord)
+STOPS = (Stop(0.0, "#ff0000"), Stop(0.25, "#00ff00", 0.5), Stop(1.0, "#0000ff"))
+gradients = st.one_of(
+    st.builds(LinearGradient, coord, coord, coord, coord, st.just(STOPS), st.sampled_from(["pad", "reflect"])),
+    st.builds(
+        RadialGradient, coord, coord, st.floats(0.5, 20.0), coord, coord, st.just(STOPS),
+        transform=st.sampled_from([(1.0, 0, 0, 1.0, 0, 0), (0.9, 0.2, -0.6, 1.3, 4.0, 1.0)]),
+    ),
+)  # fmt: skip
 styles = st.builds(
     Style,
-    fill=st.sampled_from([None, "#000000", "#123456", "#ffffff"]),
+    fill=st.one_of(st.sampled_from([None, "#000000", "#123456", "#ffffff"]), gradients),
     stroke=st.sampled_from([None, "#000000", "#fe0102"]),
     stroke_width=st.floats(0.1, 5.0),
     opacity=st.sampled_from([1.0, 0.5, 0.0]),
+    fill_opacity=st.sampled_from([1.0, 0.25]),
     fill_rule=st.sampled_from(["nonzero", "evenodd"]),
     stroke_linecap=st.sampled_from(["butt", "round", "square"]),
     stroke_linejoin=st.sampled_from(["miter", "round", "bevel"]),
@@ -290,6 +305,23 @@ def test_semantic_round_trip_keeps_element_types_and_rendering(name):
     assert mse(render(doc), render(decoded)) < 1e-3
 
 
+def test_semantic_round_trip_keeps_gradients_opacity_clip_paths_and_masks():
+    from gfx.svg.core.normalize import normalize
+    from gfx.svg.core.parse import parse_svg
+
+    tok = SemanticTokenizer()
+    path = pathlib.Path(__file__).parent / "fixtures" / "gradients_clips_and_masks.svg"
+    doc = normalize(parse_svg(path.read_text()), to_paths=False)
+    ids = tok.encode(doc)
+    decoded = tok.decode(ids)
+    assert tok.encode(decoded) == ids
+    assert mse(render(doc), render(decoded)) < 1e-3
+    words = set(tok.token_strings(ids))
+    for token in ("<linearGradient>", "<radialGradient>", "<stop>", "clip-path=", "mask=", "stroke-opacity="):
+        assert token in words, token
+    assert_grammar_accepts(SEMANTIC, ids)
+
+
 def test_render_check_detects_a_visible_change():
     tok = PathTokenizer()
     doc = path_icons()["stroke"]
@@ -317,15 +349,17 @@ def test_path_tokens_match_the_documented_example():
 
 def test_semantic_tokens_match_the_documented_example():
     tok = SemanticTokenizer()
+    half = ClipPath((Path("MLLZ", [0, 0, 12, 0, 12, 24]),))
     doc = Document(VIEW, [
         Circle(12, 12, 3, Style(fill=None, stroke="#000000", stroke_width=2, stroke_linecap="round")),
-        Path("MLZ", [2, 2, 22, 22]),
+        Path("MLZ", [2, 2, 22, 22], Style(fill="#ff8000", opacity=0.5, clip=(half,))),
     ])  # fmt: skip
     assert " ".join(tok.token_strings(tok.encode(doc))) == (
-        "<bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#000000> stroke-width= <2> "
-        "stroke-linecap= <round> <path> d= M <2> <2> L <22> <22> Z <eos>"
+        "<bos> <circle> cx= <12> cy= <12> r= <3> fill= <none> stroke= <#00> <#00> <#00> stroke-width= <2> "
+        "stroke-linecap= <round> <g> clip-path= <clipPath> d= M <0> <0> L <12> <0> L <12> <24> Z </clipPath> "
+        "<path> d= M <2> <2> L <22> <22> Z fill= <#ff> <#80> <#00> opacity= <50%> </g> <eos>"
     )
-    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 431
+    assert tok.vocab[tok.num_base] == "<-4>" and tok.vocab[-1] == "<28>" and tok.vocab_size == 926
 
 
 def test_points_are_rounded_and_clipped_to_the_grid():
@@ -404,14 +438,22 @@ def test_path_random_documents_reencode_identically(paths):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(semantic_elements(), max_size=4))
-def test_semantic_random_documents_reencode_identically(elements):
+@given(st.lists(semantic_elements(), max_size=4), st.integers(0, 4), st.integers(0, 4), st.booleans())
+def test_semantic_random_documents_reencode_identically(elements, start, end, masked):
     tok = make_tokenizer(SEMANTIC)
+    layer = (
+        Mask((Circle(12.0, 12.0, 8.0, Style(fill="#808080")),), (0.0, 0.0, 24.0, 24.0))
+        if masked
+        else ClipPath((Path("MLLZ", [0.0, 0.0, 20.0, 0.0, 10.0, 20.0]),))
+    )
+    for i in range(min(start, end), max(start, end)):  # a run of elements in one group
+        if i < len(elements):
+            elements[i].style = elements[i].style.replace(**{"mask" if masked else "clip": (layer,)})
     ids = tok.encode(Document(VIEW, elements))
     assert tok.is_valid(ids)
     decoded = tok.decode(ids)
     assert tok.encode(decoded) == ids
-    assert len(decoded.elements) == len(tok.element_starts(ids))
+    assert len(decoded.elements) == len(tok.element_starts(ids)) - masked * ids.count(tok.id_of["<mask-content>"])
     assert_grammar_accepts(SEMANTIC, ids)
 
 
@@ -469,8 +511,17 @@ def test_semantic_is_valid_refuses_structural_errors():
     tok = SemanticTokenizer()
     ids = {s: i for i, s in enumerate(tok.vocab)}
     seq = lambda text: [ids[s] for s in text.split()]  # noqa: E731
-    assert tok.is_valid(seq("<rect> x= <1> y= <1> width= <2> height= <2> ry= <1> opacity= <0.5>"))
+    assert tok.is_valid(seq("<rect> x= <1> y= <1> width= <2> height= <2> ry= <1> opacity= <50%>"))
+    gradient = "fill= <linearGradient> x1= <0> y1= <0> x2= <1> y2= <0> <stop> <0%> <#ff> <#00> <#00>"
+    clip = "<g> clip-path= <clipPath> d= M <0> <0> L <1> <0> L <1> <1> Z </clipPath>"
+    assert tok.is_valid(seq(f"{clip} <circle> cx= <1> cy= <1> r= <1> {gradient} <stop> <100%> <#ff> <#ff> <#ff> </g>"))
     for bad in (
+        f"<circle> cx= <1> cy= <1> r= <1> {gradient}",  # a gradient needs two stops
+        f"{clip} <circle> cx= <1> cy= <1> r= <1>",  # the group is not closed
+        "<g> <circle> cx= <1> cy= <1> r= <1> </g>",  # a group without clip-path= or mask=
+        "<g> mask= <mask-content> </g>",  # the mask content is not closed
+        "<circle> cx= <1> cy= <1> r= <1> fill= <#ff> <#00>",  # a colour is three channels
+        "<circle> cx= <1> cy= <1> r= <1> </g>",  # a group end outside a group
         "<circle> cx= <1> cy= <1>",  # missing r
         "<circle> cx= <1> cy= <1> r= <-1>",  # negative radius
         "<circle> cy= <1> cx= <1> r= <1>",  # order
@@ -548,7 +599,8 @@ def test_vocabulary_is_prefix_free_and_descriptions_cover_it(scheme):
 def test_semantic_descriptions_are_plain_words():
     d = SemanticTokenizer().descriptions
     assert d["<circle>"] == "circle element" and d["C"] == "cubic Bezier curve"
-    assert d["<#000000>"] == "black" and d["<12.5>"] == "number 12.5" and d["<none>"].startswith("no colour")
+    assert d["<#ff>"] == "colour channel 255 of 255" and d["<12.5>"] == "number 12.5" and d["<none>"].startswith("no colour")
+    assert d["<50%>"] == "50 percent" and d["<30deg>"] == "angle 30 degrees" and d["<g>"] == "group start"
 
 
 # --- tests: files, FIM, counts ------------------------------------------------------------------

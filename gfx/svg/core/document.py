@@ -7,6 +7,13 @@ writes it back as compact SVG text.
 Path data is stored as a command string plus one flat coordinate array, e.g. commands "MLCZ" with
 coords of length 2 + 2 + 6 + 0. Before normalization a path may hold any absolute SVG command
 (`ARITY` lists them); after normalization only M, L, C and Z remain, so `points` is (N, 2).
+
+Everything is in document (viewBox) coordinates: transforms are applied to the geometry, and to the
+paint servers, clip paths and masks an element's `Style` carries. A paint is a `#rrggbb` colour, None, or
+a `LinearGradient` / `RadialGradient` (SVG `gradientUnits="userSpaceOnUse"` with a `transform`). Groups are
+not elements: a group's clip path and mask are on each of its elements (`Style.clip`, `Style.mask`; a run of
+consecutive elements with the same mask is one masked group again when written), and a group's opacity
+is multiplied into its elements' (exact unless they overlap).
 """
 
 from __future__ import annotations
@@ -30,15 +37,87 @@ class SVGError(ValueError):
     """
 
 
+Matrix = tuple[float, float, float, float, float, float]
+"""An affine map as SVG's `matrix(a b c d e f)`: (x, y) -> (a x + c y + e, b x + d y + f)."""
+
+IDENTITY_MATRIX: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+SPREADS = ("pad", "reflect", "repeat")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A gradient stop: `offset` in [0, 1] (non-decreasing along a gradient), `color` `#rrggbb`, `opacity`."""
+
+    offset: float
+    color: str
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinearGradient:
+    """A linear gradient paint server; its coordinates are mapped to the document by `transform`.
+
+    A point's colour is that of the stops at its projection onto (x1, y1) -> (x2, y2) in gradient space,
+    spread beyond the ends as `spread` says ("pad", "reflect" or "repeat").
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    stops: tuple[Stop, ...]
+    spread: str = "pad"
+    transform: Matrix = IDENTITY_MATRIX
+
+
+@dataclass(frozen=True)
+class RadialGradient:
+    """A radial gradient paint server: circle (cx, cy, r) with focal point (fx, fy), both in gradient space,
+    mapped to the document by `transform` (an ellipse there when the map is not a similarity)."""
+
+    cx: float
+    cy: float
+    r: float
+    fx: float
+    fy: float
+    stops: tuple[Stop, ...]
+    spread: str = "pad"
+    transform: Matrix = IDENTITY_MATRIX
+
+
+Gradient = LinearGradient | RadialGradient
+Paint = str | LinearGradient | RadialGradient | None
+"""A colour `#rrggbb`, a gradient, or None for `none`."""
+
+
+@dataclass(frozen=True)
+class ClipPath:
+    """A clip region in document coordinates: the union of `paths` (each `Path.style.fill_rule` is its
+    clip-rule; the other style fields are unused)."""
+
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A mask in document coordinates: `elements` painted (SVG: their luminance times alpha) inside `region`
+    `(x, y, width, height)`, nothing outside it."""
+
+    elements: tuple[Element, ...]
+    region: tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class Style:
     """Presentation of one element, resolved (inheritance and `currentColor` already applied).
 
-    Colours are lowercase `#rrggbb` strings or None for `none`.
+    Colours are lowercase `#rrggbb` strings or None for `none`; `fill` and `stroke` may also be gradients.
+    `clip` lists the clip paths the element is clipped to (all of them: their intersection) and `mask` the
+    masks of the groups it is in, outermost first.
     """
 
-    fill: str | None = "#000000"
-    stroke: str | None = None
+    fill: Paint = "#000000"
+    stroke: Paint = None
     stroke_width: float = 1.0
     opacity: float = 1.0
     fill_opacity: float = 1.0
@@ -46,6 +125,8 @@ class Style:
     fill_rule: str = "nonzero"  # "nonzero" | "evenodd"
     stroke_linecap: str = "butt"  # "butt" | "round" | "square"
     stroke_linejoin: str = "miter"  # "miter" | "round" | "bevel"
+    clip: tuple[ClipPath, ...] = ()
+    mask: tuple[Mask, ...] = ()
 
     @property
     def visible(self) -> bool:
@@ -210,17 +291,49 @@ def _elements_close(a: Element, b: Element, atol: float) -> bool:
 
 
 def _styles_close(a: Style, b: Style, atol: float) -> bool:
-    for f in dataclasses.fields(Style):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(x, float | int) and isinstance(y, float | int):
-            if abs(x - y) > atol:
-                return False
-        elif x != y:
-            return False
-    return True
+    return all(_values_close(getattr(a, f.name), getattr(b, f.name), atol) for f in dataclasses.fields(Style))
+
+
+def _values_close(x, y, atol: float) -> bool:
+    """Style values within `atol`: numbers, and recursively gradients, stops, clip paths and masks."""
+    if isinstance(x, bool | str | None) or isinstance(y, bool | str | None):
+        return x == y
+    if isinstance(x, float | int) and isinstance(y, float | int):
+        return abs(x - y) <= atol
+    if isinstance(x, tuple) and isinstance(y, tuple):
+        return len(x) == len(y) and all(_values_close(p, q, atol) for p, q in zip(x, y, strict=True))
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, Path | Polyline | Circle | Ellipse | Rect | Line):
+        return _elements_close(x, y, atol)
+    return all(_values_close(getattr(x, f.name), getattr(y, f.name), atol) for f in dataclasses.fields(x))
 
 
 def _close(a, b, atol: float) -> bool:
     return bool(
         np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=0, atol=atol)
     )
+
+
+def layers(style: Style) -> tuple[ClipPath | Mask, ...]:
+    """The groups an element is drawn in, outermost first: its clip paths, then its masks."""
+    return (*style.clip, *style.mask)
+
+
+def layer_runs(elements: list[Element], depth: int = 0) -> list[tuple[ClipPath | Mask | None, list[Element]]]:
+    """Split elements into runs: consecutive elements that share their layer at `depth` (see `layers`) make one
+    run with that layer; an element with no layer at `depth` is a run of its own, with None."""
+    runs: list[tuple[ClipPath | Mask | None, list[Element]]] = []
+    for element in elements:
+        own = layers(element.style)
+        layer = own[depth] if depth < len(own) else None
+        if (
+            layer is not None
+            and runs
+            and runs[-1][0] is not None
+            and (runs[-1][0] is layer or runs[-1][0] == layer)
+        ):
+            runs[-1][1].append(element)
+        else:
+            runs.append((layer, [element]))
+    return runs

@@ -3,13 +3,15 @@
 Plain numpy, no torch. `element_to_path` converts any element to an equivalent path of absolute
 M/L/C/Z commands (H/V -> L, Q/T -> C by degree elevation, S -> C by reflection, A -> cubics via
 `arc_to_cubics`, circles/ellipses/rounded rects by `KAPPA` cubics); `transform_element` applies an
-affine map keeping the element's type when it can; `split_subpaths`/`join_subpaths` cut a path at its
+affine map keeping the element's type when it can (and maps the gradients, clip paths and masks of its
+style, `transform_style`); `bounding_box` bounds geometry; `split_subpaths`/`join_subpaths` cut a path at its
 moves and glue pieces back. `gfx.svg.core.normalize` and `gfx.svg.core.parse` build on these.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -18,17 +20,21 @@ import numpy as np
 from gfx.svg.core.document import (
     ARITY,
     Circle,
+    ClipPath,
     Element,
     Ellipse,
     Line,
+    LinearGradient,
+    Mask,
     Path,
     Polygon,
     Polyline,
+    RadialGradient,
     Rect,
     Style,
     SVGError,
 )
-from gfx.svg.core.transform import IDENTITY
+from gfx.svg.core.transform import IDENTITY, compose, matrix_array, matrix_values
 
 KAPPA = 4.0 / 3.0 * (math.sqrt(2.0) - 1.0)
 """Control-point distance (in radii) of the cubic closest to a quarter circle."""
@@ -278,17 +284,20 @@ def _add_rect(b: _PathBuilder, r: Rect) -> None:
 # ----------------------------------------------------------------------------------------- transforms
 
 
-def transform_element(element: Element, matrix: np.ndarray) -> Element:
+def transform_element(element: Element, matrix: np.ndarray, memo: dict | None = None) -> Element:
     """Apply an affine map, keeping the element's type when the map allows it.
 
     Lines, polylines and polygons keep their type under any map; rects and ellipses under axis-aligned
     maps (no rotation or skew); circles under similarities (an axis-aligned non-uniform scale makes an
     ellipse). Anything else becomes a `Path`. Path arcs stay arcs under similarities and become cubics
-    otherwise; H/V stay H/V under axis-aligned maps. Stroke width is scaled by sqrt(|det|).
+    otherwise; H/V stay H/V under axis-aligned maps. Stroke width is scaled by sqrt(|det|); the style's
+    gradients, clip paths and masks are mapped too (`transform_style`).
 
     Args:
         element: any element (not modified).
         matrix: (2, 3) float64 `[[a, c, e], [b, d, f]]`, SVG's `matrix(a b c d e f)`.
+        memo: optional dict shared across calls with the same `matrix`, so a clip path or mask that many
+            elements share is mapped once (and stays shared).
 
     Returns:
         A new element.
@@ -300,13 +309,11 @@ def transform_element(element: Element, matrix: np.ndarray) -> Element:
     if not np.all(np.isfinite(m)):
         raise SVGError(f"transform {m.ravel().tolist()} is not finite")
     if np.array_equal(m, IDENTITY):
-        return copy.deepcopy(element)
-    style = element.style
+        return _copy(element)
+    style = transform_style(element.style, m, memo)
     if style.stroke_width != 0 and abs(det) != 1:
         style = style.replace(stroke_width=style.stroke_width * math.sqrt(abs(det)))
-    tol = 1e-9 * max(abs(a), abs(b), abs(c), abs(d), 1e-300)
-    axis = abs(b) <= tol and abs(c) <= tol
-    similar = (abs(a - d) <= tol and abs(b + c) <= tol) or (abs(a + d) <= tol and abs(b - c) <= tol)
+    axis, similar = _map_kind(m)
 
     def point(x: float, y: float) -> tuple[float, float]:
         return a * x + c * y + e, b * x + d * y + f
@@ -335,6 +342,86 @@ def transform_element(element: Element, matrix: np.ndarray) -> Element:
             style=style,
         )
     return _transform_path(element_to_path(element), m, axis, similar, style)
+
+
+def _copy(element: Element) -> Element:
+    """A copy with its own arrays; the (immutable) style is shared."""
+    out = copy.copy(element)
+    if isinstance(out, Path):
+        out.coords = out.coords.copy()
+    elif isinstance(out, Polyline):
+        out.points = out.points.copy()
+    return out
+
+
+def transform_style(style: Style, matrix: np.ndarray, memo: dict | None = None) -> Style:
+    """`style` with its gradients, clip paths and masks mapped by the (2, 3) `matrix` (stroke width unchanged).
+
+    `memo` (optional) maps id(clip path or mask) -> its mapped copy, for calls that share `matrix`.
+    """
+    if (
+        isinstance(style.fill, str | None)
+        and isinstance(style.stroke, str | None)
+        and not style.clip + style.mask
+    ):
+        return style
+    memo = {} if memo is None else memo
+    changes = {}
+    for name in ("fill", "stroke"):
+        paint = getattr(style, name)
+        if isinstance(paint, LinearGradient | RadialGradient):
+            changes[name] = dataclasses.replace(
+                paint, transform=matrix_values(compose(matrix, matrix_array(paint.transform)))
+            )
+    if style.clip:
+        changes["clip"] = tuple(_memo(memo, c, lambda c: _transform_clip(c, matrix)) for c in style.clip)
+    if style.mask:
+        changes["mask"] = tuple(
+            _memo(memo, k, lambda k: _transform_mask(k, matrix, memo)) for k in style.mask
+        )
+    return style.replace(**changes)
+
+
+def _memo(memo: dict, key, make):
+    if id(key) not in memo:
+        memo[id(key)] = (key, make(key))  # keep the key alive, so its id is not reused
+    return memo[id(key)][1]
+
+
+def _transform_clip(clip: ClipPath, matrix: np.ndarray) -> ClipPath:
+    return ClipPath(tuple(_transform_path(p, matrix, *_map_kind(matrix), p.style) for p in clip.paths))
+
+
+def _transform_mask(mask: Mask, matrix: np.ndarray, memo: dict) -> Mask:
+    x, y, w, h = mask.region
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]]) @ matrix[:, :2].T + matrix[:, 2]
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    elements = tuple(transform_element(e, matrix, memo) for e in mask.elements)
+    return Mask(elements, (float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+
+
+def _map_kind(m: np.ndarray) -> tuple[bool, bool]:
+    """(axis-aligned, similarity) of a (2, 3) map, as `transform_element` decides them."""
+    (a, c, _), (b, d, _) = m.tolist()
+    tol = 1e-9 * max(abs(a), abs(b), abs(c), abs(d), 1e-300)
+    axis = abs(b) <= tol and abs(c) <= tol
+    similar = (abs(a - d) <= tol and abs(b + c) <= tol) or (abs(a + d) <= tol and abs(b - c) <= tol)
+    return axis, similar
+
+
+def bounding_box(elements: list[Element]) -> tuple[float, float, float, float] | None:
+    """`(min_x, min_y, max_x, max_y)` over the elements' geometry, or None when there is none.
+
+    Bounds the control points of each element as M/L/C/Z (`element_to_path`): exact for lines, rects,
+    circles and ellipses, and what cairosvg (the reference renderer) uses for objectBoundingBox units.
+    """
+    points = [element_to_path(e).coords.reshape(-1, 2) for e in elements]
+    points = [p for p in points if len(p)]
+    if not points:
+        return None
+    stacked = np.concatenate(points)
+    (x0, y0), (x1, y1) = stacked.min(axis=0), stacked.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _transform_path(path: Path, m: np.ndarray, axis: bool, similar: bool, style: Style) -> Path:

@@ -18,6 +18,10 @@ Canonical order (every rule keeps the rendering identical):
    colour over itself commutes; reordering different styles, or elements whose fill and stroke differ
    (one's outline may cover the other's fill), could change the picture, so those keep document order.
 
+Clip paths become M/L/C/Z paths and mask content is normalized like the document (document order). A mask
+of white, fill-only, unclipped shapes at full opacity is the clip path of their union (and of its region):
+it becomes clip paths, exactly (`flatten_mask`).
+
 `normalize` is idempotent: `normalize(normalize(doc)) == normalize(doc)`.
 """
 
@@ -31,16 +35,24 @@ from gfx.svg.core.document import (
     ARITY,
     NORMAL_COMMANDS,
     Circle,
+    ClipPath,
     Document,
     Element,
     Ellipse,
     Line,
+    Mask,
     Path,
     Polyline,
     Rect,
     Style,
 )
-from gfx.svg.core.geometry import element_to_path, join_subpaths, split_subpaths, transform_element
+from gfx.svg.core.geometry import (
+    bounding_box,
+    element_to_path,
+    join_subpaths,
+    split_subpaths,
+    transform_element,
+)
 from gfx.svg.core.transform import fit_matrix
 
 ORDERS = ("canonical", "document")
@@ -74,19 +86,74 @@ def normalize(
         raise ValueError(f"order {order!r} is unknown; use one of {ORDERS}")
     target = tuple(float(v) for v in (view_box if view_box is not None else doc.view_box))
     matrix = fit_matrix(doc.view_box, target)
-    elements = []
-    for element in doc.elements:
+    elements = _normal_elements(doc.elements, matrix, to_paths, drop_invisible, {}, {})
+    result = Document(target, elements)
+    return canonical_order(result) if order == "canonical" else result
+
+
+def _normal_elements(
+    elements, matrix, to_paths: bool, drop_invisible: bool, memo: dict, parts: dict
+) -> list[Element]:
+    """Mapped, canonically styled (and pruned) copies; `memo` and `parts` share the work on clip paths and
+    masks that many elements carry."""
+    out = []
+    for element in elements:
         if to_paths or isinstance(element, Path):
             element = element_to_path(element)
-        element = transform_element(element, matrix)
-        element.style = canonical_style(element.style)
+        element = transform_element(element, matrix, memo)
+        element.style = _normal_layers(canonical_style(element.style), to_paths, drop_invisible, parts)
         if drop_invisible:
             element = prune_element(element)
             if element is None:
                 continue
-        elements.append(element)
-    result = Document(target, elements)
-    return canonical_order(result) if order == "canonical" else result
+        out.append(element)
+    return out
+
+
+def _normal_layers(style: Style, to_paths: bool, drop_invisible: bool, parts: dict) -> Style:
+    if not style.clip and not style.mask:
+        return style
+
+    def once(value, make):
+        if id(value) not in parts:
+            parts[id(value)] = (value, make(value))  # keeps `value` alive, so its id is not reused
+        return parts[id(value)][1]
+
+    clip = [once(c, lambda c: ClipPath(tuple(element_to_path(p) for p in c.paths))) for c in style.clip]
+    mask = []
+    for m in style.mask:
+        m = once(
+            m,
+            lambda m: Mask(
+                tuple(_normal_elements(m.elements, np.eye(3)[:2], to_paths, drop_invisible, {}, parts)),
+                m.region,
+            ),
+        )
+        flat = once(m, flatten_mask)
+        if flat is None:
+            mask.append(m)
+        else:
+            clip.extend(flat)
+    return style.replace(clip=tuple(clip), mask=tuple(mask))
+
+
+def flatten_mask(mask: Mask) -> tuple[ClipPath, ...] | None:
+    """The clip paths equal to `mask`, when there are: every mask element fills white at full opacity, with no
+    stroke, clip path or mask. Their union is one clip path, and the mask's region another when they reach
+    beyond it. None for any other mask."""
+    paths = []
+    for element in mask.elements:
+        s = element.style
+        strokes = s.stroke is not None and s.stroke_opacity > 0 and s.stroke_width > 0
+        if s.fill != "#ffffff" or s.fill_opacity < 1 or s.opacity < 1 or strokes or s.clip or s.mask:
+            return None
+        path = element_to_path(element)
+        paths.append(Path(path.commands, path.coords, Style(fill_rule=s.fill_rule)))
+    x, y, w, h = mask.region
+    box = bounding_box(paths)
+    inside = box is None or x <= box[0] and y <= box[1] and box[2] <= x + w and box[3] <= y + h
+    region = Path("MLLLZ", [x, y, x + w, y, x + w, y + h, x, y + h])
+    return (ClipPath(tuple(paths)),) if inside else (ClipPath(tuple(paths)), ClipPath((region,)))
 
 
 def canonical_style(style: Style) -> Style:
@@ -121,7 +188,7 @@ def prune_element(element: Element) -> Element | None:
     unstroked (zero area). A path that is not yet M/L/C/Z is converted first (`element_to_path`).
     """
     style = element.style
-    if not style.visible:
+    if not style.visible or any(not c.paths for c in style.clip):
         return None
     stroked = style.stroke is not None and style.stroke_opacity > 0 and style.stroke_width > 0
     filled = style.fill is not None and style.fill_opacity > 0

@@ -92,3 +92,21 @@ def fit_matrix(source: tuple[float, ...], target: tuple[float, ...]) -> np.ndarr
         raise SVGError(f"viewBox sizes must be positive; got {sw} x {sh} into {tw} x {th}")
     s = min(tw / sw, th / sh)
     return np.array([[s, 0.0, tx + (tw - sw * s) / 2 - sx * s], [0.0, s, ty + (th - sh * s) / 2 - sy * s]])
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The (2, 3) map that applies `inner` first, then `outer`."""
+    outer, inner = np.asarray(outer, dtype=np.float64), np.asarray(inner, dtype=np.float64)
+    return outer[:, :2] @ inner + np.hstack([np.zeros((2, 2)), outer[:, 2:]])
+
+
+def matrix_array(values: tuple[float, ...]) -> np.ndarray:
+    """SVG `matrix(a b c d e f)` numbers -> (2, 3) float64 `[[a, c, e], [b, d, f]]`."""
+    a, b, c, d, e, f = (float(v) for v in values)
+    return np.array([[a, c, e], [b, d, f]])
+
+
+def matrix_values(matrix: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """(2, 3) `[[a, c, e], [b, d, f]]` -> SVG `matrix(a b c d e f)` numbers as a tuple of floats."""
+    (a, c, e), (b, d, f) = np.asarray(matrix, dtype=np.float64).tolist()
+    return (a, b, c, d, e, f)

@@ -6,8 +6,8 @@ Two schemes turn a normalized `Document` into token ids and back:
 * `"path"`: `PathTokenizer` (IconShop): one token per quantized (x, y) point, M/L/C/Z commands and
   a few style tokens per path; for documents normalized with `to_paths=True`.
   Layout: `gfx/svg/tokenizers/path.py`.
-* `"semantic"`: `SemanticTokenizer` (LLM4SVG): element, attribute, command, number and colour tokens
-  with English descriptions; for documents normalized with `to_paths=False`.
+* `"semantic"`: `SemanticTokenizer` (LLM4SVG): element, attribute, command, number, colour, gradient and
+  group (clip path, mask) tokens with English descriptions; for documents normalized with `to_paths=False`.
   Layout: `gfx/svg/tokenizers/semantic.py`.
 
 Both share `<pad> <bos> <eos> <mask> <eom>` = ids 0..4, prefix-free token strings, a `grammar()` in
