@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from gfx.data.shapes2d.world import caption, sample_scene
-from gfx.recipes.image_eval import SPLIT_SEEDS, Evaluator, quality_gate, seed_accuracy, seed_difference
+from gfx.recipes.image_eval import (
+    Evaluator,
+    evaluated_pipeline,
+    quality_gate,
+    seed_accuracy,
+    seed_difference,
+    split_seed,
+)
 
 DEFAULT_COUNTS = {"captions": 30, "single": 30, "pairs": 20}
 MAX_QUALITY_LOSS = 0.05
@@ -72,11 +79,9 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     """
     import torch
 
-    from gfx.image.pipeline import load_default
     from gfx.models import MODELS_DIR
 
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of val, test or all, not {split!r}")
+    base = split_seed(split)
     if negative_concept is None:
         negative_concept = MODELS_DIR / GEOM_ERASING_MODEL
         if not negative_concept.is_dir():
@@ -84,11 +89,8 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
                                     "--init-from DIR` or pass --negative-concept DIR")
     started = time.perf_counter()
     counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
-    base = SPLIT_SEEDS[split]
-    in_memory = hasattr(model, "unet")
-    pipe = model if in_memory else load_default(None if model is None else str(model))
-    report = {"split": split, "model": "shipped" if model is None else type(model).__name__ if in_memory else
-              str(model), "seeds": seeds, "steps": steps, "guidance": guidance}
+    pipe, label = evaluated_pipeline(model)
+    report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     report["geom_erasing"] = geom_erasing(pipe, negative_concept, base, counts, seeds, steps, guidance, progress)
     report["seconds"] = round(time.perf_counter() - started, 1)

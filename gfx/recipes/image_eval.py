@@ -37,6 +37,22 @@ GATE = {"single_object": 0.9, "two_objects": 0.7}
 DEFAULT_COUNTS = {"renders": 300, "single": 30, "pairs": 20, "tome_two": 20, "tome_three": 10, "sets": 8}
 
 
+def split_seed(split: str | None) -> int:
+    """The base seed of a split's prompts and noise."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be one of val, test or all, not {split!r}")
+    return SPLIT_SEEDS[split]
+
+
+def evaluated_pipeline(model) -> tuple[object, str]:
+    """(pipeline, its label in the report) of `model`: a pipeline as it is, a directory loaded, None the shipped."""
+    from gfx.image.pipeline import load_default
+
+    if hasattr(model, "unet"):
+        return model, type(model).__name__
+    return load_default(None if model is None else str(model)), "shipped" if model is None else str(model)
+
+
 def has_objects(found: Detection, wanted: Sequence[tuple[str, str | None]]) -> bool:
     """Every (shape, colour) of `wanted` is drawn (colour None: any), each by a different object."""
     pool = [(o.shape, o.color) for o in found.objects]
@@ -188,20 +204,14 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
     """
     import torch
 
-    from gfx.image.pipeline import load_default
-
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of val, test or all, not {split!r}")
+    base = split_seed(split)
     started = time.perf_counter()
     counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     counts["renders"] = min(DEFAULT_COUNTS["renders"], 10 * limit) if limit else DEFAULT_COUNTS["renders"]
-    base = SPLIT_SEEDS[split]
     rng = np.random.default_rng(base)
 
     scenes = [sample_scene(rng, WorldConfig(mark_prob=0.3)) for _ in range(counts["renders"])]
-    in_memory = hasattr(model, "unet")
-    pipe = model if in_memory else load_default(None if model is None else str(model))
-    label = "shipped" if model is None else type(model).__name__ if in_memory else str(model)
+    pipe, label = evaluated_pipeline(model)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps,
               "guidance": guidance,
               "detectors": {k: round(v, 4) for k, v in property_accuracy(scenes, [render(s) for s in scenes]).items()}}
