@@ -158,6 +158,35 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64
 
 
+def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():
+    import numpy as np
+    import torch
+
+    from gfx.data.shapes2d.world import PALETTES
+    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, WorldBatches, build
+
+    pipe = build(ShapesDiffusionRecipe(preset="tiny"))
+    batch = WorldBatches(pipe.tokenizer, 4).batch(np.random.default_rng(0))
+    pixels = ((batch["pixels"] + 1) * 127.5).round().permute(0, 2, 3, 1)  # (B, S, S, 3)
+    background = pixels[:, 0:1, 32:33]  # mid left edge: never ink in the world's layouts
+    assert all(tuple(b.flatten().int().tolist()) in PALETTES.values() for b in background)
+    differs = (pixels - background).abs().amax(-1) > 24
+    assert torch.equal(batch["ink"][:, 0].bool(), differs) and 0 < batch["ink"].mean() < 0.5
+
+    weighted = DenoiserTraining(pipe, object_weight=8.0)
+    weights = weighted.object_weights(batch["ink"], (16, 16))  # (B, 1, 16, 16)
+    assert weights.shape == (4, 1, 16, 16) and weights.min() == 1 and weights.max() == 9
+    assert torch.all(weights[batch["ink"][:, :, 2::4, 2::4] > 0] > 1)  # every latent cell holding ink weighs more
+
+    no_ink = {**batch, "ink": torch.zeros_like(batch["ink"])}
+    torch.manual_seed(0)
+    plain = DenoiserTraining(pipe).loss(batch)
+    torch.manual_seed(0)
+    assert torch.allclose(weighted.loss(no_ink), plain)  # uniform weights: the plain MSE
+    torch.manual_seed(0)
+    assert not torch.allclose(weighted.loss(batch), plain)
+
+
 def test_mesh_classifier_recipe_ships_a_classifier_with_its_test_accuracy(tmp_path, monkeypatch):
     import numpy as np
 
