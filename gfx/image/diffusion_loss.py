@@ -24,6 +24,13 @@ def prediction_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, t: 
     raise ValueError(f"scheduler prediction_type {kind!r} is not epsilon, v_prediction or sample")
 
 
+def noised(scheduler, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(noisy latents, noise, timesteps): `latents` (B, C, h, w) noised at one uniformly drawn timestep per row."""
+    noise = torch.randn_like(latents)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
+    return scheduler.add_noise(latents, noise, t), noise, t
+
+
 def denoising_error(unet, scheduler, latents: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """Squared error of the denoiser against its target at one uniformly drawn timestep per row.
 
@@ -33,8 +40,6 @@ def denoising_error(unet, scheduler, latents: torch.Tensor, states: torch.Tensor
     Returns:
         (B, C, h, w) squared error.
     """
-    noise = torch.randn_like(latents)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-    noisy = scheduler.add_noise(latents, noise, t)
+    noisy, noise, t = noised(scheduler, latents)
     target = prediction_target(scheduler, latents, noise, t)
     return (unet(noisy, t, encoder_hidden_states=states).sample - target) ** 2

@@ -21,7 +21,7 @@ from torch import nn
 
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import WorldConfig, caption, sample_scene
-from gfx.image.codec import latent_codec
+from gfx.image.codec import from_uint8, latent_codec
 from gfx.image.denoise import token_ids
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
@@ -60,8 +60,7 @@ class WorldBatches:
         scenes = [sample_scene(rng, self.world) for _ in range(self.batch_size)]
         images = np.stack([render(s, self.image_size) for s in scenes])
         prompts = [self.prompt(s, rng) if rng.random() >= self.empty_prompt_prob else "" for s in scenes]
-        pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return {"pixels": pixels, "input_ids": token_ids(self.tokenizer, prompts), **self.extra(scenes)}
+        return {"pixels": from_uint8(images), "input_ids": token_ids(self.tokenizer, prompts), **self.extra(scenes)}
 
     def prompt(self, scene, rng: np.random.Generator) -> str:
         """The training text of `scene`: the world's caption."""
