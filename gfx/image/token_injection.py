@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-
 EMBEDDINGS_NAME = "learned_embeds.safetensors"
 """The file name diffusers' `load_textual_inversion(directory)` looks for."""
 
