@@ -12,6 +12,7 @@ reached through one interface, so every control works on either pipeline:
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
@@ -76,7 +77,8 @@ def from_uint8(images) -> torch.Tensor:
 
 
 def read_pixels(sources, size: int) -> torch.Tensor:
-    """(N, 3, size, size) in [-1, 1] from image files or (H, W, 3|4) uint8 arrays, RGB, resized to a square.
+    """(N, 3, size, size) in [-1, 1] from image files, their bytes or (H, W, 3|4) uint8 arrays, RGB, resized to a
+    square.
 
     Raises ValueError naming the first source that is missing or not an image."""
     import numpy as np
@@ -87,12 +89,15 @@ def read_pixels(sources, size: int) -> torch.Tensor:
         raise ValueError("no images given; pass at least one image file")
     images = []
     for source in sources:
+        named = isinstance(source, (str, os.PathLike))
         try:
-            image = Image.fromarray(np.asarray(source)[..., :3]) if not isinstance(source, (str, os.PathLike)) else (
-                Image.open(source))
+            if named or isinstance(source, bytes):
+                image = Image.open(source if named else io.BytesIO(source))
+            else:
+                image = Image.fromarray(np.asarray(source, np.uint8)[..., :3])
             image = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
         except (OSError, UnidentifiedImageError, TypeError, ValueError) as error:
-            raise ValueError(f"cannot read image {source if isinstance(source, (str, os.PathLike)) else 'array'}: "
+            raise ValueError(f"cannot read image {source if named else type(source).__name__}: "
                              f"{type(error).__name__}; give PNG/JPEG files or (H, W, 3) uint8 arrays") from None
         images.append(np.asarray(image, np.uint8))
     return from_uint8(images)
