@@ -135,7 +135,7 @@ def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: s
     pixels, captions = concept_images(config.shape, config.images, config.seed, image_size(model.pipe)[0])
     stage = concept_stage(model, pixels, captions, config)
     yield stage
-    facts.update(base=config.init_from, method=config.method, token=config.token, init_word=config.init_word,
+    facts.update(base=config.init_from, method=config.method, parameters=model.vector.numel(), token=config.token, init_word=config.init_word,
                  shape=config.shape, images=config.images, batch_size=config.batch_size, lr=config.lr,
                  seed=config.seed, **run_facts(stage.result))
 
@@ -191,7 +191,7 @@ def card(name: str, facts: dict) -> Card:
         data=f"{facts['images']} renders of one large filled {facts['shape']} in distinct colours, captioned "
         f"\"a large <colour> {facts['token']}\"; {facts['batch_size']} per step; the embedding starts from "
         f"`{facts['init_word']}`.",
-        run=["trained parameters: one word embedding (every weight of the base is frozen)",
+        run=[f"trained parameters: {facts['parameters']} (one word embedding; every weight of the base is frozen)",
              *run_lines(facts, "diffusion MSE" + (" + CoRe context regularizers" if facts["method"] == "core"
                                                   else ""))[1:]],
         metrics=concept_tables(facts["eval"]) if "eval" in facts else [],
