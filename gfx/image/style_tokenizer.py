@@ -49,7 +49,10 @@ class StyleTokenizerConfig(ConfigMixin):
         temperature: of the contrastive loss.
     """
 
-    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(channels=(8, 16), feature_dim=16, projection_dim=8, hidden=16)}
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(channels=(8, 16), feature_dim=16, projection_dim=8, hidden=16),
+        "mini": dict(),
+    }
 
     image_size: int = 64
     channels: tuple[int, ...] = (32, 64, 96)
