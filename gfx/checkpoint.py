@@ -62,6 +62,7 @@ CLASSES: dict[str, str] = {
     "VAT": "gfx.mesh.vat",
     "VATGenerator": "gfx.mesh.vat_generator",
     "PointClassifier": "gfx.mesh.classify",
+    "StyleTokenizer": "gfx.image.style_tokenizer",
     # tokenizers and indexes
     "PathTokenizer": "gfx.svg.tokenizers.path",
     "IconIndex": "gfx.svg.icon_retrieval",

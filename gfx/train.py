@@ -7,7 +7,8 @@ RNG states), progress through `logging` and an optional callback (the CLI draws 
     result = train(model, train_data, TrainConfig(steps=2000, lr=3e-4), val_data=val, out_dir="runs/icon")
 
 `model` returns a scalar loss from a batch, through `loss_fn(model, batch)` (default
-`model.loss(batch)`). `train_data` is re-iterable (a list, a DataLoader) or a function
+`model.loss(batch)`); a model with `after_step(step, steps)` has it called after each optimizer step (e.g. to
+project its parameters back onto a constraint). `train_data` is re-iterable (a list, a DataLoader) or a function
 `epoch -> iterable`; each epoch starts from `seed + epoch` so a shuffling DataLoader gives the same
 order again on resume, and resuming skips the batches already used in that epoch.
 """
@@ -171,6 +172,8 @@ def train(
         optimizer.step()
         scheduler.step()
         state["step"] += 1
+        if hasattr(model, "after_step"):
+            model.after_step(state["step"], config.steps)
         loss_value = total
         step = state["step"]
         state["elapsed_s"] = time.perf_counter() - start

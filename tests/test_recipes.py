@@ -173,10 +173,15 @@ def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():
     differs = (pixels - background).abs().amax(-1) > 24
     assert torch.equal(batch["ink"][:, 0].bool(), differs) and 0 < batch["ink"].mean() < 0.5
 
-    weighted = DenoiserTraining(pipe, object_weight=8.0)
-    weights = weighted.object_weights(batch["ink"], (16, 16))  # (B, 1, 16, 16)
-    assert weights.shape == (4, 1, 16, 16) and weights.min() == 1 and weights.max() == 9
-    assert torch.all(weights[batch["ink"][:, :, 2::4, 2::4] > 0] > 1)  # every latent cell holding ink weighs more
+    weighted = DenoiserTraining(pipe, object_weight=8.0, object_weight_max_t=800)
+    t = torch.tensor([0, 799, 800, 999])
+    weights = weighted.object_weights(batch["ink"], t, (16, 16))  # (B, 1, 16, 16)
+    assert weights.shape == (4, 1, 16, 16) and torch.allclose(weights.mean(dim=(1, 2, 3)), torch.ones(4))
+    near_ink = batch["ink"][:, :, 2::4, 2::4] > 0  # latent cells whose centre pixel is ink
+    low = weights[:2]
+    assert torch.all(low[near_ink[:2]] > 1) and torch.allclose(low.amax(dim=(1, 2, 3)) / low.amin(dim=(1, 2, 3)),
+                                                               torch.full((2,), 9.0))
+    assert torch.equal(weights[2:], torch.ones_like(weights[2:]))  # noisy timesteps: plain MSE
 
     no_ink = {**batch, "ink": torch.zeros_like(batch["ink"])}
     torch.manual_seed(0)

@@ -91,14 +91,30 @@ def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     return (image * (0.35 + 0.25 * (1 - heat)) + red * 0.65 * heat).clip(0, 255).astype(np.uint8)
 
 
-def generate_images(prompt, n, seed, tome, variations, *, model_dir: str | None,
-                    work_dir: str | os.PathLike) -> ImageOutput:
+def learned(concept_dir: str | None, style_image, style_model: str | None) -> list:
+    """The CoRe concept and StyleTokenizer controls of the tab's inputs, refused with a short message."""
+    from gfx.image.controls import learned_controls
+
+    concept_dir = (concept_dir or "").strip() or None
+    try:
+        return learned_controls(concepts=[concept_dir] if concept_dir else [], style=style_image,
+                                style_model=style_model)
+    except (FileNotFoundError, ValueError) as error:
+        raise StudioInputError(str(error)) from None
+
+
+def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_image=None, *,
+                    model_dir: str | None, work_dir: str | os.PathLike,
+                    style_model: str | None = None) -> ImageOutput:
     """Text -> images (`gfx.image.generate`, or a T2IS set with `variations`) with the attention of each word.
 
     Args:
         prompt: required; with `variations`, "{}" marks where each one goes (else they are appended).
         tome: apply ToMe (token merging for attribute binding).
         variations: one per line: a coherent set, one image per line (n is then ignored).
+        concept_dir: a learned concept (CoRe / textual inversion) whose word the prompt may use.
+        style_image: (H, W, 3) uint8 reference whose style to draw in (StyleTokenizer, `style_model` or the
+            shipped one); its style words are not shown among the attention maps.
     """
     import gfx.image
     from gfx.image.attention import AttentionCapture
@@ -108,7 +124,7 @@ def generate_images(prompt, n, seed, tome, variations, *, model_dir: str | None,
     prompt, n, seed = check_prompt(prompt, required=True), check_count(n, MAX_IMAGES), check_seed(seed)
     variations = check_variations(variations)
     capture = AttentionCapture()
-    controls = [ToMe(), capture] if tome else [capture]
+    controls = learned(concept_dir, style_image, style_model) + ([ToMe(), capture] if tome else [capture])
     start = time.perf_counter()
     if variations:
         results = gfx.image.generate_set(prompt, variations, seed=seed, controls=controls, model=model_dir)
@@ -119,7 +135,9 @@ def generate_images(prompt, n, seed, tome, variations, *, model_dir: str | None,
     out_dir = Path(tempfile.mkdtemp(prefix="images-", dir=work_dir))
     images = [(_shown(r.image, out_dir / f"image-{i}.png"), f"#{i} · {r.prompt}") for i, r in enumerate(results)]
     tokenizer = load_default(model_dir).tokenizer
+    maps = [] if style_image is not None else word_maps(tokenizer, results[0].prompt, capture.maps[0])
     attention = [(_shown(overlay(results[0].image, heat), out_dir / f"attention-{k}.png"), word)
-                 for k, (word, heat) in enumerate(word_maps(tokenizer, results[0].prompt, capture.maps[0]))]
+                 for k, (word, heat) in enumerate(maps)]
     what = ("a set of " if variations else "") + f"{len(results)} image(s)" + (" with ToMe" if tome else "")
+    what += " in the reference's style" if style_image is not None else ""
     return ImageOutput(images, attention, f"{what} in {seconds:.1f} s (seed {seed})")

@@ -247,6 +247,10 @@ def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
             tome = gr.Checkbox(label="ToMe: bind each object's colour and size to it", elem_id="image-tome")
             variations = gr.Textbox(label="A coherent set (T2IS): one variation per line, filling the prompt's {}",
                                     lines=3, elem_id="image-set")
+            concept = gr.Textbox(label="Learned concept directory (CoRe / textual inversion: gfx image "
+                                 "learn-concept); use its word, e.g. <cross>, in the prompt", elem_id="image-concept")
+            style = gr.Image(label="Style reference (StyleTokenizer): draw in this image's style", type="numpy",
+                             elem_id="image-style")
             generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
             status = gr.Markdown(elem_id="image-status")
         with gr.Column(scale=2):
@@ -255,13 +259,13 @@ def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
                                    fit_columns=False, format="png", elem_id="image-attention")
 
     @_shown
-    def generate_images(prompt, n, seed, tome, variations):
-        out = image_handlers.generate_images(prompt, n, seed, tome, variations, model_dir=image_model_dir,
-                                             work_dir=work_dir)
+    def generate_images(prompt, n, seed, tome, variations, concept, style):
+        out = image_handlers.generate_images(prompt, n, seed, tome, variations, concept, style,
+                                             model_dir=image_model_dir, work_dir=work_dir)
         return out.images, out.attention, out.status
 
-    inputs, outputs = [prompt, n, seed, tome, variations], [gallery, attention, status]
-    gr.Examples(image_handlers.IMAGE_EXAMPLES, inputs, label="Examples (click one, then Generate)")
+    inputs, outputs = [prompt, n, seed, tome, variations, concept, style], [gallery, attention, status]
+    gr.Examples(image_handlers.IMAGE_EXAMPLES, inputs[:5], label="Examples (click one, then Generate)")
     generate.click(generate_images, inputs, outputs)
     prompt.submit(generate_images, inputs, outputs)
 

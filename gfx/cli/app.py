@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 svg_app = typer.Typer(help="SVG tools: normalize, render, tokenize, generate, edit, vectorize.", no_args_is_help=True)
 mesh_app = typer.Typer(help="Part-based meshes: generate, encode, decode, render.", no_args_is_help=True)
-image_app = typer.Typer(help="Images: generate, with controls (ToMe, T2IS sets, Geom-Erasing).", no_args_is_help=True)
+image_app = typer.Typer(help="Images: generate, with controls (ToMe, T2IS sets, Geom-Erasing, learned concepts, style references); learn a concept.", no_args_is_help=True)
 data_app = typer.Typer(help="Build the datasets gfx trains on.", no_args_is_help=True)
 app.add_typer(svg_app, name="svg")
 app.add_typer(mesh_app, name="mesh")

@@ -8,6 +8,7 @@ import typer
 
 from gfx.cli.app import image_app
 from gfx.cli.common import UsageError, slug, user_errors
+from gfx.image.controls import learned_controls
 
 
 @image_app.command("generate")
@@ -23,6 +24,13 @@ def image_generate(
     negative_concept: Path | None = typer.Option(
         None, "--negative-concept", help="A learned concept to steer away from (Geom-Erasing; a directory written by "
         "gfx train geom-erasing)."),
+    concept: list[Path] | None = typer.Option(
+        None, "--concept", help="A learned concept whose word the prompt may use (CoRe or textual inversion; a "
+        "directory written by gfx image learn-concept); repeat the option for several."),
+    style: Path | None = typer.Option(None, "--style", help="A reference image whose style to draw in "
+                                      "(StyleTokenizer)."),
+    style_model: Path | None = typer.Option(None, "--style-model", help="StyleTokenizer directory for --style "
+                                            "(default: the shipped models/style-tokenizer)."),
     steps: int = typer.Option(25, min=1, help="Denoising steps."),
     guidance: float = typer.Option(3.0, help="Classifier-free guidance scale (1 = off)."),
     model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
@@ -30,7 +38,6 @@ def image_generate(
 ) -> None:
     """Text -> images: writes a PNG per image and prints their paths."""
     import gfx.image
-    from gfx.image.geom_erasing import GeomErasing
     from gfx.image.tome import ToMe
 
     with user_errors():
@@ -40,7 +47,7 @@ def image_generate(
             raise UsageError("-n makes independent samples; a set's size comes from --set N or the --vary texts")
         if set_size and vary and set_size != len(vary):
             raise UsageError(f"--set {set_size} but {len(vary)} --vary texts; give one or make them agree")
-        controls = ([ToMe()] if tome else []) + ([GeomErasing(negative_concept)] if negative_concept else [])
+        controls = ([ToMe()] if tome else []) + learned_controls(negative_concept, concept or [], style, style_model)
         if set_size or vary:
             if negative:
                 raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
@@ -54,3 +61,27 @@ def image_generate(
         out_dir.mkdir(parents=True, exist_ok=True)
         for i, result in enumerate(results):
             typer.echo(str(result.save(out_dir / f"{slug(prompt, 'image')}-{i}.png")))
+
+
+@image_app.command("learn-concept")
+def learn_concept(
+    images: list[Path] = typer.Argument(..., help="4-8 images of the concept (PNG, JPEG, ...)."),
+    token: str = typer.Option(..., "--token", help='The new word, in angle brackets, e.g. "<cross>".'),
+    out_dir: Path = typer.Option(..., "-o", "--out-dir", help="Where learned_embeds.safetensors + concept.json go."),
+    method: str = typer.Option("core", help="core (context-regularized) or textual-inversion."),
+    init_word: str = typer.Option("star", "--init-word", help="An existing one-token word close to the concept: "
+                                  "it starts the embedding (and fills CoRe's context prompts)."),
+    steps: int = typer.Option(300, min=1, help="Optimizer steps."),
+    seed: int = typer.Option(0, help="Random seed."),
+    model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
+) -> None:
+    """Learn a new word from a few images (CoRe or textual inversion); prints the output directory."""
+    from gfx.image.core import ConceptConfig
+    from gfx.image.pipeline import load_default, load_pipeline
+    from gfx.recipes.concept import learn_concept as learn
+
+    with user_errors():
+        config = ConceptConfig(token, init_word, method)
+        pipe = load_default(None) if model is None else load_pipeline(model)
+        learned = learn(pipe, [str(p) for p in images], config, steps=steps, seed=seed)
+        typer.echo(str(learned.save(out_dir)))

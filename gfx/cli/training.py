@@ -78,6 +78,12 @@ def evaluate(
         None, help="The icon source the unseen-source protocol holds out (vectorize; default lucide)."),
     negative_concept: Path | None = typer.Option(
         None, "--negative-concept", help="A Geom-Erasing directory, for image-controls (default: the shipped)."),
+    concept: Path | None = typer.Option(
+        None, "--concept", help="A learned concept (CoRe), for image-controls (default: the shipped)."),
+    baseline_concept: Path | None = typer.Option(
+        None, "--baseline-concept", help="The same concept by textual inversion, for image-controls."),
+    style_model: Path | None = typer.Option(
+        None, "--style-model", help="A StyleTokenizer directory, for image-controls (default: the shipped)."),
     style: str | None = typer.Option(
         None, help="Drawing style of the samples, for tasks that take one (iconshop: outline, the default; filled; "
         "or any)."),
@@ -91,8 +97,11 @@ def evaluate(
     with user_errors():
         run = get_evaluation(task)
         options = {k: v for k, v in (("model", model and str(model)), ("protocol", protocol), ("set", eval_set),
-                                     ("source", source), ("negative_concept", negative_concept and str(negative_concept)))
+                                     ("source", source))
                    if v is not None}
+        options.update({k: str(v) for k, v in (("negative_concept", negative_concept), ("concept", concept),
+                                               ("baseline_concept", baseline_concept), ("style_model", style_model))
+                        if v is not None})
         if style is not None:
             from gfx.svg.icon_style import style_from_name
 

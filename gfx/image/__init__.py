@@ -6,6 +6,8 @@
     gfx.image.generate("a large red circle to the left of a small blue star", controls=[ToMe()])  # gfx.image.tome
     gfx.image.generate_set("a large striped {}", ["circle", "star", "heart"], seed=0)              # T2IS
     gfx.image.generate("a large red circle", controls=[GeomErasing("models/geom-erasing")])       # gfx.image.geom_erasing
+    gfx.image.generate("a <cross> above a blue circle", controls=[Concept("models/core-concept")])  # gfx.image.core
+    gfx.image.generate("a large red circle", controls=[Style("models/style-tokenizer", "ref.png")])  # style_tokenizer
 
 The controls are hooks on one written-out denoising loop (`gfx.image.denoise`); they work on gfx's pipeline
 (`gfx.image.pipeline.ShapesDiffusionPipeline`) and on a real `StableDiffusionPipeline` loaded from a local directory.

@@ -12,6 +12,8 @@ reached through one interface, so every control works on either pipeline:
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
 
 import torch
@@ -65,6 +67,40 @@ def latent_codec(pipe) -> PixelUnshuffleCodec | VAECodec:
     if factor is None:
         raise ValueError(f"{type(pipe).__name__} has neither a vae nor an unshuffle factor in its config")
     return PixelUnshuffleCodec(int(factor))
+
+
+def from_uint8(images) -> torch.Tensor:
+    """(B, H, W, 3) uint8 (an array or a list of (H, W, 3)) -> (B, 3, H, W) float32 in [-1, 1]."""
+    import numpy as np
+
+    return torch.from_numpy(np.stack(list(images))).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def read_pixels(sources, size: int) -> torch.Tensor:
+    """(N, 3, size, size) in [-1, 1] from image files, their bytes or (H, W, 3|4) uint8 arrays, RGB, resized to a
+    square.
+
+    Raises ValueError naming the first source that is missing or not an image."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    sources = list(sources)
+    if not sources:
+        raise ValueError("no images given; pass at least one image file")
+    images = []
+    for source in sources:
+        named = isinstance(source, (str, os.PathLike))
+        try:
+            if named or isinstance(source, bytes):
+                image = Image.open(source if named else io.BytesIO(source))
+            else:
+                image = Image.fromarray(np.asarray(source, np.uint8)[..., :3])
+            image = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        except (OSError, UnidentifiedImageError, TypeError, ValueError) as error:
+            raise ValueError(f"cannot read image {source if named else type(source).__name__}: "
+                             f"{type(error).__name__}; give PNG/JPEG files or (H, W, 3) uint8 arrays") from None
+        images.append(np.asarray(image, np.uint8))
+    return from_uint8(images)
 
 
 def to_uint8(images: torch.Tensor) -> list:

@@ -13,6 +13,9 @@ ToMe's updates; the denoiser runs under `torch.no_grad`, so a hook that needs gr
 `teardown(pipe)`; hooks run in order. `text_to_image` does the whole prompt -> pictures path for any pipeline, and
 asks each control with a `negative(pipe) -> str` method for text to add to the negative prompt before it encodes
 it (Geom-Erasing's learned concept): the negative prompt replaces the empty prompt of classifier-free guidance.
+Before any encoding it also calls each control's `prepare(pipe)` (put learned token vectors into the pipeline's
+table: a CoRe concept, style tokens) and passes each prompt through its `rewrite_prompt(text) -> text` (the style
+tokens' placeholders in front).
 """
 
 from __future__ import annotations
@@ -106,6 +109,14 @@ def negative_text(pipe, negative_prompt: str | None, controls: Sequence = ()) ->
     return " ".join(p for p in parts if p)
 
 
+def rewritten(prompt: str, controls: Sequence = ()) -> str:
+    """`prompt` through each control's `rewrite_prompt`, in order."""
+    for control in controls:
+        if hasattr(control, "rewrite_prompt"):
+            prompt = control.rewrite_prompt(prompt)
+    return prompt
+
+
 @torch.no_grad()
 def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
                   controls: Sequence = (), negative_prompt: str | None = None, height: int | None = None,
@@ -123,6 +134,11 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
         (B, 3, H, W) images in [-1, 1].
     """
     default_h, default_w = image_size(pipe)
+    # 0. controls install their token vectors and rewrite the prompts
+    for control in controls:
+        if hasattr(control, "prepare"):
+            control.prepare(pipe)
+    prompts = [rewritten(p, controls) for p in prompts]
     # 1. prompt states, and the negative prompt's (empty unless given or added by controls) for guidance
     uncond = encode_prompts(pipe, [negative_text(pipe, negative_prompt, controls)])
     cond = encode_prompts(pipe, prompts)

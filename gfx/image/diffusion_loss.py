@@ -24,8 +24,19 @@ def prediction_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, t: 
     raise ValueError(f"scheduler prediction_type {kind!r} is not epsilon, v_prediction or sample")
 
 
-def denoising_error(unet, scheduler, latents: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """Squared error of the denoiser against its target at one uniformly drawn timestep per row.
+def noised(scheduler, latents: torch.Tensor, t: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(noisy latents, noise, timesteps): `latents` (B, C, h, w) noised at timesteps `t` (B,), by default one
+    uniformly drawn timestep per row."""
+    noise = torch.randn_like(latents)
+    if t is None:
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
+    return scheduler.add_noise(latents, noise, t), noise, t
+
+
+def denoising_error(unet, scheduler, latents: torch.Tensor, states: torch.Tensor,
+                    t: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared error of the denoiser against its target at timesteps `t` (B,), by default uniformly drawn.
 
     Args:
         latents: (B, C, h, w) clean latents; states: (B, T, D) text-encoder states.
@@ -33,8 +44,6 @@ def denoising_error(unet, scheduler, latents: torch.Tensor, states: torch.Tensor
     Returns:
         (B, C, h, w) squared error.
     """
-    noise = torch.randn_like(latents)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-    noisy = scheduler.add_noise(latents, noise, t)
+    noisy, noise, t = noised(scheduler, latents, t)
     target = prediction_target(scheduler, latents, noise, t)
     return (unet(noisy, t, encoder_hidden_states=states).sample - target) ** 2

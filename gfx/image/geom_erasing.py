@@ -43,9 +43,14 @@ from torch import nn
 from gfx.config import ConfigMixin
 from gfx.image.codec import latent_codec
 from gfx.image.diffusion_loss import denoising_error
-from gfx.image.token_injection import inject_embeddings, set_token_embeddings
+from gfx.image.token_injection import (
+    EMBEDDINGS_NAME,
+    inject_embeddings,
+    load_vectors,
+    save_vectors,
+    set_token_embeddings,
+)
 
-EMBEDDINGS_NAME = "learned_embeds.safetensors"
 CONFIG_NAME = "geom_erasing.json"
 
 
@@ -183,14 +188,12 @@ class ErasingEmbeddings:
     @classmethod
     def load(cls, directory: str | Path) -> ErasingEmbeddings:
         """Read what `save` wrote."""
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         if not (directory / EMBEDDINGS_NAME).is_file() or not (directory / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"{directory} holds no learned concept ({EMBEDDINGS_NAME} + {CONFIG_NAME}); "
                                     "train one with `gfx train geom-erasing`")
         config = ErasingConfig.from_json(directory / CONFIG_NAME)
-        vectors = load_file(str(directory / EMBEDDINGS_NAME))
+        vectors = load_vectors(directory / EMBEDDINGS_NAME)
         missing = sorted(set(config.tokens()) - set(vectors))
         if missing:
             raise ValueError(f"{directory / EMBEDDINGS_NAME} lacks the vectors of {missing[:4]}")
@@ -198,13 +201,10 @@ class ErasingEmbeddings:
 
     def save(self, directory: str | Path) -> Path:
         """Write `learned_embeds.safetensors` and `geom_erasing.json` into `directory`."""
-        from safetensors.torch import save
-
-        from gfx.files import write_bytes, write_text
+        from gfx.files import write_text
 
         directory = Path(directory)
-        tensors = {t: v.detach().float().cpu().contiguous() for t, v in self.vectors.items()}
-        write_bytes(directory / EMBEDDINGS_NAME, save(tensors))
+        save_vectors(directory / EMBEDDINGS_NAME, self.vectors)
         write_text(directory / CONFIG_NAME, self.config.to_json())
         return directory
 

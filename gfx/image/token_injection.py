@@ -15,8 +15,30 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import torch
+
+EMBEDDINGS_NAME = "learned_embeds.safetensors"
+"""The file name diffusers' `load_textual_inversion(directory)` looks for."""
+
+
+def save_vectors(path: str | Path, vectors: Mapping[str, torch.Tensor]) -> Path:
+    """Write {token: (D,)} to a safetensors file, float32: diffusers' textual-inversion format, which
+    `pipe.load_textual_inversion(path)` reads (a file of one vector needs no `token=`)."""
+    from safetensors.torch import save
+
+    from gfx.files import write_bytes
+
+    write_bytes(path, save({t: v.detach().float().cpu().contiguous() for t, v in vectors.items()}))
+    return Path(path)
+
+
+def load_vectors(path: str | Path) -> dict[str, torch.Tensor]:
+    """{token: (D,)} from a file `save_vectors` (or diffusers' textual inversion) wrote."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
 
 
 def add_placeholder_tokens(tokenizer, text_encoder, names: Sequence[str]) -> list[int]:
@@ -49,9 +71,8 @@ def set_token_embeddings(tokenizer, text_encoder, vectors: Mapping[str, torch.Te
     return ids
 
 
-@contextlib.contextmanager
-def inject_embeddings(text_encoder, vectors: Mapping[int, torch.Tensor]) -> Iterator[None]:
-    """While open, the input embedding of token id `i` is `vectors[i]` wherever `i` occurs.
+def inject_embeddings(text_encoder, vectors: Mapping[int, torch.Tensor]):
+    """Context manager: while open, the input embedding of token id `i` is `vectors[i]` wherever `i` occurs.
 
     Args:
         vectors: {token id: (D,) one vector for every occurrence, or (n, D) the k-th row for the k-th occurrence
@@ -71,6 +92,32 @@ def inject_embeddings(text_encoder, vectors: Mapping[int, torch.Tensor]) -> Iter
                     output[b, where] = rows[: len(where)] if len(rows) > 1 else rows.expand(len(where), -1)
         return output
 
+    return _embedding_hook(text_encoder, hook)
+
+
+def inject_rows(text_encoder, tokens: Sequence[int], vectors: torch.Tensor):
+    """Context manager: while open, token `tokens[k]` of prompt row b embeds as `vectors[b, k]` (per-row vectors,
+    e.g. style tokens computed from each row's reference image).
+
+    Args:
+        tokens: n token ids; vectors: (B, n, D), B the batch the text encoder is then called with.
+    """
+
+    def hook(module, inputs, output):  # output: (B, T, D) embeddings of inputs[0]: (B, T) ids
+        ids = inputs[0]
+        if ids.shape[0] != vectors.shape[0]:
+            raise ValueError(f"{vectors.shape[0]} rows of vectors for a batch of {ids.shape[0]} prompts")
+        output = output.clone()
+        for k, token in enumerate(tokens):
+            rows, cols = (ids == token).nonzero(as_tuple=True)
+            output[rows, cols] = vectors[rows, k].to(output.dtype)
+        return output
+
+    return _embedding_hook(text_encoder, hook)
+
+
+@contextlib.contextmanager
+def _embedding_hook(text_encoder, hook) -> Iterator[None]:
     handle = text_encoder.get_input_embeddings().register_forward_hook(hook)
     try:
         yield

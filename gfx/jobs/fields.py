@@ -41,6 +41,11 @@ def input_path(value: Any) -> str:
     return value
 
 
+def optional_input_path(value: Any) -> str | None:
+    """A non-empty path string, or null."""
+    return None if value is None else input_path(value)
+
+
 MAX_RENDER_SIZE = 8192
 
 
@@ -190,17 +195,21 @@ def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], 
     return check
 
 
-def concept_dir(value: Any) -> str | None:
-    """A learned-concept directory (`gfx train geom-erasing`: it holds geom_erasing.json), made absolute; null: none."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a learned-concept directory path (gfx train geom-erasing), or null")
-    path = os.path.abspath(os.path.expanduser(value))
-    if not os.path.isfile(os.path.join(path, "geom_erasing.json")):
-        raise ValueError(f"must be a learned-concept directory (e.g. models/geom-erasing); {path} has no "
-                         "geom_erasing.json")
-    return path
+def concept_dir(marker: str, recipe: str) -> Callable[[Any], str | None]:
+    """A check for a learned-concept directory (it holds `marker`, written by `gfx train <recipe>`), made absolute;
+    null: none."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be a learned-concept directory path (gfx train {recipe}), or null")
+        path = os.path.abspath(os.path.expanduser(value))
+        if not os.path.isfile(os.path.join(path, marker)):
+            raise ValueError(f"must be a learned-concept directory (e.g. models/{recipe}); {path} has no {marker}")
+        return path
+
+    return check
 
 
 def vectorize_method(value: Any) -> str:

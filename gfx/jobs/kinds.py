@@ -32,7 +32,9 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
                    the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null,
-                   negative_concept null (a Geom-Erasing directory to steer away from)
+                   negative_concept null (a Geom-Erasing directory to steer away from), concept null (a learned
+                   concept directory whose word the prompt may use), style null (a reference image file: draw in
+                   its style), style_model null (the StyleTokenizer for style; null: the shipped one)
                    -> <stem>-<i>.png per image
 
 `model` names a checkpoint directory (absolute, or relative to the current directory) that is checked
@@ -69,6 +71,7 @@ from gfx.jobs.fields import (
     mesh_format,
     mesh_path,
     optional_bool,
+    optional_input_path,
     png_sizes,
     prompt_text,
     render_sizes,
@@ -208,12 +211,12 @@ def generate_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str
         {"-<i>.png": PNG bytes of image i}.
     """
     import gfx.image
-    from gfx.image.geom_erasing import GeomErasing
+    from gfx.image.controls import learned_controls
     from gfx.image.tome import ToMe
 
     controls = [ToMe()] if params["tome"] else []
-    if params["negative_concept"]:
-        controls.append(GeomErasing(params["negative_concept"]))
+    controls += learned_controls(params["negative_concept"], [params["concept"]] if params["concept"] else [],
+                                 inputs.get("style"), params["style_model"])
     options = {"seed": params["seed"], "controls": controls, "model": params["model"],
                "steps": params["steps"], "guidance": 3.0 if params["guidance"] is None else params["guidance"]}
     if params["set"]:
@@ -309,10 +312,15 @@ JOB_KINDS: dict[str, JobKind] = {
             "guidance": Field(guidance_scale, default=None),
             "model": Field(checkpoint_dir("ShapesDiffusionPipeline", "a text -> image pipeline",
                                           "models/shapes-diffusion"), default=None),
-            "negative_concept": Field(concept_dir, default=None),
+            "negative_concept": Field(concept_dir("geom_erasing.json", "geom-erasing"), default=None),
+            "concept": Field(concept_dir("concept.json", "core-concept"), default=None),
+            "style": Field(optional_input_path, default=None, is_input=True),
+            "style_model": Field(checkpoint_dir("StyleTokenizer", "a StyleTokenizer", "models/style-tokenizer"),
+                                 default=None),
         },
-        modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is", "gfx.image.geom_erasing"),
-        summary="text -> images (ToMe, T2IS sets, Geom-Erasing): OUTDIR/<stem>-<i>.png",
+        modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is", "gfx.image.geom_erasing",
+                 "gfx.image.core", "gfx.image.style_tokenizer"),
+        summary="text -> images (ToMe, T2IS sets, Geom-Erasing, CoRe concepts, StyleTokenizer): OUTDIR/<stem>-<i>.png",
     ),
 }
 """Every job kind by name. Add an entry here to add a kind (no registration by import side effect)."""

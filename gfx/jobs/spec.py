@@ -125,7 +125,7 @@ def _parse(text: bytes | str, line: int, base_dir: str | os.PathLike, kinds: Map
             params[name] = field.check(fields[name])
         except ValueError as err:
             raise ValueError(f"field {name!r} {err}, got {_short(fields[name])}") from None
-        if field.is_input:  # os.path, not pathlib: pathlib interns every name it sees
+        if field.is_input and params[name] is not None:  # os.path, not pathlib: it interns every name
             inputs[name] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(params[name])))
     return Job(id=job_id, kind=kind, line=line, params=params, inputs=inputs, stem=stem)
 

@@ -24,6 +24,9 @@ RECIPES = {
     "starvector": "gfx.recipes.starvector:RECIPE",
     "shapes-diffusion": "gfx.recipes.shapes_diffusion:RECIPE",
     "geom-erasing": "gfx.recipes.geom_erasing:RECIPE",
+    "core-concept": "gfx.recipes.concept:RECIPE",
+    "textual-inversion": "gfx.recipes.concept:BASELINE_RECIPE",
+    "style-tokenizer": "gfx.recipes.style_tokenizer:RECIPE",
     "mesh-classifier": "gfx.recipes.mesh_classifier:RECIPE",
 }
 

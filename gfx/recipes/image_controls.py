@@ -2,13 +2,23 @@
 world prompts and the same seeds, measured by the 2D world's detectors.
 
     gfx eval image-controls --split test [--limit N] [--model DIR] [--negative-concept DIR]
+        [--concept DIR --baseline-concept DIR] [--style-model DIR]
 
-Sections (issue 20; CoRe and StyleTokenizer are to come):
+A section runs for each control given (none given: each shipped one; the base model must be shipped or given).
+Sections (issue 20):
 1. geom_erasing: the implicit-concept rate, the share of images where `detect_mark` finds the corner mark, on world
    captions drawn from the split's own random stream (the training draws from seed 0's), with and without
    `GeomErasing`; per seed, and the drop against its spread over seeds. No loss elsewhere: the quality gate of
    `gfx eval image` (single objects: shape and colour; two objects: both shapes) with and without, on the same
    prompts and seeds; each may fall by at most `MAX_QUALITY_LOSS`.
+2. concept: CoRe against textual inversion (each learned on the same images and steps) in context prompts
+   (`CONCEPT_CONTEXTS`: "a <cross> above a blue circle", "three <cross>s", ...): identity, the share of images
+   where the detector, told the world's novel shapes, finds the concept's shape; alignment, the share where the
+   context holds (a blue circle drawn, three objects, ...); both; per seed.
+3. style: StyleTokenizer. Content prompts ("a large red circle") each with a reference image of a drawn style
+   (outlined, striped, dotted) showing other shapes; three conditions on the same seeds: the style words of the
+   reference, the style said in words ("a large striped red circle"), no style. Style match: the detector reads
+   the reference's style; content leak: a shape of the reference that the prompt does not ask for is drawn.
 """
 
 from __future__ import annotations
@@ -19,21 +29,36 @@ from pathlib import Path
 
 import numpy as np
 
-from gfx.data.shapes2d.world import caption, sample_scene
+from gfx.data.shapes2d.detect import detect
+from gfx.data.shapes2d.raster import render
+from gfx.data.shapes2d.world import NOVEL_SHAPES, SHAPES, STYLES, Scene, caption, sample_scene
 from gfx.recipes.image_eval import (
     Evaluator,
+    distinct_objects,
     evaluated_pipeline,
+    has_objects,
     quality_gate,
     seed_accuracy,
     seed_difference,
     split_seed,
 )
 
-DEFAULT_COUNTS = {"captions": 30, "single": 30, "pairs": 20}
+DEFAULT_COUNTS = {"captions": 30, "single": 30, "pairs": 20, "contexts": 7, "styles": 24}
 MAX_QUALITY_LOSS = 0.05
 """The most a control may cost a quality measure (5 points, issue 20)."""
-GEOM_ERASING_MODEL = "geom-erasing"
-"""The learned concept's default directory under `gfx.models.MODELS_DIR`."""
+DEFAULT_MODELS = {"negative_concept": "geom-erasing", "concept": "core-concept",
+                  "baseline_concept": "textual-inversion-concept", "style_model": "style-tokenizer"}
+"""Each control's default directory under `gfx.models.MODELS_DIR`."""
+CONCEPT_CONTEXTS = (
+    ("a {} above a blue circle", lambda d: has_objects(d, [("circle", "blue")])),
+    ("three {}s", lambda d: d.count == 3),
+    ("a red {}", lambda d: any(o.color == "red" for o in d.objects)),
+    ("a {} on a dark background", lambda d: d.palette == "dark"),
+    ("a large striped {}", lambda d: d.style == "striped"),
+    ("a {} to the left of a small yellow heart", lambda d: has_objects(d, [("heart", "yellow")])),
+    ("a green {} at the top left", lambda d: any(o.color == "green" and o.cell == (0, 0) for o in d.objects)),
+)
+"""Held-out context prompts ("{}": the concept's word) and what each asks of a detection besides the concept."""
 
 
 def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int, steps: int, guidance: float,
@@ -65,33 +90,120 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
     }
 
 
+def concept_section(pipe, concepts: dict, base: int, count: int, seeds: int, steps: int, guidance: float,
+                    progress: Callable | None, shape: str = NOVEL_SHAPES[0]) -> dict:
+    """The concept section (module docstring); `concepts`: {label: learned-concept directory}."""
+    from gfx.image.core import Concept
+
+    contexts = CONCEPT_CONTEXTS[:count]
+    methods = {}
+    for label, directory in concepts.items():
+        control = Concept(directory)
+        prompts = [(template.format(control.token), check) for template, check in contexts]
+        found = [[detect(r.image, SHAPES + NOVEL_SHAPES) for r in pipe(p, n=seeds, seed=base, steps=steps,
+                                                                       guidance=guidance, controls=[control])]
+                 for p, _ in prompts]
+        identity = np.asarray([[any(o.shape == shape for o in d.objects) for d in row] for row in found])
+        aligned = np.asarray([[check(d) for d in row] for (_, check), row in zip(prompts, found, strict=True)])
+        methods[label] = {"directory": str(directory), "identity": seed_accuracy(identity, "rate"),
+                          "alignment": seed_accuracy(aligned, "rate"), "both": seed_accuracy(identity & aligned, "rate")}
+        if progress:
+            progress(1, 1, f"concept: {label}")
+    return {"shape": shape, "prompts": len(contexts), "templates": [t for t, _ in contexts], "methods": methods}
+
+
+def style_cases(rng: np.random.Generator, count: int) -> list[tuple[str, str, str, np.ndarray, set[str]]]:
+    """(content prompt, prompt with the style said, style, reference image, the reference's shapes) per case: a
+    large object, and a reference of two large objects of other shapes in a drawn style (cycled)."""
+    cases = []
+    for k in range(count):
+        style = STYLES[1 + k % (len(STYLES) - 1)]
+        target, *others = distinct_objects(rng, 3, [(1, 1), (0, 0), (2, 2)])
+        reference = render(Scene(tuple(others), style=style))
+        said = f"a large {style} {target.color} {target.shape}"
+        cases.append((f"a large {target.color} {target.shape}", said, style, reference, {o.shape for o in others}))
+    return cases
+
+
+def style_section(pipe, style_model, base: int, count: int, seeds: int, steps: int, guidance: float,
+                  progress: Callable | None) -> dict:
+    """The style section (module docstring)."""
+    from gfx.image.style_tokenizer import Style, load_style_tokenizer
+
+    model = load_style_tokenizer(style_model)
+    cases = style_cases(np.random.default_rng(base + 2), count)
+    conditions = {"style tokens": lambda case: (case[0], [Style(model, case[3])]),
+                  "style in words": lambda case: (case[1], []), "no style": lambda case: (case[0], [])}
+    report = {}
+    for name, condition in conditions.items():
+        match, leak = [], []
+        for k, case in enumerate(cases):
+            prompt, controls = condition(case)
+            found = [detect(r.image) for r in pipe(prompt, n=seeds, seed=base, steps=steps, guidance=guidance,
+                                                   controls=controls)]
+            match.append([d.style == case[2] for d in found])
+            leak.append([any(o.shape in case[4] for o in d.objects) for d in found])
+            if progress:
+                progress(k + 1, len(cases), f"style: {name}")
+        report[name] = {"style_match": seed_accuracy(np.asarray(match), "rate"),
+                        "content_leak": seed_accuracy(np.asarray(leak), "rate")}
+    return {"model": str(style_model), "prompts": len(cases), "conditions": report}
+
+
+def chosen_controls(given: dict) -> dict:
+    """{argument: directory} of the controls to evaluate: those given, else every shipped one."""
+    from gfx.models import MODELS_DIR
+
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if chosen.keys() & {"concept", "baseline_concept"}:  # a method needs its baseline beside it (or alone)
+        for k in ("concept", "baseline_concept"):
+            if k not in chosen and (MODELS_DIR / DEFAULT_MODELS[k]).is_dir():
+                chosen[k] = MODELS_DIR / DEFAULT_MODELS[k]
+    if not chosen:
+        chosen = {k: MODELS_DIR / name for k, name in DEFAULT_MODELS.items() if (MODELS_DIR / name).is_dir()}
+    if not chosen:
+        raise FileNotFoundError("no control to evaluate: pass --negative-concept, --concept/--baseline-concept or "
+                                "--style-model DIR, or train them (gfx train geom-erasing | core-concept | "
+                                "textual-inversion | style-tokenizer)")
+    return chosen
+
+
 def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
-                            model=None, negative_concept: str | Path | None = None, seeds: int = 4, steps: int = 25,
-                            guidance: float = 3.0) -> dict:
+                            model=None, negative_concept: str | Path | None = None, concept: str | Path | None = None,
+                            baseline_concept: str | Path | None = None, style_model: str | Path | None = None,
+                            seeds: int = 4, steps: int = 25, guidance: float = 3.0) -> dict:
     """The report of the module docstring, JSON-ready.
 
     Args:
         split: "val" or "test" (or None): which seeds draw the prompts and the initial noise.
         limit: at most this many prompts per measure (0: the defaults).
         model: a pipeline, or a `ShapesDiffusionPipeline` directory (default: the shipped model).
-        negative_concept: a Geom-Erasing directory (default: the shipped `models/geom-erasing`).
+        negative_concept: a Geom-Erasing directory; concept, baseline_concept: learned concepts (CoRe, textual
+            inversion); style_model: a StyleTokenizer directory. None given: the shipped ones.
         seeds: images per prompt (seeds base, base + 1, ...).
     """
     import torch
 
-    from gfx.models import MODELS_DIR
+    from gfx.image.core import LearnedConcept
 
     base = split_seed(split)
-    if negative_concept is None:
-        negative_concept = MODELS_DIR / GEOM_ERASING_MODEL
-        if not negative_concept.is_dir():
-            raise FileNotFoundError(f"{negative_concept} is missing; train it with `gfx train geom-erasing "
-                                    "--init-from DIR` or pass --negative-concept DIR")
+    controls = chosen_controls({"negative_concept": negative_concept, "concept": concept,
+                                "baseline_concept": baseline_concept, "style_model": style_model})
     started = time.perf_counter()
     counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     pipe, label = evaluated_pipeline(model)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
-    report["geom_erasing"] = geom_erasing(pipe, negative_concept, base, counts, seeds, steps, guidance, progress)
+    if "negative_concept" in controls:
+        report["geom_erasing"] = geom_erasing(pipe, controls["negative_concept"], base, counts, seeds, steps,
+                                              guidance, progress)
+    concepts = {LearnedConcept.load(controls[k]).config.method: controls[k]
+                for k in ("concept", "baseline_concept") if k in controls}
+    if concepts:
+        report["concept"] = concept_section(pipe, concepts, base, counts["contexts"], seeds, steps, guidance,
+                                            progress)
+    if "style_model" in controls:
+        report["style"] = style_section(pipe, controls["style_model"], base, counts["styles"], seeds, steps,
+                                        guidance, progress)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report

@@ -21,7 +21,7 @@ from torch import nn
 
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import PALETTES, WorldConfig, caption, sample_scene
-from gfx.image.codec import latent_codec
+from gfx.image.codec import from_uint8, latent_codec
 from gfx.image.denoise import token_ids
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
@@ -62,10 +62,9 @@ class WorldBatches:
         scenes = [sample_scene(rng, self.world) for _ in range(self.batch_size)]
         images = np.stack([render(s, self.image_size) for s in scenes])
         prompts = [self.prompt(s, rng) if rng.random() >= self.empty_prompt_prob else "" for s in scenes]
-        pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
         background = np.array([PALETTES[s.palette] for s in scenes], np.int16)[:, None, None]
         ink = np.abs(images.astype(np.int16) - background).max(-1) > INK_THRESHOLD
-        return {"pixels": pixels, "input_ids": token_ids(self.tokenizer, prompts),
+        return {"pixels": from_uint8(images), "input_ids": token_ids(self.tokenizer, prompts),
                 "ink": torch.from_numpy(ink)[:, None].float(), **self.extra(scenes)}
 
     def prompt(self, scene, rng: np.random.Generator) -> str:
@@ -81,29 +80,34 @@ class DenoiserTraining(nn.Module):
     """The trainable parts of a pipeline (UNet and text encoder) with the diffusion loss of its scheduler.
 
     Objects cover a few percent of a world picture, so under plain MSE a wrong shape costs almost nothing beside a
-    wrong colour: with `object_weight` w > 0, latent cells near ink weigh up to 1 + w in the loss (the batch's
-    "ink" mask dilated by `OBJECT_MARGIN` px, then box-filtered to the latent grid), normalised by the mean weight.
+    wrong colour. With `object_weight` w > 0, latent cells near ink weigh up to 1 + w (the batch's "ink" mask
+    dilated by `OBJECT_MARGIN` px, box-filtered to the latent grid), each row normalised by its mean weight, at
+    timesteps below `object_weight_max_t` only: where the noisy input does not yet show where objects are, weights
+    read from the clean image would bias the denoiser towards ink everywhere (extra objects).
     """
 
-    def __init__(self, pipe: ShapesDiffusionPipeline, object_weight: float = 0.0):
+    def __init__(self, pipe: ShapesDiffusionPipeline, object_weight: float = 0.0, object_weight_max_t: int = 800):
         super().__init__()
         self.unet, self.text_encoder = pipe.unet, pipe.text_encoder
         self.codec, self.scheduler = latent_codec(pipe), pipe.scheduler
-        self.object_weight = object_weight
+        self.object_weight, self.object_weight_max_t = object_weight, object_weight_max_t
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         states = self.text_encoder(batch["input_ids"])[0]  # (B, T, D)
-        error = denoising_error(self.unet, self.scheduler, latents, states)  # (B, C, h, w)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
+        error = denoising_error(self.unet, self.scheduler, latents, states, t)  # (B, C, h, w)
         if not self.object_weight:
             return error.mean()
-        weights = self.object_weights(batch["ink"], error.shape[-2:])
-        return (weights * error).mean() / weights.mean()
+        weights = self.object_weights(batch["ink"], t, error.shape[-2:])
+        return (weights * error).mean()
 
-    def object_weights(self, ink: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
-        """(B, 1, h, w) loss weights from the (B, 1, S, S) ink mask."""
+    def object_weights(self, ink: torch.Tensor, t: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
+        """(B, 1, h, w) loss weights, mean 1 per row, from the (B, 1, S, S) ink mask and timesteps `t` (B,)."""
         near = nn.functional.max_pool2d(ink, 2 * OBJECT_MARGIN + 1, stride=1, padding=OBJECT_MARGIN)
-        return 1 + self.object_weight * nn.functional.adaptive_avg_pool2d(near, latent_size)
+        weighted = (t < self.object_weight_max_t).float()[:, None, None, None]
+        weights = 1 + weighted * self.object_weight * nn.functional.adaptive_avg_pool2d(near, latent_size)
+        return weights / weights.mean(dim=(1, 2, 3), keepdim=True)
 
 
 @dataclass
@@ -120,6 +124,7 @@ class ShapesDiffusionRecipe(RecipeConfig):
     eval_every: int = 2000
     empty_prompt_prob: float = 0.1  # captions dropped for classifier-free guidance
     object_weight: float = 8.0  # extra loss weight near objects (DenoiserTraining); 0: plain MSE
+    object_weight_max_t: int = 800  # ... at timesteps below this only
     mark_prob: float = 0.25  # images carrying the implicit corner mark captions never name (Geom-Erasing's concept)
 
 
@@ -130,7 +135,7 @@ def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
 
 def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: dict, device: str) -> Iterator[Stage]:
     """One stage: UNet and text encoder on fresh world batches; validation on 4 batches of another seed."""
-    model, size = DenoiserTraining(pipe, config.object_weight), pipe.config.image_size
+    model, size = DenoiserTraining(pipe, config.object_weight, config.object_weight_max_t), pipe.config.image_size
 
     def batches(seed: int, **kwargs) -> WorldBatches:
         return WorldBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob), size,

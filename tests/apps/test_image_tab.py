@@ -60,3 +60,22 @@ def test_the_tab_appears_only_with_a_model(tiny_image_model, tmp_path):
 
     assert "Text -> image" in tabs(image_model_dir=tiny_image_model)
     assert image_handlers.image_model_available(None) == ("Text -> image" in tabs())
+
+
+def test_learned_concept_and_style_inputs(tiny_image_model, tmp_path, monkeypatch):
+    import gfx.image
+    from gfx.image.core import ConceptConfig, LearnedConcept
+    from gfx.image.style_tokenizer import StyleTokenizer, StyleTokenizerConfig
+
+    plain = gfx.image.generate
+    monkeypatch.setattr(gfx.image, "generate", lambda *a, **k: plain(*a, **{**k, "steps": 2}))
+    LearnedConcept(ConceptConfig("<cross>"), torch.randn(16)).save(tmp_path / "cross")
+    StyleTokenizer(StyleTokenizerConfig.from_name("tiny", token_dim=16)).save_pretrained(tmp_path / "style")
+    reference = np.full((64, 64, 3), 200, np.uint8)
+    out = image_handlers.generate_images("a <cross>", 1, "0", False, "", str(tmp_path / "cross"), reference,
+                                         model_dir=tiny_image_model, work_dir=tmp_path,
+                                         style_model=str(tmp_path / "style"))
+    assert len(out.images) == 1 and out.attention == [] and "in the reference's style" in out.status
+    with pytest.raises(StudioInputError, match="no learned concept"):
+        image_handlers.generate_images("a <cross>", 1, "0", False, "", str(tmp_path), None,
+                                       model_dir=tiny_image_model, work_dir=tmp_path)

@@ -54,3 +54,32 @@ def test_detectors_are_accurate_on_world_renders():
 def test_detect_sees_an_empty_picture_as_empty():
     found = detect(np.full((64, 64, 3), 240, np.uint8))
     assert found.count == 0 and found.style is None and found.mark is None
+
+
+def test_the_default_world_is_unchanged_by_novel_shapes():
+    """The shapes-diffusion model trains on this stream: its scenes, renders and captions must stay byte-identical
+    (the digest was taken before NOVEL_SHAPES existed)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        scene = sample_scene(rng, WorldConfig(mark_prob=0.25))
+        digest.update(render(scene).tobytes())
+        digest.update(caption(scene, rng).encode())
+    assert digest.hexdigest() == "072ef19b0f28ed0568dd7a0d47306d940430fee7aef3a5f884fa3e3ac144f212"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_novel_shape_is_drawn_and_recognised_only_when_asked_for(style):
+    from gfx.data.shapes2d.world import NOVEL_SHAPES, SHAPES
+
+    scene = Scene((Shape2D("cross", "green", "large", (1, 1)), Shape2D("circle", "red", "large", (0, 0))),
+                  style=style)
+    image = render(scene)
+    found = detect(image, SHAPES + NOVEL_SHAPES)
+    assert [(o.shape, o.color) for o in found.objects] == [("circle", "red"), ("cross", "green")]
+    assert found.style == style
+    assert detect(image).objects[1].shape in SHAPES  # the default detector knows only the world's shapes
+    rng = np.random.default_rng(5)
+    assert all(o.shape in SHAPES for _ in range(200) for o in sample_scene(rng).objects)

@@ -41,7 +41,7 @@ def test_defaults():
         "prompt": "a chair", "seed": 0, "model": None, "format": "glb", "size": None}
     assert parse({"kind": "generate-image", "prompt": "a red circle"}).params == {
         "prompt": "a red circle", "n": 1, "seed": 0, "tome": False, "set": [], "steps": 25, "guidance": None,
-        "model": None, "negative_concept": None}
+        "model": None, "negative_concept": None, "concept": None, "style": None, "style_model": None}
 
 
 def test_given_values_are_kept_or_normalized():

@@ -73,20 +73,20 @@ def _crop_square(mask: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def shape_templates(extent: int) -> dict[str, np.ndarray]:
+def shape_templates(extent: int, shapes: tuple[str, ...] = SHAPES) -> dict[str, np.ndarray]:
     """Each shape's silhouette as the world paints it `extent` px wide, cropped to a TEMPLATE px square."""
     side = 4 * (extent + 4)
     return {s: _crop_square(coverage(shape_mask(s, (side / 2, side / 2), 4 * extent, side), 4) > 0.5)
-            for s in SHAPES}
+            for s in shapes}
 
 
-def classify_shape(silhouette: np.ndarray) -> str:
-    """The shape whose template, drawn at the silhouette's own size, overlaps it best (IoU)."""
+def classify_shape(silhouette: np.ndarray, shapes: tuple[str, ...] = SHAPES) -> str:
+    """The shape of `shapes` whose template, drawn at the silhouette's own size, overlaps it best (IoU)."""
     ys, xs = np.nonzero(silhouette)
     crop = _crop_square(silhouette)
     extent = int(max(np.ptp(ys), np.ptp(xs)) + 1)
     scores = {s: np.minimum(crop, t).sum() / max(np.maximum(crop, t).sum(), 1e-6)
-              for s, t in shape_templates(extent).items()}
+              for s, t in shape_templates(extent, tuple(shapes)).items()}
     return max(scores, key=scores.get)
 
 
@@ -143,8 +143,9 @@ def blend_fit(pixels: np.ndarray, background: np.ndarray, colors: np.ndarray) ->
     return alpha, np.linalg.norm(d - alpha[..., None] * v, axis=-1)
 
 
-def detect(image: np.ndarray) -> Detection:
-    """Every property of a world picture; `image` is (S, S, 3) uint8 with S >= 32."""
+def detect(image: np.ndarray, shapes: tuple[str, ...] = SHAPES) -> Detection:
+    """Every property of a world picture; `image` is (S, S, 3) uint8 with S >= 32. Objects are told apart among
+    `shapes` (add `NOVEL_SHAPES` to recognise a learned concept)."""
     from scipy.ndimage import binary_closing, binary_fill_holes, label
 
     image = np.asarray(image)[..., :3]
@@ -175,7 +176,7 @@ def detect(image: np.ndarray) -> Detection:
         extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
         cell = (min(int(ys.mean() // cell_side), 2), min(int(xs.mean() // cell_side), 2))
         size = "large" if extent > (EXTENT["small"] + EXTENT["large"]) / 2 * cell_side * 0.9 else "small"
-        objects.append(DetectedObject(classify_shape(silhouette), color, size, cell, int(silhouette.sum())))
+        objects.append(DetectedObject(classify_shape(silhouette, shapes), color, size, cell, int(silhouette.sum())))
         exact = binary_fill_holes(painted)  # no closing: keeps a star's notches out of its interior
         painted_of.append((painted, exact if exact.sum() > 0.7 * silhouette.sum() else silhouette))
     style = None

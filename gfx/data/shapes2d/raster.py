@@ -43,6 +43,11 @@ def shape_mask(shape: str, center: tuple[float, float], extent: float, side: int
         t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         x, y = 16 * np.sin(t) ** 3, 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
         points = list(zip(cx + x / 17 * r, cy - (y + 2.5) / 16 * r, strict=True))
+    elif shape == "cross":  # a plus sign whose arms are 0.36 of its extent wide
+        a = 0.36 * r
+        points = [(cx - a, cy - r), (cx + a, cy - r), (cx + a, cy - a), (cx + r, cy - a), (cx + r, cy + a),
+                  (cx + a, cy + a), (cx + a, cy + r), (cx - a, cy + r), (cx - a, cy + a), (cx - r, cy + a),
+                  (cx - r, cy - a), (cx - a, cy - a)]
     else:
         raise KeyError(f"unknown shape {shape!r}")
     image = Image.new("L", (side, side), 0)

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SHAPES = ("circle", "square", "triangle", "star", "heart")
+NOVEL_SHAPES = ("cross",)
+"""Shapes the world paints and detects on request but never samples or captions: concepts a model trained on the
+world has never seen (personalization learns one from a few renders)."""
 COLORS = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),
@@ -44,7 +47,7 @@ NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
 
 @dataclass(frozen=True)
 class Shape2D:
-    """One object: `shape` in SHAPES, `color` in COLORS, `size` in SIZES, `cell` (row, col) of the 3x3 grid."""
+    """One object: `shape` in SHAPES (or NOVEL_SHAPES), `color` in COLORS, `size` in SIZES, `cell` (row, col) of the 3x3 grid."""
 
     shape: str
     color: str
