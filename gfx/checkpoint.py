@@ -50,6 +50,7 @@ LEGACY_SETTINGS_NAME = "pipeline.json"
 CLASSES: dict[str, str] = {
     # pipelines
     "IconShop": "gfx.svg.iconshop",
+    "SVGCraftLayout": "gfx.svg.svgcraft",
     "StarVector": "gfx.svg.starvector",
     "FullPart": "gfx.mesh.fullpart",
     "VATPipeline": "gfx.mesh.vat_generator",

@@ -1,0 +1,112 @@
+"""`gfx eval svgcraft`: text -> scene on held-out procedural prompts (`gfx.data.scene_layouts`, test combinations).
+
+1. Layout, for the layout model and a row baseline (objects side by side in mention order, relations ignored):
+   - count accuracy: share of prompts where every phrase has exactly its count of distinct boxes;
+   - relation accuracy: share of stated relations that hold for every pair of objects (`relation_holds`);
+   - size accuracy: share of sized phrases whose boxes have that size;
+   - box IoU: mean IoU with the ground-truth boxes, objects matched within each phrase (Hungarian);
+   - validity: share of layouts that decode completely.
+2. Scenes (`scenes` prompts through `gfx.svg.scene`): validity (parses and renders, one group per object), seconds
+   per scene, and per object the IconCLIP score of its box cut from the rendered scene against its concept, beside
+   the score of the same object drawn alone (the ratio says how much the scene costs an object).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from gfx.data.scene_layouts import LayoutRecord, check_layout, generate_layouts, iou
+
+SEED = 0
+
+
+def matched_iou(record: LayoutRecord, boxes: np.ndarray) -> float:
+    """Mean IoU of `boxes` (N, 4) with the record's, objects matched within each phrase to maximise it."""
+    from scipy.optimize import linear_sum_assignment
+
+    owners = np.array(record.owners)
+    if len(boxes) != len(owners):
+        return 0.0
+    total = 0.0
+    for g in range(len(record.groups)):
+        idx = np.flatnonzero(owners == g)
+        table = np.array([[iou(boxes[i].tolist(), record.boxes[j].tolist()) for j in idx] for i in idx])
+        rows, cols = linear_sum_assignment(-table)
+        total += float(table[rows, cols].sum())
+    return total / len(owners)
+
+
+def row_layout(record: LayoutRecord) -> np.ndarray:
+    """The baseline: every object in a row of equal cells across the canvas middle, in mention order."""
+    n = len(record.owners)
+    return np.array([[i / n, 0.5 - 0.5 / n, (i + 1) / n, 0.5 + 0.5 / n] for i in range(n)])
+
+
+def score_layouts(records: list[LayoutRecord], layout_of, progress=None, label: str = "layouts") -> dict:
+    """The layout metrics of `layout_of(record) -> (N, 4) boxes` over `records`."""
+    counts, relations, sizes, ious, valid, seconds = [], [], [], [], [], []
+    for k, record in enumerate(records):
+        start = time.perf_counter()
+        boxes = layout_of(record)
+        seconds.append(time.perf_counter() - start)
+        ok = check_layout(record.groups, record.relations, boxes)
+        counts.append(ok["counts"])
+        valid.append(len(boxes) == len(record.owners))
+        relations += [check_layout(record.groups, [r], boxes)["relations"] for r in record.relations]
+        sizes += [check_layout([g if i == j else type(g)(g.concept, g.count) for j, g in enumerate(record.groups)],
+                               [], boxes)["sizes"] for i, g in enumerate(record.groups) if g.size]
+        ious.append(matched_iou(record, boxes))
+        if progress is not None:
+            progress(k + 1, len(records), label)
+    return {"count_accuracy": float(np.mean(counts)), "relation_accuracy": float(np.mean(relations)),
+            "size_accuracy": float(np.mean(sizes)) if sizes else None, "box_iou": float(np.mean(ious)),
+            "validity": float(np.mean(valid)), "relations": len(relations),
+            "seconds_per_layout": statistics.median(seconds)}
+
+
+def evaluate_layout_split(pipe, split: str = "test", limit: int = 0, progress=None, seed: int = SEED) -> dict:
+    """Layout metrics of `pipe` (an `SVGCraftLayout`) and of the row baseline on `limit` (0: 500) prompts."""
+    records = generate_layouts(limit or 500, split, seed)
+    model = score_layouts(records, lambda r: pipe(r.caption, seed=seed).boxes, progress, "layouts")
+    return {"split": split, "prompts": len(records), "seed": seed,
+            "methods": {"svgcraft-layout": model, "row baseline": score_layouts(records, row_layout)}}
+
+
+def evaluate_svgcraft(split: str | None = "test", limit: int = 0, progress=None, model: str | None = None,
+                      scenes: int = 20) -> dict:
+    """`gfx eval svgcraft`: the layout table on `limit` (0: 500) prompts of `split`, then `scenes` whole scenes."""
+    from gfx.svg.svgcraft import load_default
+
+    split = split or "test"
+    report = evaluate_layout_split(load_default(model), split, limit, progress)
+    report["scenes"] = score_scenes(generate_layouts(scenes, split, SEED + 1), model, progress)
+    return report
+
+
+def score_scenes(records: list[LayoutRecord], model: str | None = None, progress=None) -> dict:
+    """Validity, seconds per scene and per-object IconCLIP scores in the scene and alone (see the docstring)."""
+    from gfx.models import model_path
+    from gfx.svg.core.metrics import is_valid_svg
+    from gfx.svg.icon_clip import IconCLIP
+    from gfx.svg.scene import compose_scene, object_crops, scene_groups
+
+    evaluator = IconCLIP.from_pretrained(model_path("icon-clip"))
+    valid, seconds, in_scene, alone = [], [], [], []
+    for k, record in enumerate(records):
+        start = time.perf_counter()
+        result = compose_scene(record.caption, seed=SEED + k, layout_model=model)
+        seconds.append(time.perf_counter() - start)
+        groups = scene_groups(result.svg)
+        valid.append(is_valid_svg(result.svg) and len(groups) == len(record.owners))
+        crops, solo, concepts = object_crops(result)
+        in_scene += evaluator.score(crops, concepts).tolist()
+        alone += evaluator.score(solo, concepts).tolist()
+        if progress is not None:
+            progress(k + 1, len(records), "scenes")
+    return {"scenes": len(records), "validity": float(np.mean(valid)), "seconds_per_scene_median":
+            statistics.median(seconds), "seconds_per_scene_max": max(seconds),
+            "object_score_in_scene": float(np.mean(in_scene)), "object_score_alone": float(np.mean(alone)),
+            "object_score_ratio": float(np.mean(in_scene) / max(np.mean(alone), 1e-9))}
