@@ -43,7 +43,7 @@ def generate_scene(prompt, seed, mode, *, layout_model: str | None, icon_model: 
     """Text -> scene with `gfx.svg.scene`; writes the SVG and its preview into a fresh folder."""
     import gfx.svg
     from gfx.svg.core.render import save_png
-    from gfx.svg.scene import MODES
+    from gfx.svg.scene_compose import MODES
 
     prompt, seed = check_prompt(prompt, required=True), check_seed(seed)
     if mode not in MODES:

@@ -230,7 +230,7 @@ def scene_available() -> bool:
 
 
 def _scene_tab(gr, model_dir: str | None, work_dir: str) -> None:
-    from gfx.svg.scene import MODES
+    from gfx.svg.scene_compose import MODES
 
     with gr.Row():
         with gr.Column(scale=1):

@@ -9,7 +9,7 @@ import typer
 from gfx.cli.app import svg_app
 from gfx.cli.common import UsageError, choices, colour_or_none, read_input, slug, user_errors
 from gfx.svg.icon_style import ANY_STYLE, STYLES, style_from_name
-from gfx.svg.scene import MODES as SCENE_MODES
+from gfx.svg.scene_compose import MODES as SCENE_MODES
 from gfx.svg.tokenizers.registry import TOKENIZERS
 from gfx.svg.vectorization.vectorizer import METHODS
 

@@ -167,8 +167,8 @@ def icon_style(value: Any) -> str | None:
 
 
 def scene_mode(value: Any) -> str:
-    """One of `gfx.svg.scene.MODES`."""
-    from gfx.svg.scene import MODES
+    """One of `gfx.svg.scene_compose.MODES`."""
+    from gfx.svg.scene_compose import MODES
 
     if value not in MODES:
         raise ValueError(f"must be one of {', '.join(MODES)}")

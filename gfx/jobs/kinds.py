@@ -298,7 +298,7 @@ JOB_KINDS: dict[str, JobKind] = {
                            default=None),
             "sizes": Field(png_sizes, default=[]),
         },
-        modules=("gfx.svg.scene", "gfx.svg.svgcraft", "gfx.svg.iconshop", "gfx.svg.core.render"),
+        modules=("gfx.svg.scene_compose", "gfx.svg.svgcraft", "gfx.svg.iconshop", "gfx.svg.core.render"),
         summary="text -> scene: OUTDIR/<stem>.svg (a <g> per object), <stem>.json (+ <stem>-<size>.png)",
     ),
     "vectorize": JobKind(

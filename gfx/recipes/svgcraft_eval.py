@@ -91,7 +91,8 @@ def score_scenes(records: list[LayoutRecord], model: str | None = None, progress
     from gfx.models import model_path
     from gfx.svg.core.metrics import is_valid_svg
     from gfx.svg.icon_clip import IconCLIP
-    from gfx.svg.scene import compose_scene, object_crops, scene_groups
+    from gfx.svg.scene_compose import compose_scene
+    from gfx.svg.scene_describe import scene_groups
 
     evaluator = IconCLIP.from_pretrained(model_path("icon-clip"))
     valid, seconds, in_scene, alone = [], [], [], []
@@ -110,3 +111,22 @@ def score_scenes(records: list[LayoutRecord], model: str | None = None, progress
             statistics.median(seconds), "seconds_per_scene_max": max(seconds),
             "object_score_in_scene": float(np.mean(in_scene)), "object_score_alone": float(np.mean(alone)),
             "object_score_ratio": float(np.mean(in_scene) / max(np.mean(alone), 1e-9))}
+
+
+def object_crops(result) -> tuple[list[str], list[str], list[str]]:
+    """Per object of a scene `SVGResult`: (the scene cut to its box, the object alone in the same square view,
+    its concept), the views as SVG texts (square around the box, the scene's stroke widths)."""
+    from gfx.svg.core.document import Document
+    from gfx.svg.core.serialize import to_svg
+
+    crops, alone, concepts, start = [], [], [], 0
+    elements = result.document.elements
+    for (phrase, n), obj in zip(result.groups, result.info["objects"], strict=True):
+        x0, y0, x1, y1 = obj["box"]
+        side = max(x1 - x0, y1 - y0, 1e-3)
+        view = ((x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side, side)
+        crops.append(to_svg(Document(view, list(elements))))
+        alone.append(to_svg(Document(view, list(elements[start : start + n]))))
+        concepts.append(phrase.split()[-1])
+        start += n
+    return crops, alone, concepts

@@ -71,7 +71,10 @@ def _nearest_concepts(document: Document, svg: str, evaluator) -> str:
 
     from gfx.data.scene_layouts import CONCEPTS
 
-    if not document.elements:
+    from gfx.svg.core.normalize import normalize
+
+    visible = len(normalize(document).elements)
+    if not visible:
         return "An empty drawing."
     if evaluator is None:
         from gfx.models import model_path
@@ -82,5 +85,5 @@ def _nearest_concepts(document: Document, svg: str, evaluator) -> str:
     scores = evaluator.encode_texts(names) @ evaluator.encode_images([svg])[0]
     best = np.argsort(-scores)[:3]
     guesses = ", ".join(f"{names[i]} ({scores[i]:.2f})" for i in best)
-    return (f"A drawing of {len(document.elements)} elements with no named objects; nearest scene concepts by "
+    return (f"A drawing of {visible} elements with no named objects; nearest scene concepts by "
             f"the IconCLIP evaluator (cosine): {guesses}.")
