@@ -70,7 +70,7 @@ CLASSES: dict[str, str] = {
 }
 """Class name (the `_class_name` of a config.json or model_index.json) -> the module that defines it."""
 
-PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline")
+PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout")
 """The entries of `CLASSES` that are multi-component pipelines (they write model_index.json)."""
 
 LEGACY_LAYOUTS: dict[str, dict[str, tuple[str, str]]] = {

@@ -28,7 +28,8 @@ MODEL_NAME = "svgcraft-layout"
 class SVGCraftLayoutRecipe(RecipeConfig):
     """The svgcraft-layout schedule; the defaults are the shipped model's."""
 
-    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=4, train_layouts=16, val_layouts=8, eval_limit=0)}
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=4, train_layouts=16, val_layouts=8, eval_limit=0,
+                           eval_scenes=0)}
 
     steps: int = 4000
     batch_size: int = 64
@@ -39,8 +40,9 @@ class SVGCraftLayoutRecipe(RecipeConfig):
     checkpoint_every: int = 250
     train_layouts: int = 24000
     val_layouts: int = 512
-    eval_limit: int | None = 500  # test prompts of the card's table
-    time_limit_s: float | None = 840.0  # one CPU core's share of a session
+    eval_limit: int | None = 500  # test prompts of the card's layout table
+    eval_scenes: int = 20  # test prompts composed into whole scenes for the card's scene table
+    time_limit_s: float | None = 1500.0  # about 15 minutes of one CPU core, data generation aside
 
 
 def build(config: SVGCraftLayoutRecipe) -> SVGCraftLayout:
@@ -92,9 +94,10 @@ def stages(pipe: SVGCraftLayout, config: SVGCraftLayoutRecipe, facts: dict, devi
 
 
 def evaluate(pipe: SVGCraftLayout, config: SVGCraftLayoutRecipe) -> dict:
-    from gfx.recipes.svgcraft_eval import evaluate_layout_split
+    """`gfx eval svgcraft` of `pipe`: layouts of `eval_limit` test prompts, and `eval_scenes` whole scenes."""
+    from gfx.recipes.svgcraft_eval import evaluate_scene_split
 
-    return evaluate_layout_split(pipe, split="test", limit=config.eval_limit or 0)
+    return evaluate_scene_split(pipe, "test", config.eval_limit or 0, config.eval_scenes)
 
 
 def layout_table(e: dict) -> Table:
@@ -114,6 +117,19 @@ def layout_table(e: dict) -> Table:
     )
 
 
+def scene_table(s: dict) -> Table:
+    """The scenes part of the report: validity, time, and how well each object reads inside its scene."""
+    return Table(
+        f"Whole scenes (`gfx.svg.scene`, icons mode, outline style) of {s['scenes']} more held-out test prompts. Object "
+        "score: IconCLIP cosine (`models/icon-clip`) of each object's box cut from the scene with its concept, "
+        "beside the same object drawn alone in the same view.",
+        ["validity", "s / scene (median)", "s / scene (max)", "object score in scene", "object score alone",
+         "ratio"],
+        [[f"{s['validity']:.3f}", f"{s['seconds_per_scene_median']:.2f}", f"{s['seconds_per_scene_max']:.2f}",
+          f"{s['object_score_in_scene']:.3f}", f"{s['object_score_alone']:.3f}", f"{s['object_score_ratio']:.2f}"]],
+    )
+
+
 def card(name: str, facts: dict) -> Card:
     return Card(
         title=name,
@@ -128,7 +144,8 @@ def card(name: str, facts: dict) -> Card:
         "of / above / below / inside / next to; exact boxes\nchecked against every stated relation).",
         run=run_lines(facts, "next-token cross-entropy of the layout tokens",
                       steps=f"{facts['steps']} of {facts['planned_steps']} planned"),
-        metrics=[layout_table(facts["eval"])] if "eval" in facts else [],
+        metrics=[layout_table(facts["eval"]), *([scene_table(facts["eval"]["scenes"])] if "scenes" in facts["eval"]
+                                                else [])] if "eval" in facts else [],
         notes=[],
         use=f"""
 from gfx.svg.svgcraft import SVGCraftLayout

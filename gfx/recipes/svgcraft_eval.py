@@ -80,13 +80,17 @@ def evaluate_svgcraft(split: str | None = "test", limit: int = 0, progress=None,
     """`gfx eval svgcraft`: the layout table on `limit` (0: 500) prompts of `split`, then `scenes` whole scenes."""
     from gfx.svg.svgcraft import load_default
 
-    split = split or "test"
-    report = evaluate_layout_split(load_default(model), split, limit, progress)
-    report["scenes"] = score_scenes(generate_layouts(scenes, split, SEED + 1), model, progress)
+    return evaluate_scene_split(load_default(model), split or "test", limit, scenes, progress)
+
+
+def evaluate_scene_split(pipe, split: str = "test", limit: int = 0, scenes: int = 20, progress=None) -> dict:
+    """`evaluate_layout_split` of `pipe` (an `SVGCraftLayout`) with the `scenes` table of its scenes."""
+    report = evaluate_layout_split(pipe, split, limit, progress)
+    report["scenes"] = score_scenes(generate_layouts(scenes, split, SEED + 1), pipe, progress)
     return report
 
 
-def score_scenes(records: list[LayoutRecord], model: str | None = None, progress=None) -> dict:
+def score_scenes(records: list[LayoutRecord], layout_model=None, progress=None) -> dict:
     """Validity, seconds per scene and per-object IconCLIP scores in the scene and alone (see the docstring)."""
     from gfx.models import model_path
     from gfx.svg.core.metrics import is_valid_svg
@@ -98,7 +102,7 @@ def score_scenes(records: list[LayoutRecord], model: str | None = None, progress
     valid, seconds, in_scene, alone = [], [], [], []
     for k, record in enumerate(records):
         start = time.perf_counter()
-        result = compose_scene(record.caption, seed=SEED + k, layout_model=model)
+        result = compose_scene(record.caption, seed=SEED + k, layout_model=layout_model)
         seconds.append(time.perf_counter() - start)
         groups = scene_groups(result.svg)
         valid.append(is_valid_svg(result.svg) and len(groups) == len(record.owners))

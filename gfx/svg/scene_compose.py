@@ -58,11 +58,12 @@ class SceneConfig:
 
 
 def compose_scene(prompt: str, seed: int | None = None, config: SceneConfig = SceneConfig(), *,
-                  layout_model: str | None = None, icon_model: str | None = None) -> SVGResult:
+                  layout_model=None, icon_model: str | None = None) -> SVGResult:
     """The scene of `prompt` (ScenePromptError when it names no known object).
 
     Args:
-        layout_model: a layout directory or a local causal-LM directory (default: the shipped layout model).
+        layout_model: an `SVGCraftLayout`, a layout directory or a local causal-LM directory (default: the shipped
+            layout model).
         icon_model: an IconShop directory (default: the shipped one).
     """
     from gfx.svg.scene_refine import modulate_opacity
@@ -72,7 +73,8 @@ def compose_scene(prompt: str, seed: int | None = None, config: SceneConfig = Sc
         raise ValueError(f"mode {config.mode!r} is unknown; use one of {', '.join(MODES)}")
     start = time.perf_counter()
     # 1. layout
-    layout = load_default(None if layout_model is None else str(layout_model))(prompt, seed=seed)
+    layouts = layout_model if callable(layout_model) else load_default(None if layout_model is None else str(layout_model))
+    layout = layouts(prompt, seed=seed)
     groups, owners = layout.prompt.groups, layout.owners
     boxes = layout.boxes * CANVAS
     # 2. drawings, all objects in one batch

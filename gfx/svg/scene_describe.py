@@ -70,7 +70,6 @@ def _nearest_concepts(document: Document, svg: str, evaluator) -> str:
     import numpy as np
 
     from gfx.data.scene_layouts import CONCEPTS
-
     from gfx.svg.core.normalize import normalize
 
     visible = len(normalize(document).elements)

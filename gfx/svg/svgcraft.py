@@ -60,7 +60,7 @@ class SVGCraftLayoutConfig(ConfigMixin):
     n_layer: int = 3
     grid: int = GRID
     words: tuple[str, ...] = DEFAULT_WORDS
-    temperature: float = 0.5
+    temperature: float = 0.2
     top_p: float = 0.9
 
     @property
