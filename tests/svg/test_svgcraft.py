@@ -18,7 +18,7 @@ def assert_valid(layout, prompt: str) -> None:
     owners = [g for g, group in enumerate(groups) for _ in range(group.count)]
     boxes = layout.boxes
     assert boxes.shape == (len(owners), 4)
-    assert np.all(boxes >= 0) and np.all(boxes <= 1) and np.all(boxes[:, 2:] > boxes[:, :2])
+    assert np.all(boxes >= 0) and np.all(boxes <= 1) and np.all(boxes[:, 2:] - boxes[:, :2] >= 2 / 32 - 1e-9)
     assert layout.owners == owners and layout.tokens[-1] == EOS_ID
     assert [phrase for phrase, _ in layout.objects] == [(f"{groups[g].size} " if groups[g].size else "")
                                                          + groups[g].concept for g in owners]
@@ -42,10 +42,11 @@ def test_the_grammar_refuses_empty_boxes_and_wrong_objects(pipe):
     o0, o1, c = tok.first_slot, tok.first_slot + 1, lambda v: tok.first_coord + v  # noqa: E731
     assert not constraint.accepts(o1) and not constraint.accepts(EOS_ID)
     assert constraint.advance(o0) and constraint.advance(c(5))
-    assert not constraint.accepts(c(5)) and not constraint.accepts(c(3))  # x1 must exceed x0
-    assert constraint.advance(c(6)) and constraint.advance(c(31)) and constraint.advance(c(32))
+    assert not any(constraint.accepts(c(v)) for v in (3, 5, 6))  # x1 must be x0 + 2 or more
+    assert constraint.advance(c(7)) and not constraint.accepts(c(31)) and constraint.advance(c(30))
+    assert constraint.advance(c(32))
     assert not constraint.accepts(EOS_ID)  # the second tree is still missing
-    for t in (o0, c(0), c(1), c(0), c(32)):
+    for t in (o0, c(0), c(2), c(0), c(32)):
         assert constraint.advance(t)
     assert constraint.accepts(EOS_ID) and not constraint.accepts(o0)
 
