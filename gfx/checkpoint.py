@@ -50,6 +50,7 @@ LEGACY_SETTINGS_NAME = "pipeline.json"
 CLASSES: dict[str, str] = {
     # pipelines
     "IconShop": "gfx.svg.iconshop",
+    "SVGCraftLayout": "gfx.svg.svgcraft",
     "StarVector": "gfx.svg.starvector",
     "FullPart": "gfx.mesh.fullpart",
     "VATPipeline": "gfx.mesh.vat_generator",
@@ -70,7 +71,7 @@ CLASSES: dict[str, str] = {
 }
 """Class name (the `_class_name` of a config.json or model_index.json) -> the module that defines it."""
 
-PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline")
+PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout")
 """The entries of `CLASSES` that are multi-component pipelines (they write model_index.json)."""
 
 LEGACY_LAYOUTS: dict[str, dict[str, tuple[str, str]]] = {

@@ -23,6 +23,7 @@ SHIPPED = {
     "vat": "vat-mini",
     "starvector": "starvector-mini",
     "mesh-classifier": "parts-classifier",
+    "svgcraft-layout": "svgcraft-layout",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 

@@ -29,3 +29,16 @@ def stroke_icon() -> str:
 def filled_icon() -> str:
     """A filled ring drawn with the even-odd rule."""
     return FILLED_ICON
+
+
+@pytest.fixture(scope="session")
+def tiny_layout_dir(tmp_path_factory):
+    """A randomly initialised tiny SVGCraft layout model, saved (its layouts are valid, not good)."""
+    import torch
+
+    from gfx.svg.svgcraft import SVGCraftLayout, SVGCraftLayoutConfig
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("layout")
+    SVGCraftLayout.build(SVGCraftLayoutConfig.from_name("tiny")).save_pretrained(directory)
+    return directory

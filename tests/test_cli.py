@@ -195,3 +195,19 @@ def test_style_options_are_checked():
     assert result.returncode == 2 and "evaluation 'roundtrip' does not take --style" in result.stderr
     result = gfx("svg", "generate", "house", "--style", "bold")
     assert result.returncode == 2 and "'bold' is not one of" in result.stderr
+
+
+def test_svg_scene_writes_a_grouped_svg_and_describe_reads_it_back(tmp_path, tiny_layout_dir):
+    from gfx.svg.core.metrics import is_valid_svg
+
+    out = tmp_path / "scene.svg"
+    result = gfx("svg", "scene", "two trees left of a house", "-o", out, "--seed", 0, "--mode", "primitives",
+                 "--layout-model", tiny_layout_dir)
+    assert result.returncode == 0, result.stderr
+    assert is_valid_svg(out.read_text()) and out.read_text().count("<g id=") == 3
+    described = gfx("svg", "describe", out)
+    assert described.returncode == 0 and described.stdout.startswith("A scene of 3 objects: ")
+    assert "tree (" in described.stdout and "house (" in described.stdout
+    bad = gfx("svg", "scene", "a purple dragon", "-o", out, "--layout-model", tiny_layout_dir)
+    assert bad.returncode == 2 and "names no object the scene model knows" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -39,6 +39,7 @@ OUTPUTS: dict[str, Callable] = {
     "FullPart": lambda pipe, seed: _mesh_arrays(pipe("a wooden chair", seed=seed).mesh),
     "VATPipeline": lambda pipe, seed: _mesh_arrays(pipe("a round table", seed=seed)),
     "PointClassifier": lambda model, seed: [model.classify(_chair(), seed=seed)[1]],
+    "SVGCraftLayout": lambda pipe, seed: [pipe("two trees left of a house", seed=seed).tokens],
 }
 """Class name -> a small seeded output of a loaded model (what the round trip and determinism compare)."""
 

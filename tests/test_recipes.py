@@ -43,7 +43,8 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "mesh-classifier", "starvector", "vat"]
+    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "mesh-classifier", "starvector", "svgcraft-layout",
+                               "vat"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)
@@ -102,6 +103,23 @@ def test_batches_resume_mid_epoch_identically_and_group_by_size():
     assert all(len({sizes[i] for i in b["i"].tolist()}) == 1 for b in grouped(0))
     with pytest.raises(ValueError, match="cannot fill a batch"):
         tensor_batches(data, 11, seed=0)
+
+
+def test_svgcraft_layout_recipe_ships_a_layout_model_with_its_card(tmp_path):
+    from gfx.recipes.svgcraft import layout_table
+    from gfx.recipes.svgcraft_eval import evaluate_layout_split
+    from gfx.svg.svgcraft import SVGCraftLayout
+
+    out = tmp_path / "svgcraft-layout-toy"
+    card = run_tiny("svgcraft-layout", out)
+    assert_shipped_layout(out, "svgcraft-layout", 2)
+    assert card["steps"] == 2 and card["val_loss"] is not None and card["train_layouts"] == 16
+    pipe = SVGCraftLayout.from_pretrained(out)
+    report = evaluate_layout_split(pipe, limit=6)
+    model, baseline = report["methods"]["svgcraft-layout"], report["methods"]["row baseline"]
+    assert model["validity"] == 1.0 and model["count_accuracy"] > 0  # counts hold by the grammar
+    assert baseline["count_accuracy"] == 1.0 and 0 <= baseline["relation_accuracy"] < 1
+    assert "relation acc." in layout_table(report).columns
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """gfx studio: a Gradio app over the public gfx API (`gfx demo`, or `python -m gfx.apps.studio`).
 
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
-rest), "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
+rest), "Text -> scene" (a multi-object SVG scene with its object boxes, shown when a layout model is there),
+"Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
 SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list), "Text -> image" (images with ToMe and
 T2IS sets, and where the model looked for each word; shown when a text -> image model is there) and "Batch" (run a job file with
 the local executor, a progress bar while it runs, and show its manifest). Every tab has examples. Capabilities gfx does not have yet have no tab. The page
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import threading
 
-from gfx.apps import image_handlers
+from gfx.apps import image_handlers, scene_handlers
 from gfx.apps import studio_handlers as handlers
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ MODEL_ENV, VECTOR_MODEL_ENV, MESH_MODEL_ENV = "GFX_STUDIO_MODEL", "GFX_STUDIO_VE
 IMAGE_MODEL_ENV = "GFX_STUDIO_IMAGE_MODEL"
 INPUT_ERRORS = (ValueError, FileNotFoundError)  # StudioInputError, SVGError, MeshError, JobSpecError, no model
 BATCH_HELP = """Each line of the job file is one JSON job (`pydoc gfx.jobs.kinds` lists the kinds: render-svg,
-render-mesh, generate-svg, vectorize, generate-mesh, generate-image), e.g. `{"kind": "render-svg", "input":
+render-mesh, generate-svg, generate-scene, vectorize, generate-mesh, generate-image), e.g. `{"kind": "render-svg", "input":
 "a.svg", "sizes": [64, 256]}`. Uploaded inputs (SVGs, images, meshes) are placed beside the job file, so jobs name them by file
 name. Bad lines stop the run with a message; bad inputs become error rows."""
 
@@ -98,6 +99,9 @@ def build_studio(model_dir: str | None = None, *, vector_model_dir: str | None =
         with gr.Tabs():
             with gr.Tab("Text -> icon", id="icon"):
                 _icon_tab(gr, model_dir, work_dir)
+            if scene_available():
+                with gr.Tab("Text -> scene", id="scene"):
+                    _scene_tab(gr, model_dir, work_dir)
             with gr.Tab("Image -> SVG", id="vectorize"):
                 _vectorize_tab(gr, vector_model_dir, work_dir)
             if mesh_available():
@@ -212,6 +216,46 @@ def _vectorize_tab(gr, model_dir: str | None, work_dir: str) -> None:
     if examples:
         gr.Examples(examples, [image, method], label="Examples: corpus icons (click one, then Vectorize)")
     run.click(vectorize_image, [image, method], [shown_input, shown_svg, svg_file, metrics, status])
+
+
+def scene_available() -> bool:
+    """Whether the shipped scene layout model is there (the scene tab is hidden otherwise)."""
+    from gfx.models import model_path
+
+    try:
+        model_path("svgcraft-layout")
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _scene_tab(gr, model_dir: str | None, work_dir: str) -> None:
+    from gfx.svg.scene_compose import MODES
+
+    with gr.Row():
+        with gr.Column(scale=1):
+            prompt = gr.Textbox(label="Prompt", placeholder="two trees left of a house and a sun above the house",
+                                max_length=handlers.MAX_PROMPT_CHARS, elem_id="scene-prompt")
+            seed = _seed_box(gr, "scene-seed")
+            mode = gr.Radio(list(MODES), value=MODES[0], label="Drawn with", elem_id="scene-mode")
+            generate = gr.Button("Generate scene", variant="primary", elem_id="scene-generate")
+            status = gr.Markdown(elem_id="scene-status")
+            objects = gr.Dataframe(headers=scene_handlers.OBJECT_COLUMNS, label="Objects (boxes in viewBox units)",
+                                   interactive=False, elem_id="scene-objects")
+        with gr.Column(scale=2):
+            image = gr.Image(label="Scene", type="filepath", elem_id="scene-image")
+            svg_file = gr.File(label="SVG (a <g> per object)", elem_id="scene-svg")
+
+    @_shown
+    def generate_scene(prompt, seed, mode):
+        out = scene_handlers.generate_scene(prompt, seed, mode, layout_model=None, icon_model=model_dir,
+                                            work_dir=work_dir)
+        return out.png, out.svg_file, out.objects, out.status
+
+    outputs = [image, svg_file, objects, status]
+    gr.Examples(scene_handlers.SCENE_EXAMPLES, [prompt, seed, mode], label="Examples (click one, then Generate scene)")
+    generate.click(generate_scene, [prompt, seed, mode], outputs)
+    prompt.submit(generate_scene, [prompt, seed, mode], outputs)
 
 
 def _mesh_tab(gr, mesh_model_dir: str | None, work_dir: str) -> None:

@@ -14,7 +14,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-svg_app = typer.Typer(help="SVG tools: normalize, render, tokenize, generate, edit, vectorize.", no_args_is_help=True)
+svg_app = typer.Typer(help="SVG tools: normalize, render, tokenize, generate, edit, vectorize, scene, describe.",
+                      no_args_is_help=True)
 mesh_app = typer.Typer(help="Part-based meshes: generate, encode, decode, render.", no_args_is_help=True)
 image_app = typer.Typer(help="Images: generate, with controls (ToMe, T2IS sets, Geom-Erasing, learned concepts, style references); learn a concept.", no_args_is_help=True)
 data_app = typer.Typer(help="Build the datasets gfx trains on.", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""`gfx svg ...`: normalize, render, tokenize, generate, edit, vectorize."""
+"""`gfx svg ...`: normalize, render, tokenize, generate, edit, vectorize, scene, describe."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import typer
 from gfx.cli.app import svg_app
 from gfx.cli.common import UsageError, choices, colour_or_none, read_input, slug, user_errors
 from gfx.svg.icon_style import ANY_STYLE, STYLES, style_from_name
+from gfx.svg.scene_compose import MODES as SCENE_MODES
 from gfx.svg.tokenizers.registry import TOKENIZERS
 from gfx.svg.vectorization.vectorizer import METHODS
 
 Scheme = choices("Scheme", TOKENIZERS)
 VectorizeMethod = choices("VectorizeMethod", METHODS)
 IconStyle = choices("IconStyle", (*STYLES, ANY_STYLE))
+SceneMode = choices("SceneMode", SCENE_MODES)
 STYLE_HELP = "Drawing style of new paths: outline (strokes of the corpus width, no fills), filled, or any."
 
 
@@ -160,3 +162,33 @@ def svg_vectorize(
         result = gfx.svg.vectorize(read_input(source), method=method.value, model=model, seed=seed, size=size)
         result.save(output)
         typer.echo(str(output))
+
+
+@svg_app.command("scene")
+def svg_scene(
+    prompt: str = typer.Argument(..., help='The scene, e.g. "two trees left of a house and a sun above the house".'),
+    output: Path = typer.Option(..., "-o", "--output", help="Output SVG (a <g> per object)."),
+    seed: int | None = typer.Option(None, help="Random seed (same seed, same scene)."),
+    mode: SceneMode = typer.Option("icons", help="icons (the IconShop model) or primitives (circles, rects, lines)."),
+    layout_model: Path | None = typer.Option(
+        None, "--layout-model", help="Layout model directory, or a local transformers causal-LM directory."),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
+) -> None:
+    """Text -> multi-object SVG scene (SVGCraft); prints the output path and each object's phrase and box."""
+    import gfx
+
+    with user_errors():
+        result = gfx.svg.scene(prompt, seed=seed, mode=mode.value, layout_model=layout_model, icon_model=model)
+        result.save(output)
+        typer.echo(str(output))
+        for obj in result.info["objects"]:
+            typer.echo(f"{obj['phrase']}: {obj['box']}", err=True)
+
+
+@svg_app.command("describe")
+def svg_describe(source: Path = typer.Argument(..., help="Input SVG file.")) -> None:
+    """Say what an SVG shows: its named objects and where, else the nearest scene concepts (IconCLIP)."""
+    from gfx.svg.scene_describe import describe_svg
+
+    with user_errors():
+        typer.echo(describe_svg(read_input(source).decode("utf-8", errors="replace")))

@@ -171,6 +171,15 @@ def icon_style(value: Any) -> str | None:
     return value
 
 
+def scene_mode(value: Any) -> str:
+    """One of `gfx.svg.scene_compose.MODES`."""
+    from gfx.svg.scene_compose import MODES
+
+    if value not in MODES:
+        raise ValueError(f"must be one of {', '.join(MODES)}")
+    return value
+
+
 def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], str | None]:
     """A check for a model directory holding a `class_name` (`gfx.checkpoint.directory_class`, old layouts
     too), made absolute; null means the shipped model.

@@ -28,6 +28,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
                    fallback, seed (null: the API's defaults), model null, sizes []
                    -> <stem>.svg (viewBox 0 0 W H of the input), <stem>.json (the result's info + mse,
                    ssim, bytes), <stem>-<size>.png (long side <size>, the input's aspect ratio)
+    generate-scene prompt (required), seed 0, mode "icons" ("primitives"), layout_model null, model null, sizes []
+                   -> <stem>.svg (a <g> per object), <stem>.json (objects: phrase and box), <stem>-<size>.png
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
@@ -76,6 +78,7 @@ from gfx.jobs.fields import (
     prompt_text,
     render_sizes,
     required_prompt,
+    scene_mode,
     seed_value,
     set_variations,
     vectorize_method,
@@ -140,6 +143,23 @@ def generate_svg(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
 
 VECTORIZE_OPTIONS = ("size", "max_colors", "refine_steps", "fallback", "seed")
 """Fields of the `vectorize` kind passed on to `gfx.svg.vectorize` when not null."""
+
+
+def generate_scene(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
+    """Text -> scene with `gfx.svg.scene`.
+
+    Returns:
+        {".svg": SVG text, ".json": the scene's objects (phrase, box), "-<size>.png": PNG on white per size}.
+    """
+    import gfx.svg
+    from gfx.svg.core.render import render_png
+
+    result = gfx.svg.scene(params["prompt"], seed=params["seed"], mode=params["mode"],
+                           layout_model=params["layout_model"], icon_model=params["model"])
+    files = {".svg": result.svg.encode("utf-8"),
+             ".json": json.dumps({"objects": result.info["objects"]}, sort_keys=True).encode("utf-8")}
+    files.update({f"-{size}.png": render_png(result.svg, size=size) for size in params["sizes"]})
+    return files
 
 
 def vectorize_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, bytes]:
@@ -267,6 +287,22 @@ JOB_KINDS: dict[str, JobKind] = {
         },
         modules=("gfx.svg.iconshop", "gfx.backbones.text_encoder", "gfx.svg.core.render"),
         summary="text -> icons: OUTDIR/<stem>-<i>.svg (+ <stem>-<i>-<size>.png)",
+    ),
+    "generate-scene": JobKind(
+        name="generate-scene",
+        handler=generate_scene,
+        fields={
+            "prompt": Field(required_prompt),
+            "seed": Field(seed_value, default=0),
+            "mode": Field(scene_mode, default="icons"),
+            "layout_model": Field(checkpoint_dir("SVGCraftLayout", "an SVGCraft layout checkpoint",
+                                                 "models/svgcraft-layout"), default=None),
+            "model": Field(checkpoint_dir("IconShop", "an IconShop checkpoint", "models/iconshop-mini"),
+                           default=None),
+            "sizes": Field(png_sizes, default=[]),
+        },
+        modules=("gfx.svg.scene_compose", "gfx.svg.svgcraft", "gfx.svg.iconshop", "gfx.svg.core.render"),
+        summary="text -> scene: OUTDIR/<stem>.svg (a <g> per object), <stem>.json (+ <stem>-<size>.png)",
     ),
     "vectorize": JobKind(
         name="vectorize",

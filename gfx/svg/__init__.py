@@ -3,6 +3,7 @@
     import gfx
     icons = gfx.svg.generate("house, home", n=4, seed=0)   # list[SVGResult]
     result = gfx.svg.vectorize("logo.png")                  # SVGResult
+    scene = gfx.svg.scene("two trees left of a house", seed=0)   # SVGResult, a <g> per object
 """
 
 from __future__ import annotations
@@ -40,3 +41,19 @@ def vectorize(image, method: str = "centerline+refine", model: str | None = None
     from gfx.svg.vectorization.vectorizer import vectorize as run
 
     return run(image, method, model=model, **options)
+
+
+def scene(prompt: str, seed: int | None = None, *, mode: str = "icons", layout_model: str | None = None,
+          icon_model: str | None = None):
+    """Text -> multi-object scene (SVGCraft, `gfx.svg.scene_compose.compose_scene`): a layout from the shipped layout
+    model (or `layout_model`: a layout directory or a local causal-LM directory), each object drawn in its box
+    (mode "icons": the IconShop model; "primitives": circles, rects and lines), one stroke width, overlaps
+    refined with the soft rasterizer.
+
+    Returns:
+        An `SVGResult` on a `0 0 96 96` viewBox with one `<g aria-label="phrase">` per object; `info["objects"]`
+        lists each phrase and box. ScenePromptError (a ValueError) when the prompt names no known object.
+    """
+    from gfx.svg.scene_compose import SceneConfig, compose_scene
+
+    return compose_scene(prompt, seed, SceneConfig(mode=mode), layout_model=layout_model, icon_model=icon_model)

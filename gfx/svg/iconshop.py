@@ -14,8 +14,10 @@ in one drawing style (`gfx.svg.icon_style`): "outline" (the default: strokes of 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -174,13 +176,23 @@ class IconShop:
         return self._sample([[BOS_ID]] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
                             self.sampling(temperature, top_p), prompt=prompt, style=style)
 
-    def encode_prompt(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, P, 384) prefix and (1, P) mask for one prompt (cached MiniLM states; "" is unconditional)."""
+    def batch(self, prompts: Sequence[str], seed: int | None = None, guidance: float | None = None,
+              style: str | None = "outline") -> list[SVGResult]:
+        """One icon per prompt, all sampled in one batch (faster than a call each); needs `config.references` 0."""
+        if self.config.references:
+            raise ValueError("IconShop.batch needs a model without retrieval references; call it once per prompt")
+        prefix, prefix_mask = self.encode_prompt(*prompts)
+        results = self._sample([[BOS_ID]] * len(prompts), prefix, prefix_mask, seed, guidance, self.sampling(),
+                               prompt=", ".join(prompts), style=style)
+        return [dataclasses.replace(r, prompt=p) for r, p in zip(results, prompts, strict=True)]
+
+    def encode_prompt(self, *prompts: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, P, 384) prefix and (B, P) mask for B prompts (cached MiniLM states; "" is unconditional)."""
         from gfx.backbones.text_encoder import text_encoder
 
         encoder = text_encoder()
         encoder.max_tokens = self.config.max_prompt_tokens
-        return prompt_prefix([prompt.strip()], encoder)
+        return prompt_prefix([p.strip() for p in prompts], encoder)
 
     def references(self, query: str, exclude_group: int | None = None) -> list[int]:
         """The retrieved icons for `query`, concatenated (each `BOS ... EOS`); [] without retrieval.

@@ -19,7 +19,7 @@ def _components(blocks, kind):
 
 def test_tabs_are_the_capabilities_gfx_has(tmp_path):
     ui = studio.build_studio(str(tmp_path), work_dir=str(tmp_path))
-    expected = ["Text -> icon", "Image -> SVG", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
+    expected = ["Text -> icon", *(["Text -> scene"] if studio.scene_available() else []), "Image -> SVG", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
     assert [tab.label for tab in _components(ui, gr.Tab)] == expected
 
 

@@ -14,7 +14,7 @@ from gfx.jobs.spec import parse_job
 from gfx.models import MODELS_DIR
 
 BASE = Path("/data/batch")
-NEW_KINDS = ("render-mesh", "generate-svg", "vectorize", "generate-mesh", "generate-image")
+NEW_KINDS = ("render-mesh", "generate-svg", "generate-scene", "vectorize", "generate-mesh", "generate-image")
 
 
 def parse(fields: dict):
@@ -37,6 +37,8 @@ def test_defaults():
     job = parse({"kind": "render-mesh", "input": "chair.GLB"})
     assert job.params == {"input": "chair.GLB", "size": None, "views": None, "separate": False}
     assert job.inputs == {"input": "/data/batch/chair.GLB"}
+    assert parse({"kind": "generate-scene", "prompt": "two trees"}).params == {
+        "prompt": "two trees", "seed": 0, "mode": "icons", "layout_model": None, "model": None, "sizes": []}
     assert parse({"kind": "generate-mesh", "prompt": "a chair"}).params == {
         "prompt": "a chair", "seed": 0, "model": None, "format": "glb", "size": None}
     assert parse({"kind": "generate-image", "prompt": "a red circle"}).params == {
@@ -110,6 +112,10 @@ def _message(fields: dict) -> str:
         ({"kind": "render-mesh", "input": "a.glb", "size": 4096},
          "field 'size' must be an integer in 16..2048, or null, got 4096"),
         ({"kind": "generate-mesh"}, "kind 'generate-mesh' needs field 'prompt'"),
+        ({"kind": "generate-scene", "prompt": "a cat", "mode": "ink"},
+         "field 'mode' must be one of icons, primitives, got \"ink\""),
+        ({"kind": "generate-scene", "prompt": "a cat", "layout_model": "/nowhere"},
+         "field 'layout_model' must be an SVGCraft layout checkpoint directory"),
         ({"kind": "generate-mesh", "prompt": "  "},
          "field 'prompt' must be a non-empty string of at most 1000 characters, e.g. \"a chair\", got \"  \""),
         ({"kind": "generate-mesh", "prompt": "a chair", "format": "stl"},

@@ -254,3 +254,11 @@ def test_training_rows_read_references_but_predict_only_the_icon(rag_pipe, recor
         assert ids[: len(ids) - len(icon)].count(BOS_ID) == 2  # two references before it
     loss = rag_pipe.model.loss(batch)
     assert torch.isfinite(loss)
+
+
+def test_batch_samples_one_icon_per_prompt_together(pipe, rag_pipe):
+    results = pipe.batch(["house", "star", "house"], seed=0)
+    assert [r.prompt for r in results] == ["house", "star", "house"]
+    assert all(r.document.elements for r in results)
+    with pytest.raises(ValueError, match="needs a model without retrieval references"):
+        rag_pipe.batch(["house"], seed=0)

@@ -22,6 +22,8 @@ class SVGResult:
         info: method-specific facts (seed, guidance, timings, fallbacks used), plain values only.
         size: (width, height) in pixels of the image it depicts (a vectorized image's input), written as
             the SVG's `width`/`height` and giving `render` its aspect ratio; None for a square icon.
+        groups: (label, element count) runs of the elements, each written as one named `<g>` (a scene's
+            objects, `gfx.svg.scene`); () for none.
     """
 
     document: Document
@@ -29,11 +31,12 @@ class SVGResult:
     prompt: str | None = None
     info: dict = field(default_factory=dict)
     size: tuple[int, int] | None = None
+    groups: tuple[tuple[str, int], ...] = ()
 
     @property
     def svg(self) -> str:
         """The drawing as compact SVG text."""
-        return to_svg(self.document, size=self.size)
+        return to_svg(self.document, size=self.size, groups=self.groups)
 
     def _repr_svg_(self) -> str:
         """The drawing inline in Jupyter and IPython (their rich-display hook)."""

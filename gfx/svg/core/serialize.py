@@ -14,6 +14,8 @@ path or a mask is wrapped in one `<g clip-path="url(#c0)">` / `<g mask="url(#m0)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
@@ -170,7 +172,8 @@ def mask_scale(mask: Mask) -> float:
     return 2.0 ** max(0, math.ceil(math.log2(MASK_UNITS / size))) if size > 0 else 1.0
 
 
-def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = None) -> str:
+def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = None,
+           groups: Sequence[tuple[str, int]] = ()) -> str:
     """Serialize a document.
 
     Args:
@@ -178,6 +181,8 @@ def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = N
         decimals: digits after the point for every number.
         size: (width, height) written as the `width` and `height` attributes (e.g. a vectorized image's
             pixels), or None for none.
+        groups: (label, element count) runs covering the elements in order, each written as
+            `<g id="object-K-label" aria-label="label">` (a scene's objects); () for none.
 
     Returns:
         SVG text: an `<svg>` line with `xmlns`, `viewBox` (and `width`, `height`), one line per element, `</svg>`.
@@ -188,7 +193,14 @@ def to_svg(doc: Document, *, decimals: int = 3, size: tuple[int, int] | None = N
     extent = "" if size is None else f' width="{int(size[0])}" height="{int(size[1])}"'
     lines = [f'<svg xmlns="http://www.w3.org/2000/svg"{extent} viewBox="{view_box}">']
     defs = Defs(decimals)
-    body = layered(doc.elements, defs)
+    if sum(n for _, n in groups) not in (0, len(doc.elements)) or any(n < 0 for _, n in groups):
+        raise ValueError(f"groups cover {sum(n for _, n in groups)} elements; the document has {len(doc.elements)}")
+    body, start = [], 0
+    for k, (label, n) in enumerate(groups):
+        name = quoteattr(f"object-{k}-" + "-".join(label.split()))
+        body += [f"<g id={name} aria-label={quoteattr(label)}>", *layered(doc.elements[start : start + n], defs), "</g>"]
+        start += n
+    body += layered(doc.elements[start:], defs)
     if defs.lines:
         lines += ["<defs>", *defs.lines, "</defs>"]
     lines += body
