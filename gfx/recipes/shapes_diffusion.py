@@ -43,7 +43,9 @@ class WorldBatches:
     """`(epoch, start) -> batches` of freshly rendered world scenes.
 
     Batch b of epoch e is drawn from `default_rng((seed, e, b))`: {"pixels": (B, 3, S, S) float32 in [-1, 1],
-    "input_ids": (B, T) int64, "ink": (B, 1, S, S) float32, 1 where a pixel differs from the background}. A subclass changes the text of a scene (`prompt`) or adds fields (`extra`).
+    "prompts": B captions ("" where dropped), "input_ids": (B, T) int64 (only with a `tokenizer`), "ink": (B, 1, S, S)
+    float32, 1 where a pixel differs from the background}. A subclass changes the text of a scene (`prompt`) or adds
+    fields (`extra`).
     """
 
     tokenizer: object
@@ -65,8 +67,9 @@ class WorldBatches:
         pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
         background = np.array([PALETTES[s.palette] for s in scenes], np.int16)[:, None, None]
         ink = np.abs(images.astype(np.int16) - background).max(-1) > INK_THRESHOLD
-        return {"pixels": pixels, "input_ids": token_ids(self.tokenizer, prompts),
-                "ink": torch.from_numpy(ink)[:, None].float(), **self.extra(scenes)}
+        ids = {} if self.tokenizer is None else {"input_ids": token_ids(self.tokenizer, prompts)}
+        return {"pixels": pixels, "prompts": prompts, **ids, "ink": torch.from_numpy(ink)[:, None].float(),
+                **self.extra(scenes)}
 
     def prompt(self, scene, rng: np.random.Generator) -> str:
         """The training text of `scene`: the world's caption."""
