@@ -64,6 +64,7 @@ CLASSES: dict[str, str] = {
     "VAT": "gfx.mesh.vat",
     "HitaTokenizer": "gfx.image.hita",
     "XAR": "gfx.image.xar",
+    "WorldFeatureNet": "gfx.image.world_features",
     "VATGenerator": "gfx.mesh.vat_generator",
     "PointClassifier": "gfx.mesh.classify",
     # tokenizers and indexes

@@ -63,7 +63,7 @@ class HitaTokenizerConfig(ConfigMixin):
     }
 
     image_size: int = 64
-    channels: tuple[int, ...] = (32, 64, 96)
+    channels: tuple[int, ...] = (16, 32, 64)
     width: int = 96
     layers: int = 2
     heads: int = 4
@@ -218,7 +218,8 @@ BOS = 0
 class HitaPipeline(ARImagePipeline, nn.Module):
     """Text -> image: the generator samples [holistic | patch] codes, the tokenizer decodes them.
 
-    `loss(batch)` trains the generator on the codes of the (frozen) tokenizer.
+    `loss(batch)` trains the generator on the codes of the tokenizer (encoded without gradients, so the tokenizer
+    stays as it is).
     """
 
     def __init__(self, tokenizer: HitaTokenizer, generator: Transformer, settings: HitaSettings | None = None):
@@ -231,7 +232,6 @@ class HitaPipeline(ARImagePipeline, nn.Module):
                              f"{TEXT_WIDTH}; build it with HitaPipeline.new_generator")
         self.max_prompt_tokens = self.settings.max_prompt_tokens
         self.default_guidance = self.settings.guidance
-        self.tokenizer.requires_grad_(False)
 
     @staticmethod
     def new_generator(config: HitaTokenizerConfig, preset: str = "mini", max_prompt_tokens: int = 32) -> Transformer:

@@ -25,6 +25,9 @@ RECIPES = {
     "shapes-diffusion": "gfx.recipes.shapes_diffusion:RECIPE",
     "geom-erasing": "gfx.recipes.geom_erasing:RECIPE",
     "mesh-classifier": "gfx.recipes.mesh_classifier:RECIPE",
+    "hita": "gfx.recipes.hita:RECIPE",
+    "xar": "gfx.recipes.xar:RECIPE",
+    "world-features": "gfx.recipes.world_features:RECIPE",
 }
 
 
@@ -37,6 +40,7 @@ EVALUATIONS = {
     "image": "gfx.recipes.image_eval:evaluate_image",
     "image-controls": "gfx.recipes.image_controls:evaluate_image_controls",
     "mesh-classifier": "gfx.recipes.mesh_classifier:evaluate_classifier",
+    "image-ar": "gfx.recipes.image_ar_eval:evaluate_image_ar",
 }
 
 

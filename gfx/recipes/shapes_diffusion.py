@@ -80,6 +80,16 @@ class WorldBatches:
         return {}
 
 
+def world_data(batch_size: int, image_size: int, seed: int, empty_prompt_prob: float = 0.1, tokenizer=None,
+               world: WorldConfig = WorldConfig(), val_batches: int = 4) -> tuple[WorldBatches, list]:
+    """(training batches of `seed`, `val_batches` validation batches of seed + 1) of captioned world scenes."""
+    def batches(s: int, **kwargs) -> WorldBatches:
+        return WorldBatches(tokenizer, batch_size, world, image_size, empty_prompt_prob=empty_prompt_prob, seed=s,
+                            **kwargs)
+
+    return batches(seed), list(batches(seed + 1, batches_per_epoch=val_batches)(0))
+
+
 class DenoiserTraining(nn.Module):
     """The trainable parts of a pipeline (UNet and text encoder) with the diffusion loss of its scheduler.
 
@@ -135,12 +145,9 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
     """One stage: UNet and text encoder on fresh world batches; validation on 4 batches of another seed."""
     model, size = DenoiserTraining(pipe, config.object_weight), pipe.config.image_size
 
-    def batches(seed: int, **kwargs) -> WorldBatches:
-        return WorldBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob), size,
-                            empty_prompt_prob=config.empty_prompt_prob, seed=seed, **kwargs)
-
-    stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
-                  config.schedule())
+    train, val = world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer,
+                            WorldConfig(mark_prob=config.mark_prob))
+    stage = Stage(None, model, train, val, config.schedule())
     yield stage
     facts.update(preset=config.preset, parameters=parameter_count(model), batch_size=config.batch_size,
                  lr=config.lr, seed=config.seed, **run_facts(stage.result))
