@@ -135,23 +135,22 @@ def load_pipeline(directory: str | Path):
     return cls.from_pretrained(str(directory), local_files_only=True)
 
 
-AR_MODELS = {"hita-mini": "hita", "xar-mini": "xar"}
-"""Autoregressive image models by name (a directory under `gfx.models.MODELS_DIR`) -> the recipe that makes it."""
 AR_PIPELINES = ("HitaPipeline", "XARPipeline")
 
 
 @functools.lru_cache(maxsize=4)
 def load_default(model: str | None = None):
-    """The shipped pipeline, a named model (`AR_MODELS`: "hita-mini", "xar-mini") or the pipeline in directory
-    `model`, loaded once per process."""
+    """The shipped pipeline, a named model (`gfx.models.IMAGE_MODELS`: "hita-mini", "xar-mini") or the pipeline in
+    directory `model`, loaded once per process."""
+    from gfx import models
     from gfx.checkpoint import load_pretrained, saved_class
-    from gfx.models import MODELS_DIR, SHIPPED, model_path
+    from gfx.models import IMAGE_MODELS, SHIPPED, model_path
 
-    if model in AR_MODELS:
-        directory = MODELS_DIR / model
+    if model in IMAGE_MODELS:
+        directory = models.MODELS_DIR / model
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory} is missing: gfx ships no {model} yet; train it with "
-                                    f"`gfx train {AR_MODELS[model]}` (it writes models/{model})")
+                                    f"`gfx train {IMAGE_MODELS[model]}` (it writes models/{model})")
         return load_pretrained(directory)
     if model is None and "shapes-diffusion" not in SHIPPED:
         raise FileNotFoundError("gfx ships no text -> image model yet; train one with `gfx train shapes-diffusion` "

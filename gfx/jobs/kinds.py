@@ -31,7 +31,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
-                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null,
+                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null
+                   (a pipeline directory, or hita-mini / xar-mini),
                    negative_concept null (a Geom-Erasing directory to steer away from)
                    -> <stem>-<i>.png per image
 
@@ -78,6 +79,7 @@ from gfx.jobs.fields import (
     vectorize_method,
     whole_number,
 )
+from gfx.models import IMAGE_MODELS
 
 Handler = Callable[[dict[str, Any], dict[str, bytes]], dict[str, bytes]]
 
@@ -307,8 +309,9 @@ JOB_KINDS: dict[str, JobKind] = {
             "set": Field(set_variations, default=[]),
             "steps": Field(whole_number(1, 200), default=25),
             "guidance": Field(guidance_scale, default=None),
-            "model": Field(checkpoint_dir("ShapesDiffusionPipeline", "a text -> image pipeline",
-                                          "models/shapes-diffusion"), default=None),
+            "model": Field(checkpoint_dir(("ShapesDiffusionPipeline", "HitaPipeline", "XARPipeline"),
+                                          "a text -> image pipeline", "models/shapes-diffusion",
+                                          names=tuple(IMAGE_MODELS)), default=None),
             "negative_concept": Field(concept_dir, default=None),
         },
         modules=("gfx.image.pipeline", "gfx.image.tome", "gfx.image.t2is", "gfx.image.geom_erasing"),

@@ -81,10 +81,10 @@ class WorldBatches:
 
 
 def world_data(batch_size: int, image_size: int, seed: int, empty_prompt_prob: float = 0.1, tokenizer=None,
-               world: WorldConfig = WorldConfig(), val_batches: int = 4) -> tuple[WorldBatches, list]:
+               world: WorldConfig | None = None, val_batches: int = 4) -> tuple[WorldBatches, list]:
     """(training batches of `seed`, `val_batches` validation batches of seed + 1) of captioned world scenes."""
     def batches(s: int, **kwargs) -> WorldBatches:
-        return WorldBatches(tokenizer, batch_size, world, image_size, empty_prompt_prob=empty_prompt_prob, seed=s,
+        return WorldBatches(tokenizer, batch_size, world or WorldConfig(), image_size, empty_prompt_prob=empty_prompt_prob, seed=s,
                             **kwargs)
 
     return batches(seed), list(batches(seed + 1, batches_per_epoch=val_batches)(0))
