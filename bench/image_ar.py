@@ -62,7 +62,8 @@ def main(argv=None) -> dict:
         for _ in range(args.repeats):
             for cache in (True, False):
                 for prompt in PROMPTS[: args.prompts]:
-                    cpu, wall = timed(lambda p=prompt, c=cache: pipe(p, n=args.batch, seed=0, steps=args.steps, use_cache=c))
+                    cpu, wall = timed(lambda f=pipe, p=prompt, c=cache: f(p, n=args.batch, seed=0, steps=args.steps,
+                                                                          use_cache=c))
                     key = "cached" if cache else "uncached"
                     best.setdefault(key, {}).setdefault(prompt, (cpu, wall))
                     best[key][prompt] = min(best[key][prompt], (cpu, wall))
