@@ -54,6 +54,8 @@ CLASSES: dict[str, str] = {
     "StarVector": "gfx.svg.starvector",
     "FullPart": "gfx.mesh.fullpart",
     "VATPipeline": "gfx.mesh.vat_generator",
+    "HitaPipeline": "gfx.image.hita",  # joins PIPELINES once a hita-mini is shipped
+    "XARPipeline": "gfx.image.xar",  # joins PIPELINES once an xar-mini is shipped
     # models
     "Transformer": "gfx.backbones.transformer",
     "StarVectorModel": "gfx.svg.starvector",
@@ -61,6 +63,9 @@ CLASSES: dict[str, str] = {
     "LayoutLM": "gfx.mesh.layout_lm",
     "PartField": "gfx.mesh.part_field",
     "VAT": "gfx.mesh.vat",
+    "HitaTokenizer": "gfx.image.hita",
+    "XAR": "gfx.image.xar",
+    "WorldFeatureNet": "gfx.image.world_features",
     "VATGenerator": "gfx.mesh.vat_generator",
     "PointClassifier": "gfx.mesh.classify",
     "StyleTokenizer": "gfx.image.style_tokenizer",

@@ -27,6 +27,10 @@ SHIPPED = {
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 
+IMAGE_MODELS = {"hita-mini": "hita", "xar-mini": "xar"}
+"""Text -> image models chosen by name (`gfx.image.generate(..., model="hita-mini")`): directory under
+`MODELS_DIR` -> the `gfx train` recipe that makes it."""
+
 
 def model_path(task: str) -> Path:
     """The shipped checkpoint directory for `task`; FileNotFoundError says how to get it."""

@@ -349,3 +349,16 @@ def test_the_iconshop_card_shows_each_protocol_per_style_beside_the_baselines():
                                                   "random"]
         assert table.rows[1][-1] == "100.0"  # the outline rule holds for every sample
     assert protocol_notes(facts) and not protocol_notes({**facts, "protocol": "concept-disjoint"})
+
+
+@pytest.mark.parametrize("name", ["hita", "xar", "world-features"])
+def test_image_ar_recipes_run_their_tiny_preset_and_ship_a_loadable_model(name, tmp_path):
+    from gfx.checkpoint import load_pretrained
+
+    recipe = get_recipe(name)
+    facts = train_recipe(recipe, tmp_path / name, config=recipe.config_class.from_name("tiny"), device="cpu")
+    assert facts["steps"] == 2 and (tmp_path / name / "README.md").is_file()
+    assert type(load_pretrained(tmp_path / name)).__name__ == {"hita": "HitaPipeline", "xar": "XARPipeline",
+                                                               "world-features": "WorldFeatureNet"}[name]
+    if name == "hita":
+        assert facts["generator"]["steps"] == 2

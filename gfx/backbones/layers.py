@@ -127,6 +127,20 @@ def diagonal_mask(rows: int, cols: int, offset: int, device) -> Tensor:
     return eye
 
 
+def block_causal_mask(query_blocks: Tensor, key_blocks: Tensor) -> Tensor:
+    """Block-causal attention: a query sees every key of its own block and of earlier blocks.
+
+    Args:
+        query_blocks: (..., Q) long block index of each query (e.g. the xAR entity of a token; -1 for a
+            text prefix every block sees).
+        key_blocks: (..., S) long block index of each key slot.
+
+    Returns:
+        (..., Q, S) bool, True where query i may attend key j (key_blocks[j] <= query_blocks[i]).
+    """
+    return key_blocks[..., None, :] <= query_blocks[..., :, None]
+
+
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
     """GPT-2 style init: normal(0, std) for linear and embedding weights, zero biases."""
     if isinstance(module, nn.Linear):

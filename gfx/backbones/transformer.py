@@ -161,7 +161,7 @@ class Transformer(nn.Module, PretrainedMixin):
 
     def hidden(
         self,
-        tokens: Tensor,
+        tokens: Tensor | None,
         *,
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
@@ -170,11 +170,12 @@ class Transformer(nn.Module, PretrainedMixin):
         position_ids: Tensor | None = None,
         attn_mask: Tensor | None = None,
         extra_ids: Tensor | None = None,
+        embeds: Tensor | None = None,
     ) -> Tensor:
         """Final hidden states of the token positions.
 
         Args:
-            tokens: (B, T) long token ids.
+            tokens: (B, T) long token ids; None when `embeds` is given.
             prefix: (B, P, prefix_dim) conditioning vectors, placed before the tokens; give it only on
                 the first call of a cached decode.
             prefix_mask: (B, P) bool, False for padded prefix entries.
@@ -184,12 +185,16 @@ class Transformer(nn.Module, PretrainedMixin):
             attn_mask: (B, P + T, S) bool, True where a query may attend a key slot, S = cached slots +
                 P + T; replaces the default causal mask (tree attention, infilling).
             extra_ids: (B, T, E) long per-token extra embedding ids; default: the token table.
+            embeds: (B, T, d_model) input vectors used instead of token embeddings (continuous tokens,
+                e.g. xAR's noisy image entities).
 
         Returns:
             (B, T, d_model) hidden states of the tokens (prefix positions are dropped).
         """
-        x = self.embed_tokens(tokens, extra_ids)
-        B, T = tokens.shape
+        if (tokens is None) == (embeds is None):
+            raise ValueError("give either tokens or embeds")
+        x = self.embed_tokens(tokens, extra_ids) if embeds is None else embeds
+        B, T = x.shape[:2]
         valid = (
             attention_mask
             if attention_mask is not None

@@ -33,7 +33,8 @@ def image_generate(
                                             "(default: the shipped models/style-tokenizer)."),
     steps: int = typer.Option(25, min=1, help="Denoising steps."),
     guidance: float = typer.Option(3.0, help="Classifier-free guidance scale (1 = off)."),
-    model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
+    model: Path | None = typer.Option(None, help="Pipeline directory, or a named model: hita-mini, xar-mini "
+                                      "(default: the shipped diffusion model)."),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.png go."),
 ) -> None:
     """Text -> images: writes a PNG per image and prints their paths."""

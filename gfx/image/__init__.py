@@ -18,7 +18,8 @@ from __future__ import annotations
 
 def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), model: str | None = None,
              steps: int = 25, guidance: float = 3.0, negative_prompt: str | None = None):
-    """Text -> images with the shipped model (or the pipeline directory `model`).
+    """Text -> images with the shipped model, a named one (`gfx.models.IMAGE_MODELS`: "hita-mini", "xar-mini", the
+    autoregressive Hita and xAR; `steps` is then xAR's flow steps per entity) or the pipeline directory `model`.
 
     Args:
         negative_prompt: what classifier-free guidance steers away from (None: the empty prompt).

@@ -135,13 +135,27 @@ def load_pipeline(directory: str | Path):
     return cls.from_pretrained(str(directory), local_files_only=True)
 
 
-@functools.lru_cache(maxsize=4)
-def load_default(model: str | None = None) -> ShapesDiffusionPipeline:
-    """The shipped pipeline (or the one in directory `model`), loaded once per process."""
-    from gfx.models import SHIPPED, model_path
+AR_PIPELINES = ("HitaPipeline", "XARPipeline")
 
+
+@functools.lru_cache(maxsize=4)
+def load_default(model: str | None = None):
+    """The shipped pipeline, a named model (`gfx.models.IMAGE_MODELS`: "hita-mini", "xar-mini") or the pipeline in
+    directory `model`, loaded once per process."""
+    from gfx import models
+    from gfx.checkpoint import load_pretrained, saved_class
+    from gfx.models import IMAGE_MODELS, SHIPPED, model_path
+
+    if model in IMAGE_MODELS:
+        directory = models.MODELS_DIR / model
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory} is missing: gfx ships no {model} yet; train it with "
+                                    f"`gfx train {IMAGE_MODELS[model]}` (it writes models/{model})")
+        return load_pretrained(directory)
     if model is None and "shapes-diffusion" not in SHIPPED:
         raise FileNotFoundError("gfx ships no text -> image model yet; train one with `gfx train shapes-diffusion` "
                                 "and pass its directory as model=")
     directory = model_path("shapes-diffusion") if model is None else model
+    if Path(directory).is_dir() and saved_class(directory) in AR_PIPELINES:
+        return load_pretrained(directory)
     return ShapesDiffusionPipeline.from_pretrained(str(directory), local_files_only=True)

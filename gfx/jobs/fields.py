@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,23 +180,27 @@ def scene_mode(value: Any) -> str:
     return value
 
 
-def checkpoint_dir(class_name: str, what: str, example: str) -> Callable[[Any], str | None]:
-    """A check for a model directory holding a `class_name` (`gfx.checkpoint.directory_class`, old layouts
-    too), made absolute; null means the shipped model.
+def checkpoint_dir(class_name: str | tuple[str, ...], what: str, example: str,
+                   names: Sequence[str] = ()) -> Callable[[Any], str | None]:
+    """A check for a model directory holding a `class_name` (or one of several; `gfx.checkpoint.directory_class`,
+    old layouts too), made absolute; null means the shipped model; `names` are model names kept as they are.
 
     Relative paths resolve against the current directory (as `--model DIR` does on the command line).
     """
+    classes = (class_name,) if isinstance(class_name, str) else class_name
 
     def check(value: Any) -> str | None:
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be {what} directory path, or null for the shipped model")
+        if value in names:
+            return value
         from gfx.checkpoint import directory_class
 
         path = os.path.abspath(os.path.expanduser(value))
         found = directory_class(path)
-        if found != class_name:
+        if found not in classes:
             raise ValueError(f"must be {what} directory (e.g. {example}); {path} holds "
                              f"{'a ' + found if found else 'no checkpoint gfx knows'}")
         return path

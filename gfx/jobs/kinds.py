@@ -33,7 +33,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
     generate-mesh  prompt (required), seed 0, model null, format "glb", size 256
                    -> <stem>.glb (one node per part; or .obj/.ply), <stem>.png (four-view preview)
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
-                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null,
+                   the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null
+                   (a pipeline directory, or hita-mini / xar-mini),
                    negative_concept null (a Geom-Erasing directory to steer away from), concept null (a learned
                    concept directory whose word the prompt may use), style null (a reference image file: draw in
                    its style), style_model null (the StyleTokenizer for style; null: the shipped one)
@@ -84,6 +85,7 @@ from gfx.jobs.fields import (
     vectorize_method,
     whole_number,
 )
+from gfx.models import IMAGE_MODELS
 
 Handler = Callable[[dict[str, Any], dict[str, bytes]], dict[str, bytes]]
 
@@ -346,8 +348,9 @@ JOB_KINDS: dict[str, JobKind] = {
             "set": Field(set_variations, default=[]),
             "steps": Field(whole_number(1, 200), default=25),
             "guidance": Field(guidance_scale, default=None),
-            "model": Field(checkpoint_dir("ShapesDiffusionPipeline", "a text -> image pipeline",
-                                          "models/shapes-diffusion"), default=None),
+            "model": Field(checkpoint_dir(("ShapesDiffusionPipeline", "HitaPipeline", "XARPipeline"),
+                                          "a text -> image pipeline", "models/shapes-diffusion",
+                                          names=tuple(IMAGE_MODELS)), default=None),
             "negative_concept": Field(concept_dir("geom_erasing.json", "geom-erasing"), default=None),
             "concept": Field(concept_dir("concept.json", "core-concept"), default=None),
             "style": Field(optional_input_path, default=None, is_input=True),

@@ -29,6 +29,9 @@ RECIPES = {
     "textual-inversion": "gfx.recipes.concept:BASELINE_RECIPE",
     "style-tokenizer": "gfx.recipes.style_tokenizer:RECIPE",
     "mesh-classifier": "gfx.recipes.mesh_classifier:RECIPE",
+    "hita": "gfx.recipes.hita:RECIPE",
+    "xar": "gfx.recipes.xar:RECIPE",
+    "world-features": "gfx.recipes.world_features:RECIPE",
 }
 
 
@@ -42,6 +45,7 @@ EVALUATIONS = {
     "image": "gfx.recipes.image_eval:evaluate_image",
     "image-controls": "gfx.recipes.image_controls:evaluate_image_controls",
     "mesh-classifier": "gfx.recipes.mesh_classifier:evaluate_classifier",
+    "image-ar": "gfx.recipes.image_ar_eval:evaluate_image_ar",
 }
 
 

@@ -43,7 +43,9 @@ class WorldBatches:
     """`(epoch, start) -> batches` of freshly rendered world scenes.
 
     Batch b of epoch e is drawn from `default_rng((seed, e, b))`: {"pixels": (B, 3, S, S) float32 in [-1, 1],
-    "input_ids": (B, T) int64, "ink": (B, 1, S, S) float32, 1 where a pixel differs from the background}. A subclass changes the text of a scene (`prompt`) or adds fields (`extra`).
+    "prompts": B captions ("" where dropped), "input_ids": (B, T) int64 (only with a `tokenizer`), "ink": (B, 1, S, S)
+    float32, 1 where a pixel differs from the background}. A subclass changes the text of a scene (`prompt`) or adds
+    fields (`extra`).
     """
 
     tokenizer: object
@@ -64,8 +66,9 @@ class WorldBatches:
         prompts = [self.prompt(s, rng) if rng.random() >= self.empty_prompt_prob else "" for s in scenes]
         background = np.array([PALETTES[s.palette] for s in scenes], np.int16)[:, None, None]
         ink = np.abs(images.astype(np.int16) - background).max(-1) > INK_THRESHOLD
-        return {"pixels": from_uint8(images), "input_ids": token_ids(self.tokenizer, prompts),
-                "ink": torch.from_numpy(ink)[:, None].float(), **self.extra(scenes)}
+        ids = {} if self.tokenizer is None else {"input_ids": token_ids(self.tokenizer, prompts)}
+        return {"pixels": from_uint8(images), "prompts": prompts, **ids, "ink": torch.from_numpy(ink)[:, None].float(),
+                **self.extra(scenes)}
 
     def prompt(self, scene, rng: np.random.Generator) -> str:
         """The training text of `scene`: the world's caption."""
@@ -74,6 +77,16 @@ class WorldBatches:
     def extra(self, scenes) -> dict[str, torch.Tensor]:
         """More batch fields computed from the scenes (none here)."""
         return {}
+
+
+def world_data(batch_size: int, image_size: int, seed: int, empty_prompt_prob: float = 0.1, tokenizer=None,
+               world: WorldConfig | None = None, val_batches: int = 4) -> tuple[WorldBatches, list]:
+    """(training batches of `seed`, `val_batches` validation batches of seed + 1) of captioned world scenes."""
+    def batches(s: int, **kwargs) -> WorldBatches:
+        return WorldBatches(tokenizer, batch_size, world or WorldConfig(), image_size, empty_prompt_prob=empty_prompt_prob, seed=s,
+                            **kwargs)
+
+    return batches(seed), list(batches(seed + 1, batches_per_epoch=val_batches)(0))
 
 
 class DenoiserTraining(nn.Module):
@@ -137,12 +150,9 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
     """One stage: UNet and text encoder on fresh world batches; validation on 4 batches of another seed."""
     model, size = DenoiserTraining(pipe, config.object_weight, config.object_weight_max_t), pipe.config.image_size
 
-    def batches(seed: int, **kwargs) -> WorldBatches:
-        return WorldBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob), size,
-                            empty_prompt_prob=config.empty_prompt_prob, seed=seed, **kwargs)
-
-    stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
-                  config.schedule())
+    train, val = world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer,
+                            WorldConfig(mark_prob=config.mark_prob))
+    stage = Stage(None, model, train, val, config.schedule())
     yield stage
     facts.update(preset=config.preset, parameters=parameter_count(model), batch_size=config.batch_size,
                  lr=config.lr, seed=config.seed, **run_facts(stage.result))

@@ -15,7 +15,8 @@ quantizing, so the codes start where the data is. Updates are either gradient-ba
 `||sg(z) - e||^2`) or, with `ema_decay > 0`, exponential moving averages of the assigned vectors with
 restarts of dead codes (codes unused for a while jump to a random recent input); EMA is the default
 because it converges faster on small budgets. The loss always includes the commitment term
-`beta * ||z - sg(e)||^2`.
+`beta * ||z - sg(e)||^2`. With `normalize=True` inputs and codes are L2-normalized before the lookup
+(cosine-similarity codes on the unit sphere, as Hita's low-dimensional codebooks, docs/papers.md, Hita).
 
 Multi-scale residual quantization (VAR, Tian et al. 2024; VAT, Zhang et al. 2024) works on a sequence of
 M tokens: at scale s the residual is area-downsampled along the token axis to n_s tokens, quantized with
@@ -68,6 +69,8 @@ class VectorQuantizer(nn.Module):
         ema_decay: 0 for gradient codebook updates, else the EMA decay (e.g. 0.99).
         dead_after: with EMA, a code whose EMA usage falls below this many assignments per batch is
             restarted at a random input vector of the current batch.
+        normalize: L2-normalize inputs and codes (codes live on the unit sphere; the nearest code is
+            the most cosine-similar one).
     """
 
     def __init__(
@@ -77,12 +80,13 @@ class VectorQuantizer(nn.Module):
         beta: float = 0.25,
         ema_decay: float = 0.99,
         dead_after: float = 0.03,
+        normalize: bool = False,
     ):
         super().__init__()
         if codebook_size < 2 or dim < 1:
             raise ValueError(f"need codebook_size >= 2 and dim >= 1, got {codebook_size}, {dim}")
         self.codebook_size, self.dim, self.beta = codebook_size, dim, beta
-        self.ema_decay, self.dead_after = ema_decay, dead_after
+        self.ema_decay, self.dead_after, self.normalize = ema_decay, dead_after, normalize
         self.codebook = nn.Parameter(torch.randn(codebook_size, dim), requires_grad=ema_decay == 0)
         if ema_decay:
             self.register_buffer("ema_count", torch.ones(codebook_size))
@@ -90,17 +94,27 @@ class VectorQuantizer(nn.Module):
 
     def lookup(self, z: Tensor) -> Tensor:
         """Indices of the nearest codes: (..., D) -> (...) long."""
-        flat = z.detach().reshape(-1, self.dim).float()
-        book = self.codebook.float()
+        flat = self.unit(z.detach().reshape(-1, self.dim).float())
+        book = self.codes().float()
         distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1)[None]
         return distances.argmin(1).reshape(z.shape[:-1])
 
+    def unit(self, z: Tensor) -> Tensor:
+        """z (..., D) on the unit sphere when `normalize`, else unchanged."""
+        return F.normalize(z, dim=-1) if self.normalize else z
+
+    def codes(self) -> Tensor:
+        """(K, D) the code vectors as the lookup sees them."""
+        return self.unit(self.codebook)
+
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors of indices: (...) long -> (..., D)."""
-        return F.embedding(indices, self.codebook)
+        return F.embedding(indices, self.codes())
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantize z (..., D); in training mode also update the codebook (EMA)."""
+        """Quantize z (..., D) (normalized first when `normalize`); in training mode also update the
+        codebook (EMA)."""
+        z = self.unit(z)
         indices = self.lookup(z)
         if self.training and self.ema_decay:
             self.ema_update(z, indices)

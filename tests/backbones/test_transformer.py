@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gfx.backbones.transformer import TransformerConfig, next_token_loss
+from gfx.backbones.transformer import Transformer, TransformerConfig, next_token_loss
 
 from .conftest import make_model
 
@@ -107,3 +107,27 @@ def test_loss_decreases_and_respects_mask(model):
 def test_positions_beyond_max_seq_len_raise(model):
     with pytest.raises(ValueError, match="max_seq_len 256"):
         model(torch.zeros(1, 257, dtype=torch.long))
+
+
+def test_block_causal_mask_sees_own_and_earlier_blocks_only():
+    from gfx.backbones.layers import block_causal_mask
+
+    blocks = torch.tensor([-1, 0, 0, 1, 1, 2])
+    mask = block_causal_mask(blocks, blocks)
+    expected = torch.tensor([[1, 0, 0, 0, 0, 0],
+                             [1, 1, 1, 0, 0, 0],
+                             [1, 1, 1, 0, 0, 0],
+                             [1, 1, 1, 1, 1, 0],
+                             [1, 1, 1, 1, 1, 0],
+                             [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(mask, expected)
+    assert torch.equal(block_causal_mask(blocks[3:], blocks), expected[3:])  # queries of a later step
+
+
+def test_embeds_replace_token_embeddings_and_exactly_one_input_is_given():
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig.from_name("tiny", vocab_size=11)).eval()
+    tokens = torch.randint(11, (2, 5))
+    assert torch.allclose(model.hidden(tokens), model.hidden(None, embeds=model.embed(tokens)), atol=1e-6)
+    with pytest.raises(ValueError, match="either tokens or embeds"):
+        model.hidden(tokens, embeds=model.embed(tokens))

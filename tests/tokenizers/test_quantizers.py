@@ -113,3 +113,16 @@ def test_code_bytes():
     assert code_bytes(127, 256) == 127
     assert code_bytes(10, 1024) == 20
     assert code_bytes(10, 2) == 10
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.99])
+def test_normalized_vq_codes_lie_on_the_sphere_and_round_trip(ema):
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 8, ema_decay=ema, normalize=True).eval()
+    codes = vq.codes()
+    assert torch.allclose(codes.norm(dim=-1), torch.ones(16), atol=1e-5)
+    indices = torch.randint(16, (5, 3))
+    out = vq(3.7 * vq.embed(indices))  # the scale is ignored: the nearest code is the most cosine-similar one
+    assert torch.equal(out.indices, indices)
+    assert torch.allclose(out.quantized, vq.embed(indices), atol=1e-6)
+    assert not VectorQuantizer(16, 8).normalize  # the default is unchanged
