@@ -98,6 +98,21 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
                                   clip_sample=False, set_alpha_to_one=True)
         return cls(unet, text_encoder, tokenizer, scheduler, image_size=c.image_size, unshuffle=c.unshuffle)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> ShapesDiffusionPipeline:
+        """diffusers' `from_pretrained`, float32 unless `torch_dtype` says otherwise (weights are stored in
+        float16: `save_half`)."""
+        kwargs.setdefault("torch_dtype", torch.float32)
+        return super().from_pretrained(*args, **kwargs)
+
+    def save_half(self, directory: str | Path) -> None:
+        """`save_pretrained` with float16 weights, half the size; the pipeline itself stays float32."""
+        self.to(torch.float16)
+        try:
+            self.save_pretrained(directory)
+        finally:
+            self.to(torch.float32)
+
     @torch.no_grad()
     def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
                  controls: Sequence = (), negative_prompt: str | None = None) -> list[ImageResult]:

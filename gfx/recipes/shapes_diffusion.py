@@ -221,7 +221,7 @@ RECIPE = Recipe(
     build=build,
     warm_start=warm_start,
     stages=stages,
-    save=lambda pipe, path: pipe.save_pretrained(path),
+    save=lambda pipe, path: pipe.save_half(path),
     load=lambda path: ShapesDiffusionPipeline.from_pretrained(path, local_files_only=True),
     evaluate=lambda pipe, config: evaluate_image("test", config.eval_limit or 0, model=pipe),
     card=card,

@@ -21,6 +21,24 @@ def model_dir(tmp_path_factory, shapes_pipe):
     return directory
 
 
+def test_save_half_stores_float16_and_loads_float32_close_to_the_original(shapes_pipe, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from gfx.image.pipeline import ShapesDiffusionPipeline
+
+    shapes_pipe.save_half(tmp_path)
+    assert shapes_pipe.unet.dtype == shapes_pipe.text_encoder.dtype == torch.float32
+    for part in ("unet", "text_encoder"):
+        (weights,) = (tmp_path / part).glob("*.safetensors")
+        assert {t.dtype for t in load_file(weights).values()} == {torch.float16}
+    loaded = ShapesDiffusionPipeline.from_pretrained(tmp_path, local_files_only=True)
+    assert loaded.unet.dtype == loaded.text_encoder.dtype == torch.float32
+    a = np.asarray(shapes_pipe("a red circle", seed=0, steps=4)[0].image, np.int16)
+    b = np.asarray(loaded("a red circle", seed=0, steps=4)[0].image, np.int16)
+    assert np.abs(a - b).max() <= 4
+
+
 def test_cli_writes_one_png_per_image_and_a_set(model_dir, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["image", "generate", "a large red circle", "-n", "2", "--seed", "1", "--steps", "2",
