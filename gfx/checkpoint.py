@@ -54,6 +54,7 @@ CLASSES: dict[str, str] = {
     "StarVector": "gfx.svg.starvector",
     "FullPart": "gfx.mesh.fullpart",
     "VATPipeline": "gfx.mesh.vat_generator",
+    "ShapesDiffusionPipeline": "gfx.image.pipeline",
     "HitaPipeline": "gfx.image.hita",  # joins PIPELINES once a hita-mini is shipped
     "XARPipeline": "gfx.image.xar",  # joins PIPELINES once an xar-mini is shipped
     # models
@@ -76,7 +77,7 @@ CLASSES: dict[str, str] = {
 }
 """Class name (the `_class_name` of a config.json or model_index.json) -> the module that defines it."""
 
-PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout")
+PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout", "ShapesDiffusionPipeline")
 """The entries of `CLASSES` that are multi-component pipelines (they write model_index.json)."""
 
 LEGACY_LAYOUTS: dict[str, dict[str, tuple[str, str]]] = {

@@ -40,6 +40,8 @@ OUTPUTS: dict[str, Callable] = {
     "VATPipeline": lambda pipe, seed: _mesh_arrays(pipe("a round table", seed=seed)),
     "PointClassifier": lambda model, seed: [model.classify(_chair(), seed=seed)[1]],
     "SVGCraftLayout": lambda pipe, seed: [pipe("two trees left of a house", seed=seed).tokens],
+    "ShapesDiffusionPipeline": lambda pipe, seed: [np.asarray(r.image) for r in pipe("a large red circle", seed=seed,
+                                                                                      steps=4)],
 }
 """Class name -> a small seeded output of a loaded model (what the round trip and determinism compare)."""
 

@@ -10,6 +10,8 @@
    are concepts the concept-disjoint protocol holds out.
 3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
 4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
+5. text-to-image.png: the shipped shapes-diffusion model on the captions of `IMAGE_SCENES` held-out world scenes,
+   4 seeds each, beside the world's own render of the scene the caption describes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ MESH_PROMPTS = {
     "bed": "a bed with a headboard",
     "mug": "a mug with a handle",
 }
+IMAGE_SCENES = 10
+IMAGE_SEEDS = (0, 1, 2, 3)
 
 
 def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
@@ -110,13 +114,34 @@ def mesh_sheet(out_dir: Path) -> Path:
     return out_dir / "text-to-mesh.png"
 
 
+def image_sheet(out_dir: Path) -> Path:
+    import numpy as np
+
+    import gfx.image
+    from gfx.data.shapes2d.raster import render
+    from gfx.data.shapes2d.world import WorldConfig, caption, sample_scene
+    from gfx.recipes.image_eval import split_seed
+    from gfx.svg.core.render import contact_sheet, save_png
+
+    rng = np.random.default_rng(split_seed("test"))
+    scenes = [sample_scene(rng, WorldConfig(mark_prob=0)) for _ in range(IMAGE_SCENES)]
+    captions = [caption(scene, rng) for scene in scenes]
+    rows = []
+    for scene, text in zip(scenes, captions, strict=True):
+        images = [np.asarray(r.image) for r in gfx.image.generate(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0])]
+        rows.append([np.kron(im, np.ones((2, 2, 1), np.uint8)) for im in images + [render(scene)]])
+    columns = [f"seed {s}" for s in IMAGE_SEEDS] + ["world render"]
+    save_png(contact_sheet(rows, [c[:48] for c in captions], columns), out_dir / "text-to-image.png")
+    return out_dir / "text-to-image.png"
+
+
 def main(argv: list[str]) -> int:
     sheets_only = "--sheets" in argv
     args = [a for a in argv if a != "--sheets"]
     out_dir = Path(args[0] if args else "demo-out")
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
-             lambda: mesh_sheet(out_dir)]
+             lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir)]
     if not sheets_only:
         steps.insert(0, lambda: corpus_sheet(out_dir))
     for step in steps:
