@@ -24,6 +24,7 @@ SHIPPED = {
     "starvector": "starvector-mini",
     "mesh-classifier": "parts-classifier",
     "svgcraft-layout": "svgcraft-layout",
+    "llm4svg": "llm4svg-mini",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 

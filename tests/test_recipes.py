@@ -122,6 +122,21 @@ def test_svgcraft_layout_recipe_ships_a_layout_model_with_its_card(tmp_path):
     assert "relation acc." in layout_table(report).columns
 
 
+def test_llm4svg_recipe_ships_a_causal_lm_with_the_svg_tokens_and_its_card(tmp_path):
+    from gfx.svg.core.metrics import is_valid_svg
+    from gfx.svg.llm4svg import LLM4SVG
+
+    out = tmp_path / "llm4svg-toy"
+    card = run_tiny("llm4svg", out)
+    assert_shipped_layout(out, "llm4svg", 2)
+    assert card["steps"] == 2 and card["val_loss"] is not None and card["train_icons"] == 12
+    assert (out / "lm" / "config.json").is_file() and (out / "lm" / "tokenizer.json").is_file()
+    pipe = LLM4SVG.from_pretrained(out)
+    assert pipe.lm.config.vocab_size == card["text_vocab"] + card["svg_tokens"]  # the saved tokens, none added
+    [icon] = pipe("star", n=1, seed=0)
+    assert is_valid_svg(icon.svg)
+
+
 @pytest.mark.slow
 def test_iconshop_recipe_trains_resumes_and_ships_a_generator(tmp_path):
     from gfx.svg.iconshop import IconShop
