@@ -40,6 +40,7 @@ OUTPUTS: dict[str, Callable] = {
     "VATPipeline": lambda pipe, seed: _mesh_arrays(pipe("a round table", seed=seed)),
     "PointClassifier": lambda model, seed: [model.classify(_chair(), seed=seed)[1]],
     "SVGCraftLayout": lambda pipe, seed: [pipe("two trees left of a house", seed=seed).tokens],
+    "LLM4SVG": lambda pipe, seed: [r.svg for r in pipe("house", n=1, seed=seed)] + [pipe.describe(ICON)],
 }
 """Class name -> a small seeded output of a loaded model (what the round trip and determinism compare)."""
 

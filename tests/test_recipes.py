@@ -43,8 +43,8 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "mesh-classifier", "starvector", "svgcraft-layout",
-                               "vat"]
+    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "llm4svg", "mesh-classifier", "starvector",
+                               "svgcraft-layout", "vat"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)

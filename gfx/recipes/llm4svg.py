@@ -23,8 +23,8 @@ import torch
 
 from gfx.backbones.language import CausalLM
 from gfx.recipes.batching import Batches, by_size
-from gfx.recipes.card import Card, Table, run_lines
-from gfx.recipes.llm4svg_data import Instruction, instructions, text_corpus
+from gfx.recipes.card import Card, Table, minutes, run_lines
+from gfx.recipes.llm4svg_data import MAX_EDIT_TOKENS, MAX_SVG_TOKENS, Instruction, instructions, text_corpus
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 from gfx.runtime import optional_import
 from gfx.svg.llm4svg import LLM4SVG, LLM4SVGConfig
@@ -52,8 +52,8 @@ class LLM4SVGRecipe(RecipeConfig):
     eval_every: int = 400
     eval_batches: int = 8
     checkpoint_every: int = 100
-    max_svg_tokens: int = 256  # icons longer than this (semantic tokens, BOS and EOS included) are left out
-    max_edit_tokens: int = 128  # edit examples only for icons (and edits) up to this length
+    max_svg_tokens: int = MAX_SVG_TOKENS  # icons longer than this (semantic tokens, BOS and EOS included) are left out
+    max_edit_tokens: int = MAX_EDIT_TOKENS  # edit examples only for icons (and edits) up to this length
     train_icons: int = 0  # use the first N training icons (0: all)
     val_icons: int = 200  # validation icons (evenly spaced over the val split)
     eval_limit: int | None = 50  # prompts / test icons of the card's evaluation
@@ -208,7 +208,8 @@ def card(name: str, facts: dict) -> Card:
         run=run_lines(facts, "next-token cross-entropy of answers and target SVGs",
                       steps=f"{facts['steps']} of {facts['planned_steps']} planned"),
         metrics=metric_tables(facts["eval"]) if "eval" in facts else [],
-        notes=["Quality is weak: a 1M-parameter LM trained for half an hour on one CPU thread. Validity holds by "
+        notes=[f"Quality is weak: a {facts['parameters'] / 1e6:.1f}M-parameter LM trained for "
+               f"{minutes(facts['train_wall_time_s'])} on one CPU thread. Validity holds by "
                "construction (grammar-constrained decoding); the draw table puts it beside IconShop "
                "(`models/iconshop-mini`, 2M parameters, 281 min of training, which saw the held-out concepts) on the "
                "same prompts and seeds."],

@@ -37,6 +37,10 @@ CACHE_DIR = cache_dir("llm4svg")
 DATA_VERSION = 1
 """Bump when the instructions change, to invalidate the cache."""
 UNCATEGORISED = "Icon"
+MAX_SVG_TOKENS = 256
+"""Icons longer than this (semantic tokens, BOS and EOS included) give no instructions."""
+MAX_EDIT_TOKENS = 128
+"""Edit instructions only for icons, and edits, up to this length (an edit example holds two icons)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,8 @@ def _bucket(icon_id: str, salt: str) -> int:
     return int(hashlib.sha256(f"{salt}:{icon_id}".encode()).hexdigest()[:8], 16)
 
 
-def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_tokens: int,
-                      max_edit_tokens: int) -> list[Instruction]:
+def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_tokens: int = MAX_SVG_TOKENS,
+                      max_edit_tokens: int = MAX_EDIT_TOKENS) -> list[Instruction]:
     """The instructions of one icon (none when its sequence is longer than `max_svg_tokens`)."""
     doc = normalize(parse_svg(record.svg), view_box=tokenizer.config.view_box, to_paths=False)
     ids = tuple(tokenizer.encode(doc))
@@ -132,8 +136,8 @@ def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_
     return out
 
 
-def instructions(records: Sequence[IconRecord], tokenizer: SemanticTokenizer, max_svg_tokens: int = 256,
-                 max_edit_tokens: int = 128, split: str = "train") -> list[Instruction]:
+def instructions(records: Sequence[IconRecord], tokenizer: SemanticTokenizer, max_svg_tokens: int = MAX_SVG_TOKENS,
+                 max_edit_tokens: int = MAX_EDIT_TOKENS, split: str = "train") -> list[Instruction]:
     """Every instruction of the `split` icons among `records`, in record order; cached by content.
 
     ValueError when `split` is "test": the test split is for evaluation only."""

@@ -21,6 +21,7 @@ from gfx.data.icons import IconRecord, load_icons, words
 from gfx.recipes.llm4svg_data import describe_answer, icon_instructions
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.metrics import compare, is_valid_svg
+from gfx.svg.core.serialize import to_svg
 from gfx.svg.icon_clip import retrieval_metrics
 
 
@@ -71,27 +72,27 @@ def describe_accuracy(pipe, records: list[IconRecord], evaluator, progress=None)
     }
 
 
-def edit_scores(pipe, records: list[IconRecord], seed: int = 0, progress=None) -> dict:
-    """Validity, exact match and render MSE of the model's edits of `records` (those with a trained edit)."""
+def edit_scores(pipe, records: list[IconRecord], seed: int = 0, progress=None, max_edit_tokens: int = 128) -> dict:
+    """Validity, exact match and render MSE of the model's edits of `records` (those with an edit, picked as in
+    training with `max_edit_tokens`)."""
     cases = []
     for r in records:
-        edits = [i for i in icon_instructions(r, pipe.tokenizer, pipe.config.max_svg_tokens,
-                                              pipe.config.max_svg_tokens) if i.task == "edit"]
+        edits = [i for i in icon_instructions(r, pipe.tokenizer, pipe.config.max_svg_tokens, max_edit_tokens)
+                 if i.task == "edit"]
         if edits:
             cases.append((r, edits[0]))
     valid, exact, mse, unedited = [], [], [], []
     for k, (r, edit) in enumerate(cases):
         [result] = pipe.edit(r.svg, edit.text, seed=seed + k)
-        target = pipe.tokenizer.decode(edit.target)
-        from gfx.svg.core.serialize import to_svg
-
+        target = to_svg(pipe.tokenizer.decode(edit.target))
         valid.append(is_valid_svg(result.svg))
         exact.append(tuple(result.tokens) == edit.target)
-        mse.append(compare(to_svg(target), result.svg, 128)["mse"])
-        unedited.append(compare(to_svg(target), r.svg, 128)["mse"])
+        mse.append(compare(target, result.svg, 128)["mse"])
+        unedited.append(compare(target, r.svg, 128)["mse"])
         if progress is not None:
             progress(k + 1, len(cases), "edit")
-    return {"icons": len(cases), "validity": float(np.mean(valid)), "exact_match": float(np.mean(exact)),
+    return {"icons": len(cases), "valid": int(np.sum(valid)), "validity": float(np.mean(valid)),
+            "exact_match": float(np.mean(exact)),
             "mse": float(np.mean(mse)), "mse_unedited": float(np.mean(unedited))}
 
 
@@ -117,7 +118,8 @@ def evaluate_model(pipe, split: str = "test", limit: int = 50, protocol: str = "
     report["draw"] = evaluate_generalization(protocol, iconshop or load_iconshop(), seeds, limit, progress,
                                              others={"llm4svg": draw})
     report["draw"]["methods"]["llm4svg"]["validity"] = float(np.mean(valid))
-    report["validity"] = float(np.mean(valid + [report["edit"]["validity"] == 1.0]))
+    edit = report["edit"]
+    report["validity"] = (sum(valid) + edit["valid"]) / (len(valid) + edit["icons"])  # every SVG the model wrote
     return report
 
 

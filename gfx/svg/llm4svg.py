@@ -89,6 +89,8 @@ class LLM4SVG:
     def __init__(self, lm: CausalLM, tokenizer: SemanticTokenizer | None = None, config: LLM4SVGConfig | None = None):
         if lm.tokenizer is None:
             raise ValueError("LLM4SVG needs a causal LM with a text tokenizer (tokenizer.json in its directory)")
+        if lm.tokenizer.eos_token_id is None:
+            raise ValueError("the causal LM's tokenizer has no eos token; LLM4SVG ends descriptions with it")
         self.lm, self.config = lm.eval(), config or LLM4SVGConfig()
         self.tokenizer = tokenizer or SemanticTokenizer()
         names = [token_name(t) for t in self.tokenizer.vocab]
@@ -100,8 +102,6 @@ class LLM4SVG:
                                    [descriptions[self.tokenizer.vocab[k]] for k in missing])
         self.token_ids: list[int] = [int(i) for i in lm.tokenizer.convert_tokens_to_ids(names)]
         self._semantic_of = {m: k for k, m in enumerate(self.token_ids)}
-        if lm.tokenizer.eos_token_id is None:
-            raise ValueError("the causal LM's tokenizer has no eos token; LLM4SVG ends descriptions with it")
 
     # --- files ----------------------------------------------------------------------------------
     @classmethod

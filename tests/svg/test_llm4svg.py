@@ -2,6 +2,8 @@
 every drawing and edit is a valid SVG (grammar-constrained), describing writes text only, candidate scores equal an
 uncached forward, a saved pipeline loads back identical, and bad input fails with a short message."""
 
+import copy
+
 import pytest
 import torch
 
@@ -83,6 +85,8 @@ def test_save_load_round_trip_keeps_tokens_and_outputs(pipe, tmp_path):
 
 
 def test_bad_input_fails_clearly(pipe, tmp_path):
+    from gfx.backbones.language import CausalLM
+
     with pytest.raises(KeyError, match="unknown LLM4SVG task 'paint'"):
         pipe.prompt_ids("paint", "x")
     with pytest.raises(ValueError, match="needs an input SVG"):
@@ -95,3 +99,6 @@ def test_bad_input_fails_clearly(pipe, tmp_path):
         pipe("a house", n=0)
     with pytest.raises(FileNotFoundError, match="neither a saved LLM4SVG"):
         LLM4SVG.from_pretrained(tmp_path)
+    CausalLM.from_config(copy.deepcopy(pipe.lm.config)).save_pretrained(tmp_path / "bare")  # no tokenizer
+    with pytest.raises(ValueError, match="needs a causal LM with a text tokenizer"):
+        LLM4SVG.from_pretrained(tmp_path / "bare")
