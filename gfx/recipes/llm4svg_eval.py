@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from gfx.data.icons import IconRecord, load_icons, words
-from gfx.recipes.llm4svg_data import describe_answer, icon_instructions
+from gfx.recipes.llm4svg_data import MAX_EDIT_TOKENS, describe_answer, icon_instructions
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.metrics import compare, is_valid_svg
 from gfx.svg.core.serialize import to_svg
@@ -72,7 +72,8 @@ def describe_accuracy(pipe, records: list[IconRecord], evaluator, progress=None)
     }
 
 
-def edit_scores(pipe, records: list[IconRecord], seed: int = 0, progress=None, max_edit_tokens: int = 128) -> dict:
+def edit_scores(pipe, records: list[IconRecord], seed: int = 0, progress=None,
+                max_edit_tokens: int = MAX_EDIT_TOKENS) -> dict:
     """Validity, exact match and render MSE of the model's edits of `records` (those with an edit, picked as in
     training with `max_edit_tokens`)."""
     cases = []
