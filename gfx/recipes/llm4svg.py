@@ -190,6 +190,24 @@ def metric_tables(e: dict) -> list[Table]:
     return [describe, drawing, editing]
 
 
+def notes(facts: dict) -> list[str]:
+    """How to read the card: the run's size, and what the tables say about it."""
+    out = [f"Quality is weak: a {facts['parameters'] / 1e6:.1f}M-parameter LM trained from scratch for "
+           f"{minutes(facts['train_wall_time_s'])} on one CPU thread ({facts['steps']} of {facts['planned_steps']} "
+           "planned steps when the time limit ended the run). Validity holds by construction (grammar-constrained "
+           "decoding); the draw table puts it beside IconShop (`models/iconshop-mini`, 2M parameters, 281 min of "
+           "training, which saw the held-out concepts) on the same prompts and seeds."]
+    if "eval" in facts:
+        e = facts["eval"]
+        out.append(f"Validity over every SVG the model wrote in the evaluation (drawings and edits): {e['validity']:.3f}. "
+                   f"Describing beats chance but not IconCLIP; drawings are far from their concept (mean distance "
+                   f"{e['draw']['methods']['llm4svg']['mean_distance_mean']:.2f} px against IconShop's "
+                   f"{e['draw']['methods']['iconshop']['mean_distance_mean']:.2f}); edits are not learned yet (render "
+                   f"MSE {e['edit']['mse']:.3f} against {e['edit']['mse_unedited']:.3f} for leaving the icon "
+                   "unchanged).")
+    return out
+
+
 def card(name: str, facts: dict) -> Card:
     tasks = facts["tasks"]
     return Card(
@@ -208,11 +226,7 @@ def card(name: str, facts: dict) -> Card:
         run=run_lines(facts, "next-token cross-entropy of answers and target SVGs",
                       steps=f"{facts['steps']} of {facts['planned_steps']} planned"),
         metrics=metric_tables(facts["eval"]) if "eval" in facts else [],
-        notes=[f"Quality is weak: a {facts['parameters'] / 1e6:.1f}M-parameter LM trained for "
-               f"{minutes(facts['train_wall_time_s'])} on one CPU thread. Validity holds by "
-               "construction (grammar-constrained decoding); the draw table puts it beside IconShop "
-               "(`models/iconshop-mini`, 2M parameters, 281 min of training, which saw the held-out concepts) on the "
-               "same prompts and seeds."],
+        notes=notes(facts),
         use=f"""
 from gfx.svg.llm4svg import LLM4SVG
 pipe = LLM4SVG.from_pretrained("models/{name}")   # or any local transformers causal-LM directory
