@@ -55,10 +55,12 @@ CLASSES: dict[str, str] = {
     "FullPart": "gfx.mesh.fullpart",
     "VATPipeline": "gfx.mesh.vat_generator",
     "ShapesDiffusionPipeline": "gfx.image.pipeline",
+    "LLM4SVG": "gfx.svg.llm4svg",
     "HitaPipeline": "gfx.image.hita",  # joins PIPELINES once a hita-mini is shipped
     "XARPipeline": "gfx.image.xar",  # joins PIPELINES once an xar-mini is shipped
     # models
     "Transformer": "gfx.backbones.transformer",
+    "CausalLM": "gfx.backbones.language",  # a transformers directory (config.json without _class_name)
     "StarVectorModel": "gfx.svg.starvector",
     "IconCLIP": "gfx.svg.icon_clip",
     "LayoutLM": "gfx.mesh.layout_lm",
@@ -77,7 +79,8 @@ CLASSES: dict[str, str] = {
 }
 """Class name (the `_class_name` of a config.json or model_index.json) -> the module that defines it."""
 
-PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout", "ShapesDiffusionPipeline")
+PIPELINES = ("IconShop", "StarVector", "FullPart", "VATPipeline", "SVGCraftLayout", "ShapesDiffusionPipeline",
+             "LLM4SVG")
 """The entries of `CLASSES` that are multi-component pipelines (they write model_index.json)."""
 
 LEGACY_LAYOUTS: dict[str, dict[str, tuple[str, str]]] = {
@@ -181,8 +184,8 @@ def save_pipeline(
     Args:
         directory: the pipeline directory (created).
         pipeline: the pipeline object (its class is recorded; it must be in `CLASSES`).
-        components: name -> a model or an object with its own `save_pretrained(dir)` (an index), or a
-            tokenizer (`save(path)`); None
+        components: name -> a model or an object with its own `save_pretrained(dir)` (an index, a
+            transformers `CausalLM`), or a tokenizer (`save(path)`); None
             entries (an absent optional component) are skipped.
         settings: the pipeline's own config dataclass, stored under "config" in model_index.json.
         dtype: storage dtype of the models' floating tensors.
@@ -193,9 +196,11 @@ def save_pipeline(
         if component is None:
             continue
         index[name] = [CLASSES[_registered(type(component))], type(component).__name__]
-        if isinstance(component, torch.nn.Module):
+        if isinstance(component, PretrainedMixin) or (
+            isinstance(component, torch.nn.Module) and not hasattr(component, "save_pretrained")
+        ):
             save_pretrained(component, directory / name, dtype=dtype)
-        elif hasattr(component, "save_pretrained"):  # a component with its own file layout (an index)
+        elif hasattr(component, "save_pretrained"):  # its own file layout (an index, a transformers `CausalLM`)
             component.save_pretrained(directory / name)
         else:
             (directory / name).mkdir(parents=True, exist_ok=True)
@@ -368,8 +373,9 @@ def _is_component(path: Path) -> bool:
 
 
 def _component_path(folder: Path) -> Path:
-    """A component folder, or the tokenizer file inside it."""
-    return folder / TOKENIZER_NAME if (folder / TOKENIZER_NAME).is_file() else folder
+    """A component folder, or the tokenizer file inside a tokenizer's folder (a model's has config.json)."""
+    is_tokenizer = (folder / TOKENIZER_NAME).is_file() and not (folder / CONFIG_NAME).is_file()
+    return folder / TOKENIZER_NAME if is_tokenizer else folder
 
 
 def _add_class_name(path: Path, class_name: str) -> None:

@@ -25,6 +25,7 @@ SHIPPED = {
     "mesh-classifier": "parts-classifier",
     "svgcraft-layout": "svgcraft-layout",
     "shapes-diffusion": "shapes-diffusion",
+    "llm4svg": "llm4svg-mini",
 }
 """Task name -> directory under `MODELS_DIR` of the checkpoint gfx uses by default."""
 

@@ -42,3 +42,28 @@ def tiny_layout_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("layout")
     SVGCraftLayout.build(SVGCraftLayoutConfig.from_name("tiny")).save_pretrained(directory)
     return directory
+
+
+def save_tiny_causal_lm(directory, texts, seed: int = 0, vocab_size: int = 300) -> int:
+    """Save a randomly initialised tiny transformers Llama with a byte-level BPE tokenizer built from `texts`
+    (eos `</s>`) as a local causal-LM directory, the layout a user's pretrained model has; returns the
+    tokenizer's size."""
+    import torch
+
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+    from gfx.backbones.language import CausalLM
+
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(texts) * 10, vocab_size=vocab_size, special_tokens=["<s>", "</s>"],
+                            show_progress=False)
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>",
+                                                     eos_token="</s>")
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, initializer_range=0.5,
+        tie_word_embeddings=False,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    CausalLM.from_config(config, tokenizer).save_pretrained(directory)
+    return len(tokenizer)

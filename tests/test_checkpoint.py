@@ -92,7 +92,7 @@ def test_a_config_of_another_class_is_refused(tmp_path):
 def test_class_registry_resolves_every_entry_and_lists_valid_names():
     for name in CLASSES:
         assert load_class(name).__name__ == name
-    with pytest.raises(KeyError, match="unknown checkpoint class 'Nope'; valid names: FullPart"):
+    with pytest.raises(KeyError, match="unknown checkpoint class 'Nope'; valid names: CausalLM, FullPart"):
         load_class("Nope")
 
 

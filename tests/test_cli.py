@@ -211,3 +211,20 @@ def test_svg_scene_writes_a_grouped_svg_and_describe_reads_it_back(tmp_path, tin
     bad = gfx("svg", "scene", "a purple dragon", "-o", out, "--layout-model", tiny_layout_dir)
     assert bad.returncode == 2 and "names no object the scene model knows" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_svg_generate_and_describe_with_a_local_causal_lm(tmp_path, filled_icon):
+    """Any local transformers causal-LM directory is an LLM4SVG model: valid drawings, a text description."""
+    from gfx.svg.core.metrics import is_valid_svg
+    from tests.conftest import save_tiny_causal_lm
+
+    save_tiny_causal_lm(tmp_path / "lm", ["Draw this description: a house\nSVG:", "Describe this SVG:\nAnswer:"])
+    result = gfx("svg", "generate", "a house", "--seed", 0, "--model", tmp_path / "lm", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert is_valid_svg((tmp_path / "out" / "a-house-0.svg").read_text())
+    src = tmp_path / "ring.svg"
+    src.write_text(filled_icon)
+    described = gfx("svg", "describe", src, "--model", tmp_path / "lm")
+    assert described.returncode == 0, described.stderr
+    bad = gfx("svg", "generate", "a house", "--guidance", 2, "--model", tmp_path / "lm")
+    assert bad.returncode == 2 and "guidance applies to IconShop models" in bad.stderr

@@ -42,6 +42,7 @@ OUTPUTS: dict[str, Callable] = {
     "SVGCraftLayout": lambda pipe, seed: [pipe("two trees left of a house", seed=seed).tokens],
     "ShapesDiffusionPipeline": lambda pipe, seed: [np.asarray(r.image) for r in pipe("a large red circle", seed=seed,
                                                                                       steps=4)],
+    "LLM4SVG": lambda pipe, seed: [r.svg for r in pipe("house", n=1, seed=seed)] + [pipe.describe(ICON)],
 }
 """Class name -> a small seeded output of a loaded model (what the round trip and determinism compare)."""
 

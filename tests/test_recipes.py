@@ -43,8 +43,8 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "mesh-classifier", "shapes-diffusion", "starvector",
-                               "svgcraft-layout", "vat"]
+    assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "llm4svg", "mesh-classifier", "shapes-diffusion",
+                               "starvector", "svgcraft-layout", "vat"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)
@@ -120,6 +120,21 @@ def test_svgcraft_layout_recipe_ships_a_layout_model_with_its_card(tmp_path):
     assert model["validity"] == 1.0 and model["count_accuracy"] > 0  # counts hold by the grammar
     assert baseline["count_accuracy"] == 1.0 and 0 <= baseline["relation_accuracy"] < 1
     assert "relation acc." in layout_table(report).columns
+
+
+def test_llm4svg_recipe_ships_a_causal_lm_with_the_svg_tokens_and_its_card(tmp_path):
+    from gfx.svg.core.metrics import is_valid_svg
+    from gfx.svg.llm4svg import LLM4SVG
+
+    out = tmp_path / "llm4svg-toy"
+    card = run_tiny("llm4svg", out)
+    assert_shipped_layout(out, "llm4svg", 2)
+    assert card["steps"] == 2 and card["val_loss"] is not None and card["train_icons"] == 12
+    assert (out / "lm" / "config.json").is_file() and (out / "lm" / "tokenizer.json").is_file()
+    pipe = LLM4SVG.from_pretrained(out)
+    assert pipe.lm.config.vocab_size == card["text_vocab"] + card["svg_tokens"]  # the saved tokens, none added
+    [icon] = pipe("star", n=1, seed=0)
+    assert is_valid_svg(icon.svg)
 
 
 @pytest.mark.slow

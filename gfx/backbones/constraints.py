@@ -197,6 +197,23 @@ class Grammar:
         return GrammarConstraint(matcher, self.vocab_size)
 
 
+def added_token_vocab(strings: Sequence[str], token_ids: Sequence[int], vocab_size: int) -> list[str]:
+    """A `Grammar` vocabulary for tokens added to a larger model: `strings[k]` at model id `token_ids[k]`, and
+    `#i#` at every other id, which no grammar of delimited tokens can spell (the model's own text tokens).
+
+    Args:
+        strings: the added tokens' grammar strings (e.g. a tokenizer's `vocab`).
+        token_ids: (K,) their ids in the model.
+        vocab_size: the model's logits width.
+    """
+    if len(strings) != len(token_ids):
+        raise ValueError(f"got {len(strings)} token strings for {len(token_ids)} model ids")
+    vocab = [f"#{i}#" for i in range(vocab_size)]
+    for string, model_id in zip(strings, token_ids, strict=True):
+        vocab[model_id] = string
+    return vocab
+
+
 class GrammarConstraint:
     """One sequence's state under a compiled xgrammar grammar (see `Grammar.constraint`)."""
 

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from gfx.backbones.layers import diagonal_mask
+from gfx.backbones.transformer import batch_loss
 from gfx.runtime import optional_import
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,10 @@ class CausalLM(nn.Module):
             cache.valid = full_valid
             cache.position += N
         return out.logits
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Next-token cross-entropy of a training batch, as `Transformer.loss` (`transformer.batch_loss`)."""
+        return batch_loss(self, batch)
 
     def add_modality_tokens(
         self, names: Sequence[str] | None, descriptions: Sequence[str | Sequence[int]]

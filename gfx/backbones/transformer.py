@@ -248,21 +248,26 @@ class Transformer(nn.Module, PretrainedMixin):
         return self.head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Next-token cross-entropy for a training batch.
+        """Next-token cross-entropy for a training batch (`batch_loss`)."""
+        return batch_loss(self, batch)
 
-        Args:
-            batch: "tokens" (B, T) long; optional "loss_mask" (B, T) bool marking the target tokens
-                that count (default all but the first), "attention_mask" (B, T) bool, "prefix"
-                (B, P, prefix_dim), "prefix_mask" (B, P) bool.
-        """
-        tokens = batch["tokens"]
-        logits = self(
-            tokens,
-            prefix=batch.get("prefix"),
-            prefix_mask=batch.get("prefix_mask"),
-            attention_mask=batch.get("attention_mask"),
-        )
-        return next_token_loss(logits, tokens, batch.get("loss_mask"))
+
+def batch_loss(model, batch: dict[str, Tensor]) -> Tensor:
+    """Next-token cross-entropy of a training batch under `model` (a `Transformer` or a `CausalLM`).
+
+    Args:
+        batch: "tokens" (B, T) long; optional "loss_mask" (B, T) bool marking the target tokens
+            that count (default all but the first), "attention_mask" (B, T) bool, "prefix"
+            (B, P, prefix_dim), "prefix_mask" (B, P) bool.
+    """
+    tokens = batch["tokens"]
+    logits = model(
+        tokens,
+        prefix=batch.get("prefix"),
+        prefix_mask=batch.get("prefix_mask"),
+        attention_mask=batch.get("attention_mask"),
+    )
+    return next_token_loss(logits, tokens, batch.get("loss_mask"))
 
 
 def next_token_loss(logits: Tensor, tokens: Tensor, loss_mask: Tensor | None = None) -> Tensor:

@@ -104,8 +104,9 @@ def svg_generate(
     n: int = typer.Option(1, "-n", help="How many icons."),
     seed: int | None = typer.Option(None, help="Random seed (same seed, same icons)."),
     guidance: float | None = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
-    model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one)."),
-    style: IconStyle = typer.Option("outline", help=STYLE_HELP),
+    model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one), or an "
+                                      "LLM4SVG model / local transformers causal-LM directory."),
+    style: IconStyle = typer.Option("outline", help=STYLE_HELP + " IconShop models only."),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
 ) -> None:
     """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
@@ -186,9 +187,21 @@ def svg_scene(
 
 
 @svg_app.command("describe")
-def svg_describe(source: Path = typer.Argument(..., help="Input SVG file.")) -> None:
-    """Say what an SVG shows: its named objects and where, else the nearest scene concepts (IconCLIP)."""
-    from gfx.svg.scene_describe import describe_svg
-
+def svg_describe(
+    source: Path = typer.Argument(..., help="Input SVG file."),
+    model: Path | None = typer.Option(
+        None, help="An LLM4SVG model (e.g. models/llm4svg-mini) or any local transformers causal-LM directory: "
+        "its description instead."),
+) -> None:
+    """Say what an SVG shows: its named objects and where, else the nearest scene concepts (IconCLIP); with --model,
+    what the LLM4SVG model says."""
     with user_errors():
-        typer.echo(describe_svg(read_input(source).decode("utf-8", errors="replace")))
+        svg = read_input(source).decode("utf-8", errors="replace")
+        if model is not None:
+            from gfx.svg.llm4svg import load_default
+
+            typer.echo(load_default(str(model)).describe(svg))
+            return
+        from gfx.svg.scene_describe import describe_svg
+
+        typer.echo(describe_svg(svg))

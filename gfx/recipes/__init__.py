@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 RECIPES = {
     "iconshop": "gfx.recipes.iconshop:RECIPE",
     "svgcraft-layout": "gfx.recipes.svgcraft:RECIPE",
+    "llm4svg": "gfx.recipes.llm4svg:RECIPE",
     "icon-clip": "gfx.recipes.icon_clip:RECIPE",
     "fullpart": "gfx.recipes.fullpart:RECIPE",
     "vat": "gfx.recipes.vat:RECIPE",
@@ -39,6 +40,7 @@ EVALUATIONS = {
     "roundtrip": "gfx.recipes.roundtrip:evaluate_roundtrip",
     "iconshop": "gfx.recipes.iconshop_eval:evaluate_iconshop_split",
     "svgcraft": "gfx.recipes.svgcraft_eval:evaluate_svgcraft",
+    "llm4svg": "gfx.recipes.llm4svg_eval:evaluate_llm4svg",
     "fullpart": "gfx.recipes.fullpart:evaluate_fullpart",
     "vat": "gfx.recipes.vat:evaluate_vat",
     "vectorize": "gfx.recipes.vectorize:evaluate_vectorize",

@@ -285,11 +285,13 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
 
 
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
-                            progress=None, style: str | None = "outline") -> dict:
+                            progress=None, style: str | None = "outline",
+                            others: dict[str, Sampler] | None = None) -> dict:
     """The `protocol` table for an `IconShop` pipeline beside the retrieval and random baselines.
 
     Args:
         pipe: the model (None: only the baselines).
+        others: more name -> sampler rows (other models), first in the table.
         limit: prompt this many concepts, evenly spaced (0 = all); ranks are always over every concept.
         style: the model's drawing style (`IconShop.__call__`; None: unconstrained).
     """
@@ -299,7 +301,7 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
     rows = np.arange(len(pset.prompts))
     if limit:
         rows = rows[:: max(1, len(rows) // limit)][:limit]
-    samplers = {}
+    samplers = dict(others or {})
     if pipe is not None:
         samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style)[0].svg
     samplers.update(baseline_samplers(train))

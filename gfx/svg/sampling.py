@@ -1,6 +1,7 @@
 """Grammar-constrained sampling of whole drawings with retries, shared by the token-based SVG pipelines.
 
-Used by `IconShop` (text prefix, guidance, infilling) and `StarVector` (visual-token prefix).
+Used by `IconShop` (text prefix, guidance, infilling), `StarVector` (visual-token prefix) and `LLM4SVG` (a
+causal LM's own text prompt, no prefix).
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ def sample_drawings(
     tokens; 4. sample the rows that decoded empty again, at most `retries` times.
 
     Args:
-        model: the decoder `Transformer`.
+        model: the decoder `Transformer` or a `CausalLM`.
         tokenizer: decodes ids into a `Document`.
         prompts: token ids per row (BOS first).
         constraint: row ids -> a constraint already advanced through them.
-        prefix: (B, P, prefix_dim) conditioning per row; prefix_mask: (B, P) bool or None.
+        prefix: (B, P, prefix_dim) conditioning per row, or None; prefix_mask: (B, P) bool or None.
         max_tokens: longest sequence (prompt included), plus `extra_budget`.
         sampling: a `SamplingConfig`.
         retries: extra attempts for rows that decode empty.
@@ -70,7 +71,7 @@ def sample_drawings(
         budget = max_tokens - min(len(r) for r in rows) + extra_budget
         out = generate(
             model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
-            prefix=prefix[todo], prefix_mask=None if prefix_mask is None else prefix_mask[todo],
+            prefix=None if prefix is None else prefix[todo], prefix_mask=None if prefix_mask is None else prefix_mask[todo],
             guidance=Guidance(guidance), stop_tokens=[stop], constraints=[constraint(r) for r in rows], pad_id=PAD_ID,
             use_cache=use_cache, seed=None if seed is None else seed + 7919 * attempt,
         )

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from gfx.backbones.constraints import Grammar
+from gfx.backbones.constraints import Grammar, added_token_vocab
 from gfx.backbones.decoding import generate
 from gfx.backbones.sampling import SamplingConfig
 from gfx.backbones.transformer import Transformer, TransformerConfig
@@ -218,9 +218,7 @@ class SVGCraftLayout:
         if self.token_ids is None:
             vocab = self.tokenizer.vocab + [f"#{i}#" for i in range(len(self.tokenizer.vocab), vocab_size)]
         else:  # the model's own tokens can never spell a layout token
-            vocab = [f"#{i}#" for i in range(vocab_size)]
-            for layout_id, model_id in enumerate(self.token_ids):
-                vocab[model_id] = self.tokenizer.vocab[layout_id]
+            vocab = added_token_vocab(self.tokenizer.vocab[: len(self.token_ids)], self.token_ids, vocab_size)
         return Grammar(vocab, self.tokenizer.grammar_ebnf(groups), [self._model_id(EOS_ID)], vocab_size=vocab_size)
 
     def _vocab_size(self) -> int:

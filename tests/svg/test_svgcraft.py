@@ -8,6 +8,7 @@ import torch
 
 from gfx.svg.scene_text import ScenePromptError, parse_scene
 from gfx.svg.svgcraft import EOS_ID, SVGCraftLayout, SVGCraftLayoutConfig
+from tests.conftest import save_tiny_causal_lm
 
 PROMPTS = ["two small trees left of a house and a sun above the house", "three birds", "a cat inside a large box",
            "a car next to a bus and two clouds over the bus", "6 stars"]
@@ -64,24 +65,9 @@ def test_a_prompt_without_known_objects_fails_clearly(pipe):
 
 
 def test_a_tiny_random_causal_lm_is_driven_by_the_same_grammar(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    from gfx.backbones.language import CausalLM
-
-    bpe = tokenizers.ByteLevelBPETokenizer()
-    bpe.train_from_iterator([f"Scene: {p}\nLayout:" for p in PROMPTS] * 10, vocab_size=300,
-                            special_tokens=["<s>", "</s>"], show_progress=False)
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>",
-                                                     eos_token="</s>")
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, initializer_range=0.5,
-        tie_word_embeddings=False,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    CausalLM.from_config(config, tokenizer).save_pretrained(tmp_path / "lm")
+    text_vocab = save_tiny_causal_lm(tmp_path / "lm", [f"Scene: {p}\nLayout:" for p in PROMPTS])
     lm_pipe = SVGCraftLayout.from_causal_lm(tmp_path / "lm", SVGCraftLayoutConfig(temperature=1.0, top_p=1.0))
-    assert min(lm_pipe.token_ids) >= len(tokenizer)  # the layout tokens were added to its vocabulary
+    assert min(lm_pipe.token_ids) >= text_vocab  # the layout tokens were added to its vocabulary
     for prompt in PROMPTS[:3]:
         for seed in range(3):
             layout = lm_pipe(prompt, seed=seed)

@@ -607,15 +607,21 @@ class SemanticTokenizer(VocabTokenizer):
         return cls(**current.fields, style=style)
 
     # --- grammar ----------------------------------------------------------------------------
-    def grammar(self) -> str:
-        """XGrammar EBNF of the body between BOS and EOS (specials are never spelled)."""
+    def grammar(self, drawable: bool = False) -> str:
+        """XGrammar EBNF of the body between BOS and EOS (specials are never spelled).
+
+        Args:
+            drawable: the stricter language generators sample from: at least one item, and every subpath
+                draws at least one segment.
+        """
         tok = self.vocab
-        rules = ["root ::= item*", "item ::= element | group", "element ::= " + " | ".join(TAGS)]
+        rules = [f"root ::= item{'+' if drawable else '*'}", "item ::= element | group",
+                 "element ::= " + " | ".join(TAGS)]
         rules.append('group ::= "<g>" ("clip-path=" clip | "mask=" mask) item* "</g>"')
         rules.append('clip ::= "<clipPath>" ("d=" subpath+ ("clip-rule=" rule)?)+ "</clipPath>"')
         rules.append('mask ::= "<mask-content>" item* "</mask-content>"')
         rules.append('path ::= "<path>" "d=" subpath+ style')
-        rules.append('subpath ::= "M" num num seg* "Z"?')
+        rules.append(f'subpath ::= "M" num num seg{"+" if drawable else "*"} "Z"?')
         rules.append('seg ::= "L" num num | "C" num num num num num num')
         for tag in ("polyline", "polygon"):
             rules.append(f'{tag} ::= "<{tag}>" "points=" (num num)+ style')
