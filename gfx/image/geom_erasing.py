@@ -4,7 +4,7 @@ model draws without being asked, by teaching it the concept's name and place in 
     results = pipe("a large red circle", controls=[GeomErasing("models/geom-erasing")])   # fewer marks
     model = ErasingTraining(pipe, ErasingConfig("<mark>", grid=(4, 4)))   # model.loss(batch): the training loss
 
-The method (no official code; details in shared/research/image_anchors.md, section 4):
+The method (no official code; what gfx follows is written out in docs/papers.md, "Geom-Erasing"):
 1. Location tokens `<l0>` .. `<l{N-1}>`: the bins of an nx x ny grid over the image, row-major from the top left
    (`location_tokens`); `box_tokens(box, grid)` names every bin a box covers.
 2. Each training image where an external detector found the concept gets the caption
