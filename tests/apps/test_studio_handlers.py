@@ -314,5 +314,5 @@ def test_batch_refuses_bad_uploads_before_running(tmp_path):
     with pytest.raises(h.StudioInputError) as info:
         h.run_batch(str(typos), None, "", 1, work_dir=work)
     assert str(info.value).startswith("typo.jsonl: line 1: unknown kind 'rendr-svg'; valid kinds: render-svg, "
-                                      "render-mesh, generate-svg, vectorize, generate-mesh, generate-image; line 2: ")
+                                      "render-mesh, generate-svg, generate-scene, vectorize, generate-mesh, generate-image; line 2: ")
     assert str(info.value).count("line ") == 3 and str(info.value).endswith(" ...")
