@@ -54,3 +54,11 @@ def test_transformer_uses_fourier_tables_and_round_trips(tmp_path):
 def test_unknown_coordinate_embedding_is_refused():
     with pytest.raises(ValueError, match="coordinate_embedding 'sinusoid' is not one of"):
         TransformerConfig.from_name("tiny", coordinate_embedding="sinusoid")
+
+
+def test_the_iconshop_recipe_turns_it_on_by_name():
+    from gfx.recipes.iconshop import IconShopRecipe, build
+
+    pipe = build(IconShopRecipe.from_name("tiny", coordinate_embedding="fourier"))
+    assert [type(t) for t in pipe.model.extra] == [FourierCoordinateEmbedding] * 2
+    assert pipe.model.extra[0].features.shape == (pipe.tokenizer.lattice, pipe.model.config.d_model)
