@@ -65,3 +65,10 @@ def test_loss_draws_per_batch_and_decoding_needs_a_draw():
     fresh = make_model()
     with pytest.raises(ValueError, match=r"draw\(1\) first"):
         fresh(batch["tokens"])
+
+
+def test_config_round_trips(tmp_path):
+    model = make_model()
+    model.save_pretrained(tmp_path)
+    loaded = Transformer.from_pretrained(tmp_path)
+    assert loaded.config.lexinvariant_ids == (START, STOP) and loaded.lexinvariant.stop == STOP
