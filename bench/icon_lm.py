@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gfx.backbones.transformer import Transformer, next_token_loss
-from gfx.svg.tokenizers.vocab import EOM_ID, MASK_ID, PAD_ID
+from gfx.svg.tokenizers.vocab import MASK_ID, PAD_ID
 
 
 def icon_sequences(tokenizer, split: str, limit: int, max_tokens: int) -> list[np.ndarray]:
@@ -99,12 +99,12 @@ def heldout(
 def palette_recall(
     tokenizer, icons: Sequence[np.ndarray], labels: Sequence[int], seed: int, max_elements: int = 6
 ) -> list[np.ndarray]:
-    """The palette-recall task on icons of 2..`max_elements` path elements: every element is followed by
-    `<eom>` and a palette label (distinct within the icon, drawn from `labels`); after a `<mask>` the
-    elements come again in a shuffled order, each followed by `<eom>` and its label, which only the first
-    pass tells:
+    """The palette-recall task on icons of 2..`max_elements` path elements: every element, its closing Z
+    dropped, is followed by a palette label (distinct within the icon, drawn from `labels`); after a
+    `<mask>` the elements come again in a shuffled order, each followed by its label, which only the
+    first pass tells (the element's last point, which precedes the label in both passes, is the key):
 
-        <bos> E1 <eom> <c5> E2 <eom> <c9> E3 <eom> <c2> <mask> E2 <eom> <c9> E3 <eom> <c2> E1 <eom> <c5> <eos>
+        <bos> E1 <c5> E2 <c9> E3 <c2> <mask> E2 <c9> E3 <c2> E1 <c5> <eos>
 
     Returns:
         one (L,) int64 sequence per icon that has 2..max_elements elements.
@@ -117,10 +117,11 @@ def palette_recall(
         starts = np.flatnonzero(paints[body])
         if not 2 <= len(starts) <= max_elements:
             continue
-        elements = np.split(body, starts[1:])
+        close = tokenizer.command_ids["Z"]
+        elements = [e[:-1] if e[-1] == close else e for e in np.split(body, starts[1:])]
         palette = rng.choice(labels, size=len(elements), replace=False)
         order = rng.permutation(len(elements))
-        first = [t for e, c in zip(elements, palette, strict=True) for t in (*e, EOM_ID, c)]
-        again = [t for i in order for t in (*elements[i], EOM_ID, palette[i])]
+        first = [t for e, c in zip(elements, palette, strict=True) for t in (*e, c)]
+        again = [t for i in order for t in (*elements[i], palette[i])]
         out.append(np.asarray([ids[0], *first, MASK_ID, *again, ids[-1]], dtype=np.int64))
     return out
