@@ -1,16 +1,19 @@
 """Backbone options (issue "Language backbone II"): one line per option with what it was measured on, the
 metric with and without it, and the test of its exactness claim.
 
-    python -m bench.backbone_options [--options token-healing]
+    python -m bench.backbone_options [--options token-healing] [--recompute]
     python -m bench backbone_options
 
 Every option is a function in `OPTIONS` that measures itself and returns an `OptionLine`; results go to
-bench/results/backbone_options.json. CPU, one torch thread, each option well under a minute.
+bench/results/backbone_options.json. CPU, one torch thread. Measurements that train several models
+(minutes each) are kept in .cache/backbone_options/<option>.json and printed from there; `--recompute`
+measures again (also after changing an option's defaults).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import re
@@ -19,12 +22,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gfx.config import lookup
 from gfx.runtime import set_threads
 
 RESULTS = Path(__file__).parent / "results" / "backbone_options.json"
+CACHE = Path(__file__).parents[1] / ".cache" / "backbone_options"
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,161 @@ def token_healing(
     )
 
 
-OPTIONS = {"token-healing": token_healing}
+def coordinate_embeddings(steps: int = 800, seeds: tuple[int, ...] = (0, 1), grid: int = 49) -> OptionLine:
+    """Item 7: held-out next-token loss of an unconditional icon LM (IconShop's tokens and x/y coordinate
+    tables at `grid`, width 64, 2 layers) after `steps` steps with learned x/y tables against fixed Fourier
+    features plus a learned residual; same parameters, batches and seeds."""
+    from bench.icon_lm import heldout, icon_sequences, train_lm
+    from gfx.backbones.transformer import Transformer, TransformerConfig
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=grid))
+    train_seqs = icon_sequences(tok, "train", 4000, 128)
+    val_seqs = icon_sequences(tok, "val", 400, 128)
+    xy = torch.from_numpy(tok.point_xy(np.arange(tok.vocab_size)))
+
+    def is_point(tokens):
+        return xy[tokens][..., 0] >= 0
+
+    losses, points = {"learned": [], "fourier": []}, {"learned": [], "fourier": []}
+    for seed in seeds:
+        for kind in losses:
+            torch.manual_seed(seed)
+            config = TransformerConfig(vocab_size=tok.vocab_size, d_model=64, n_layer=2, n_head=2, max_seq_len=128,
+                                       extra_vocab_sizes=(tok.lattice, tok.lattice), coordinate_embedding=kind)
+            model = Transformer(config)
+            model.set_token_extra_ids(xy)
+            train_lm(model, train_seqs, steps, seed)
+            losses[kind].append(heldout(model, val_seqs)[0])
+            points[kind].append(heldout(model, val_seqs, is_point)[0])
+    params = sum(p.numel() for p in model.parameters())
+    return OptionLine(
+        option="7 structured coordinate embeddings (fourier)",
+        measured_on=f"unconditional icon LM, PathTokenizer grid {grid} (V={tok.vocab_size}), 64x2, {params:,} "
+        f"params, {len(train_seqs)} train icons, {steps} steps x 16, seeds {list(seeds)}; "
+        f"{len(val_seqs)} val icons",
+        metric="val loss (mean over seeds)",
+        without=float(np.mean(losses["learned"])),
+        with_=float(np.mean(losses["fourier"])),
+        test="tests/backbones/test_coordinate_embedding.py::test_features_are_fixed_and_residual_starts_at_zero",
+        extra={**spread(losses), **{f"point-token {k}": v for k, v in spread(points).items()}},
+    )
+
+
+def lexinvariant_ids(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), labels: int = 32) -> OptionLine:
+    """Item 8: palette recall (`bench.icon_lm.palette_recall`) on icons at grid 25: accuracy of the second
+    pass's labels (argmax over the palette), which only the first pass tells, for a 64x2 model with learned
+    label embeddings against lexinvariant ones. Training labels come from the first half of the palette; "held-out labels" tests
+    with the second half, which the learned model never saw."""
+    from bench.icon_lm import heldout, icon_sequences, palette_recall, train_lm
+    from gfx.backbones.transformer import Transformer, TransformerConfig
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+    from gfx.svg.tokenizers.vocab import MASK_ID
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=25))
+    first, vocab = tok.vocab_size, tok.vocab_size + labels
+    palette, seen, unseen = range(first, vocab), range(first, first + labels // 2), range(first + labels // 2, vocab)
+    train_icons, val_icons = icon_sequences(tok, "train", 4000, 90), icon_sequences(tok, "val", 600, 90)
+
+    def recalled(tokens):
+        return (tokens >= first) & (torch.cumsum(tokens == MASK_ID, dim=1) > 0)
+
+    accuracy = {"learned": [], "lexinvariant": []}
+    unseen_accuracy = {"learned": [], "lexinvariant": []}
+    for seed in seeds:
+        train_seqs = palette_recall(tok, train_icons, seen, seed)
+        val_seen = palette_recall(tok, val_icons, seen, 1000 + seed)
+        val_unseen = palette_recall(tok, val_icons, unseen, 1000 + seed)
+        for kind in accuracy:
+            torch.manual_seed(seed)
+            config = TransformerConfig(vocab_size=vocab, d_model=64, n_layer=2, n_head=4, max_seq_len=256,
+                                       lexinvariant_ids=(first, vocab) if kind == "lexinvariant" else ())
+            model = train_lm(Transformer(config), train_seqs, steps, seed)
+            accuracy[kind].append(heldout(model, val_seen, recalled, choices=palette)[1])
+            unseen_accuracy[kind].append(heldout(model, val_unseen, recalled, choices=palette)[1])
+    chance = float(np.mean([1 / ((s >= first).sum() // 2) for s in val_seen]))
+    return OptionLine(
+        option="8 lexinvariant ID tokens (palette labels)",
+        measured_on=f"palette recall on {len(train_seqs)} train / {len(val_seen)} val icons (grid 25, 2-6 "
+        f"elements, {labels} labels, training on {labels // 2}), 64x2, {steps} steps x 16, seeds {list(seeds)}",
+        metric="second-pass label accuracy among the palette (mean over seeds)",
+        without=float(np.mean(accuracy["learned"])),
+        with_=float(np.mean(accuracy["lexinvariant"])),
+        test="tests/backbones/test_lexinvariant.py::test_output_is_invariant_to_a_permutation_of_the_id_labels",
+        extra={**spread(accuracy), **{f"held-out labels {k}": v for k, v in spread(unseen_accuracy).items()},
+               "chance (1 / elements)": chance},
+    )
+
+
+def vocabulary_migration(steps: int = 60, every: int = 20, grid: int = 193, icons: int = 120) -> OptionLine:
+    """Item 1: models/iconshop-mini (grid 97) moved to a finer lattice (`grid`: every old value kept, the
+    points between them new) by each `lattice_migration.INITS` rule; unconditional val loss at the new
+    lattice before training and every `every` steps of fine-tuning (batch 8, lr 2e-4, seed 0, the same
+    batches for every init); inf: not reached within `steps`."""
+    from bench.icon_lm import heldout, icon_sequences, train_lm
+    from gfx.svg.iconshop import IconShop
+    from gfx.svg.lattice_migration import INITS, migrate_lattice
+    from gfx.svg.tokenizers.path import PathTokenizer
+
+    pipe = IconShop.from_pretrained(Path(__file__).parents[1] / "models" / "iconshop-mini")
+    model, old_tok = pipe.model.float(), pipe.tokenizer
+    reference = heldout(model, icon_sequences(old_tok, "val", icons, 160), batch_size=8)[0]
+    tok = PathTokenizer(dataclasses.replace(old_tok.config, grid=grid))
+    train_seqs, val_seqs = icon_sequences(tok, "train", 3000, 160), icon_sequences(tok, "val", icons, 160)
+    curves = {}
+    for init in INITS:
+        torch.manual_seed(0)
+        new, _ = migrate_lattice(model, old_tok, grid, init)
+        curve = curves[init] = [heldout(new, val_seqs, batch_size=8)[0]]
+
+        def evaluate(progress, new=new, curve=curve):
+            if progress.step % every == 0:
+                curve.append(heldout(new, val_seqs, batch_size=8)[0])
+
+        train_lm(new, train_seqs, steps, seed=0, batch_size=8, lr=2e-4, callback=evaluate)
+    after = {f"{init} after {steps} steps": curve[-1] for init, curve in curves.items()}
+    target = curves["interpolate"][0]
+    catch_up = {f"steps for {init} to reach interpolate's start": next(
+        (i * every for i, loss in enumerate(curve) if loss <= target), float("inf"))
+        for init, curve in curves.items() if init != "interpolate"}
+    return OptionLine(
+        option="1 vocabulary migration (neighbour-bin interpolation / OMP)",
+        measured_on=f"models/iconshop-mini moved from grid 97 (V={old_tok.vocab_size}) to {grid} "
+        f"(V={tok.vocab_size}), {len(val_seqs)} val icons unconditional, fine-tuned on {len(train_seqs)} train icons",
+        metric="val loss before training, zero init -> interpolation",
+        without=curves["zero"][0],
+        with_=curves["interpolate"][0],
+        test="tests/backbones/test_vocab.py::test_neighbour_bin_interpolation_is_exact_on_a_linear_embedding, "
+        "tests/backbones/test_vocab.py::test_omp_reconstructs_a_row_that_is_a_sparse_combination_of_anchors",
+        extra={"grid 97 val loss": reference, **{f"{init} before": c[0] for init, c in curves.items()}, **after,
+               **catch_up},
+    )
+
+
+def spread(values: dict[str, list[float]]) -> dict[str, float]:
+    """Per variant: the mean and the spread (max - min) over seeds."""
+    return {f"{stat} {k}": f(v) for k, v in values.items() for stat, f in
+            (("mean", np.mean), ("spread", np.ptp))}
+
+
+OPTIONS = {
+    "token-healing": token_healing,
+    "coordinate-embeddings": coordinate_embeddings,
+    "lexinvariant-ids": lexinvariant_ids,
+    "vocabulary-migration": vocabulary_migration,
+}
 """Option name -> measurement."""
+
+
+def measured(name: str, recompute: bool = False) -> OptionLine:
+    """The option's line from .cache/backbone_options, measured (and cached) when missing or `recompute`."""
+    path = CACHE / f"{name}.json"
+    if path.exists() and not recompute:
+        return OptionLine(**json.loads(path.read_text()))
+    line = lookup(OPTIONS, name, "backbone option")()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(line), indent=2) + "\n")
+    return line
 
 
 def main(argv: list[str] | None = None) -> list[OptionLine]:
@@ -144,13 +302,14 @@ def main(argv: list[str] | None = None) -> list[OptionLine]:
     parser.add_argument(
         "--options", default=",".join(OPTIONS), help=f"comma-separated subset of {list(OPTIONS)}"
     )
+    parser.add_argument("--recompute", action="store_true", help="measure again instead of reading .cache")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args([] if argv is None else argv)
     set_threads(1)
     lines = []
     for name in args.options.split(","):
         start = time.process_time()
-        lines.append(lookup(OPTIONS, name, "backbone option")())
+        lines.append(measured(name, args.recompute))
         print(f"{lines[-1]}  [{time.process_time() - start:.0f} s]", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps([asdict(line) for line in lines], indent=2) + "\n")

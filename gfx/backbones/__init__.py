@@ -1,6 +1,8 @@
 """Shared sequence backbones and decoding.
 
-- `transformer`: the decoder-only `Transformer` (RoPE, SwiGLU, prefix conditioning, extra embeddings);
+- `transformer`: the decoder-only `Transformer` (RoPE, SwiGLU, prefix conditioning, extra embeddings),
+  with options `coordinate_embedding` (Fourier coordinate tables) and `lexinvariant` (per-sequence ID vectors);
+- `vocab`: vocabulary migration (OMP transplantation, neighbour-bin interpolation);
 - `kv_cache`: the explicit `KVCache` (append, crop/rollback, fork, reorder, gather) and `FullCache`;
 - `decoding`: `generate()`, a numbered loop over shared steps (prefill, decode step, row finishing),
   with `sampling` (temperature, top-k/p, min-p, repetition penalty), `guidance` (classifier-free),

@@ -4,7 +4,10 @@ Options every gfx generator needs:
 - prefix conditioning: a sequence of context vectors (MiniLM token states, image features) projected
   to the model width and placed before the tokens;
 - per-token extra embeddings (e.g. the x and y bins of a point token), looked up from a table that
-  maps each token id to its extra ids and is saved with the weights;
+  maps each token id to its extra ids and is saved with the weights; learned, or fixed Fourier features
+  of the bin plus a learned residual (`coordinate_embedding = "fourier"`, `coordinate_embedding.py`);
+- lexinvariant ID tokens: a range of label-like ids embedded (and predicted) through random vectors
+  drawn per sequence (`lexinvariant_ids = (start, stop)`, `lexinvariant.py`);
 - arbitrary attention masks and position ids per forward (tree attention, infilling).
 
     model = Transformer(TransformerConfig.from_name("tiny", vocab_size=301))
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gfx.backbones.coordinate_embedding import FourierCoordinateEmbedding
 from gfx.backbones.kv_cache import KVCache
 from gfx.backbones.layers import (
     Attention,
@@ -31,8 +35,11 @@ from gfx.backbones.layers import (
     rope_angles,
     scaled_residual_std,
 )
+from gfx.backbones.lexinvariant import LexinvariantIds
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
+
+COORDINATE_EMBEDDINGS = ("learned", "fourier")
 
 
 @dataclass
@@ -62,10 +69,18 @@ class TransformerConfig(ConfigMixin):
         int, ...
     ] = ()  # one extra embedding table per entry (e.g. (bins, bins) for x, y)
     init_std: float = 0.02
+    coordinate_embedding: str = "learned"  # extra tables: "learned" or "fourier" (fixed features + residual)
+    lexinvariant_ids: tuple[int, ...] = ()  # (start, stop): ids with per-sequence random embeddings; (): none
 
     def __post_init__(self):
+        if self.coordinate_embedding not in COORDINATE_EMBEDDINGS:
+            raise ValueError(
+                f"coordinate_embedding {self.coordinate_embedding!r} is not one of {COORDINATE_EMBEDDINGS}"
+            )
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
             raise ValueError(f"d_model {self.d_model} must split into {self.n_head} heads of even width")
+        if self.lexinvariant_ids and (len(self.lexinvariant_ids) != 2 or self.lexinvariant_ids[1] > self.vocab_size):
+            raise ValueError(f"lexinvariant_ids {self.lexinvariant_ids} must be (start, stop) with stop <= vocab_size")
         if self.n_head % (self.n_kv_head or self.n_head):
             raise ValueError(f"n_head {self.n_head} must be a multiple of n_kv_head {self.n_kv_head}")
 
@@ -107,10 +122,18 @@ class Transformer(nn.Module, PretrainedMixin):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
-        self.extra = nn.ModuleList(nn.Embedding(n, config.d_model) for n in config.extra_vocab_sizes)
+        extra_table = (
+            nn.Embedding
+            if config.coordinate_embedding == "learned"
+            else lambda n, d: FourierCoordinateEmbedding(n, d, config.init_std)
+        )
+        self.extra = nn.ModuleList(extra_table(n, config.d_model) for n in config.extra_vocab_sizes)
         # token id -> extra ids, -1 = none; filled by the tokenizer's owner via set_token_extra_ids
         table = torch.full((config.vocab_size, len(config.extra_vocab_sizes)), -1, dtype=torch.long)
         self.register_buffer("token_extra_ids", table)
+        self.lexinvariant = (
+            LexinvariantIds(*config.lexinvariant_ids, config.d_model) if config.lexinvariant_ids else None
+        )
         self.prefix_proj = nn.Linear(config.prefix_dim, config.d_model) if config.prefix_dim else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
@@ -157,7 +180,7 @@ class Transformer(nn.Module, PretrainedMixin):
             for e, table in enumerate(self.extra):
                 present = ids[..., e] >= 0
                 x = x + table(ids[..., e].clamp(min=0)) * present.unsqueeze(-1).to(x.dtype)
-        return x
+        return x if self.lexinvariant is None else self.lexinvariant.embed(tokens, x)
 
     def hidden(
         self,
@@ -237,8 +260,10 @@ class Transformer(nn.Module, PretrainedMixin):
         return self.norm(x[:, P:])
 
     def head(self, hidden: Tensor) -> Tensor:
-        """Logits from hidden states: (..., d_model) -> (..., vocab_size)."""
-        return self.lm_head(hidden)
+        """Logits from hidden states: (..., d_model) -> (..., vocab_size); (B, T, d_model) with
+        lexinvariant ids."""
+        logits = self.lm_head(hidden)
+        return logits if self.lexinvariant is None else self.lexinvariant.logits(hidden, logits)
 
     def forward(self, tokens: Tensor, *, logits_to_keep: int = 0, **kwargs) -> Tensor:
         """Logits (B, T, vocab_size) for every token position, or (B, n, V) for the last
@@ -248,7 +273,10 @@ class Transformer(nn.Module, PretrainedMixin):
         return self.head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Next-token cross-entropy for a training batch (`batch_loss`)."""
+        """Next-token cross-entropy for a training batch (`batch_loss`); with lexinvariant ids, every call draws new
+        ID vectors for the batch."""
+        if self.lexinvariant is not None:
+            self.lexinvariant.draw(batch["tokens"].shape[0], device=batch["tokens"].device)
         return batch_loss(self, batch)
 
 

@@ -48,6 +48,7 @@ class IconShopRecipe(RecipeConfig):
     prefetch: int | None = None  # batches collated ahead in a thread (default: 4 on CUDA, none on CPU)
     references: int = 0  # retrieval augmentation: nearest other-concept icons placed before each icon
     protocol: str | None = None  # "concept-disjoint": train without the held-out concepts (icon_protocols)
+    coordinate_embedding: str = "learned"  # x/y tables: "learned" or "fourier" (docs/backbone_options.md)
 
 
 def splits(config: IconShopRecipe) -> tuple[list, list]:
@@ -70,12 +71,13 @@ def build(config: IconShopRecipe) -> IconShop:
     recipe uses references (the training icons, grouped by concept)."""
     pipeline_config = IconShopConfig.from_name(config.preset, references=config.references)
     if not config.references:
-        return IconShop.build(pipeline_config)
+        return IconShop.build(pipeline_config, coordinate_embedding=config.coordinate_embedding)
     from gfx.recipes.iconshop_references import concept_groups
     from gfx.svg.icon_retrieval import IconIndex
 
     train, val = splits(config)
-    return IconShop.build(pipeline_config, IconIndex.build(train, concept_groups(train + val)[: len(train)]))
+    return IconShop.build(pipeline_config, IconIndex.build(train, concept_groups(train + val)[: len(train)]),
+                          coordinate_embedding=config.coordinate_embedding)
 
 
 def stages(pipe: IconShop, config: IconShopRecipe, facts: dict, device: str) -> Iterator[Stage]:
