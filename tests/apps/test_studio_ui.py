@@ -19,7 +19,11 @@ def _components(blocks, kind):
 
 def test_tabs_are_the_capabilities_gfx_has(tmp_path):
     ui = studio.build_studio(str(tmp_path), work_dir=str(tmp_path))
-    expected = ["Text -> icon", *(["Text -> scene"] if studio.scene_available() else []), "Image -> SVG", *(["Mesh"] if studio.mesh_available() else []), "Batch"]
+    from gfx.apps.image_handlers import image_model_available
+
+    expected = ["Text -> icon", *(["Text -> scene"] if studio.scene_available() else []), "Image -> SVG",
+                *(["Mesh"] if studio.mesh_available() else []),
+                *(["Text -> image"] if image_model_available(None) else []), "Batch"]
     assert [tab.label for tab in _components(ui, gr.Tab)] == expected
 
 

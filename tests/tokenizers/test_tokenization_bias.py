@@ -17,6 +17,7 @@ Text encoders (MiniLM WordPiece, CLIP BPE) only read prompts and never generate,
 from __future__ import annotations
 
 import functools
+import json
 import random
 
 import numpy as np
@@ -36,7 +37,8 @@ SVG_TOKENIZERS = {
     "semantic-thirds": SemanticTokenizer(steps_per_unit=3, colour_levels=3),
     "semantic-wide": SemanticTokenizer(steps_per_unit=8, number_range=(-30.0, 130.0), colour_levels=6),
 }
-SHIPPED_SVG = sorted(p.parent for p in MODELS_DIR.glob("*/tokenizer/tokenizer.json"))
+SHIPPED_SVG = sorted(p.parent for p in MODELS_DIR.glob("*/tokenizer/tokenizer.json")
+                     if "scheme" in json.loads(p.read_text()))  # gfx SVG tokenizers, not a diffusion pipeline's CLIP
 
 
 def prefix_pairs(vocab: list[str]) -> list[tuple[str, str]]:
