@@ -67,3 +67,18 @@ def shapes_pipe(clip_bpe_tokenizer):
 def pipe(request):
     """Each test that takes `pipe` runs on both pipelines."""
     return request.getfixturevalue(f"{request.param}_pipe")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, sd_pipe, shapes_pipe):
+    """{"sd": dir, "shapes": dir} of the two tiny pipelines, so each test loads fresh copies it may change."""
+    dirs = {}
+    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
+        dirs[name] = tmp_path_factory.mktemp(f"{name}-base")
+        pipe.save_pretrained(dirs[name])
+    return dirs
+
+
+@pytest.fixture(params=["sd", "shapes"])
+def kind(request):
+    return request.param

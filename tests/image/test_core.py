@@ -20,20 +20,6 @@ from gfx.image.denoise import encode_prompts, text_to_image
 from gfx.image.pipeline import load_pipeline
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory, sd_pipe, shapes_pipe):
-    dirs = {}
-    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
-        dirs[name] = tmp_path_factory.mktemp(f"{name}-concept-base")
-        pipe.save_pretrained(dirs[name])
-    return dirs
-
-
-@pytest.fixture(params=["sd", "shapes"])
-def kind(request):
-    return request.param
-
-
 def fresh(saved, kind):
     pipe = load_pipeline(saved[kind])
     if hasattr(pipe, "set_progress_bar_config"):

@@ -30,21 +30,6 @@ SD_GRID = (2, 2)
 """The tiny SD tokenizer takes 16 tokens: "<mark>" and 4 bins fit in a negative prompt, 16 bins do not."""
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory, sd_pipe, shapes_pipe):
-    """{"sd": dir, "shapes": dir} of the two tiny pipelines, so each test loads fresh copies it may change."""
-    dirs = {}
-    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
-        dirs[name] = tmp_path_factory.mktemp(f"{name}-base")
-        pipe.save_pretrained(dirs[name])
-    return dirs
-
-
-@pytest.fixture(params=["sd", "shapes"])
-def kind(request):
-    return request.param
-
-
 def fresh(saved, kind):
     pipe = load_pipeline(saved[kind])
     if hasattr(pipe, "set_progress_bar_config"):

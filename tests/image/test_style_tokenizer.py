@@ -30,15 +30,6 @@ from gfx.recipes.style_tokenizer import StyleBatches
 PROMPT = "a large red circle"
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory, sd_pipe, shapes_pipe):
-    dirs = {}
-    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
-        dirs[name] = tmp_path_factory.mktemp(f"{name}-style-base")
-        pipe.save_pretrained(dirs[name])
-    return dirs
-
-
 def tiny_tokenizer(width: int) -> StyleTokenizer:
     torch.manual_seed(0)
     return StyleTokenizer(StyleTokenizerConfig.from_name("tiny", token_dim=width, n_tokens=2))
