@@ -1,7 +1,8 @@
 """Shared sequence backbones and decoding.
 
 - `transformer`: the decoder-only `Transformer` (RoPE, SwiGLU, prefix conditioning, extra embeddings),
-  with options `coordinate_embedding` (Fourier coordinate tables) and `lexinvariant` (per-sequence ID vectors);
+  with options `coordinate_embedding` (Fourier coordinate tables), `lexinvariant` (per-sequence ID vectors)
+  and `skip_decode` (SkipDecode: fewer layers for later positions, KV-cache compatible);
 - `vocab`: vocabulary migration (OMP transplantation, neighbour-bin interpolation);
 - `kv_cache`: the explicit `KVCache` (append, crop/rollback, fork, reorder, gather) and `FullCache`;
 - `decoding`: `generate()`, a numbered loop over shared steps (prefill, decode step, row finishing),

@@ -8,6 +8,8 @@ Options every gfx generator needs:
   of the bin plus a learned residual (`coordinate_embedding = "fourier"`, `coordinate_embedding.py`);
 - lexinvariant ID tokens: a range of label-like ids embedded (and predicted) through random vectors
   drawn per sequence (`lexinvariant_ids = (start, stop)`, `lexinvariant.py`);
+- SkipDecode: later positions run fewer layers, on a schedule that keeps the KV cache valid
+  (`skip_decode = (min_layers, start, stop)`, `skip_mode`, `skip_decode.py`);
 - arbitrary attention masks and position ids per forward (tree attention, infilling).
 
     model = Transformer(TransformerConfig.from_name("tiny", vocab_size=301))
@@ -36,6 +38,7 @@ from gfx.backbones.layers import (
     scaled_residual_std,
 )
 from gfx.backbones.lexinvariant import LexinvariantIds
+from gfx.backbones.skip_decode import SkipSchedule
 from gfx.checkpoint import PretrainedMixin
 from gfx.config import ConfigMixin
 
@@ -71,6 +74,8 @@ class TransformerConfig(ConfigMixin):
     init_std: float = 0.02
     coordinate_embedding: str = "learned"  # extra tables: "learned" or "fourier" (fixed features + residual)
     lexinvariant_ids: tuple[int, ...] = ()  # (start, stop): ids with per-sequence random embeddings; (): none
+    skip_decode: tuple[int, ...] = ()  # (min_layers, start, stop): depth n_layer -> min_layers over positions; (): off
+    skip_mode: str = "exit"  # SkipDecode: "exit" (first layers, head there) or "skip" (layer 0 + top layers)
 
     def __post_init__(self):
         if self.coordinate_embedding not in COORDINATE_EMBEDDINGS:
@@ -83,6 +88,7 @@ class TransformerConfig(ConfigMixin):
             raise ValueError(f"lexinvariant_ids {self.lexinvariant_ids} must be (start, stop) with stop <= vocab_size")
         if self.n_head % (self.n_kv_head or self.n_head):
             raise ValueError(f"n_head {self.n_head} must be a multiple of n_kv_head {self.n_kv_head}")
+        SkipSchedule.from_config(self)  # validates skip_decode and skip_mode
 
     @property
     def head_dim(self) -> int:
@@ -137,6 +143,7 @@ class Transformer(nn.Module, PretrainedMixin):
         self.prefix_proj = nn.Linear(config.prefix_dim, config.d_model) if config.prefix_dim else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.skip = SkipSchedule.from_config(config)
         self.norm = RMSNorm(config.d_model, config.norm_eps)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(lambda m: init_weights(m, config.init_std))
@@ -204,7 +211,8 @@ class Transformer(nn.Module, PretrainedMixin):
             prefix_mask: (B, P) bool, False for padded prefix entries.
             cache: KV cache to read and append to; None runs without one.
             attention_mask: (B, T) bool, False for padding tokens (never attended to).
-            position_ids: (B, P + T) long RoPE positions; default: consecutive from the cache position.
+            position_ids: (B, P + T) long RoPE positions; default: consecutive from the cache position. A
+                SkipDecode schedule reads them too.
             attn_mask: (B, P + T, S) bool, True where a query may attend a key slot, S = cached slots +
                 P + T; replaces the default causal mask (tree attention, infilling).
             extra_ids: (B, T, E) long per-token extra embedding ids; default: the token table.
@@ -212,7 +220,8 @@ class Transformer(nn.Module, PretrainedMixin):
                 e.g. xAR's noisy image entities).
 
         Returns:
-            (B, T, d_model) hidden states of the tokens (prefix positions are dropped).
+            (B, T, d_model) normed hidden states of the tokens (prefix positions are dropped), each from
+            its SkipDecode exit layer where a schedule is on.
         """
         if (tokens is None) == (embeds is None):
             raise ValueError("give either tokens or embeds")
@@ -253,8 +262,12 @@ class Transformer(nn.Module, PretrainedMixin):
                 mask = mask & valid[:, None, :]
                 mask = mask | diagonal_mask(N, N, 0, x.device)  # padding queries see themselves
         x = self.drop(x)
+        depth = None if self.skip is None else self.skip.depth(position_ids)  # (B, N) layers per position
         for i, block in enumerate(self.blocks):
-            x = block(x, rope, mask, cache, i, valid)
+            if depth is None:
+                x = block(x, rope, mask, cache, i, valid)
+            else:
+                x = self.skip.run_block(block, i, x, depth, valid, rope=rope, mask=mask, cache=cache)
         if cache is not None:
             cache.commit(N)
         return self.norm(x[:, P:])
