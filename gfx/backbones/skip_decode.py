@@ -103,9 +103,9 @@ class SkipSchedule:
         return torch.where(runs[..., None], block(x, layer=layer, valid=valid & runs, **inputs), x)
 
 
-def with_skip_decode(model: nn.Module, skip_decode: tuple[int, int, int], mode: str = "exit") -> nn.Module:
-    """A copy of a `Transformer` with the schedule (min_layers, start, stop) on and the same weights: the start of
-    a SkipDecode fine-tune, or a trained model run with a schedule it never saw."""
+def with_skip_decode(model: nn.Module, skip_decode: tuple[int, ...], mode: str = "exit") -> nn.Module:
+    """A copy of a `Transformer` with the schedule (min_layers, start, stop) on (`()`: off) and the same weights:
+    the start of a SkipDecode fine-tune, or a trained model run with a schedule it never saw."""
     config = dataclasses.replace(model.config, skip_decode=tuple(skip_decode), skip_mode=mode)
     copy = type(model)(config).to(next(model.parameters()).device)
     copy.load_state_dict(model.state_dict())
