@@ -7,7 +7,8 @@ metric with and without it, and the test of its exactness claim.
 Every option is a function in `OPTIONS` that measures itself and returns an `OptionLine`; results go to
 bench/results/backbone_options.json. CPU, one torch thread. Measurements that train several models
 (minutes each) are kept in .cache/backbone_options/<option>.json and printed from there; `--recompute`
-measures again (also after changing an option's defaults).
+measures again (also after changing an option's defaults). Running a subset keeps the other options' lines
+in the json.
 """
 
 from __future__ import annotations
@@ -269,6 +270,64 @@ def vocabulary_migration(steps: int = 60, every: int = 20, grid: int = 193, icon
     )
 
 
+def skip_decode(pretrain_steps: int = 1200, tune_steps: int = 200, n_layer: int = 8, stop: int = 64) -> OptionLine:
+    """Item 5: SkipDecode's speed / quality curve. An unconditional icon LM (PathTokenizer grid 49, width 64,
+    `n_layer` layers) trained `pretrain_steps` steps at full depth (kept in .cache/backbone_options), then
+    fine-tuned `tune_steps` steps (lr 1e-3, the same batches) from it under each schedule: full depth, and depth
+    falling linearly from `n_layer` at the first token to half or a quarter at token `stop`, in both modes. Per
+    schedule: val loss before and after the fine-tune, layers per val token, and CPU seconds per token of cached
+    decoding of 24 val icons (best of 3 interleaved rounds; ratio to full depth)."""
+    from bench.icon_lm import cached_decode_seconds, heldout, icon_sequences, train_lm
+    from gfx.backbones.skip_decode import with_skip_decode
+    from gfx.backbones.transformer import Transformer, TransformerConfig
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=49))
+    train_seqs, val_seqs = icon_sequences(tok, "train", 4000, 128), icon_sequences(tok, "val", 400, 128)
+    torch.manual_seed(0)
+    start = Transformer(TransformerConfig(vocab_size=tok.vocab_size, d_model=64, n_layer=n_layer, n_head=2,
+                                          max_seq_len=128, extra_vocab_sizes=(tok.lattice, tok.lattice)))
+    start.set_token_extra_ids(torch.from_numpy(tok.point_xy(np.arange(tok.vocab_size))))
+    weights = CACHE / f"skip-decode-start-{n_layer}x64-{pretrain_steps}.pt"
+    if weights.exists():
+        start.load_state_dict(torch.load(weights))
+    else:
+        train_lm(start, train_seqs, pretrain_steps, seed=0)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(start.state_dict(), weights)
+    start.eval()
+    schedules = {"full": ((), "exit")} | {
+        f"{mode} {n_layer}->{n_layer // k}": ((n_layer // k, 0, stop), mode) for mode in ("exit", "skip") for k in (2, 4)
+    }
+    models, points = {}, {}
+    positions = torch.cat([torch.arange(len(s)) for s in val_seqs])
+    for name, (schedule, mode) in schedules.items():
+        model = with_skip_decode(start, schedule, mode)
+        before = heldout(model, val_seqs)[0]
+        models[name] = train_lm(model, train_seqs, tune_steps, seed=1, lr=1e-3)
+        layers = n_layer if model.skip is None else float(model.skip.depth(positions).float().mean())
+        points[name] = {"before": before, "after": heldout(model, val_seqs)[0], "layers/token": layers}
+    seconds = {name: float("inf") for name in models}
+    for _ in range(3):
+        for name, model in models.items():
+            seconds[name] = min(seconds[name], cached_decode_seconds(model, val_seqs[:24]))
+    extra = {f"{name} {k}": v for name, point in points.items() for k, v in point.items()}
+    extra |= {f"{name} s/token vs full": seconds[name] / seconds["full"] for name in models}
+    extra["full s/token"] = seconds["full"]
+    params = sum(p.numel() for p in start.parameters())
+    return OptionLine(
+        option="5 SkipDecode (skip to half depth)",
+        measured_on=f"unconditional icon LM, PathTokenizer grid 49, 64x{n_layer}, {params:,} params, "
+        f"{pretrain_steps} steps full depth then {tune_steps} steps under each schedule (depth {n_layer} at "
+        f"token 0 -> half or quarter at token {stop}), {len(train_seqs)} train / {len(val_seqs)} val icons",
+        metric="val loss after the same fine-tune, full depth -> skip to half",
+        without=points["full"]["after"],
+        with_=points[f"skip {n_layer}->{n_layer // 2}"]["after"],
+        test="tests/backbones/test_skip_decode.py::test_cached_step_by_step_decoding_matches_the_full_forward",
+        extra=extra,
+    )
+
+
 def spread(values: dict[str, list[float]]) -> dict[str, float]:
     """Per variant: the mean and the spread (max - min) over seeds."""
     return {f"{stat} {k}": f(v) for k, v in values.items() for stat, f in
@@ -280,6 +339,7 @@ OPTIONS = {
     "coordinate-embeddings": coordinate_embeddings,
     "lexinvariant-ids": lexinvariant_ids,
     "vocabulary-migration": vocabulary_migration,
+    "skip-decode": skip_decode,
 }
 """Option name -> measurement."""
 
@@ -311,8 +371,11 @@ def main(argv: list[str] | None = None) -> list[OptionLine]:
         start = time.process_time()
         lines.append(measured(name, args.recompute))
         print(f"{lines[-1]}  [{time.process_time() - start:.0f} s]", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps([asdict(line) for line in lines], indent=2) + "\n")
+    out = Path(args.out)
+    kept = json.loads(out.read_text()) if out.exists() else []  # lines of the options not run this time stay
+    kept = [line for line in kept if line["option"] not in {new.option for new in lines}]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(kept + [asdict(line) for line in lines], indent=2) + "\n")
     return lines
 
 

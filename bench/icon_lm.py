@@ -5,7 +5,8 @@ icons as PathTokenizer sequences, a fixed-budget training run of a `Transformer`
     model = train_lm(model, seqs, steps=600, seed=0)
     loss, accuracy = heldout(model, val_seqs, targets=is_point)
 
-`palette_recall` builds the in-context task of the lexinvariant-ID measurement.
+`palette_recall` builds the in-context task of the lexinvariant-ID measurement; `cached_decode_seconds` times
+decoding through the KV cache (SkipDecode's measurement).
 """
 
 from __future__ import annotations
@@ -94,6 +95,22 @@ def heldout(
         correct += int((scores.argmax(-1) + first == tokens[:, 1:])[mask[:, 1:]].sum())
         count += n
     return total / count, correct / count
+
+
+@torch.no_grad()
+def cached_decode_seconds(model: Transformer, seqs: Sequence[np.ndarray]) -> float:
+    """CPU seconds per token of feeding each of `seqs` through the KV cache one token at a time (batch 1), as
+    decoding does; teacher-forced, so every model decodes the same tokens at the same positions."""
+    from bench.timing import timed
+    from gfx.backbones.decoding import decode_step
+
+    def run():
+        for s in seqs:
+            cache = model.new_cache(1, len(s))
+            for token in torch.as_tensor(s).view(-1, 1, 1):  # (1, 1) each
+                decode_step(model, token, cache)
+
+    return timed(run)[0] / sum(len(s) for s in seqs)
 
 
 def palette_recall(
