@@ -143,8 +143,7 @@ def coordinate_embeddings(steps: int = 800, seeds: tuple[int, ...] = (0, 1), gri
     """Item 7: held-out next-token loss of an unconditional icon LM (IconShop's tokens and x/y coordinate
     tables at `grid`, width 64, 2 layers) after `steps` steps with learned x/y tables against fixed Fourier
     features plus a learned residual; same parameters, batches and seeds."""
-    from bench.icon_lm import heldout, icon_sequences, train_lm
-    from gfx.backbones.transformer import Transformer, TransformerConfig
+    from bench.icon_lm import heldout, icon_sequences, path_lm, train_lm
     from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 
     tok = PathTokenizer(PathTokenizerConfig(grid=grid))
@@ -159,11 +158,7 @@ def coordinate_embeddings(steps: int = 800, seeds: tuple[int, ...] = (0, 1), gri
     for seed in seeds:
         for kind in losses:
             torch.manual_seed(seed)
-            config = TransformerConfig(vocab_size=tok.vocab_size, d_model=64, n_layer=2, n_head=2, max_seq_len=128,
-                                       extra_vocab_sizes=(tok.lattice, tok.lattice), coordinate_embedding=kind)
-            model = Transformer(config)
-            model.set_token_extra_ids(xy)
-            train_lm(model, train_seqs, steps, seed)
+            model = train_lm(path_lm(tok, coordinate_embedding=kind), train_seqs, steps, seed)
             losses[kind].append(heldout(model, val_seqs)[0])
             points[kind].append(heldout(model, val_seqs, is_point)[0])
     params = sum(p.numel() for p in model.parameters())
@@ -277,17 +272,14 @@ def skip_decode(pretrain_steps: int = 1200, tune_steps: int = 200, n_layer: int 
     falling linearly from `n_layer` at the first token to half or a quarter at token `stop`, in both modes. Per
     schedule: val loss before and after the fine-tune, layers per val token, and CPU seconds per token of cached
     decoding of 24 val icons (best of 3 interleaved rounds; ratio to full depth)."""
-    from bench.icon_lm import cached_decode_seconds, heldout, icon_sequences, train_lm
+    from bench.icon_lm import cached_decode_seconds, heldout, icon_sequences, path_lm, train_lm
     from gfx.backbones.skip_decode import with_skip_decode
-    from gfx.backbones.transformer import Transformer, TransformerConfig
     from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 
     tok = PathTokenizer(PathTokenizerConfig(grid=49))
     train_seqs, val_seqs = icon_sequences(tok, "train", 4000, 128), icon_sequences(tok, "val", 400, 128)
     torch.manual_seed(0)
-    start = Transformer(TransformerConfig(vocab_size=tok.vocab_size, d_model=64, n_layer=n_layer, n_head=2,
-                                          max_seq_len=128, extra_vocab_sizes=(tok.lattice, tok.lattice)))
-    start.set_token_extra_ids(torch.from_numpy(tok.point_xy(np.arange(tok.vocab_size))))
+    start = path_lm(tok, n_layer=n_layer)
     weights = CACHE / f"skip-decode-start-{n_layer}x64-{pretrain_steps}.pt"
     if weights.exists():
         start.load_state_dict(torch.load(weights))

@@ -1,8 +1,9 @@
 """Small unconditional icon LMs for the backbone-option measurements (bench/backbone_options.py): corpus
 icons as PathTokenizer sequences, a fixed-budget training run of a `Transformer`, and its held-out loss.
 
-    seqs = icon_sequences(PathTokenizer(PathTokenizerConfig(grid=97)), "train", limit=4000, max_tokens=128)
-    model = train_lm(model, seqs, steps=600, seed=0)
+    tok = PathTokenizer(PathTokenizerConfig(grid=97))
+    seqs = icon_sequences(tok, "train", limit=4000, max_tokens=128)
+    model = train_lm(path_lm(tok, width=64, n_layer=2), seqs, steps=600, seed=0)
     loss, accuracy = heldout(model, val_seqs, targets=is_point)
 
 `palette_recall` builds the in-context task of the lexinvariant-ID measurement; `cached_decode_seconds` times
@@ -32,6 +33,19 @@ def icon_sequences(tokenizer, split: str, limit: int, max_tokens: int) -> list[n
         if len(out) >= limit:
             break
     return out[:limit]
+
+
+def path_lm(tokenizer, width: int = 64, n_layer: int = 2, max_seq_len: int = 128, **config) -> Transformer:
+    """A fresh `Transformer` over a `PathTokenizer`'s ids with IconShop's x/y coordinate tables (`n_head` 2
+    unless `config` says otherwise; other `TransformerConfig` fields in `config`)."""
+    from gfx.backbones.transformer import TransformerConfig
+
+    config = TransformerConfig(**{"vocab_size": tokenizer.vocab_size, "d_model": width, "n_layer": n_layer,
+                                  "n_head": 2, "max_seq_len": max_seq_len,
+                                  "extra_vocab_sizes": (tokenizer.lattice, tokenizer.lattice), **config})
+    model = Transformer(config)
+    model.set_token_extra_ids(torch.from_numpy(tokenizer.point_xy(np.arange(tokenizer.vocab_size))))
+    return model
 
 
 def pad(seqs: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
