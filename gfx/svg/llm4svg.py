@@ -216,8 +216,14 @@ class LLM4SVG:
 
     def edit(self, svg: str | Document, instruction: str, n: int = 1, seed: int | None = None,
              temperature: float | None = None, top_p: float | None = None) -> list[SVGResult]:
-        """Rewrite an SVG as told, e.g. "mirror it horizontally" (the edit instruction)."""
-        prompt = self.prompt_ids("edit", instruction, self.svg_ids(svg))
+        """Rewrite an SVG as told, e.g. "mirror it horizontally" (the edit instruction); the result is on the
+        tokenizer's viewBox. ValueError for an empty instruction, SVGError for an SVG with no visible shape."""
+        if not instruction.strip():
+            raise ValueError('the edit instruction is empty; say what to change, e.g. "make it red"')
+        svg_ids = self.svg_ids(svg)
+        if len(svg_ids) <= 2:
+            raise SVGError("the SVG has no visible shape to edit; give one that draws something")
+        prompt = self.prompt_ids("edit", instruction, svg_ids)
         return self._write_svg(prompt, n, seed, self.sampling(temperature, top_p), instruction)
 
     # --- reading SVG ----------------------------------------------------------------------------

@@ -147,6 +147,21 @@ def test_save_load_round_trip_keeps_tokens_and_outputs(pipe, tmp_path):
     pipe.config = LLM4SVGConfig()
 
 
+def test_the_public_edit_route_writes_a_valid_svg_and_refuses_bad_input(lm_dir):
+    import gfx
+
+    result = gfx.svg.edit(STROKE_ICON, "make it red", seed=0, model=lm_dir)
+    assert is_valid_svg(result.svg) and result.document.elements and tuple(result.document.view_box) == (0, 0, 24, 24)
+    assert result.prompt == "make it red" and result.tokens == gfx.svg.edit(STROKE_ICON, "make it red", seed=0,
+                                                                              model=lm_dir).tokens
+    with pytest.raises(ValueError, match='the edit instruction is empty; say what to change, e.g. "make it red"'):
+        gfx.svg.edit(STROKE_ICON, "  ", model=lm_dir)
+    with pytest.raises(SVGError, match="not well-formed XML"):
+        gfx.svg.edit("<svg", "make it red", model=lm_dir)
+    with pytest.raises(SVGError, match="no visible shape to edit"):
+        gfx.svg.edit('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"/>', "make it red", model=lm_dir)
+
+
 def test_bad_input_fails_clearly(pipe, tmp_path):
     from gfx.backbones.language import CausalLM
 
