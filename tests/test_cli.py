@@ -228,3 +228,32 @@ def test_svg_generate_and_describe_with_a_local_causal_lm(tmp_path, filled_icon)
     assert described.returncode == 0, described.stderr
     bad = gfx("svg", "generate", "a house", "--guidance", 2, "--model", tmp_path / "lm")
     assert bad.returncode == 2 and "guidance applies to IconShop models" in bad.stderr
+
+
+def test_svg_edit_follows_an_instruction_with_a_local_causal_lm(tmp_path, stroke_icon):
+    """`gfx svg edit IN.svg "INSTRUCTION"` is LLM4SVG's edit: a valid SVG written atomically, or one line on bad input
+    with the output left as it was."""
+    from gfx.files import TEMP_PREFIX
+    from gfx.svg.core.metrics import is_valid_svg
+    from tests.conftest import save_tiny_causal_lm
+
+    save_tiny_causal_lm(tmp_path / "lm", ["Edit this SVG: make it red\nSVG:"])
+    (tmp_path / "in.svg").write_text(stroke_icon)
+    (tmp_path / "bad.svg").write_text("<svg><path d=")
+    out = tmp_path / "out.svg"
+    result = gfx("svg", "edit", "in.svg", "make it red", "-o", out, "--seed", 0, "--model", "lm", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out) and is_valid_svg(out.read_text())
+    written = out.read_text()
+    for args, message in [
+        (["missing.svg", "make it red"], "missing.svg does not exist"),
+        (["bad.svg", "make it red"], "bad.svg is not well-formed XML"),
+        (["in.svg", " "], 'the edit instruction is empty; say what to change, e.g. "make it red"'),
+        (["in.svg"], 'say what to change (gfx svg edit IN.svg "make it red" -o OUT.svg)'),
+        (["in.svg", "make it red", "--keep", "0"], "give an INSTRUCTION or --keep, not both"),
+        (["in.svg", "make it red", "--prompt", "house"], "--prompt and --style go with --keep"),
+    ]:
+        bad = gfx("svg", "edit", *args, "-o", out, "--model", "lm", cwd=tmp_path)
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], (args, bad.stderr)
+    assert out.read_text() == written and not list(tmp_path.glob(TEMP_PREFIX + "*"))

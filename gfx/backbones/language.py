@@ -122,8 +122,9 @@ class CausalLM(nn.Module):
         dtype: torch.dtype | None = None,
         prefix_dim: int = 0,
     ) -> CausalLM:
-        """Load model (and tokenizer, when present) from a local directory; never downloads."""
+        """Load model (and tokenizer, when present) from a local directory; never downloads, prints no progress bar."""
         transformers = optional_import("transformers")
+        transformers.utils.logging.disable_progress_bar()
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(

@@ -122,27 +122,55 @@ def svg_generate(
 
 @svg_app.command("edit")
 def svg_edit(
-    source: Path = typer.Argument(..., help="The icon to edit (any SVG; it is normalized first)."),
-    keep: str = typer.Option(..., help="Comma-separated indices of the paths to keep, e.g. 0,1."),
-    prompt: str = typer.Option("", help="What the regenerated paths should depict."),
+    source: Path = typer.Argument(..., help="The SVG to edit (any SVG; it is normalized first)."),
+    instruction: str | None = typer.Argument(
+        None, help='What to change, e.g. "make it red" (LLM4SVG). Leave it out when you give --keep.'),
     output: Path = typer.Option(..., "-o", "--output", help="Output SVG."),
+    keep: str | None = typer.Option(
+        None, help="Instead of an INSTRUCTION: comma-separated indices of the paths to keep, e.g. 0,1; IconShop "
+        "regenerates the others."),
+    prompt: str = typer.Option("", help="With --keep: what the regenerated paths should depict."),
     seed: int | None = typer.Option(None, help="Random seed."),
-    model: Path | None = typer.Option(None, help="IconShop checkpoint directory."),
-    style: IconStyle = typer.Option("outline", help=STYLE_HELP),
+    model: Path | None = typer.Option(
+        None, help="With an INSTRUCTION: an LLM4SVG model or local transformers causal-LM directory; with --keep: an "
+        "IconShop checkpoint directory (default: the shipped one)."),
+    style: IconStyle | None = typer.Option(None, help=STYLE_HELP + " With --keep only (default: outline)."),
 ) -> None:
-    """Keep some paths of an icon and regenerate the others with IconShop."""
-    from gfx.svg.iconshop import load_default
+    """Edit an SVG as told with LLM4SVG (`gfx svg edit IN.svg "make it red" -o OUT.svg`; the shipped model has not
+    learned edits yet), or keep some of its paths and regenerate the others with IconShop (`--keep 0,1`)."""
+    import gfx
+    from gfx.svg.core.parse import parse_svg
 
     with user_errors():
-        try:
-            indices = [int(k) for k in keep.split(",") if k.strip()]
-        except ValueError:
-            raise UsageError(f"--keep must be comma-separated path indices like 0,1, not {keep!r}") from None
-        pipe = load_default(None if model is None else str(model))
-        [result] = pipe.edit(read_input(source).decode("utf-8", errors="replace"), keep=indices, prompt=prompt,
-                             seed=seed, style=style_from_name(style.value))
+        if instruction is None and keep is None:
+            raise UsageError('say what to change (gfx svg edit IN.svg "make it red" -o OUT.svg) or which paths to '
+                             "keep (--keep 0,1)")
+        if instruction is not None and keep is not None:
+            raise UsageError("give an INSTRUCTION or --keep, not both")
+        if instruction is not None and (prompt or style is not None):
+            raise UsageError("--prompt and --style go with --keep; an INSTRUCTION says what to change")
+        data = read_input(source)
+        if instruction is not None:
+            result = gfx.svg.edit(parse_svg(data, source=str(source)), instruction, seed=seed, model=model)
+        else:
+            result = _keep_paths(data.decode("utf-8", errors="replace"), keep, prompt, seed, model,
+                                 style_from_name(style.value if style else "outline"))
         result.save(output)
         typer.echo(str(output))
+
+
+def _keep_paths(svg: str, keep: str, prompt: str, seed: int | None, model: Path | None, style: str | None):
+    """IconShop's edit: keep the paths at the indices in `keep` ("0,1") and regenerate the others."""
+    from gfx.svg.iconshop import load_default
+
+    try:
+        indices = [int(k) for k in keep.split(",") if k.strip()]
+    except ValueError:
+        raise UsageError(f"--keep must be comma-separated path indices like 0,1, not {keep!r}") from None
+    [result] = load_default(None if model is None else str(model)).edit(svg, keep=indices, prompt=prompt, seed=seed,
+                                                                        style=style)
+    return result
+
 
 @svg_app.command("vectorize")
 def svg_vectorize(

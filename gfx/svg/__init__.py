@@ -4,6 +4,7 @@
     icons = gfx.svg.generate("house, home", n=4, seed=0)   # list[SVGResult]
     result = gfx.svg.vectorize("logo.png")                  # SVGResult
     scene = gfx.svg.scene("two trees left of a house", seed=0)   # SVGResult, a <g> per object
+    red = gfx.svg.edit(icons[0].svg, "make it red", seed=0)   # SVGResult (LLM4SVG; the shipped model is weak)
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
         return load_llm4svg(str(model))(prompt, n=n, seed=seed)
     return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance,
                                                                 style=style)
+
+
+def edit(svg, instruction: str, seed: int | None = None, model: str | None = None):
+    """Rewrite an SVG as told, with LLM4SVG's edit instruction (`gfx.svg.llm4svg`): the shipped model, or `model`, an
+    LLM4SVG model or any local transformers causal-LM directory.
+
+    The shipped model (`models/llm4svg-mini`) was trained on five edits ("mirror it horizontally", "flip it upside
+    down", "remove the last shape", "make it red", "make it blue") and has not learned them: its edits are further
+    from the right answer than the unedited icon (`eval.edit` in its metrics.json). Its output is always valid SVG.
+
+    Args:
+        svg: SVG text or a `Document`; it is normalized into the model's viewBox (24 units) first.
+        instruction: what to change, e.g. "make it red".
+
+    Returns:
+        An `SVGResult` on the model's viewBox: valid and non-empty. ValueError for an empty instruction, SVGError for
+        SVG that does not parse or draws nothing.
+    """
+    from gfx.svg.llm4svg import load_default
+
+    [result] = load_default(None if model is None else str(model)).edit(svg, instruction, seed=seed)
+    return result
 
 
 def vectorize(image, method: str = "centerline+refine", model: str | None = None, **options):

@@ -10,7 +10,8 @@ instructions, written in its own text around the SVG tokens (`<svg>` = `<|svg:<b
     edit:      "Edit this SVG: INSTRUCTION\\n" <svg> "\\nSVG:"        -> <svg>
 
 SVG is always written under the semantic tokenizer's grammar over the model's vocabulary (the LM's own text tokens
-can never spell an SVG token), so every drawing decodes to a valid SVG; describing writes text tokens only.
+can never spell an SVG token), so every drawing decodes to a valid SVG, and no path segment ends where it starts
+(but for a subpath that is one dot, `M x y L x y`); describing writes text tokens only.
 
     pipe = LLM4SVG.from_pretrained("models/llm4svg-mini")   # or any local causal-LM directory with a tokenizer
     [icon] = pipe("arrow up", seed=0)                         # list[SVGResult]
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gfx.backbones.constraints import AutomatonConstraint, Grammar, added_token_vocab
+from gfx.backbones.constraints import AutomatonConstraint, BanningConstraint, Grammar, added_token_vocab
 from gfx.backbones.decoding import generate
 from gfx.backbones.language import CausalLM
 from gfx.backbones.sampling import GREEDY, SamplingConfig
@@ -182,6 +183,13 @@ class LLM4SVG:
         vocab = added_token_vocab(self.tokenizer.vocab, self.token_ids, size)
         return Grammar(vocab, self.tokenizer.grammar(drawable=True), [self.token_ids[EOS_ID]], vocab_size=size)
 
+    def _constraint(self, _prompt_ids) -> BanningConstraint:
+        """The grammar, with no zero-length path segments (`SemanticTokenizer.zero_length_segment`, on model ids)."""
+        return BanningConstraint(self._grammar.constraint(), self._zero_length_bans)
+
+    def _zero_length_bans(self, history: Sequence[int]) -> list[int]:
+        return self.model_ids(self.tokenizer.zero_length_segment(self.semantic_ids(history)))
+
     def sampling(self, temperature: float | None = None, top_p: float | None = None) -> SamplingConfig:
         c = self.config
         return SamplingConfig(temperature=c.temperature if temperature is None else temperature,
@@ -194,7 +202,7 @@ class LLM4SVG:
             raise ValueError(f"n must be at least 1, got {n}")
         row = prompt + [self.token_ids[BOS_ID]]
         return sample_drawings(
-            self.lm, self.tokenizer, [row] * n, constraint=lambda _: self._grammar.constraint(), prefix=None,
+            self.lm, self.tokenizer, [row] * n, constraint=self._constraint, prefix=None,
             max_tokens=len(row) + self.config.max_svg_tokens - 1, sampling=sampling, retries=self.config.retries,
             seed=seed, stop=self.token_ids[EOS_ID], splice=lambda ids: self.semantic_ids(ids[len(prompt):]),
             prompt=text, info={"seed": seed, "model": "llm4svg"},
@@ -208,8 +216,14 @@ class LLM4SVG:
 
     def edit(self, svg: str | Document, instruction: str, n: int = 1, seed: int | None = None,
              temperature: float | None = None, top_p: float | None = None) -> list[SVGResult]:
-        """Rewrite an SVG as told, e.g. "mirror it horizontally" (the edit instruction)."""
-        prompt = self.prompt_ids("edit", instruction, self.svg_ids(svg))
+        """Rewrite an SVG as told, e.g. "mirror it horizontally" (the edit instruction); the result is on the
+        tokenizer's viewBox. ValueError for an empty instruction, SVGError for an SVG with no visible shape."""
+        if not instruction.strip():
+            raise ValueError('the edit instruction is empty; say what to change, e.g. "make it red"')
+        svg_ids = self.svg_ids(svg)
+        if len(svg_ids) <= 2:
+            raise SVGError("the SVG has no visible shape to edit; give one that draws something")
+        prompt = self.prompt_ids("edit", instruction, svg_ids)
         return self._write_svg(prompt, n, seed, self.sampling(temperature, top_p), instruction)
 
     # --- reading SVG ----------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def test_zero_length_segments_are_banned_except_dots(pipe):
     tok = pipe.tokenizer
     M, L, C = (tok.command_ids[c] for c in "MLC")
     p, q = tok.point_base + 5, tok.point_base + 9
-    assert tok.zero_length_segment([1, 9, M, p, L]) == []  # "M p L p" is a dot
+    assert tok.zero_length_segment([1, 9, M, p, L]) == []  # "M p L p" is a dot ...
+    assert tok.zero_length_segment([1, 9, M, p, L, p]) == [L, C]  # ... which must end its subpath
     assert tok.zero_length_segment([1, 9, M, p, L, q, L]) == [q]
     assert tok.zero_length_segment([1, 9, M, p, L, q, C, q, q]) == [q]
     assert tok.zero_length_segment([1, 9, M, p, L, q, C, q, p]) == []

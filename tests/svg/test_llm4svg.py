@@ -7,8 +7,9 @@ import copy
 import pytest
 import torch
 
-from gfx.svg.core.document import SVGError
+from gfx.svg.core.document import Path, SVGError
 from gfx.svg.core.metrics import is_valid_svg
+from gfx.svg.tokenizers.vocab import POINT_ARITY
 from tests.conftest import FILLED_ICON, STROKE_ICON, save_tiny_causal_lm
 
 pytest.importorskip("transformers")
@@ -60,6 +61,68 @@ def test_drawings_and_edits_of_a_random_model_are_always_valid(pipe):
             assert pipe.tokenizer.is_valid(body)  # the grammar's language exactly
 
 
+def test_zero_length_segments_are_banned_except_dots(pipe):
+    tok = pipe.tokenizer
+    M, L, C = (tok.command_ids[c] for c in "MLC")
+    x, y, z = (tok.number_ids([v])[0] for v in (3.0, 12.0, 20.0))
+    path = [tok.bos_id, tok.element_ids["path"], tok.attr_ids["d"]]
+    assert tok.zero_length_segment([*path, M, x, y, L, x]) == []  # "M x y L x y" is a dot ...
+    assert tok.zero_length_segment([*path, M, x, y, L, x, y]) == [L, C]  # ... which must end its subpath
+    assert tok.zero_length_segment([*path, M, x, y, C, x, y, x, y, x, y]) == [L, C]
+    assert tok.zero_length_segment([*path, M, x, y, L, z, y]) == []
+    assert tok.zero_length_segment([*path, M, x, y, L, z, y, L, z]) == [y]
+    assert tok.zero_length_segment([*path, M, x, y, L, z, y, C, z, y, z, y, z]) == [y]
+    assert tok.zero_length_segment([*path, M, x, y, L, z, y, C, z, y, z, x, z]) == []  # a loop has a length
+    assert tok.zero_length_segment([*path, M, x, y, L, z, y, L, x]) == []
+
+
+def zero_length_segments(document) -> int:
+    """Path segments of a document that end where they start, but for a subpath that is one dot."""
+    count = 0
+    for element in document.elements:
+        if not isinstance(element, Path):
+            continue
+        points, k, segments = element.points, 0, []
+        for command in element.commands + "M":  # the last M closes the last subpath
+            if command == "M":
+                count += sum(segments) if len(segments) > 1 else 0
+                segments = []
+            elif command != "Z":
+                segments.append(bool((points[k : k + POINT_ARITY[command]] == points[k - 1]).all()))
+            k += POINT_ARITY[command]
+    return count
+
+
+def prefer_zero_length_segments(pipe, monkeypatch):
+    """Make the LM draw paths of lines (+10 on `<path>` and `L`) and add 30 to the logit of the token three back:
+    after `x y L` and `x y L x` that spells the segment's own start point, so zero-length lines are what it wants."""
+    forward, seen = pipe.lm.forward, []
+    lines = pipe.model_ids([pipe.tokenizer.element_ids["path"], pipe.tokenizer.command_ids["L"]])
+
+    def boosted(tokens, *args, **kwargs):
+        logits = forward(tokens, *args, **kwargs).clone()  # (B, T, V)
+        seen[:] = tokens.tolist() if tokens.shape[1] > 1 else [r + t for r, t in zip(seen, tokens.tolist(), strict=True)]
+        logits[:, -1, lines] += 10.0
+        logits[torch.arange(len(seen)), -1, torch.tensor([r[-3] for r in seen])] += 30.0
+        return logits
+
+    monkeypatch.setattr(pipe.lm, "forward", boosted)
+
+
+def test_samples_hold_no_zero_length_segments_even_when_the_model_prefers_them(pipe, monkeypatch):
+    prefer_zero_length_segments(pipe, monkeypatch)
+    results = pipe("a house", n=3, seed=0, temperature=1.0, top_p=1.0)
+    results += pipe.edit(STROKE_ICON, "mirror it horizontally", seed=1, temperature=1.0, top_p=1.0)
+    for result in results:
+        assert zero_length_segments(result.document) == 0
+        assert is_valid_svg(result.svg) and result.document.elements
+        if result.info["finished"]:
+            assert pipe.tokenizer.is_valid(list(result.tokens))
+    monkeypatch.setattr(pipe, "_constraint", lambda _: pipe._grammar.constraint())
+    unbanned = pipe("a house", n=3, seed=0, temperature=1.0, top_p=1.0)
+    assert sum(zero_length_segments(r.document) for r in unbanned) > 10  # what the ban prevents
+
+
 def test_describe_writes_text_and_scores_match_an_uncached_forward(pipe):
     text = pipe.describe(FILLED_ICON)
     assert isinstance(text, str) and "<|svg:" not in text
@@ -82,6 +145,21 @@ def test_save_load_round_trip_keeps_tokens_and_outputs(pipe, tmp_path):
     assert again.lm.config.vocab_size == pipe.lm.config.vocab_size  # nothing added twice
     assert again("a star", seed=3)[0].tokens == pipe("a star", seed=3)[0].tokens
     pipe.config = LLM4SVGConfig()
+
+
+def test_the_public_edit_route_writes_a_valid_svg_and_refuses_bad_input(lm_dir):
+    import gfx
+
+    result = gfx.svg.edit(STROKE_ICON, "make it red", seed=0, model=lm_dir)
+    assert is_valid_svg(result.svg) and result.document.elements and tuple(result.document.view_box) == (0, 0, 24, 24)
+    assert result.prompt == "make it red" and result.tokens == gfx.svg.edit(STROKE_ICON, "make it red", seed=0,
+                                                                              model=lm_dir).tokens
+    with pytest.raises(ValueError, match='the edit instruction is empty; say what to change, e.g. "make it red"'):
+        gfx.svg.edit(STROKE_ICON, "  ", model=lm_dir)
+    with pytest.raises(SVGError, match="not well-formed XML"):
+        gfx.svg.edit("<svg", "make it red", model=lm_dir)
+    with pytest.raises(SVGError, match="no visible shape to edit"):
+        gfx.svg.edit('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"/>', "make it red", model=lm_dir)
 
 
 def test_bad_input_fails_clearly(pipe, tmp_path):

@@ -53,6 +53,7 @@ from gfx.svg.tokenizers.vocab import (
     interleave_commands,
     nearest_level,
     number_string,
+    zero_length_segment,
 )
 
 COMMANDS = ("M", "L", "C", "Z")
@@ -316,19 +317,9 @@ class PathTokenizer(VocabTokenizer):
 
     # --- sampling rules beyond the grammar ---------------------------------------------------
     def zero_length_segment(self, ids: Sequence[int]) -> list[int]:
-        """The point token that would make the segment being written zero-length, as a sampling ban.
-
-        After `... p L` the next point may not be `p`, nor may `... p C p p` end at `p`, except right after
-        `M p` (`M p L p` is a dot, drawn by a round cap). Repeated zero-length segments are how a small
-        model loops until its token budget; in the corpus they are quantization leftovers of tiny segments.
-        """
-        L, C, M = self.command_ids["L"], self.command_ids["C"], self.command_ids["M"]
-        n = len(ids)
-        if n >= 3 and ids[-1] == L and ids[-2] >= self.point_base and ids[-3] != M:
-            return [ids[-2]]
-        if n >= 5 and ids[-3] == C and ids[-1] == ids[-2] == ids[-4] and ids[-5] != M:
-            return [ids[-4]]
-        return []
+        """Sampling bans against zero-length segments (`... p L p`, `... p C p p p`; a dot `M p L p` may only end
+        its subpath): `vocab.zero_length_segment`."""
+        return zero_length_segment(ids, self.command_ids, self.point_base, point_size=1)
 
     # --- grammar ----------------------------------------------------------------------------
     def grammar(self, drawable: bool = False) -> str:

@@ -77,6 +77,7 @@ from gfx.svg.tokenizers.vocab import (
     ebnf_choice,
     interleave_commands,
     number_string,
+    zero_length_segment,
 )
 
 TAGS = {tag: cls for cls, tag in ELEMENT_TAGS.items()}
@@ -605,6 +606,12 @@ class SemanticTokenizer(VocabTokenizer):
         if cls in (Polyline, Polygon):
             return cls(np.asarray(current.numbers, dtype=np.float64).reshape(-1, 2), style)
         return cls(**current.fields, style=style)
+
+    # --- sampling rules beyond the grammar ---------------------------------------------------
+    def zero_length_segment(self, ids: Sequence[int]) -> list[int]:
+        """Sampling bans against zero-length path segments (`... x y L x y`, `... x y C x y x y x y`; a dot
+        `M x y L x y` may only end its subpath): `vocab.zero_length_segment`."""
+        return zero_length_segment(ids, self.command_ids, self.num_base, point_size=2)
 
     # --- grammar ----------------------------------------------------------------------------
     def grammar(self, drawable: bool = False) -> str:

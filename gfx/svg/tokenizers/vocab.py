@@ -292,6 +292,38 @@ def interleave_commands(command_ids: np.ndarray, arg_counts: np.ndarray, arg_ids
     return out.tolist()
 
 
+def zero_length_segment(ids: Sequence[int], command_ids: dict[str, int], first_coordinate: int,
+                        point_size: int) -> list[int]:
+    """The tokens that would make a path segment end where it starts, as sampling bans.
+
+    A point P is `point_size` coordinate tokens (ids >= `first_coordinate`). After `... P L` and all but the last
+    token of P, or `... P C P P` and all but the last token of P, P's last token is banned. The one exception is a
+    dot: a subpath that is only `M P L P` (or `M P C P P P`), drawn by a round cap; after it, L and C are banned.
+    Repeated zero-length segments are how a small model loops until its token budget; in the corpus they are
+    quantization leftovers of tiny segments.
+
+    Returns:
+        the token ids to ban next (often none).
+    """
+    for name in ("L", "C"):
+        arity = POINT_ARITY[name]
+        for written in (point_size * arity - 1, point_size * arity):  # the segment's points less one token, or all
+            size = point_size + 1 + written
+            if len(ids) <= size:
+                continue
+            tail = list(ids[-size:])
+            point = tail[:point_size]
+            if (tail[point_size] != command_ids[name] or min(point) < first_coordinate
+                    or tail[point_size + 1 :] != (point * arity)[:written]):
+                continue
+            dot = ids[-size - 1] == command_ids["M"]
+            if written < point_size * arity and not dot:
+                return [point[-1]]
+            if written == point_size * arity and dot:
+                return [command_ids["L"], command_ids["C"]]
+    return []
+
+
 def ebnf_choice(strings: Iterable[str]) -> str:
     """An EBNF alternation of string literals: `"a" | "b"`."""
     return " | ".join(json.dumps(s) for s in strings)
