@@ -33,13 +33,17 @@ from gfx.svg.core.metrics import frechet_distance
 
 MODELS = {
     "hita": ("hita-mini", "gfx train hita"),
-    "hita, no holistic tokens": ("hita-mini-patches", "gfx train hita --config HOLISTIC_FALSE.json --out models/hita-mini-patches"),
+    "hita, no holistic tokens": (
+        "hita-mini-patches", "gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches"),
     "xar": ("xar-mini", "gfx train xar"),
-    "xar, token entities": ("xar-mini-token", "gfx train xar --config TOKEN.json --out models/xar-mini-token"),
-    "xar, clean teacher forcing": ("xar-mini-clean", "gfx train xar --config NCL_FALSE.json --out models/xar-mini-clean"),
+    "xar, token entities": (
+        "xar-mini-token", "gfx train xar --config scripts/train/xar-token.json --out models/xar-mini-token"),
+    "xar, clean teacher forcing": (
+        "xar-mini-clean", "gfx train xar --config scripts/train/xar-clean.json --out models/xar-mini-clean"),
     "diffusion": ("shapes-diffusion", "gfx train shapes-diffusion"),
 }
-"""Report label -> (directory under MODELS_DIR, the command that makes it)."""
+"""Report label -> (directory under MODELS_DIR, the command that makes it). An ablation's config in scripts/train/
+changes only its ablation field: the rest is the main model's schedule, so both have the same budget."""
 COMPARISONS = {"holistic tokens": ("hita", "hita, no holistic tokens"), "cell vs token entities":
                ("xar", "xar, token entities"), "NCL vs clean teacher forcing": ("xar", "xar, clean teacher forcing")}
 FEATURES = "world-features"
