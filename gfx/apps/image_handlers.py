@@ -1,5 +1,6 @@
-"""What the studio's "Text -> image" tab does, without gradio: generate with the controls, and show per word
-where the model looked (cross-attention maps), so a person can see what ToMe changed.
+"""What the studio's "Text -> image" tab does, without gradio: pick a model (`image_models`: diffusion, Hita, xAR),
+generate with the controls, and show per word where a diffusion model looked (cross-attention maps), so a person can
+see what ToMe changed. The autoregressive models take none of the UNet's controls (`takes_unet_controls`).
 
 Inputs are checked with `gfx.apps.studio_handlers`'s checks and refused with its `StudioInputError`.
 """
@@ -42,13 +43,53 @@ class ImageOutput:
     status: str
 
 
-def image_model_available(model_dir: str | None) -> bool:
-    """True when there is a text -> image model to serve: `model_dir`, or the shipped one."""
+MODEL_KINDS = {"ShapesDiffusionPipeline": "diffusion", "HitaPipeline": "Hita, autoregressive",
+               "XARPipeline": "xAR, autoregressive"}
+"""Saved pipeline class -> what the model picker calls it; the directories of `gfx.models.MODELS_DIR` holding one
+of these are the text -> image models the studio offers."""
+UNET_CONTROLS = "ToMe, sets (T2IS), learned concepts, style references and attention maps"
+"""What only a diffusion model (its UNet's cross-attention) can do."""
+
+
+def image_models(model_dir: str | None = None) -> dict[str, str]:
+    """Label -> directory of each text -> image model there is: `model_dir` (if it holds a pipeline) first, then the
+    shipped default, then the other pipelines under `gfx.models.MODELS_DIR` (`MODEL_KINDS`), by name."""
+    from gfx.checkpoint import saved_class
     from gfx.models import MODELS_DIR, SHIPPED
 
-    if model_dir:
-        return Path(model_dir, "model_index.json").is_file()
-    return "shapes-diffusion" in SHIPPED and (MODELS_DIR / SHIPPED["shapes-diffusion"]).is_dir()
+    def label(directory: Path, name: str) -> str:
+        return f"{name} ({MODEL_KINDS.get(saved_class(directory), 'diffusion')})"
+
+    models = {}  # resolved directory -> (label, directory): each model once
+    if model_dir and Path(model_dir, "model_index.json").is_file():
+        models[Path(model_dir).resolve()] = (label(Path(model_dir), model_dir), model_dir)
+    if MODELS_DIR.is_dir():
+        default = SHIPPED.get("shapes-diffusion")
+        for directory in sorted(MODELS_DIR.iterdir(), key=lambda d: (d.name != default, d.name)):
+            if saved_class(directory) in MODEL_KINDS:
+                models.setdefault(directory.resolve(), (label(directory, directory.name), str(directory)))
+    return dict(models.values())
+
+
+def image_model_available(model_dir: str | None) -> bool:
+    """True when there is a text -> image model to serve: `model_dir`, or one under `gfx.models.MODELS_DIR`."""
+    return bool(image_models(model_dir))
+
+
+def takes_unet_controls(model_dir: str | None) -> bool:
+    """Whether the model in `model_dir` (None: the shipped one) is a diffusion model, which `UNET_CONTROLS` need;
+    the autoregressive ones (Hita, xAR) take none."""
+    from gfx.checkpoint import saved_class
+    from gfx.image.pipeline import AR_PIPELINES
+
+    return not model_dir or saved_class(model_dir) not in AR_PIPELINES
+
+
+def model_note(model_dir: str | None) -> str:
+    """What the picker says under a model: "" for a diffusion model, else which controls it cannot run."""
+    if takes_unet_controls(model_dir):
+        return ""
+    return f"{Path(model_dir).name} is autoregressive: {UNET_CONTROLS} need a diffusion model's UNet."
 
 
 def check_variations(text: str | None) -> list[str]:
@@ -115,6 +156,8 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
         concept_dir: a learned concept (CoRe / textual inversion) whose word the prompt may use.
         style_image: (H, W, 3) uint8 reference whose style to draw in (StyleTokenizer, `style_model` or the
             shipped one); its style words are not shown among the attention maps.
+        model_dir: a text -> image pipeline (`image_models`), None: the shipped one; an autoregressive one (Hita,
+            xAR) refuses tome, variations, concept_dir and style_image, and shows no attention maps.
     """
     import gfx.image
     from gfx.image.attention import AttentionCapture
@@ -123,8 +166,16 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
 
     prompt, n, seed = check_prompt(prompt, required=True), check_count(n, MAX_IMAGES), check_seed(seed)
     variations = check_variations(variations)
-    capture = AttentionCapture()
-    controls = learned(concept_dir, style_image, style_model) + ([ToMe(), capture] if tome else [capture])
+    unet = takes_unet_controls(model_dir)
+    if not unet:
+        given = {"ToMe": tome, "a set": variations, "a learned concept": (concept_dir or "").strip(),
+                 "a style reference": style_image is not None}
+        if asked := [name for name, value in given.items() if value]:
+            raise StudioInputError(f"{Path(model_dir).name} is autoregressive and takes no diffusion controls "
+                                   f"({', '.join(asked)}); pick a diffusion model or leave them out")
+    capture, controls = AttentionCapture(), []
+    if unet:
+        controls = learned(concept_dir, style_image, style_model) + ([ToMe(), capture] if tome else [capture])
     start = time.perf_counter()
     if variations:
         results = gfx.image.generate_set(prompt, variations, seed=seed, controls=controls, model=model_dir)
@@ -134,10 +185,11 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     out_dir = Path(tempfile.mkdtemp(prefix="images-", dir=work_dir))
     images = [(_shown(r.image, out_dir / f"image-{i}.png"), f"#{i} · {r.prompt}") for i, r in enumerate(results)]
-    tokenizer = load_default(model_dir).tokenizer
-    maps = [] if style_image is not None else word_maps(tokenizer, results[0].prompt, capture.maps[0])
+    shown_maps = unet and style_image is None
+    maps = word_maps(load_default(model_dir).tokenizer, results[0].prompt, capture.maps[0]) if shown_maps else []
     attention = [(_shown(overlay(results[0].image, heat), out_dir / f"attention-{k}.png"), word)
                  for k, (word, heat) in enumerate(maps)]
     what = ("a set of " if variations else "") + f"{len(results)} image(s)" + (" with ToMe" if tome else "")
     what += " in the reference's style" if style_image is not None else ""
+    what += "" if model_dir is None else f" by {Path(model_dir).name}"
     return ImageOutput(images, attention, f"{what} in {seconds:.1f} s (seed {seed})")

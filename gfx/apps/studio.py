@@ -3,8 +3,9 @@
 Tabs: "Text -> icon" (generate, download the SVGs, keep some paths of an icon and regenerate the
 rest), "Text -> scene" (a multi-object SVG scene with its object boxes, shown when a layout model is there),
 "Image -> SVG" (upload an image, see it beside its vectorization with metrics, download the
-SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list), "Text -> image" (images with ToMe and
-T2IS sets, and where the model looked for each word; shown when a text -> image model is there) and "Batch" (run a job file with
+SVG), "Mesh" (text -> part mesh in a 3D viewer with its part list), "Text -> image" (a picker of the
+text -> image models there are, images with ToMe and T2IS sets, and where a diffusion model looked for each word;
+shown when a text -> image model is there) and "Batch" (run a job file with
 the local executor, a progress bar while it runs, and show its manifest). Every tab has examples. Capabilities gfx does not have yet have no tab. The page
 binds to 127.0.0.1; `--share` adds a public gradio.live link and limits the batch tab to uploaded files
 and the shipped models.
@@ -282,19 +283,26 @@ def _mesh_tab(gr, mesh_model_dir: str | None, work_dir: str) -> None:
 
 
 def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
+    models = image_handlers.image_models(image_model_dir)
+    first = next(iter(models.values()))
+    unet = image_handlers.takes_unet_controls(first)  # ToMe, sets, concepts and styles need a diffusion UNet
     with gr.Row():
         with gr.Column(scale=1):
+            model = gr.Dropdown(list(models.items()), value=first, label="Model", elem_id="image-model")
+            note = gr.Markdown(image_handlers.model_note(first), elem_id="image-model-note")
             prompt = gr.Textbox(label="Prompt", placeholder="a large red circle to the left of a small blue star",
                                 max_length=handlers.MAX_PROMPT_CHARS, elem_id="image-prompt")
             n = gr.Slider(1, image_handlers.MAX_IMAGES, value=4, step=1, label="Images", elem_id="image-n")
             seed = _seed_box(gr, "image-seed")
-            tome = gr.Checkbox(label="ToMe: bind each object's colour and size to it", elem_id="image-tome")
+            tome = gr.Checkbox(label="ToMe: bind each object's colour and size to it", interactive=unet,
+                               elem_id="image-tome")
             variations = gr.Textbox(label="A coherent set (T2IS): one variation per line, filling the prompt's {}",
-                                    lines=3, elem_id="image-set")
+                                    lines=3, interactive=unet, elem_id="image-set")
             concept = gr.Textbox(label="Learned concept directory (CoRe / textual inversion: gfx image "
-                                 "learn-concept); use its word, e.g. <cross>, in the prompt", elem_id="image-concept")
+                                 "learn-concept); use its word, e.g. <cross>, in the prompt", interactive=unet,
+                                 elem_id="image-concept")
             style = gr.Image(label="Style reference (StyleTokenizer): draw in this image's style", type="numpy",
-                             elem_id="image-style")
+                             interactive=unet, elem_id="image-style")
             generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
             status = gr.Markdown(elem_id="image-status")
         with gr.Column(scale=2):
@@ -302,13 +310,20 @@ def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
             attention = gr.Gallery(label="Where the first image looked for each word (cross-attention)", columns=6,
                                    fit_columns=False, format="png", elem_id="image-attention")
 
+    unet_inputs = [tome, variations, concept, style]
+
+    def pick_model(directory):
+        enabled = image_handlers.takes_unet_controls(directory)
+        return [image_handlers.model_note(directory)] + [gr.update(interactive=enabled) for _ in unet_inputs]
+
     @_shown
-    def generate_images(prompt, n, seed, tome, variations, concept, style):
+    def generate_images(prompt, n, seed, tome, variations, concept, style, directory):
         out = image_handlers.generate_images(prompt, n, seed, tome, variations, concept, style,
-                                             model_dir=image_model_dir, work_dir=work_dir)
+                                             model_dir=directory, work_dir=work_dir)
         return out.images, out.attention, out.status
 
-    inputs, outputs = [prompt, n, seed, tome, variations, concept, style], [gallery, attention, status]
+    inputs, outputs = [prompt, n, seed, tome, variations, concept, style, model], [gallery, attention, status]
+    model.change(pick_model, [model], [note, *unet_inputs])
     gr.Examples(image_handlers.IMAGE_EXAMPLES, inputs[:5], label="Examples (click one, then Generate)")
     generate.click(generate_images, inputs, outputs)
     prompt.submit(generate_images, inputs, outputs)

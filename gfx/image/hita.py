@@ -284,7 +284,8 @@ class HitaPipeline(ARImagePipeline, nn.Module):
         return per_token[:, :M].mean() + per_token[:, M:].mean()
 
     def order_constraint(self) -> AutomatonConstraint:
-        """Holistic codes for the first M positions, patch codes after (state: tokens so far)."""
+        """Holistic codes for the first M positions, patch codes after (state: tokens so far). Give each row a
+        `fork()` of one: forks share the masks packed per state, so they are built once per call, not per row."""
         holistic, patches = self.ranges()
         M, n = self.tokenizer.config.holistic_tokens, self.tokenizer.config.tokens
         return AutomatonConstraint(0, lambda k: holistic if k < M else patches, lambda k, _: k + 1,
@@ -298,10 +299,11 @@ class HitaPipeline(ARImagePipeline, nn.Module):
         guide = Guidance(s.guidance if guidance is None else guidance, uncond_prefix=condition.uncond,
                          uncond_prefix_mask=condition.uncond_mask)
         bos = torch.full((n, 1), BOS, dtype=torch.long, device=self.device)
+        order = self.order_constraint()
         out = generate(self.generator, bos, max_new_tokens=self.tokenizer.config.tokens,
                        sampling=SamplingConfig(temperature=s.temperature, top_k=s.top_k), prefix=condition.prefix,
                        prefix_mask=condition.prefix_mask, guidance=guide,
-                       constraints=[self.order_constraint() for _ in range(n)], seed=seed, use_cache=use_cache)
+                       constraints=[order.fork() for _ in range(n)], seed=seed, use_cache=use_cache)
         return self.from_tokens(out.tokens)
 
     def sample(self, condition: TextCondition, n: int, seed: int | None, steps: int, guidance: float,

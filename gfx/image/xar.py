@@ -213,7 +213,8 @@ class XAR(nn.Module, PretrainedMixin):
         Returns:
             (B, N, C) velocities.
         """
-        h = self.inp(x) + self.pos[slots] + self.time(time_embedding(t, self.config.d_model))
+        levels, index = t.unique(return_inverse=True)  # a call holds few noise levels: embed each once
+        h = self.inp(x) + self.pos[slots] + self.time(time_embedding(levels, self.config.d_model))[index]
         h = self.backbone.hidden(None, embeds=h, prefix=prefix, prefix_mask=prefix_mask, cache=cache,
                                  attn_mask=attn_mask, position_ids=position_ids)
         return self.out(h)
@@ -322,16 +323,17 @@ class XARPipeline(ARImagePipeline):
             slots = torch.arange(start, start + size, device=dev)
             blocks = torch.full((size,), e, device=dev)
             x = noise[:, start : start + size]
+            if cache is not None:  # the keys up to this entity and its queries' mask, built once per entity
+                k_blocks, k_valid = torch.cat([key_blocks, blocks]), torch.cat([key_valid, ones(rows, size, dev)], 1)
+                mask = attention_mask(blocks, k_blocks, k_valid)
             for i in range(steps):  # 2.
                 t = 1 - i / steps
                 if cache is not None:
-                    first = cache.length == 0
-                    q_blocks = torch.cat([key_blocks, blocks]) if first else blocks
-                    k_blocks, k_valid = torch.cat([key_blocks, blocks]), torch.cat([key_valid, ones(rows, size, dev)], 1)
-                    mask = attention_mask(q_blocks, k_blocks, k_valid)
+                    first = cache.length == 0  # the very first call runs the prefix too
                     v = model.velocity(x.repeat(branches, 1, 1), full(rows, size, t, dev), slots,
                                        prefix=prefix if first else None, prefix_mask=prefix_mask if first else None,
-                                       attn_mask=mask, cache=cache)
+                                       attn_mask=attention_mask(k_blocks, k_blocks, k_valid) if first else mask,
+                                       cache=cache)
                     cache.rollback(size)
                 else:
                     all_slots = torch.arange(start + size, device=dev)
@@ -349,11 +351,9 @@ class XARPipeline(ARImagePipeline):
                 x = x - v / steps  # Euler from t to t - 1/steps: dx/dt = eps - x0 = v
             done = torch.cat([done, x], 1)  # 3.
             if cache is not None and e < len(layout.sizes) - 1:
-                k_blocks, k_valid = torch.cat([key_blocks, blocks]), torch.cat([key_valid, ones(rows, size, dev)], 1)
                 model.velocity(x.repeat(branches, 1, 1), torch.zeros(rows, size, device=dev), slots,
-                               attn_mask=attention_mask(blocks, k_blocks, k_valid), cache=cache)
-            key_blocks = torch.cat([key_blocks, blocks]) if cache is not None else key_blocks
-            key_valid = torch.cat([key_valid, ones(rows, size, dev)], 1) if cache is not None else key_valid
+                               attn_mask=mask, cache=cache)
+                key_blocks, key_valid = k_blocks, k_valid
         return done
 
     def sample(self, condition: TextCondition, n: int, seed: int | None, steps: int, guidance: float,

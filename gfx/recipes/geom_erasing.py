@@ -200,6 +200,10 @@ def erasing_tables(e: dict) -> list[Table]:
     q = g["quality"]
     rows = [[k.replace("_", " "), f"{q['without'][k]:.3f}", f"{q['with'][k]:.3f}", f"{q['change'][k]:+.3f}"]
             for k in q["change"]]
+    fid = g.get("fid", {})
+    if "change" in fid:  # absent without models/world-features
+        rows.append(["FID (world features, lower is better)", f"{fid['without']:.3f}", f"{fid['with']:.3f}",
+                     f"{fid['change']:+.3f}"])
     tables.append(Table(f"No loss elsewhere: the quality gate with and without (at most 5 points lower: "
                         f"{q['within_limit']}).", ["measure", "without", "with", "change"], rows))
     return tables

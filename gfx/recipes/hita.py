@@ -7,7 +7,7 @@ Two stages, as VAT's recipe: (1) the tokenizer on fresh world renders (reconstru
 (2) the generator on the codes of the trained tokenizer, conditioned on the world's captions (`empty_prompt_prob` of
 them dropped for classifier-free guidance). The generator's checkpoints are kept per tokenizer step count, so a
 longer tokenizer run trains a fresh generator. `holistic=False` trains the same-budget ablation without holistic
-queries (write it to another directory, e.g. models/hita-mini-patches).
+queries: `gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches`.
 """
 
 from __future__ import annotations

@@ -28,28 +28,32 @@ import torch
 from gfx.data.shapes2d.detect import detect
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import caption, sample_scene
-from gfx.recipes.image_eval import has_objects, seed_accuracy, seed_difference, split_seed
-from gfx.svg.core.metrics import frechet_distance
+from gfx.recipes.image_eval import (
+    features_missing,
+    has_objects,
+    seed_accuracy,
+    seed_difference,
+    split_seed,
+    world_feature_net,
+    world_fid,
+)
 
 MODELS = {
     "hita": ("hita-mini", "gfx train hita"),
-    "hita, no holistic tokens": ("hita-mini-patches", "gfx train hita --config HOLISTIC_FALSE.json --out models/hita-mini-patches"),
+    "hita, no holistic tokens": (
+        "hita-mini-patches", "gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches"),
     "xar": ("xar-mini", "gfx train xar"),
-    "xar, token entities": ("xar-mini-token", "gfx train xar --config TOKEN.json --out models/xar-mini-token"),
-    "xar, clean teacher forcing": ("xar-mini-clean", "gfx train xar --config NCL_FALSE.json --out models/xar-mini-clean"),
+    "xar, token entities": (
+        "xar-mini-token", "gfx train xar --config scripts/train/xar-token.json --out models/xar-mini-token"),
+    "xar, clean teacher forcing": (
+        "xar-mini-clean", "gfx train xar --config scripts/train/xar-clean.json --out models/xar-mini-clean"),
     "diffusion": ("shapes-diffusion", "gfx train shapes-diffusion"),
 }
-"""Report label -> (directory under MODELS_DIR, the command that makes it)."""
+"""Report label -> (directory under MODELS_DIR, the command that makes it). An ablation's config in scripts/train/
+changes only its ablation field: the rest is the main model's schedule, so both have the same budget."""
 COMPARISONS = {"holistic tokens": ("hita", "hita, no holistic tokens"), "cell vs token entities":
                ("xar", "xar, token entities"), "NCL vs clean teacher forcing": ("xar", "xar, clean teacher forcing")}
-FEATURES = "world-features"
 DEFAULT_COUNTS = {"prompts": 40, "real": 400}
-
-
-def world_fid(images, real_features: np.ndarray, net) -> float:
-    from gfx.image.world_features import world_features
-
-    return round(float(frechet_distance(world_features(images, net), real_features)), 3)
 
 
 def tokenizer_report(tokenizer, renders, real_features, net) -> dict:
@@ -78,16 +82,14 @@ def evaluate_image_ar(split: str | None = "test", limit: int = 0, progress: Call
         seeds: images per prompt.
     """
     from gfx.image.pipeline import load_default
-    from gfx.image.world_features import WorldFeatureNet, world_features
+    from gfx.image.world_features import world_features
     from gfx.models import MODELS_DIR
 
     progress = progress or (lambda done, total, label: None)
     started, base = time.perf_counter(), split_seed(split)
+    features = world_feature_net(features)
     if features is None:
-        if not (MODELS_DIR / FEATURES).is_dir():
-            raise FileNotFoundError(f"{MODELS_DIR / FEATURES} is missing: FID needs the world's feature extractor; "
-                                    "train it with `gfx train world-features`")
-        features = WorldFeatureNet.from_pretrained(MODELS_DIR / FEATURES)
+        raise FileNotFoundError(features_missing())
     missing = {}
     if models is None:
         models = {}

@@ -10,7 +10,9 @@ Sections (issue 20):
    captions drawn from the split's own random stream (the training draws from seed 0's), with and without
    `GeomErasing`; per seed, and the drop against its spread over seeds. No loss elsewhere: the quality gate of
    `gfx eval image` (single objects: shape and colour; two objects: both shapes) with and without, on the same
-   prompts and seeds; each may fall by at most `MAX_QUALITY_LOSS`.
+   prompts and seeds; each may fall by at most `MAX_QUALITY_LOSS`. FID on the world's own features
+   (models/world-features, as `gfx eval image-ar`) of the captions' images with and without, against renders of
+   other scenes of the split (unmarked); without that extractor the section says how to train it.
 2. concept: CoRe against textual inversion (each learned on the same images and steps) in context prompts
    (`CONCEPT_CONTEXTS`: "a <cross> above a blue circle", "three <cross>s", ...): identity, the share of images
    where the detector, told the world's novel shapes, finds the concept's shape; alignment, the share where the
@@ -36,14 +38,17 @@ from gfx.recipes.image_eval import (
     Evaluator,
     distinct_objects,
     evaluated_pipeline,
+    features_missing,
     has_objects,
     quality_gate,
     seed_accuracy,
     seed_difference,
     split_seed,
+    world_feature_net,
+    world_fid,
 )
 
-DEFAULT_COUNTS = {"captions": 30, "single": 30, "pairs": 20, "contexts": 7, "styles": 24}
+DEFAULT_COUNTS = {"captions": 30, "single": 30, "pairs": 20, "contexts": 7, "styles": 24, "real": 400}
 MAX_QUALITY_LOSS = 0.05
 """The most a control may cost a quality measure (5 points, issue 20)."""
 DEFAULT_MODELS = {"negative_concept": "geom-erasing", "concept": "core-concept",
@@ -61,14 +66,28 @@ CONCEPT_CONTEXTS = (
 """Held-out context prompts ("{}": the concept's word) and what each asks of a detection besides the concept."""
 
 
+def erasing_fid(images: dict[str, list], features, rng: np.random.Generator, count: int) -> dict:
+    """FID of {"without": images, "with": images} against `count` renders of world scenes from `rng`, on the
+    world's features (`features`: a `WorldFeatureNet`, or None: say how to train it)."""
+    from gfx.image.world_features import world_features
+
+    if features is None:
+        return {"missing": features_missing()}
+    real = world_features([render(sample_scene(rng)) for _ in range(count)], features)
+    fid = {name: world_fid(found, real, features) for name, found in images.items()}
+    return {**fid, "change": round(fid["with"] - fid["without"], 3), "real_images": count,
+            "feature_extractor": f"the penultimate layer of the world-features CNN ({features.config.feature_dim}-d)"}
+
+
 def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int, steps: int, guidance: float,
-                 progress: Callable | None) -> dict:
-    """The Geom-Erasing section of the report (module docstring)."""
+                 progress: Callable | None, features=None) -> dict:
+    """The Geom-Erasing section of the report (module docstring); `features`: the FID extractor or None."""
     from gfx.image.geom_erasing import GeomErasing
 
     control = GeomErasing(concept)
-    without = Evaluator(pipe, seeds, base, steps, guidance, progress)
-    with_erasing = Evaluator(pipe, seeds, base, steps, guidance, progress, controls=lambda: [control])
+    without = Evaluator(pipe, seeds, base, steps, guidance, progress, keep_images=True)
+    with_erasing = Evaluator(pipe, seeds, base, steps, guidance, progress, controls=lambda: [control],
+                             keep_images=True)
     rng = np.random.default_rng(base)
     prompts = [(caption(sample_scene(rng), rng),) for _ in range(counts["captions"])]
 
@@ -77,6 +96,7 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
 
     rates = {"without": without.hits(prompts, "erasing off: marks", marked),
              "with": with_erasing.hits(prompts, "erasing on: marks", marked)}
+    fid = erasing_fid({"without": without.images, "with": with_erasing.images}, features, rng, counts["real"])
     rise, spread = seed_difference(rates["with"], rates["without"])
     quality = {name: quality_gate(ev, np.random.default_rng(base + 1), counts["single"], counts["pairs"])
                for name, ev in (("without", without), ("with", with_erasing))}
@@ -87,6 +107,7 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
                          "drop": round(-rise, 4), "drop_seed_std": spread, "beyond_spread": bool(-rise > spread)},
         "quality": {**{k: {m: v[m] for m in change} for k, v in quality.items()}, "change": change,
                     "within_limit": all(c >= -MAX_QUALITY_LOSS for c in change.values())},
+        "fid": fid,
     }
 
 
@@ -171,7 +192,7 @@ def chosen_controls(given: dict) -> dict:
 def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
                             model=None, negative_concept: str | Path | None = None, concept: str | Path | None = None,
                             baseline_concept: str | Path | None = None, style_model: str | Path | None = None,
-                            seeds: int = 4, steps: int = 25, guidance: float = 3.0) -> dict:
+                            seeds: int = 4, steps: int = 25, guidance: float = 3.0, features=None) -> dict:
     """The report of the module docstring, JSON-ready.
 
     Args:
@@ -181,6 +202,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
         negative_concept: a Geom-Erasing directory; concept, baseline_concept: learned concepts (CoRe, textual
             inversion); style_model: a StyleTokenizer directory. None given: the shipped ones.
         seeds: images per prompt (seeds base, base + 1, ...).
+        features: the `WorldFeatureNet` of Geom-Erasing's FID (default: models/world-features, when there).
     """
     import torch
 
@@ -190,13 +212,13 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     controls = chosen_controls({"negative_concept": negative_concept, "concept": concept,
                                 "baseline_concept": baseline_concept, "style_model": style_model})
     started = time.perf_counter()
-    counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
+    counts = {k: min(v, (10 if k == "real" else 1) * limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     pipe, label = evaluated_pipeline(model)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     if "negative_concept" in controls:
         report["geom_erasing"] = geom_erasing(pipe, controls["negative_concept"], base, counts, seeds, steps,
-                                              guidance, progress)
+                                              guidance, progress, world_feature_net(features))
     concepts = {LearnedConcept.load(controls[k]).config.method: controls[k]
                 for k in ("concept", "baseline_concept") if k in controls}
     if concepts:

@@ -33,6 +33,8 @@ from gfx.data.shapes2d.world import COLORS, SHAPES, STYLES, Scene, Shape2D, Worl
 log = logging.getLogger(__name__)
 
 SPLIT_SEEDS = {"val": 1_000, "test": 2_000, None: 3_000}
+FEATURES = "world-features"
+"""The world's feature extractor for FID (`gfx.image.world_features`), a directory under `gfx.models.MODELS_DIR`."""
 GATE = {"single_object": 0.9, "two_objects": 0.7}
 DEFAULT_COUNTS = {"renders": 300, "single": 30, "pairs": 20, "tome_two": 20, "tome_three": 10, "sets": 8}
 
@@ -51,6 +53,33 @@ def evaluated_pipeline(model) -> tuple[object, str]:
     if hasattr(model, "unet"):
         return model, type(model).__name__
     return load_default(None if model is None else str(model)), "shipped" if model is None else str(model)
+
+
+def world_feature_net(features=None):
+    """The `WorldFeatureNet` of FID: `features` as given, else the one in MODELS_DIR/world-features; None when
+    that is absent (`features_missing` says how to make it)."""
+    from gfx.image.world_features import WorldFeatureNet
+    from gfx.models import MODELS_DIR
+
+    if features is not None or not (MODELS_DIR / FEATURES).is_dir():
+        return features
+    return WorldFeatureNet.from_pretrained(MODELS_DIR / FEATURES)
+
+
+def features_missing() -> str:
+    """Why FID is not measured: the feature extractor is absent, and the command that trains it."""
+    from gfx.models import MODELS_DIR
+
+    return (f"{MODELS_DIR / FEATURES} is missing: FID needs the world's feature extractor; train it with "
+            "`gfx train world-features`")
+
+
+def world_fid(images, real_features: np.ndarray, net) -> float:
+    """FID on the world's features: N (S, S, 3) uint8 `images` against `real_features` (M, D) of world renders."""
+    from gfx.image.world_features import world_features
+    from gfx.svg.core.metrics import frechet_distance
+
+    return round(float(frechet_distance(world_features(images, net), real_features)), 3)
 
 
 def has_objects(found: Detection, wanted: Sequence[tuple[str, str | None]]) -> bool:
@@ -107,17 +136,21 @@ class Evaluator:
 
     Args:
         controls: `() -> controls` applied to every generation unless `hits` is given others.
+        keep_images: keep every generated image in `images` (for FID).
     """
 
     def __init__(self, pipe, seeds: int, base_seed: int, steps: int, guidance: float, progress: Callable | None,
-                 controls: Callable = lambda: ()):
+                 controls: Callable = lambda: (), keep_images: bool = False):
         self.pipe, self.seeds, self.base_seed = pipe, seeds, base_seed
         self.steps, self.guidance, self.controls = steps, guidance, controls
         self.progress = progress or (lambda done, total, label: None)
+        self.images: list[np.ndarray] | None = [] if keep_images else None
 
     def detections(self, prompt: str, controls=()) -> list[Detection]:
         results = self.pipe(prompt, n=self.seeds, seed=self.base_seed, steps=self.steps, guidance=self.guidance,
                             controls=controls)
+        if self.images is not None:
+            self.images += [r.image for r in results]
         return [detect(r.image) for r in results]
 
     def hits(self, items: Sequence, label: str, check: Callable, make_controls: Callable | None = None) -> np.ndarray:

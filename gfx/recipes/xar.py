@@ -5,7 +5,7 @@
 
 One stage on fresh world renders with their captions (`empty_prompt_prob` dropped for classifier-free guidance).
 `entity` and `ncl` choose the entity (token, cell, scale, image) and Noisy Context Learning vs clean teacher forcing;
-the ablations go to other directories (e.g. models/xar-mini-token, models/xar-mini-clean).
+the ablations' configs are scripts/train/xar-token.json and xar-clean.json (`gfx eval image-ar` lists their commands).
 """
 
 from __future__ import annotations

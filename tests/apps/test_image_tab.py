@@ -1,4 +1,5 @@
-"""The studio's text -> image tab: shown only with a model, images and per-word attention maps from the handler."""
+"""The studio's text -> image tab: shown only with a model, a picker of the models there are (diffusion, Hita, xAR),
+images and per-word attention maps from the handler; the autoregressive models refuse the UNet's controls."""
 
 import numpy as np
 import pytest
@@ -79,3 +80,69 @@ def test_learned_concept_and_style_inputs(tiny_image_model, tmp_path, monkeypatc
     with pytest.raises(StudioInputError, match="no learned concept"):
         image_handlers.generate_images("a <cross>", 1, "0", False, "", str(tmp_path), None,
                                        model_dir=tiny_image_model, work_dir=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory, tiny_image_model):
+    """A models folder with the tiny diffusion model as shapes-diffusion, a tiny Hita and xAR, and a model that is
+    no text -> image pipeline."""
+    from gfx.image.hita import HitaPipeline, HitaTokenizer, HitaTokenizerConfig
+    from gfx.image.world_features import WorldFeatureNet, WorldFeaturesConfig
+    from gfx.image.xar import XAR, XARConfig, XARPipeline
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("models")
+    (root / "shapes-diffusion").symlink_to(tiny_image_model)
+    tokenizer = HitaTokenizer(HitaTokenizerConfig.from_name("tiny"))
+    HitaPipeline(tokenizer, HitaPipeline.new_generator(tokenizer.config, "tiny")).save_pretrained(root / "hita-mini")
+    XARPipeline(XAR(XARConfig.from_name("tiny"))).save_pretrained(root / "xar-mini")
+    WorldFeatureNet(WorldFeaturesConfig.from_name("tiny")).save_pretrained(root / "world-features")
+    return root
+
+
+@pytest.fixture
+def in_models_dir(models_dir, monkeypatch):
+    monkeypatch.setattr("gfx.models.MODELS_DIR", models_dir)
+    return models_dir
+
+
+def test_the_picker_lists_the_image_pipelines_there_are_the_default_first(in_models_dir, tiny_image_model):
+    models = image_handlers.image_models()
+    assert list(models) == ["shapes-diffusion (diffusion)", "hita-mini (Hita, autoregressive)",
+                            "xar-mini (xAR, autoregressive)"]  # not world-features
+    assert models["xar-mini (xAR, autoregressive)"] == str(in_models_dir / "xar-mini")
+    assert list(image_handlers.image_models(tiny_image_model))[:2] == [f"{tiny_image_model} (diffusion)",
+                                                                        "hita-mini (Hita, autoregressive)"]
+    (in_models_dir / "xar-mini").rename(in_models_dir / "gone")
+    try:
+        assert "xar-mini (xAR, autoregressive)" not in image_handlers.image_models()
+    finally:
+        (in_models_dir / "gone").rename(in_models_dir / "xar-mini")
+
+
+def test_an_ar_model_draws_without_attention_maps_and_refuses_the_unet_controls(in_models_dir, tmp_path):
+    xar = str(in_models_dir / "xar-mini")
+    assert image_handlers.takes_unet_controls(str(in_models_dir / "shapes-diffusion"))
+    assert not image_handlers.takes_unet_controls(xar) and image_handlers.model_note(None) == ""
+    assert "xar-mini is autoregressive: ToMe" in image_handlers.model_note(xar)
+    out = image_handlers.generate_images("a large red circle", 2, "1", False, "", model_dir=xar, work_dir=tmp_path)
+    assert len(out.images) == 2 and out.attention == [] and out.status.startswith("2 image(s) by xar-mini in ")
+    with pytest.raises(StudioInputError, match=r"hita-mini is autoregressive and takes no diffusion controls "
+                                               r"\(ToMe, a set\); pick a diffusion model"):
+        image_handlers.generate_images("a {} circle", 1, "0", True, "red\nblue",
+                                       model_dir=str(in_models_dir / "hita-mini"), work_dir=tmp_path)
+
+
+def test_the_tab_has_a_model_picker_that_turns_off_what_a_model_cannot_run(in_models_dir, tmp_path):
+    pytest.importorskip("gradio")
+    from gfx.apps import studio
+
+    ui = studio.build_studio(work_dir=str(tmp_path))
+    by_id = {block.elem_id: block for block in ui.blocks.values() if getattr(block, "elem_id", None)}
+    picker = by_id["image-model"]
+    assert [label for label, _ in picker.choices] == list(image_handlers.image_models())
+    assert picker.value == str(in_models_dir / "shapes-diffusion") and by_id["image-tome"].interactive is True
+    [pick] = [f for f in ui.fns.values() if f.name == "pick_model"]
+    note, *updates = pick.fn(str(in_models_dir / "hita-mini"))
+    assert "hita-mini is autoregressive" in note and all(u["interactive"] is False for u in updates)
+    assert len(updates) == 4 and [f for f in ui.fns.values() if f.name == "generate_images"][0].inputs[-1] == picker

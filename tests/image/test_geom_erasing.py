@@ -242,3 +242,27 @@ def test_recipe_cli_and_evaluation_on_a_saved_pipeline(saved, tmp_path, monkeypa
     assert set(section["quality"]) == {"without", "with", "change", "within_limit"}
     card = recipe.card(out.name, {**json.loads((out / "metrics.json").read_text()), "eval": report})
     assert len(card.metrics) == 2
+
+
+def test_image_controls_reports_erasing_fid_on_world_features_or_how_to_train_them(saved, tmp_path, monkeypatch):
+    from gfx.image.world_features import WorldFeatureNet, WorldFeaturesConfig
+    from gfx.recipes import get_evaluation
+    from gfx.recipes.geom_erasing import erasing_tables
+
+    ErasingEmbeddings.initial(fresh(saved, "shapes"), ErasingConfig(grid=(4, 4))).save(tmp_path / "erasing")
+    evaluate = get_evaluation("image-controls")
+    torch.manual_seed(0)
+    features = WorldFeatureNet(WorldFeaturesConfig.from_name("tiny")).eval()
+    report = evaluate(split="val", limit=1, model=str(saved["shapes"]), negative_concept=str(tmp_path / "erasing"),
+                      seeds=2, steps=2, features=features)
+    fid = report["geom_erasing"]["fid"]
+    assert fid["real_images"] == 10 and "16-d" in fid["feature_extractor"]
+    assert fid["with"] >= 0 and fid["without"] >= 0 and fid["change"] == round(fid["with"] - fid["without"], 3)
+    assert erasing_tables(report)[1].rows[-1] == ["FID (world features, lower is better)", f"{fid['without']:.3f}",
+                                                  f"{fid['with']:.3f}", f"{fid['change']:+.3f}"]
+    monkeypatch.setattr("gfx.models.MODELS_DIR", tmp_path)  # no world-features there
+    report = evaluate(split="val", limit=1, model=str(saved["shapes"]), negative_concept=str(tmp_path / "erasing"),
+                      seeds=2, steps=2)
+    assert report["geom_erasing"]["fid"] == {
+        "missing": f"{tmp_path / 'world-features'} is missing: FID needs the world's feature extractor; train it "
+                   "with `gfx train world-features`"}

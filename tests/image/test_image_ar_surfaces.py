@@ -68,3 +68,31 @@ def test_eval_image_ar_reports_every_model_and_the_comparisons(ar_dirs):
     assert set(tokenizer) == {"mse", "rfid", "holistic_usage", "patch_usage"} and 0 < tokenizer["patch_usage"] <= 1
     assert report["comparisons"]["holistic tokens"]["accuracy_rise"] == 0  # the same model twice
     assert set(report["comparisons"]) == {"holistic tokens"}  # the xAR ablations are absent
+
+
+ABLATIONS = {"hita, no holistic tokens": {"holistic": False}, "xar, token entities": {"entity": "token"},
+             "xar, clean teacher forcing": {"ncl": False}}
+"""What each ablation of `gfx.recipes.image_ar_eval.MODELS` changes in its recipe's config."""
+
+
+@pytest.mark.parametrize("label", ABLATIONS)
+def test_each_ablation_command_names_a_committed_config_that_changes_only_its_field(label):
+    import shlex
+
+    from gfx.paths import checkout_root
+    from gfx.recipes import get_recipe
+    from gfx.recipes.image_ar_eval import MODELS
+
+    name, command = MODELS[label]
+    words = shlex.split(command)
+    assert words[:2] == ["gfx", "train"] and words[words.index("--out") + 1] == f"models/{name}"
+    config_class = get_recipe(words[2]).config_class
+    config = config_class.from_json(checkout_root() / words[words.index("--config") + 1])
+    assert config == config_class().replace(**ABLATIONS[label])  # the main model's schedule, one field changed
+    assert all(getattr(config_class(), k) != v for k, v in ABLATIONS[label].items())
+
+
+def test_every_model_command_with_a_config_is_an_ablation():
+    from gfx.recipes.image_ar_eval import MODELS
+
+    assert {label for label, (_, command) in MODELS.items() if "--config" in command} == set(ABLATIONS)
