@@ -129,7 +129,7 @@ class ShapesDiffusionRecipe(RecipeConfig):
 
     PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2)}
 
-    steps: int = 12000
+    steps: int = 18000
     batch_size: int = 16
     lr: float = 5e-4
     warmup_steps: int = 500
