@@ -22,7 +22,7 @@ from torch import Tensor
 
 def insertion_logits(model, tokens: Tensor, valid: Tensor | None = None) -> Tensor:
     """Scores of inserting each token after each position: (B, T) long, (B, T) bool -> (B, T, V), bidirectional."""
-    B, T = tokens.shape
+    T = tokens.shape[1]
     valid = torch.ones_like(tokens, dtype=torch.bool) if valid is None else valid
     mask = valid[:, None, :] | torch.eye(T, dtype=torch.bool, device=tokens.device)  # (B, T, T) padding unseen
     return model(tokens, attention_mask=valid, attn_mask=mask)
