@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -320,6 +321,141 @@ def skip_decode(pretrain_steps: int = 1200, tune_steps: int = 200, n_layer: int 
     )
 
 
+def fim_baseline(tok, train_seqs, steps: int, seed: int):
+    """IconShop's FIM icon LM (64x2, PathTokenizer ids) trained `steps` steps with `seed`, kept in
+    .cache/backbone_options (the any-subset and insertion lines share it)."""
+    from bench.icon_infill import fim_sequences
+    from bench.icon_lm import path_lm, train_lm
+
+    torch.manual_seed(seed)
+    model = path_lm(tok, max_seq_len=136)
+    weights = CACHE / f"fim-{tok.config.grid}-64x2-{steps}-seed{seed}.pt"
+    if weights.exists():
+        model.load_state_dict(torch.load(weights))
+        return model.eval()
+    train_lm(model, fim_sequences(tok, train_seqs, seed), steps, seed)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
+    return model
+
+
+def any_subset(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int = 100, drafts=(4, 16)) -> OptionLine:
+    """Item 2: infilling one span of whole path elements per val icon (`bench.icon_infill`), IconShop's FIM
+    against an any-subset model (AS-ARM) of the same size and steps (64x2, grid 49), sampled in order and by
+    ASSD with `drafts` tokens drafted per round; one sample per problem at temperature 1, per seed. The AS-ARM
+    trains on element spans half of the time and on uniformly random subsets otherwise; it is told the span's
+    length (its positions), FIM is not."""
+    from bench.icon_infill import (
+        InfillScore,
+        any_subset_fill,
+        fim_infill,
+        fim_span_nll,
+        infill_problems,
+        timed_infills,
+        training_masks,
+    )
+    from bench.icon_lm import icon_sequences, path_lm, train_lm
+    from gfx.backbones.any_subset import any_subset_loss, log_prob, sample_assd, sample_in_order
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+    from gfx.svg.tokenizers.vocab import MASK_ID
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=49))
+    train_seqs = icon_sequences(tok, "train", 4000, 128)
+    tasks = infill_problems(tok, icon_sequences(tok, "val", problems, 128), seed=0)
+    span_tokens = sum(p.end - p.start for p in tasks)
+    nll, scores = {}, {}
+    for seed in seeds:
+        fim = fim_baseline(tok, train_seqs, steps, seed)
+        rng = np.random.default_rng(seed)
+
+        def loss(model, batch, rng=rng):
+            tokens, valid = batch["tokens"], batch["attention_mask"]
+            return any_subset_loss(model, tokens, training_masks(tok, tokens, valid, rng), MASK_ID, valid)
+
+        torch.manual_seed(seed)
+        asarm = train_lm(path_lm(tok), train_seqs, steps, seed, loss_fn=loss)
+        with torch.no_grad():
+            spans = [fim_span_nll(fim, tok, p) for p in tasks]
+            nll.setdefault("FIM span", []).append(sum(s for s, _ in spans) / span_tokens)
+            nll.setdefault("FIM span + EOM", []).append(sum(e for _, e in spans) / span_tokens)
+            nll.setdefault("AS-ARM span given its length", []).append(-sum(
+                float(log_prob(asarm, torch.from_numpy(p.ids)[None], p.masked, MASK_ID)) for p in tasks) / span_tokens)
+
+        methods = {"FIM": partial(fim_infill, fim, tok), "AS-ARM in order": any_subset_fill(sample_in_order, asarm)}
+        methods |= {f"ASSD draft {k}": any_subset_fill(sample_assd, asarm, draft=k) for k in drafts}
+        for name, fill in methods.items():
+            score = InfillScore.of(tok, tasks, *timed_infills(fill, tasks, seed))
+            scores.setdefault(name, []).append(score)
+    extra = {f"nll/token {k}": v for k, v in spread(nll).items()}
+    for name, runs in scores.items():
+        extra |= spread({f"{name} {k}": [getattr(r, k) for r in runs] for k in ("valid", "mse", "passes", "seconds")})
+    best = f"ASSD draft {drafts[-1]}"
+    return OptionLine(
+        option="2 any-subset AR + ASSD (infill)",
+        measured_on=f"{len(tasks)} val icons, one span of whole path elements each ({span_tokens / len(tasks):.1f} "
+        f"tokens on average), PathTokenizer grid 49, 64x2 models trained {steps} steps x 16 on {len(train_seqs)} "
+        f"icons, seeds {list(seeds)}, one sample per problem at temperature 1",
+        metric="render MSE of the infilled icon to the original, FIM -> ASSD",
+        without=float(np.mean([s.mse for s in scores["FIM"]])),
+        with_=float(np.mean([s.mse for s in scores[best]])),
+        test="tests/backbones/test_any_subset.py::test_sequential_and_assd_sample_the_exact_joint_and_a_biased_rule_is_caught",
+        extra=extra,
+    )
+
+
+def insertion(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int = 100) -> OptionLine:
+    """Item 3: the any-subset line's problems (one span of whole path elements per val icon, its length unknown to
+    both models) filled by IconShop's FIM and by an insertion LM (ILM) of the same size and steps (64x2, grid 49,
+    bidirectional), trained to insert dropped tokens back (`bench.icon_infill.insertion_drops`); one sample per
+    problem at temperature 1, per seed."""
+    from bench.icon_infill import (
+        InfillScore,
+        fim_infill,
+        infill_problems,
+        insertion_drops,
+        insertion_fill,
+        timed_infills,
+    )
+    from bench.icon_lm import icon_sequences, path_lm, train_lm
+    from gfx.backbones.insertion import insertion_loss
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+    from gfx.svg.tokenizers.vocab import EOM_ID
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=49))
+    train_seqs = icon_sequences(tok, "train", 4000, 128)
+    tasks = infill_problems(tok, icon_sequences(tok, "val", problems, 128), seed=0)
+    scores = {}
+    for seed in seeds:
+        fim = fim_baseline(tok, train_seqs, steps, seed)
+        rng = np.random.default_rng(seed)
+
+        def loss(model, batch, rng=rng):
+            tokens, valid = batch["tokens"], batch["attention_mask"]
+            return insertion_loss(model, tokens, insertion_drops(tok, tokens, valid, rng), EOM_ID, valid)
+
+        torch.manual_seed(seed)
+        ilm = train_lm(path_lm(tok), train_seqs, steps, seed, loss_fn=loss)
+        for name, fill in {"FIM": partial(fim_infill, fim, tok), "ILM": partial(insertion_fill, ilm)}.items():
+            scores.setdefault(name, []).append(InfillScore.of(tok, tasks, *timed_infills(fill, tasks, seed)))
+    extra = {}
+    for name, runs in scores.items():
+        extra |= spread({f"{name} {k}": [getattr(r, k) for r in runs]
+                         for k in ("valid", "mse", "length_error", "passes", "seconds")})
+    return OptionLine(
+        option="3 insertion LM (variable-length infill)",
+        measured_on=f"{len(tasks)} val icons, one span of whole path elements each "
+        f"({sum(p.end - p.start for p in tasks) / len(tasks):.1f} tokens on average, length not given), "
+        f"PathTokenizer grid 49, 64x2 models trained {steps} steps x 16 on {len(train_seqs)} icons, seeds "
+        f"{list(seeds)}, one sample per problem at temperature 1",
+        metric="render MSE of the infilled icon to the original, FIM -> ILM",
+        without=float(np.mean([s.mse for s in scores["FIM"]])),
+        with_=float(np.mean([s.mse for s in scores["ILM"]])),
+        test="tests/backbones/test_insertion.py::test_the_loss_targets_the_dropped_multiset_per_slot_and_stop_when_"
+        "nothing_is_missing",
+        extra=extra,
+    )
+
+
 def spread(values: dict[str, list[float]]) -> dict[str, float]:
     """Per variant: the mean and the spread (max - min) over seeds."""
     return {f"{stat} {k}": f(v) for k, v in values.items() for stat, f in
@@ -332,6 +468,8 @@ OPTIONS = {
     "lexinvariant-ids": lexinvariant_ids,
     "vocabulary-migration": vocabulary_migration,
     "skip-decode": skip_decode,
+    "any-subset": any_subset,
+    "insertion": insertion,
 }
 """Option name -> measurement."""
 

@@ -66,16 +66,17 @@ def train_lm(
     batch_size: int = 16,
     lr: float = 3e-3,
     callback: Callable | None = None,
+    loss_fn: Callable | None = None,
 ) -> Transformer:
     """Train `model` for `steps` steps on random batches of `seqs` (the batch order depends only on
     `seed`, so two models trained with one seed see the same batches); `callback` gets each step's
-    `gfx.train.Progress`."""
+    `gfx.train.Progress`; `loss_fn(model, batch)` replaces next-token loss."""
     from gfx.train import TrainConfig, train
 
     rng = np.random.default_rng(seed)
     batches = [pad([seqs[i] for i in rng.integers(len(seqs), size=batch_size)]) for _ in range(steps)]
     config = TrainConfig(steps=steps, lr=lr, warmup_steps=steps // 10, eval_every=0, log_every=10**9, seed=seed)
-    train(model, batches, config, callback=callback)
+    train(model, batches, config, callback=callback, loss_fn=loss_fn)
     return model.eval()
 
 

@@ -11,6 +11,9 @@
 - entry points over the same steps: `awrs.generate_awrs` (adaptive weighted rejection sampling) and
   `speculative.generate_speculative` (Token Recycling); `keyformer.Keyformer`, a cache policy that
   bounds the KV cache;
+- infilling generators on a plain `Transformer` with their own objectives: `any_subset` (AS-ARM: any subset
+  given any other in one pass; `sample_assd`, any-subset speculative decoding, exact in distribution) and
+  `insertion` (insertion LM: one token anywhere per pass, with a stop outcome, for infills of unknown length);
 - `language`: `CausalLM`, a transformers causal LM behind the same interface (optional dependency);
   `token_healing.generate_healed`, exact token healing for its BPE prompts that end mid-token;
 - `layers`, `set_blocks`, `diffusion`, `text_encoder`: layers, set-transformer blocks, diffusion

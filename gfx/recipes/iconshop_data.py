@@ -111,13 +111,19 @@ def translate(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generato
     return out
 
 
-def fim_permute(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generator) -> np.ndarray:
-    """Move one random span of whole path elements to the end (IconShop's causal masking)."""
+def element_span(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generator) -> tuple[int, int] | None:
+    """A random non-empty span [start, end) of whole path elements of `ids` (`BOS ... EOS`); None without one."""
     bounds = [*tokenizer.element_starts(ids), len(ids) - 1]  # element starts and the EOS position
     if len(bounds) < 2:
-        return ids
+        return None
     i, j = sorted(rng.choice(len(bounds), size=2, replace=False))
-    return np.asarray(tokenizer.fim_split(ids, bounds[i], bounds[j]), dtype=np.int64)
+    return bounds[i], bounds[j]
+
+
+def fim_permute(ids: np.ndarray, tokenizer: PathTokenizer, rng: np.random.Generator) -> np.ndarray:
+    """Move one random span of whole path elements to the end (IconShop's causal masking)."""
+    span = element_span(ids, tokenizer, rng)
+    return ids if span is None else np.asarray(tokenizer.fim_split(ids, *span), dtype=np.int64)
 
 
 class IconBatches(Batches):
