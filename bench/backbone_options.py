@@ -316,11 +316,12 @@ def toolken_macros(steps: int = 600, train_icons: int = 3000, val_icons: int = 3
                    max_tokens: int = 200) -> OptionLine:
     """Item 4: ToolkenGPT macro tokens on the frozen models/iconshop-mini: <circle> <rrect> <mirror> <repeat>
     (`gfx.svg.macros`) added as 4 rows (initialised from M's), only those rows trained `steps` steps (batch 16,
-    lr 1e-2, no weight decay) on compressed train icons with prompts of their first 4 keywords. Measured on val icons with their
-    prompts: tokens per icon and the negative log-likelihood of the whole icon (nats per icon, plain tokens under
-    the plain model vs compressed tokens under the macro model). Then `prompts` val prompts are sampled once each
-    (seed 0, guidance 2, top-p 0.5, the grammar with or without macros, no zero-length segments): tokens per icon,
-    CPU seconds per icon and the IconCLIP evaluator score of the (expanded) icons."""
+    lr 1e-2, no weight decay) on compressed train icons with prompts of their first 4 keywords. Measured on val
+    icons with their prompts: tokens per icon and the negative log-likelihood of the whole icon (nats per icon,
+    plain tokens under the plain model vs compressed tokens under the macro model). Then `prompts` val prompts are
+    sampled once each (seed = the prompt's index, guidance 2, top-p 0.5, the grammar with or without macros, no
+    zero-length segments): tokens per icon, CPU seconds per icon and the IconCLIP evaluator score of the
+    (expanded) icons."""
     from bench.timing import timed
     from gfx.backbones.constraints import BanningConstraint, Grammar
     from gfx.backbones.decoding import generate
