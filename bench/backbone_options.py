@@ -2,6 +2,7 @@
 metric with and without it, and the test of its exactness claim.
 
     python -m bench.backbone_options [--options token-healing] [--recompute]
+    python -m bench.backbone_options --results     # print the recorded lines, measuring nothing
     python -m bench backbone_options
 
 Every option is a function in `OPTIONS` that measures itself and returns an `OptionLine`; results go to
@@ -273,22 +274,14 @@ def skip_decode(pretrain_steps: int = 1200, tune_steps: int = 200, n_layer: int 
     falling linearly from `n_layer` at the first token to half or a quarter at token `stop`, in both modes. Per
     schedule: val loss before and after the fine-tune, layers per val token, and CPU seconds per token of cached
     decoding of 24 val icons (best of 3 interleaved rounds; ratio to full depth)."""
-    from bench.icon_lm import cached_decode_seconds, heldout, icon_sequences, path_lm, train_lm
+    from bench.icon_lm import cached_decode_seconds, heldout, icon_sequences, train_lm
     from gfx.backbones.skip_decode import with_skip_decode
     from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 
     tok = PathTokenizer(PathTokenizerConfig(grid=49))
     train_seqs, val_seqs = icon_sequences(tok, "train", 4000, 128), icon_sequences(tok, "val", 400, 128)
-    torch.manual_seed(0)
-    start = path_lm(tok, n_layer=n_layer)
-    weights = CACHE / f"skip-decode-start-{n_layer}x64-{pretrain_steps}.pt"
-    if weights.exists():
-        start.load_state_dict(torch.load(weights))
-    else:
-        train_lm(start, train_seqs, pretrain_steps, seed=0)
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(start.state_dict(), weights)
-    start.eval()
+    start = cached_lm(f"skip-decode-start-{n_layer}x64-{pretrain_steps}", tok, train_seqs, pretrain_steps,
+                      n_layer=n_layer)
     schedules = {"full": ((), "exit")} | {
         f"{mode} {n_layer}->{n_layer // k}": ((n_layer // k, 0, stop), mode) for mode in ("exit", "skip") for k in (2, 4)
     }
@@ -454,6 +447,259 @@ def insertion(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int 
         "nothing_is_missing",
         extra=extra,
     )
+def toolken_macros(steps: int = 600, train_icons: int = 3000, val_icons: int = 300, prompts: int = 40,
+                   max_tokens: int = 200) -> OptionLine:
+    """Item 4: ToolkenGPT macro tokens on the frozen models/iconshop-mini: <circle> <rrect> <mirror> <repeat>
+    (`gfx.svg.macros`) added as 4 rows (initialised from M's), only those rows trained `steps` steps (batch 16,
+    lr 1e-2, no weight decay) on compressed train icons with prompts of their first 4 keywords. Measured on val
+    icons with their prompts: tokens per icon and the negative log-likelihood of the whole icon (nats per icon,
+    plain tokens under the plain model vs compressed tokens under the macro model). Then `prompts` val prompts are
+    sampled once each (seed = the prompt's index, guidance 2, top-p 0.5, the grammar with or without macros, no
+    zero-length segments): tokens per icon, CPU seconds per icon and the IconCLIP evaluator score of the
+    (expanded) icons."""
+    from bench.timing import timed
+    from gfx.backbones.constraints import BanningConstraint, Grammar
+    from gfx.backbones.decoding import generate
+    from gfx.backbones.guidance import Guidance
+    from gfx.backbones.sampling import SamplingConfig
+    from gfx.backbones.toolken import train_new_rows_only, with_new_tokens
+    from gfx.backbones.transformer import next_token_loss
+    from gfx.data.icons import load_icons
+    from gfx.models import model_path
+    from gfx.recipes.iconshop_data import encode_records, keywords_of
+    from gfx.svg.core.serialize import to_svg
+    from gfx.svg.icon_clip import IconCLIP
+    from gfx.svg.iconshop import IconShop
+    from gfx.svg.macros import MACROS, PathMacros
+    from gfx.svg.tokenizers.vocab import BOS_ID, EOS_ID, PAD_ID
+    from gfx.train import TrainConfig, train
+
+    pipe = IconShop.from_pretrained(Path(__file__).parents[1] / "models" / "iconshop-mini")
+    plain, tok = pipe.model.float(), pipe.tokenizer
+    macros = PathMacros(tok)
+
+    def icons(split, limit):
+        records = load_icons(split=split)[: 3 * limit]
+        pairs = [(ids, ", ".join(keywords_of(r)[:4])) for r, ids in zip(records, encode_records(records, tok), strict=True)
+                 if len(ids) <= max_tokens]
+        return [(ids.tolist(), macros.compress(ids), prompt) for ids, prompt in pairs[:limit]]
+
+    train_set, val_set = icons("train", train_icons), icons("val", val_icons)
+
+    def batch(rows):
+        width = max(len(r) for r, _ in rows)
+        tokens = torch.full((len(rows), width), PAD_ID)
+        for i, (ids, _) in enumerate(rows):
+            tokens[i, : len(ids)] = torch.tensor(ids)
+        prefix, prefix_mask = pipe.encode_prompt(*(p for _, p in rows))
+        mask = tokens != PAD_ID
+        return {"tokens": tokens, "attention_mask": mask, "loss_mask": mask, "prefix": prefix, "prefix_mask": prefix_mask}
+
+    @torch.no_grad()
+    def nats_per_icon(model, rows):
+        total = []
+        for start in range(0, len(rows), 32):
+            b = batch(rows[start : start + 32])
+            logits = model(b["tokens"], prefix=b["prefix"], prefix_mask=b["prefix_mask"], attention_mask=b["attention_mask"])
+            for i in range(len(logits)):
+                n = int(b["loss_mask"][i, 1:].sum())
+                total.append(float(next_token_loss(logits[i : i + 1], b["tokens"][i : i + 1], b["loss_mask"][i : i + 1])) * n)
+        return np.asarray(total)
+
+    m_row = plain.embed.weight[tok.command_ids["M"]].detach()
+    model = with_new_tokens(plain, m_row.expand(len(MACROS), -1).clone())
+    before = nats_per_icon(model, [(short, p) for _, short, p in val_set])
+    train_new_rows_only(model, tok.vocab_size)
+    rng = np.random.default_rng(0)
+    batches = (batch([train_set[i][1:] for i in rng.integers(len(train_set), size=16)]) for _ in range(steps))
+    train(model, lambda epoch: batches, TrainConfig(steps=steps, lr=1e-2, warmup_steps=steps // 10, weight_decay=0.0, eval_every=0,
+                                      log_every=10**9, seed=0))
+    model.eval()
+    nats = {"plain": nats_per_icon(plain, [(ids, p) for ids, _, p in val_set]),
+            "macros": nats_per_icon(model, [(short, p) for _, short, p in val_set])}
+    has_macro = np.asarray([len(short) < len(ids) for ids, short, _ in val_set])
+
+    grammars = {"plain": Grammar(tok.vocab, tok.grammar(drawable=True), [EOS_ID], vocab_size=plain.config.vocab_size),
+                "macros": Grammar(macros.vocab, macros.grammar(), [EOS_ID])}
+    models = {"plain": plain, "macros": model}
+    texts = [p for _, _, p in val_set[:prompts]]
+    evaluator = IconCLIP.from_pretrained(model_path("icon-clip"))
+    generated, seconds = {}, {}
+    for name in models:
+        def run(name=name):
+            out = []
+            for i, text in enumerate(texts):
+                prefix, prefix_mask = pipe.encode_prompt(text)
+                constraint = BanningConstraint(grammars[name].constraint(), tok.zero_length_segment)
+                result = generate(models[name], torch.tensor([[BOS_ID]]), max_new_tokens=pipe.config.max_tokens,
+                                  sampling=SamplingConfig(top_p=0.5), prefix=prefix, prefix_mask=prefix_mask,
+                                  guidance=Guidance(2.0), stop_tokens=[EOS_ID], constraints=[constraint], seed=i)
+                out.append(result.sequences()[0])
+            generated[name] = out
+        seconds[name] = timed(run)[0] / len(texts)
+    points = {}
+    for name, seqs in generated.items():
+        expanded = [macros.expand([BOS_ID, *s]) for s in seqs]
+        svgs = [to_svg(tok.decode(ids, strict=False)) for ids in expanded]
+        points[name] = {"generated tokens/icon": float(np.mean([len(s) for s in seqs])),
+                        "generated tokens/icon expanded": float(np.mean([len(e) - 1 for e in expanded])),
+                        "valid": float(np.mean([tok.is_valid(e) for e in expanded])),
+                        "evaluator score": float(np.mean(evaluator.score(svgs, texts))),
+                        "s/icon": seconds[name],
+                        "icons with a macro": float(np.mean([any(t >= tok.vocab_size for t in s) for s in seqs]))}
+    extra = {"val tokens/icon plain": float(np.mean([len(ids) for ids, _, _ in val_set])),
+             "val tokens/icon macros": float(np.mean([len(short) for _, short, _ in val_set])),
+             "val icons with a macro": float(has_macro.mean()),
+             "nats/icon macros, rows untrained": float(before.mean()),
+             "nats/icon plain, icons with a macro": float(nats["plain"][has_macro].mean()),
+             "nats/icon macros, icons with a macro": float(nats["macros"][has_macro].mean()),
+             "nats/icon plain, icons without": float(nats["plain"][~has_macro].mean()),
+             "nats/icon macros, icons without": float(nats["macros"][~has_macro].mean())}
+    extra |= {f"{name} {k}": v for name, point in points.items() for k, v in point.items()}
+    return OptionLine(
+        option="4 ToolkenGPT macro tokens (circle, rrect, mirror, repeat)",
+        measured_on=f"models/iconshop-mini frozen + 4 rows trained {steps} steps x 16 on {len(train_set)} compressed "
+        f"train icons (<= {max_tokens} tokens) with keyword prompts; {len(val_set)} val icons; {prompts} val prompts "
+        "sampled once",
+        metric="val nats per icon (whole icon, with its prompt), plain -> macros",
+        without=float(nats["plain"].mean()),
+        with_=float(nats["macros"].mean()),
+        test="tests/svg/test_macros.py::test_expansion_is_the_hand_written_primitive, "
+        "tests/backbones/test_toolken.py::test_training_changes_only_the_new_rows",
+        extra=extra,
+    )
+
+
+def r2r_routing(steps: int = 1500, router_steps: int = 1500, icons: int = 60,
+                thresholds: tuple[float, ...] = (0.7, 0.5, 0.3, 0.2, 0.1)) -> OptionLine:
+    """Item 6: R2R token routing between a small (32x2) and a large (128x4) unconditional icon LM (PathTokenizer grid
+    49, each trained `steps` steps on the same batches, kept in .cache/backbone_options). The router is trained
+    `router_steps` steps on teacher-forced divergence labels of 2,000 train icons. Each method completes `icons` val
+    icons from their first path element, greedy under the grammar: quality is the render MSE / SSIM of the
+    completion against the real icon; cost is CPU seconds per icon (best of 2 interleaved rounds) and large-model
+    forward passes. Baselines: the small model alone, the large alone (`generate`) and lossless speculative decoding
+    of the large model (Token Recycling, the same tokens as the large alone)."""
+    from bench.icon_lm import heldout, icon_sequences, pad
+    from bench.timing import timed
+    from gfx.backbones.constraints import BanningConstraint, Grammar
+    from gfx.backbones.decoding import generate
+    from gfx.backbones.routing import TokenRouter, divergence_labels, generate_routed
+    from gfx.backbones.sampling import GREEDY
+    from gfx.backbones.speculative import TokenRecycling, generate_speculative
+    from gfx.svg.core.metrics import compare
+    from gfx.svg.core.serialize import to_svg
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+    from gfx.svg.tokenizers.vocab import EOS_ID
+    from gfx.train import TrainConfig, train
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=49))
+    train_seqs, val_seqs = icon_sequences(tok, "train", 4000, 128), icon_sequences(tok, "val", 400, 128)
+    small = cached_lm(f"r2r-small-32x2-{steps}", tok, train_seqs, steps, width=32, n_layer=2, n_head=2)
+    large = cached_lm(f"r2r-large-128x4-{steps}", tok, train_seqs, steps, width=128, n_layer=4, n_head=4)
+    router = TokenRouter(small.config.d_model)
+
+    def examples(seqs):
+        pairs = [divergence_labels(small, large, router, b["tokens"], b["attention_mask"])
+                 for b in (pad(seqs[i : i + 32]) for i in range(0, len(seqs), 32))]
+        return torch.cat([f for f, _ in pairs]), torch.cat([y for _, y in pairs])
+
+    features, labels = examples(train_seqs[:2000])
+    val_features, val_labels = examples(val_seqs)
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(len(labels), (512,), generator=g) for _ in range(router_steps)]
+    torch.manual_seed(0)
+    train(router, batches, TrainConfig(steps=router_steps, lr=3e-3, warmup_steps=50, eval_every=0, log_every=10**9),
+          loss_fn=lambda m, i: torch.nn.functional.binary_cross_entropy_with_logits(m(features[i]), labels[i]))
+    router.eval()
+    with torch.no_grad():
+        scores = router(val_features)
+    positive = scores[val_labels.bool()]
+    auc = float((positive[:, None] > scores[~val_labels.bool()][None]).float().mean())
+
+    grammar = Grammar(tok.vocab, tok.grammar(drawable=True), [EOS_ID])
+    tasks = []
+    for ids in val_seqs:
+        starts = tok.element_starts(ids)
+        if len(starts) >= 2 and len(tasks) < icons:
+            tasks.append((ids.tolist()[: starts[1]], to_svg(tok.decode(ids))))
+
+    def constraint(prompt):
+        c = grammar.constraint()
+        assert all(c.advance(t) for t in prompt[1:])
+        return BanningConstraint(c, tok.zero_length_segment, prompt[1:])
+
+    budget = 128
+    recycling = TokenRecycling(tok.vocab_size)
+
+    def plain(model):
+        return lambda p: (generate(model, torch.tensor([p]), max_new_tokens=budget - len(p), sampling=GREEDY,
+                                   constraints=[constraint(p)], stop_tokens=[EOS_ID]).sequences()[0], 0.0)
+
+    def routed(threshold):
+        def run(p):
+            out = generate_routed(small, large, router, p, threshold=threshold, max_new_tokens=budget - len(p),
+                                  constraint=constraint(p), stop_tokens=[EOS_ID])
+            return out.tokens, out.large_calls
+        return run
+
+    def speculative(p):
+        out = generate_speculative(large, torch.tensor([p]), draft=recycling, max_new_tokens=budget - len(p),
+                                   sampling=GREEDY, constraints=[constraint(p)], stop_tokens=[EOS_ID])
+        return out.sequences()[0], out.forward_passes
+
+    methods = {"small": plain(small), "large": plain(large), "speculative (token recycling)": speculative}
+    methods |= {f"r2r {t}": routed(t) for t in thresholds}
+    outputs, seconds = {}, {name: float("inf") for name in methods}
+    for _ in range(2):
+        for name, run in methods.items():
+            seconds[name] = min(seconds[name], timed(lambda run=run, name=name: outputs.__setitem__(
+                name, [run(p) for p, _ in tasks]))[0] / len(tasks))
+    points = {}
+    for name, results in outputs.items():
+        scores = [compare(ref, to_svg(tok.decode(p + tokens, strict=False)))
+                  for (p, ref), (tokens, _) in zip(tasks, results, strict=True)]
+        same = [tokens == large_tokens for (tokens, _), (large_tokens, _) in
+                zip(results, outputs["large"], strict=True)]
+        calls = float(np.mean([c if name.startswith(("r2r", "spec")) else len(t) * (name == "large")
+                               for t, c in results]))
+        points[name] = {"mse": float(np.mean([s["mse"] for s in scores])),
+                        "ssim": float(np.mean([s["ssim"] for s in scores])),
+                        "s/icon vs large": seconds[name] / seconds["large"],
+                        "large calls/icon": calls, "same tokens as large": float(np.mean(same)),
+                        "tokens/icon": float(np.mean([len(t) for t, _ in results]))}
+    extra = {f"{name} {k}": v for name, point in points.items() for k, v in point.items()}
+    extra |= {"large s/icon": seconds["large"], "router val AUC": auc, "val divergence rate": float(val_labels.mean()),
+              "small val loss": heldout(small, val_seqs)[0], "large val loss": heldout(large, val_seqs)[0]}
+    best = max((t for t in thresholds if points[f"r2r {t}"]["mse"] <= points["large"]["mse"]), default=min(thresholds))
+    return OptionLine(
+        option=f"6 R2R token routing (threshold {best})",
+        measured_on=f"unconditional icon LMs, PathTokenizer grid 49, small 32x2 ({sum(p.numel() for p in small.parameters()):,}"
+        f" params) and large 128x4 ({sum(p.numel() for p in large.parameters()):,}), {steps} steps x 16 each on "
+        f"{len(train_seqs)} train icons; router {router_steps} steps on 2,000; {len(tasks)} val icons completed from "
+        "their first element, greedy under the grammar",
+        metric="render MSE of the completion vs the real icon, large alone -> R2R",
+        without=points["large"]["mse"],
+        with_=points[f"r2r {best}"]["mse"],
+        test="tests/backbones/test_routing.py::test_threshold_zero_is_the_large_model_and_one_the_small",
+        extra=extra,
+    )
+
+
+def cached_lm(name: str, tokenizer, train_seqs, steps: int, seed: int = 0, **shape) -> torch.nn.Module:
+    """`bench.icon_lm.path_lm(tokenizer, **shape)` trained `steps` steps from `seed`, in eval mode; the weights
+    are kept in .cache/backbone_options/<name>.pt and read from there when present."""
+    from bench.icon_lm import path_lm, train_lm
+
+    torch.manual_seed(seed)
+    model = path_lm(tokenizer, **shape)
+    weights = CACHE / f"{name}.pt"
+    if weights.exists():
+        model.load_state_dict(torch.load(weights))
+    else:
+        train_lm(model, train_seqs, steps, seed=seed)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), weights)
+    return model.eval()
 
 
 def spread(values: dict[str, list[float]]) -> dict[str, float]:
@@ -470,6 +716,8 @@ OPTIONS = {
     "skip-decode": skip_decode,
     "any-subset": any_subset,
     "insertion": insertion,
+    "toolken-macros": toolken_macros,
+    "r2r-routing": r2r_routing,
 }
 """Option name -> measurement."""
 
@@ -494,7 +742,13 @@ def main(argv: list[str] | None = None) -> list[OptionLine]:
     )
     parser.add_argument("--recompute", action="store_true", help="measure again instead of reading .cache")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--results", action="store_true", help="print the lines recorded in --out and stop")
     args = parser.parse_args([] if argv is None else argv)
+    if args.results:
+        recorded = sorted(json.loads(Path(args.out).read_text()), key=lambda line: int(line["option"].split()[0]))
+        lines = [OptionLine(**line) for line in recorded]
+        print("\n".join(map(str, lines)))
+        return lines
     set_threads(1)
     lines = []
     for name in args.options.split(","):

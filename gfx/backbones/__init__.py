@@ -3,14 +3,15 @@
 - `transformer`: the decoder-only `Transformer` (RoPE, SwiGLU, prefix conditioning, extra embeddings),
   with options `coordinate_embedding` (Fourier coordinate tables), `lexinvariant` (per-sequence ID vectors)
   and `skip_decode` (SkipDecode: fewer layers for later positions, KV-cache compatible);
-- `vocab`: vocabulary migration (OMP transplantation, neighbour-bin interpolation);
+- `vocab`: vocabulary migration (OMP transplantation, neighbour-bin interpolation); `toolken`: new token rows on a
+  frozen model, trained alone (ToolkenGPT);
 - `kv_cache`: the explicit `KVCache` (append, crop/rollback, fork, reorder, gather) and `FullCache`;
 - `decoding`: `generate()`, a numbered loop over shared steps (prefill, decode step, row finishing),
   with `sampling` (temperature, top-k/p, min-p, repetition penalty), `guidance` (classifier-free),
   `masking` (constraint masks) over `constraints` (xgrammar `Grammar`, hand-written `AutomatonConstraint`);
 - entry points over the same steps: `awrs.generate_awrs` (adaptive weighted rejection sampling) and
-  `speculative.generate_speculative` (Token Recycling); `keyformer.Keyformer`, a cache policy that
-  bounds the KV cache;
+  `speculative.generate_speculative` (Token Recycling); `routing.generate_routed` (R2R: a router hands
+  single tokens from a small model to a large one); `keyformer.Keyformer`, a cache policy that bounds the KV cache;
 - infilling generators on a plain `Transformer` with their own objectives: `any_subset` (AS-ARM: any subset
   given any other in one pass; `sample_assd`, any-subset speculative decoding, exact in distribution) and
   `insertion` (insertion LM: one token anywhere per pass, with a stop outcome, for infills of unknown length);

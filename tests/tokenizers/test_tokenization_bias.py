@@ -1,4 +1,4 @@
-"""No tokenization bias in gfx's own vocabularies (research/lm_anchors.md §1.7): every token is one whole
+"""No tokenization bias in gfx's own vocabularies: every token is one whole
 symbol and no token sequence spells what another one spells, so a model's token probabilities are the
 probabilities of the text, and a prompt cut between tokens never ends inside one.
 
