@@ -20,6 +20,8 @@ def image_generate(
     set_size: int | None = typer.Option(None, "--set", min=1, help="Generate a coherent set of N images (T2IS)."),
     vary: list[str] | None = typer.Option(None, "--vary", help="A set with one image per --vary text, filling the "
                                           "prompt's {} or appended to it (T2IS); repeat the option."),
+    same_noise: bool = typer.Option(False, "--same-noise", help="With --vary: every image of the set starts from "
+                                    "the same noise, instead of sharing attention."),
     negative: str | None = typer.Option(None, "--negative", help="A negative prompt: what guidance steers away from."),
     negative_concept: Path | None = typer.Option(
         None, "--negative-concept", help="A learned concept to steer away from (Geom-Erasing; a directory written by "
@@ -32,7 +34,8 @@ def image_generate(
     style_model: Path | None = typer.Option(None, "--style-model", help="StyleTokenizer directory for --style "
                                             "(default: the shipped models/style-tokenizer)."),
     steps: int = typer.Option(25, min=1, help="Denoising steps."),
-    guidance: float = typer.Option(3.0, help="Classifier-free guidance scale (1 = off)."),
+    guidance: float | None = typer.Option(None, help="Classifier-free guidance scale (1 = off; default: the "
+                                          "model's, 3 where it names none)."),
     model: Path | None = typer.Option(None, help="Pipeline directory, or a named model: hita-mini, xar-mini "
                                       "(default: the shipped diffusion model)."),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.png go."),
@@ -52,9 +55,12 @@ def image_generate(
         if set_size or vary:
             if negative:
                 raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
+            if same_noise and not vary:
+                raise UsageError("--same-noise needs --vary texts: one prompt from one noise is one picture")
             results = gfx.image.generate_set(prompt, vary or [""] * set_size, seed=seed, controls=controls,
                                              model=None if model is None else str(model), steps=steps,
-                                             guidance=guidance)
+                                             guidance=guidance, shared_steps=0 if same_noise else 10,
+                                             same_noise=same_noise)
         else:
             results = gfx.image.generate(prompt, n=n, seed=seed, controls=controls,
                                          model=None if model is None else str(model), steps=steps,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 
 def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), model: str | None = None,
-             steps: int = 25, guidance: float = 3.0, negative_prompt: str | None = None):
+             steps: int = 25, guidance: float | None = None, negative_prompt: str | None = None):
     """Text -> images with the shipped model, a named one (`gfx.models.IMAGE_MODELS`: "hita-mini", "xar-mini", the
     autoregressive Hita and xAR; `steps` is then xAR's flow steps per entity) or the pipeline directory `model`.
 
@@ -34,8 +34,11 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, controls=(), mode
 
 
 def generate_set(shared: str, variations, seed: int | None = None, controls=(), model: str | None = None,
-                 steps: int = 25, guidance: float = 3.0, shared_steps: int = 10):
+                 steps: int = 25, guidance: float | None = None, shared_steps: int = 10, same_noise: bool = False):
     """One instruction -> a coherent set of images, one per variation (T2IS, `gfx.image.t2is.generate_set`).
+
+    `same_noise=True` starts every image from the same noise (pass `shared_steps=0` for it alone); how each way
+    of tying a set measures on shapes-diffusion is in docs/papers.md (T2IS).
 
     Returns:
         list of `len(variations)` `ImageResult`s.
@@ -43,5 +46,5 @@ def generate_set(shared: str, variations, seed: int | None = None, controls=(), 
     from gfx.image.pipeline import load_default
     from gfx.image.t2is import generate_set as t2is_set
 
-    return t2is_set(load_default(model), shared, variations, seed, shared_steps=shared_steps, steps=steps,
-                    guidance=guidance, controls=controls)
+    return t2is_set(load_default(model), shared, variations, seed, shared_steps=shared_steps, same_noise=same_noise,
+                    steps=steps, guidance=guidance, controls=controls)

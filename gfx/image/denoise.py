@@ -48,6 +48,12 @@ def initial_latents(pipe, n: int, height: int, width: int, seed: int | None = No
     return torch.stack(rows).to(pipe.unet.device)
 
 
+def default_guidance(pipe) -> float:
+    """The pipeline's classifier-free guidance scale: its config's `guidance` (chosen on val when it was trained),
+    else 3.0."""
+    return float(getattr(pipe.config, "guidance", None) or 3.0)
+
+
 def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
             guidance: float = 3.0, hooks: Sequence = (), prompts: Sequence[str] | None = None) -> torch.Tensor:
     """Run the scheduler from noise to a clean latent.
@@ -118,7 +124,8 @@ def rewritten(prompt: str, controls: Sequence = ()) -> str:
 
 
 @torch.no_grad()
-def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
+def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, steps: int = 25,
+                  guidance: float | None = None,
                   controls: Sequence = (), negative_prompt: str | None = None, height: int | None = None,
                   width: int | None = None) -> torch.Tensor:
     """Prompts -> images on any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` (and `vae`).
@@ -126,6 +133,7 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
     Args:
         prompts: one prompt per image.
         seed: image i starts from the noise of `seed + i`.
+        guidance: classifier-free guidance scale (None: `default_guidance(pipe)`).
         controls: hooks (see the module docstring), given `prompts` at setup.
         negative_prompt: what guidance steers away from, for every image (None or "": the empty prompt).
         height, width: in pixels (default: `image_size(pipe)`).
@@ -144,6 +152,7 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
     cond = encode_prompts(pipe, prompts)
     # 2. noise, denoised under the controls
     latents = initial_latents(pipe, len(prompts), height or default_h, width or default_w, seed)
+    guidance = default_guidance(pipe) if guidance is None else guidance
     latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts)
     # 3. back to pixels
     return latent_codec(pipe).decode(latents)

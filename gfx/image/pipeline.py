@@ -21,7 +21,7 @@ from diffusers import DiffusionPipeline
 
 from gfx.config import ConfigMixin
 from gfx.image.codec import to_uint8
-from gfx.image.denoise import text_to_image
+from gfx.image.denoise import default_guidance, text_to_image
 from gfx.image.result import ImageResult
 
 
@@ -59,10 +59,11 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->unet"
 
-    def __init__(self, unet, text_encoder, tokenizer, scheduler, image_size: int = 64, unshuffle: int = 4):
+    def __init__(self, unet, text_encoder, tokenizer, scheduler, image_size: int = 64, unshuffle: int = 4,
+                 guidance: float = 3.0):
         super().__init__()
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
-        self.register_to_config(image_size=image_size, unshuffle=unshuffle)
+        self.register_to_config(image_size=image_size, unshuffle=unshuffle, guidance=guidance)
 
     @classmethod
     def build(cls, config: ShapesDiffusionConfig, tokenizer) -> ShapesDiffusionPipeline:
@@ -114,13 +115,13 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
             self.to(torch.float32)
 
     @torch.no_grad()
-    def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float = 3.0,
+    def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float | None = None,
                  controls: Sequence = (), negative_prompt: str | None = None) -> list[ImageResult]:
         """Generate `n` images for `prompt`.
 
         Args:
             seed: image i starts from the noise of `seed + i` (None: unseeded).
-            steps: DDIM steps; guidance: classifier-free guidance scale.
+            steps: DDIM steps; guidance: classifier-free guidance scale (None: the config's `guidance`).
             controls: hooks that steer the loop (`gfx.image.denoise`).
             negative_prompt: what guidance steers away from (None: the empty prompt).
 
@@ -130,6 +131,7 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         started = time.perf_counter()
+        guidance = default_guidance(self) if guidance is None else guidance
         images = to_uint8(text_to_image(self, [prompt] * n, seed=seed, steps=steps, guidance=guidance,
                                         controls=controls, negative_prompt=negative_prompt))
         info = {"steps": steps, "guidance": guidance, "controls": [type(c).__name__ for c in controls],

@@ -240,7 +240,7 @@ def generate_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str
     controls += learned_controls(params["negative_concept"], [params["concept"]] if params["concept"] else [],
                                  inputs.get("style"), params["style_model"])
     options = {"seed": params["seed"], "controls": controls, "model": params["model"],
-               "steps": params["steps"], "guidance": 3.0 if params["guidance"] is None else params["guidance"]}
+               "steps": params["steps"], "guidance": params["guidance"]}
     if params["set"]:
         if params["n"] != 1:
             raise ValueError("a set's size is the number of its texts; leave n at 1")

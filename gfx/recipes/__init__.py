@@ -45,6 +45,7 @@ EVALUATIONS = {
     "vat": "gfx.recipes.vat:evaluate_vat",
     "vectorize": "gfx.recipes.vectorize:evaluate_vectorize",
     "image": "gfx.recipes.image_eval:evaluate_image",
+    "image-ablation": "gfx.recipes.image_ablation:evaluate_image_ablation",
     "image-controls": "gfx.recipes.image_controls:evaluate_image_controls",
     "mesh-classifier": "gfx.recipes.mesh_classifier:evaluate_classifier",
     "image-ar": "gfx.recipes.image_ar_eval:evaluate_image_ar",

@@ -192,7 +192,7 @@ def chosen_controls(given: dict) -> dict:
 def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
                             model=None, negative_concept: str | Path | None = None, concept: str | Path | None = None,
                             baseline_concept: str | Path | None = None, style_model: str | Path | None = None,
-                            seeds: int = 4, steps: int = 25, guidance: float = 3.0, features=None) -> dict:
+                            seeds: int = 4, steps: int = 25, guidance: float | None = None, features=None) -> dict:
     """The report of the module docstring, JSON-ready.
 
     Args:
@@ -207,6 +207,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     import torch
 
     from gfx.image.core import LearnedConcept
+    from gfx.image.denoise import default_guidance
 
     base = split_seed(split)
     controls = chosen_controls({"negative_concept": negative_concept, "concept": concept,
@@ -214,6 +215,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     started = time.perf_counter()
     counts = {k: min(v, (10 if k == "real" else 1) * limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     pipe, label = evaluated_pipeline(model)
+    guidance = default_guidance(pipe) if guidance is None else guidance
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     if "negative_concept" in controls:

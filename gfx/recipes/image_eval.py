@@ -202,30 +202,33 @@ def set_scores(detections: Sequence[Detection], shapes: Sequence[str], color: st
     return consistency, float(np.mean(aligned))
 
 
-def t2is_sets(ev: Evaluator, rng: np.random.Generator, count: int, set_size: int, shared_steps: int) -> dict:
+def t2is_sets(ev: Evaluator, rng: np.random.Generator, count: int, set_size: int,
+              modes: dict[str, dict]) -> dict:
+    """Set consistency and alignment per description family and per sampling mode (`generate_set` options, e.g.
+    {"independent": {"shared_steps": 0}, "shared": {"shared_steps": 10}}), on the same sets and seeds."""
     from gfx.image.t2is import generate_set
 
     report = {}
     for family in ("stated", "open colour"):
-        scores = {"independent": [], "shared": []}
+        scores = {name: [] for name in modes}
         for k in range(count):
             shapes = [SHAPES[i] for i in rng.choice(len(SHAPES), set_size, replace=False)]
             style = STYLES[int(rng.integers(1, len(STYLES)))]  # a drawn style: filled is never said
             color = list(COLORS)[int(rng.integers(len(COLORS)))] if family == "stated" else None
             shared = f"a large {style} {color} {{}}" if color else f"a large {style} {{}}"
-            for name, steps in (("independent", 0), ("shared", shared_steps)):
+            for name, options in modes.items():
                 results = generate_set(ev.pipe, shared, shapes, seed=ev.base_seed + k * set_size, steps=ev.steps,
-                                       guidance=ev.guidance, shared_steps=steps)
+                                       guidance=ev.guidance, **options)
                 scores[name].append(set_scores([detect(r.image) for r in results], shapes, color))
             ev.progress(k + 1, count, f"T2IS: {family}")
         report[family] = {
             name: {"consistency": round(float(np.mean([c for c, _ in s])), 4),
                    "alignment": round(float(np.mean([a for _, a in s])), 4)} for name, s in scores.items()}
-    return {"sets": count, "set_size": set_size, "shared_steps": shared_steps, **report}
+    return {"sets": count, "set_size": set_size, **report}
 
 
 def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
-                   model=None, seeds: int = 4, steps: int = 25, guidance: float = 3.0,
+                   model=None, seeds: int = 4, steps: int = 25, guidance: float | None = None,
                    set_size: int = 3, shared_steps: int = 10) -> dict:
     """The report of the module docstring, JSON-ready.
 
@@ -237,6 +240,8 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
     """
     import torch
 
+    from gfx.image.denoise import default_guidance
+
     base = split_seed(split)
     started = time.perf_counter()
     counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
@@ -245,6 +250,7 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
 
     scenes = [sample_scene(rng, WorldConfig(mark_prob=0.3)) for _ in range(counts["renders"])]
     pipe, label = evaluated_pipeline(model)
+    guidance = default_guidance(pipe) if guidance is None else guidance
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps,
               "guidance": guidance,
               "detectors": {k: round(v, 4) for k, v in property_accuracy(scenes, [render(s) for s in scenes]).items()}}
@@ -255,6 +261,7 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
         log.warning("the model is below the quality gate %s; the controls' numbers below mean little", GATE)
     report["tome"] = {"two_objects": tome_binding(ev, rng, 2, counts["tome_two"]),
                       "three_objects": tome_binding(ev, rng, 3, counts["tome_three"])}
-    report["t2is"] = t2is_sets(ev, rng, counts["sets"], set_size, shared_steps)
+    modes = {"independent": {"shared_steps": 0}, "shared": {"shared_steps": shared_steps}}
+    report["t2is"] = {"shared_steps": shared_steps, **t2is_sets(ev, rng, counts["sets"], set_size, modes)}
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report

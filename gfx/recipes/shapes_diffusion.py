@@ -176,11 +176,13 @@ def card(name: str, facts: dict) -> Card:
         data="Scenes of the procedural 2D world (`gfx.data.shapes2d`), drawn fresh for every batch and seeded by "
         f"(seed, epoch, batch), with captions; {facts['batch_size']} scenes per step.",
         run=run_lines(facts, "v-prediction MSE"),
-        metrics=image_tables(facts["eval"]) if "eval" in facts else [],
+        metrics=(image_tables(facts["eval"]) if "eval" in facts else []) + (
+            ablation_tables(facts["ablation"]) if "ablation" in facts else []),
         notes=image_notes(facts["eval"]) if "eval" in facts else [],
         use=f"""
 from gfx.image.pipeline import ShapesDiffusionPipeline
 pipe = ShapesDiffusionPipeline.from_pretrained("models/{name}", local_files_only=True)
+images = pipe("a large red circle to the left of a large blue star", n=4, seed=0)   # guidance: the config's
 """,
     )
 
@@ -204,6 +206,25 @@ def image_tables(e: dict) -> list[Table]:
     tables.append(Table(f"T2IS: {t2is['sets']} sets of {t2is['set_size']} images, shared attention for the first "
                         f"{t2is['shared_steps']} steps against independent samples.",
                         ["description", "sampling", "set consistency", "alignment"], rows))
+    return tables
+
+
+def ablation_tables(a: dict) -> list[Table]:
+    """The `gfx eval image-ablation` report as tables: ToMe's parts, T2IS's sampling modes."""
+    settings = f"{a['split']} prompts, {a['seeds']} seeds, guidance {a['guidance']}"
+    tome = a["tome"]
+    rows = [["plain", f"{tome['plain']['accuracy']:.3f} ± {tome['plain']['seed_std']:.3f}", ""]]
+    rows += [[name, f"{v['accuracy']:.3f} ± {v['seed_std']:.3f}", f"{v['rise']:+.3f} ± {v['rise_seed_std']:.3f}"]
+             for name, v in tome.items() if name not in ("prompts", "plain")]
+    tables = [Table(f"`gfx eval image-ablation --split {a['split']}`: ToMe's parts on {tome['prompts']} two-object "
+                    f"prompts ({settings}); binding accuracy and its rise over the plain model.",
+                    ["variant", "binding", "rise"], rows)]
+    t2is = a["t2is"]
+    rows = [[mode, *(f"{t2is[family][mode]['consistency']:.3f} / {t2is[family][mode]['alignment']:.3f}"
+                     for family in ("stated", "open colour"))] for mode in t2is["stated"]]
+    tables.append(Table(f"T2IS sampling modes: {t2is['sets']} sets of {t2is['set_size']} images per family "
+                        f"({a['split']}, guidance {a['guidance']}); set consistency / alignment.",
+                        ["mode", "stated", "open colour"], rows))
     return tables
 
 

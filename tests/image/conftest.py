@@ -79,6 +79,16 @@ def saved(tmp_path_factory, sd_pipe, shapes_pipe):
     return dirs
 
 
+def fresh(saved: dict, kind: str):
+    """A fresh copy of the saved tiny pipeline `kind` ("sd" or "shapes"), which a test may change."""
+    from gfx.image.pipeline import load_pipeline
+
+    pipe = load_pipeline(saved[kind])
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 @pytest.fixture(params=["sd", "shapes"])
 def kind(request):
     return request.param

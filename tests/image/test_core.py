@@ -17,14 +17,7 @@ from gfx.image.core import (
     context_ids,
 )
 from gfx.image.denoise import encode_prompts, text_to_image
-from gfx.image.pipeline import load_pipeline
-
-
-def fresh(saved, kind):
-    pipe = load_pipeline(saved[kind])
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
-    return pipe
+from tests.image.conftest import fresh
 
 
 def cross_pixels(size: int, n: int = 2) -> torch.Tensor:

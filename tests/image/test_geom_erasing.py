@@ -24,17 +24,11 @@ from gfx.image.geom_erasing import (
 )
 from gfx.image.pipeline import load_pipeline
 from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune
+from tests.image.conftest import fresh
 
 PROMPT = "a large red circle"
 SD_GRID = (2, 2)
 """The tiny SD tokenizer takes 16 tokens: "<mark>" and 4 bins fit in a negative prompt, 16 bins do not."""
-
-
-def fresh(saved, kind):
-    pipe = load_pipeline(saved[kind])
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def tiny_config(kind, **overrides) -> GeomErasingRecipe:

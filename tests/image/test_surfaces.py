@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -52,6 +53,11 @@ def test_cli_writes_one_png_per_image_and_a_set(model_dir, tmp_path):
     assert result.exit_code == 0 and len(result.stdout.split()) == 2
     result = runner.invoke(app, ["image", "generate", "a heart", "--set", "3", "-n", "2", "-o", str(tmp_path)])
     assert result.exit_code == 2 and "-n makes independent samples" in result.output
+    result = runner.invoke(app, ["image", "generate", "a large {} heart", "--vary", "red", "--vary", "blue",
+                                 "--same-noise", "--steps", "2", "--model", str(model_dir), "-o", str(tmp_path / "n")])
+    assert result.exit_code == 0 and len(result.stdout.split()) == 2
+    result = runner.invoke(app, ["image", "generate", "a heart", "--set", "2", "--same-noise", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--same-noise needs --vary" in result.output
 
 
 def test_generate_image_job_matches_the_api(model_dir):
@@ -81,6 +87,32 @@ def test_eval_image_reports_every_section(model_dir):
     for family in ("stated", "open colour"):
         assert set(report["t2is"][family]) == {"independent", "shared"}
         assert 0 <= report["t2is"][family]["shared"]["consistency"] <= 1
+
+
+def test_eval_image_ablation_reports_every_variant(model_dir):
+    from gfx.recipes import get_evaluation
+    from gfx.recipes.image_ablation import SET_MODES, TOME_PARTS
+
+    report = get_evaluation("image-ablation")(split="val", limit=1, model=str(model_dir), seeds=2, steps=2)
+    assert set(report["tome"]) == {"prompts", "plain", *TOME_PARTS}
+    assert all(len(report["tome"][name]["per_seed"]) == 2 and "rise" in report["tome"][name] for name in TOME_PARTS)
+    for family in ("stated", "open colour"):
+        assert set(report["t2is"][family]) == set(SET_MODES)
+
+
+def test_same_noise_starts_every_image_of_a_set_alike(model_dir):
+    from gfx.image.denoise import text_to_image
+    from gfx.image.pipeline import load_pipeline
+    from gfx.image.t2is import SameNoise, generate_set
+
+    pipe = load_pipeline(model_dir)
+    images = text_to_image(pipe, ["a large red heart"] * 2, seed=4, steps=2, controls=[SameNoise()])
+    assert torch.allclose(images[0], images[1], atol=1e-5)  # the same prompt from the same noise: one picture
+    results = generate_set(pipe, "a large {} heart", ["red", "blue"], seed=4, steps=2, shared_steps=0,
+                           same_noise=True)
+    assert [r.seed for r in results] == [4, 4]
+    with pytest.raises(ValueError, match="same_noise needs a different prompt"):
+        generate_set(pipe, "a large red heart", ["", ""], seed=4, steps=2, shared_steps=0, same_noise=True)
 
 
 def test_eval_scores_read_world_renders_right():
