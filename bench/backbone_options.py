@@ -332,6 +332,30 @@ def fim_baseline(tok, train_seqs, steps: int, seed: int):
     return model
 
 
+def infill_data(problems: int):
+    """The infill lines' data: the grid-49 PathTokenizer, 4,000 train icons and one span problem per val icon."""
+    from bench.icon_infill import infill_problems
+    from bench.icon_lm import icon_sequences
+    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
+
+    tok = PathTokenizer(PathTokenizerConfig(grid=49))
+    tasks = infill_problems(tok, icon_sequences(tok, "val", problems, 128), seed=0)
+    return tok, icon_sequences(tok, "train", 4000, 128), tasks
+
+
+def trained_infiller(tok, train_seqs, steps: int, seed: int, objective):
+    """A 64x2 path LM trained `steps` steps on `objective(model, tokens, valid, rng)`, its rng seeded by `seed`."""
+    from bench.icon_lm import path_lm, train_lm
+
+    rng = np.random.default_rng(seed)
+
+    def loss(model, batch):
+        return objective(model, batch["tokens"], batch["attention_mask"], rng)
+
+    torch.manual_seed(seed)
+    return train_lm(path_lm(tok), train_seqs, steps, seed, loss_fn=loss)
+
+
 def any_subset(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int = 100, drafts=(4, 16)) -> OptionLine:
     """Item 2: infilling one span of whole path elements per val icon (`bench.icon_infill`), IconShop's FIM
     against an any-subset model (AS-ARM) of the same size and steps (64x2, grid 49), sampled in order and by
@@ -343,30 +367,21 @@ def any_subset(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int
         any_subset_fill,
         fim_infill,
         fim_span_nll,
-        infill_problems,
         timed_infills,
         training_masks,
     )
-    from bench.icon_lm import icon_sequences, path_lm, train_lm
     from gfx.backbones.any_subset import any_subset_loss, log_prob, sample_assd, sample_in_order
-    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
     from gfx.svg.tokenizers.vocab import MASK_ID
 
-    tok = PathTokenizer(PathTokenizerConfig(grid=49))
-    train_seqs = icon_sequences(tok, "train", 4000, 128)
-    tasks = infill_problems(tok, icon_sequences(tok, "val", problems, 128), seed=0)
+    def objective(model, tokens, valid, rng):
+        return any_subset_loss(model, tokens, training_masks(tok, tokens, valid, rng), MASK_ID, valid)
+
+    tok, train_seqs, tasks = infill_data(problems)
     span_tokens = sum(p.end - p.start for p in tasks)
     nll, scores = {}, {}
     for seed in seeds:
         fim = fim_baseline(tok, train_seqs, steps, seed)
-        rng = np.random.default_rng(seed)
-
-        def loss(model, batch, rng=rng):
-            tokens, valid = batch["tokens"], batch["attention_mask"]
-            return any_subset_loss(model, tokens, training_masks(tok, tokens, valid, rng), MASK_ID, valid)
-
-        torch.manual_seed(seed)
-        asarm = train_lm(path_lm(tok), train_seqs, steps, seed, loss_fn=loss)
+        asarm = trained_infiller(tok, train_seqs, steps, seed, objective)
         with torch.no_grad():
             spans = [fim_span_nll(fim, tok, p) for p in tasks]
             nll.setdefault("FIM span", []).append(sum(s for s, _ in spans) / span_tokens)
@@ -404,30 +419,21 @@ def insertion(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int 
     from bench.icon_infill import (
         InfillScore,
         fim_infill,
-        infill_problems,
         insertion_drops,
         insertion_fill,
         timed_infills,
     )
-    from bench.icon_lm import icon_sequences, path_lm, train_lm
     from gfx.backbones.insertion import insertion_loss
-    from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
     from gfx.svg.tokenizers.vocab import EOM_ID
 
-    tok = PathTokenizer(PathTokenizerConfig(grid=49))
-    train_seqs = icon_sequences(tok, "train", 4000, 128)
-    tasks = infill_problems(tok, icon_sequences(tok, "val", problems, 128), seed=0)
+    def objective(model, tokens, valid, rng):
+        return insertion_loss(model, tokens, insertion_drops(tok, tokens, valid, rng), EOM_ID, valid)
+
+    tok, train_seqs, tasks = infill_data(problems)
     scores = {}
     for seed in seeds:
         fim = fim_baseline(tok, train_seqs, steps, seed)
-        rng = np.random.default_rng(seed)
-
-        def loss(model, batch, rng=rng):
-            tokens, valid = batch["tokens"], batch["attention_mask"]
-            return insertion_loss(model, tokens, insertion_drops(tok, tokens, valid, rng), EOM_ID, valid)
-
-        torch.manual_seed(seed)
-        ilm = train_lm(path_lm(tok), train_seqs, steps, seed, loss_fn=loss)
+        ilm = trained_infiller(tok, train_seqs, steps, seed, objective)
         for name, fill in {"FIM": partial(fim_infill, fim, tok), "ILM": partial(insertion_fill, ilm)}.items():
             scores.setdefault(name, []).append(InfillScore.of(tok, tasks, *timed_infills(fill, tasks, seed)))
     extra = {}
@@ -447,6 +453,8 @@ def insertion(steps: int = 1000, seeds: tuple[int, ...] = (0, 1), problems: int 
         "nothing_is_missing",
         extra=extra,
     )
+
+
 def toolken_macros(steps: int = 600, train_icons: int = 3000, val_icons: int = 300, prompts: int = 40,
                    max_tokens: int = 200) -> OptionLine:
     """Item 4: ToolkenGPT macro tokens on the frozen models/iconshop-mini: <circle> <rrect> <mirror> <repeat>
