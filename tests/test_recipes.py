@@ -44,7 +44,7 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 def test_every_shipped_model_has_its_recipe():
     assert SHIPPED_RECIPES == ["fullpart", "icon-clip", "iconshop", "llm4svg", "mesh-classifier", "shapes-diffusion",
-                               "starvector", "svgcraft-layout", "vat"]
+                               "starvector", "svgcraft-layout", "vat", "world-features"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)
@@ -188,6 +188,8 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     card = run_tiny("shapes-diffusion", out)
     assert_shipped_layout(out, "shapes-diffusion", 2)
     assert card["steps"] == 2 and "eval" not in card
+    assert card["multi_object"]["steps"] == 2 and card["multi_object"]["object_counts"] == [0.35, 0.45, 0.2]
+    assert "multi-object stage: 2 steps" in (out / "README.md").read_text()
     assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64
 
 

@@ -57,10 +57,10 @@ def image_generate(
                 raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
             if same_noise and not vary:
                 raise UsageError("--same-noise needs --vary texts: one prompt from one noise is one picture")
+            sharing = {"same_noise": True, "shared_steps": 0} if same_noise else {}  # else: the default sharing
             results = gfx.image.generate_set(prompt, vary or [""] * set_size, seed=seed, controls=controls,
                                              model=None if model is None else str(model), steps=steps,
-                                             guidance=guidance, shared_steps=0 if same_noise else 10,
-                                             same_noise=same_noise)
+                                             guidance=guidance, **sharing)
         else:
             results = gfx.image.generate(prompt, n=n, seed=seed, controls=controls,
                                          model=None if model is None else str(model), steps=steps,
