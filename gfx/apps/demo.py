@@ -11,7 +11,8 @@
 3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
 4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
 5. text-to-image.png: the shipped shapes-diffusion model on the captions of `IMAGE_SCENES` held-out world scenes,
-   4 seeds each, beside the world's own render of the scene the caption describes.
+   4 seeds each, beside the world's own render of the scene the caption describes; text-to-image-hita.png: the
+   same for the autoregressive hita-mini.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def mesh_sheet(out_dir: Path) -> Path:
     return out_dir / "text-to-mesh.png"
 
 
-def image_sheet(out_dir: Path) -> Path:
+def image_sheet(out_dir: Path, model: str | None = None, name: str = "text-to-image.png") -> Path:
+    """`name`: a text -> image model (`gfx.image.generate`'s `model`; default the shipped diffusion model) on the
+    captions of `IMAGE_SCENES` held-out world scenes, `IMAGE_SEEDS`, beside the world's render of each scene."""
     import numpy as np
 
     import gfx.image
@@ -128,11 +131,12 @@ def image_sheet(out_dir: Path) -> Path:
     captions = [caption(scene, rng) for scene in scenes]
     rows = []
     for scene, text in zip(scenes, captions, strict=True):
-        images = [np.asarray(r.image) for r in gfx.image.generate(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0])]
+        images = [np.asarray(r.image) for r in gfx.image.generate(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0],
+                                                                   model=model)]
         rows.append([np.kron(im, np.ones((2, 2, 1), np.uint8)) for im in images + [render(scene)]])
     columns = [f"seed {s}" for s in IMAGE_SEEDS] + ["world render"]
-    save_png(contact_sheet(rows, [c[:48] for c in captions], columns), out_dir / "text-to-image.png")
-    return out_dir / "text-to-image.png"
+    save_png(contact_sheet(rows, [c[:48] for c in captions], columns), out_dir / name)
+    return out_dir / name
 
 
 def main(argv: list[str]) -> int:
@@ -141,7 +145,8 @@ def main(argv: list[str]) -> int:
     out_dir = Path(args[0] if args else "demo-out")
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
-             lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir)]
+             lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir),
+             lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png")]
     if not sheets_only:
         steps.insert(0, lambda: corpus_sheet(out_dir))
     for step in steps:

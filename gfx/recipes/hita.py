@@ -27,14 +27,14 @@ class HitaRecipe(RecipeConfig):
 
     PRESETS = {"tiny": dict(preset="tiny", steps=2, generator_steps=2, batch_size=2)}
 
-    steps: int = 5000
+    steps: int = 3500  # tokenizer (with generator_steps: about 50 + 50 min on one CPU thread)
     batch_size: int = 32
     lr: float = 1e-3
     warmup_steps: int = 200
     weight_decay: float = 0.05
     eval_every: int = 1000
     holistic: bool = True  # False: the same-budget ablation without holistic queries
-    generator_steps: int = 8000
+    generator_steps: int = 5000
     generator_lr: float = 1e-3
     empty_prompt_prob: float = 0.1
 

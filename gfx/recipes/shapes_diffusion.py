@@ -27,7 +27,7 @@ from gfx.image.diffusion_loss import denoising_error
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
 from gfx.paths import shipped
-from gfx.recipes.card import Card, Table, run_lines
+from gfx.recipes.card import Card, Table, minutes, run_lines
 from gfx.recipes.image_eval import evaluate_image
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CLIP_BPE = shipped("clip-bpe") / "bpe_simple_vocab_16e6.txt.gz"
 INK_THRESHOLD = 24  # max channel difference from the background colour that counts as ink
 OBJECT_MARGIN = 2  # px around ink that the object-weighted loss also up-weights
+MULTI_OBJECT_WARMUP = 100  # warmup steps of the multi-object stage's restart
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class DenoiserTraining(nn.Module):
 class ShapesDiffusionRecipe(RecipeConfig):
     """The shapes-diffusion schedule."""
 
-    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2)}
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2, multi_object_steps=2)}
 
     steps: int = 18000
     batch_size: int = 16
@@ -139,6 +140,9 @@ class ShapesDiffusionRecipe(RecipeConfig):
     object_weight: float = 8.0  # extra loss weight near objects (DenoiserTraining); 0: plain MSE
     object_weight_max_t: int = 800  # ... at timesteps below this only
     mark_prob: float = 0.25  # images carrying the implicit corner mark captions never name (Geom-Erasing's concept)
+    multi_object_steps: int = 4500  # then a second stage, a warm restart on scenes richer in objects (0: none)
+    multi_object_lr: float = 1.5e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
+    multi_object_counts: tuple[float, float, float] = (0.35, 0.45, 0.2)  # ... its weights of 1, 2 and 3 objects
 
 
 def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
@@ -147,15 +151,26 @@ def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
 
 
 def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: dict, device: str) -> Iterator[Stage]:
-    """One stage: UNet and text encoder on fresh world batches; validation on 4 batches of another seed."""
+    """UNet and text encoder on fresh world batches, validated on 4 batches of another seed; then, with
+    `multi_object_steps`, a warm restart on a world where two and three objects are more frequent (the two-object
+    gate is what the first stage leaves behind)."""
     model, size = DenoiserTraining(pipe, config.object_weight, config.object_weight_max_t), pipe.config.image_size
 
-    train, val = world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer,
-                            WorldConfig(mark_prob=config.mark_prob))
-    stage = Stage(None, model, train, val, config.schedule())
+    def data(world: WorldConfig):
+        return world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer, world)
+
+    stage = Stage(None, model, *data(WorldConfig(mark_prob=config.mark_prob)), config.schedule())
     yield stage
     facts.update(preset=config.preset, parameters=parameter_count(model), batch_size=config.batch_size,
                  lr=config.lr, seed=config.seed, **run_facts(stage.result))
+    if not config.multi_object_steps:
+        return
+    world = WorldConfig(mark_prob=config.mark_prob, object_counts=tuple(config.multi_object_counts))
+    tuning = Stage("multi-object", model, *data(world), config.schedule(
+        steps=config.multi_object_steps, lr=config.multi_object_lr, warmup_steps=MULTI_OBJECT_WARMUP))
+    yield tuning
+    facts["multi_object"] = {"object_counts": list(config.multi_object_counts), "lr": config.multi_object_lr,
+                             **run_facts(tuning.result)}
 
 
 def warm_start(pipe: ShapesDiffusionPipeline, directory: Path) -> None:
@@ -175,7 +190,7 @@ def card(name: str, facts: dict) -> Card:
         tags=("text-to-image", "diffusion", "shapes2d"),
         data="Scenes of the procedural 2D world (`gfx.data.shapes2d`), drawn fresh for every batch and seeded by "
         f"(seed, epoch, batch), with captions; {facts['batch_size']} scenes per step.",
-        run=run_lines(facts, "v-prediction MSE"),
+        run=run_lines(facts, "v-prediction MSE") + multi_object_lines(facts),
         metrics=(image_tables(facts["eval"]) if "eval" in facts else []) + (
             ablation_tables(facts["ablation"]) if "ablation" in facts else []),
         notes=image_notes(facts["eval"]) if "eval" in facts else [],
@@ -185,6 +200,17 @@ pipe = ShapesDiffusionPipeline.from_pretrained("models/{name}", local_files_only
 images = pipe("a large red circle to the left of a large blue star", n=4, seed=0)   # guidance: the config's
 """,
     )
+
+
+def multi_object_lines(facts: dict) -> list[str]:
+    """The run-history line of the multi-object stage, when there was one."""
+    m = facts.get("multi_object")
+    if not m:
+        return []
+    weights = " / ".join(f"{w:g}" for w in m["object_counts"])
+    return [f"multi-object stage: {m['steps']} steps from peak lr {m['lr']} on scenes of 1 / 2 / 3 objects weighted "
+            f"{weights}; wall time {minutes(m['train_wall_time_s'])}; final train loss {m['train_loss']}, validation "
+            f"loss {m['val_loss']} (on that world)"]
 
 
 def image_tables(e: dict) -> list[Table]:

@@ -106,9 +106,15 @@ def classify_style(painted: np.ndarray, silhouette: np.ndarray) -> str:
     if filled < 0.08:
         return "outlined"
     inner = painted & interior
-    along = (inner[1:, :-1] == inner[:-1, 1:])[interior[1:, :-1] & interior[:-1, 1:]].mean()  # (x+1, y-1)
-    across = (inner[1:, 1:] == inner[:-1, :-1])[interior[1:, 1:] & interior[:-1, :-1]].mean()  # (x+1, y+1)
+    along = agreement(inner[1:, :-1], inner[:-1, 1:], interior[1:, :-1] & interior[:-1, 1:])  # (x+1, y-1)
+    across = agreement(inner[1:, 1:], inner[:-1, :-1], interior[1:, 1:] & interior[:-1, :-1])  # (x+1, y+1)
     return "striped" if along - across > 0.25 else "dotted"
+
+
+def agreement(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    """Share of the pixels `where` holds at which boolean maps `a` and `b` agree (0 where it holds none: an
+    interior too scattered to have diagonal neighbours reads as dotted)."""
+    return float((a == b)[where].mean()) if where.any() else 0.0
 
 
 def detect_mark(image: np.ndarray) -> str | None:
