@@ -81,6 +81,7 @@ def evaluate_image_ar(split: str | None = "test", limit: int = 0, progress: Call
         features: a `WorldFeatureNet` (default: models/world-features).
         seeds: images per prompt.
     """
+    from gfx.image.hita import HitaTokenizer
     from gfx.image.pipeline import load_default
     from gfx.image.world_features import world_features
     from gfx.models import MODELS_DIR
@@ -123,7 +124,7 @@ def evaluate_image_ar(split: str | None = "test", limit: int = 0, progress: Call
         hits_of[label] = np.asarray(rows, bool)
         entry = {"fid": world_fid(images, real_features, features), **seed_accuracy(hits_of[label]),
                  "seconds_per_image": round((time.perf_counter() - t0) / len(images), 3)}
-        if hasattr(pipe, "tokenizer") and hasattr(pipe.tokenizer, "encode"):
+        if isinstance(getattr(pipe, "tokenizer", None), HitaTokenizer):  # a diffusion pipeline's is a text tokenizer
             entry["tokenizer"] = tokenizer_report(pipe.tokenizer, renders, real_features, features)
         report["models"][label] = entry
     report["comparisons"] = {}

@@ -53,13 +53,13 @@ def test_cli_and_job_kind_take_an_ar_model_directory(ar_dirs, tmp_path):
     assert sorted(files) == ["-0.png"]
 
 
-def test_eval_image_ar_reports_every_model_and_the_comparisons(ar_dirs):
+def test_eval_image_ar_reports_every_model_and_the_comparisons(ar_dirs, shapes_pipe):
     from gfx.recipes import get_evaluation
 
     torch.manual_seed(0)
     features = WorldFeatureNet(WorldFeaturesConfig.from_name("tiny")).eval()
     models = {"hita": str(ar_dirs / "hita"), "hita, no holistic tokens": str(ar_dirs / "hita"),
-              "xar": str(ar_dirs / "xar")}
+              "xar": str(ar_dirs / "xar"), "diffusion": shapes_pipe}
     report = get_evaluation("image-ar")(split="val", limit=2, models=models, features=features, seeds=2)
     assert "world-features" in report["feature_extractor"]
     for entry in report["models"].values():
@@ -68,6 +68,7 @@ def test_eval_image_ar_reports_every_model_and_the_comparisons(ar_dirs):
     assert set(tokenizer) == {"mse", "rfid", "holistic_usage", "patch_usage"} and 0 < tokenizer["patch_usage"] <= 1
     assert report["comparisons"]["holistic tokens"]["accuracy_rise"] == 0  # the same model twice
     assert set(report["comparisons"]) == {"holistic tokens"}  # the xAR ablations are absent
+    assert "tokenizer" not in report["models"]["diffusion"]  # a text tokenizer has no reconstruction
 
 
 ABLATIONS = {"hita, no holistic tokens": {"holistic": False}, "xar, token entities": {"entity": "token"},
