@@ -48,9 +48,11 @@ def initial_latents(pipe, n: int, height: int, width: int, seed: int | None = No
     return torch.stack(rows).to(pipe.unet.device)
 
 
-def default_guidance(pipe) -> float:
-    """The pipeline's classifier-free guidance scale: its config's `guidance` (chosen on val when it was trained),
-    else 3.0."""
+def resolved_guidance(pipe, guidance: float | None = None) -> float:
+    """`guidance`, or where None the pipeline's classifier-free guidance scale: its config's `guidance` (chosen on
+    val when it was trained), else 3.0."""
+    if guidance is not None:
+        return guidance
     return float(getattr(pipe.config, "guidance", None) or 3.0)
 
 
@@ -133,7 +135,7 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
     Args:
         prompts: one prompt per image.
         seed: image i starts from the noise of `seed + i`.
-        guidance: classifier-free guidance scale (None: `default_guidance(pipe)`).
+        guidance: classifier-free guidance scale (None: `resolved_guidance(pipe)`).
         controls: hooks (see the module docstring), given `prompts` at setup.
         negative_prompt: what guidance steers away from, for every image (None or "": the empty prompt).
         height, width: in pixels (default: `image_size(pipe)`).
@@ -152,7 +154,7 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
     cond = encode_prompts(pipe, prompts)
     # 2. noise, denoised under the controls
     latents = initial_latents(pipe, len(prompts), height or default_h, width or default_w, seed)
-    guidance = default_guidance(pipe) if guidance is None else guidance
+    guidance = resolved_guidance(pipe, guidance)
     latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts)
     # 3. back to pixels
     return latent_codec(pipe).decode(latents)

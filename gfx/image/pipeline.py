@@ -21,7 +21,7 @@ from diffusers import DiffusionPipeline
 
 from gfx.config import ConfigMixin
 from gfx.image.codec import to_uint8
-from gfx.image.denoise import default_guidance, text_to_image
+from gfx.image.denoise import resolved_guidance, text_to_image
 from gfx.image.result import ImageResult
 
 
@@ -131,7 +131,7 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         started = time.perf_counter()
-        guidance = default_guidance(self) if guidance is None else guidance
+        guidance = resolved_guidance(self, guidance)
         images = to_uint8(text_to_image(self, [prompt] * n, seed=seed, steps=steps, guidance=guidance,
                                         controls=controls, negative_prompt=negative_prompt))
         info = {"steps": steps, "guidance": guidance, "controls": [type(c).__name__ for c in controls],

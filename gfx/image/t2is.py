@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from gfx.image.attention import HookedAttnProcessor, swap_processors
 from gfx.image.codec import to_uint8
-from gfx.image.denoise import default_guidance, text_to_image
+from gfx.image.denoise import resolved_guidance, text_to_image
 from gfx.image.result import ImageResult
 
 
@@ -161,7 +161,7 @@ def generate_set(pipe, shared: str, variations: Sequence[str], seed: int | None 
                          "the same picture; vary the prompts or leave same_noise off")
     hooks = ([SharedAttention(shared_steps, anchor=anchor)] if shared_steps else []) + (
         [SameNoise()] if same_noise else []) + list(controls)
-    guidance = default_guidance(pipe) if guidance is None else guidance
+    guidance = resolved_guidance(pipe, guidance)
     images = to_uint8(text_to_image(pipe, prompts, seed=seed, steps=steps, guidance=guidance, controls=hooks))
     info = {"steps": steps, "guidance": guidance, "set": len(prompts), "shared_steps": shared_steps,
             "anchor": anchor, "same_noise": same_noise, "controls": [type(c).__name__ for c in hooks],

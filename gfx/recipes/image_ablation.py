@@ -77,13 +77,13 @@ def evaluate_image_ablation(split: str | None = "val", limit: int = 0, progress:
     """The report of the module docstring, JSON-ready; `limit` caps the prompts and the sets (0: the defaults)."""
     import torch
 
-    from gfx.image.denoise import default_guidance
+    from gfx.image.denoise import resolved_guidance
 
     base = split_seed(split)
     started = time.perf_counter()
     counts = {k: min(v, limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     pipe, label = evaluated_pipeline(model)
-    guidance = default_guidance(pipe) if guidance is None else guidance
+    guidance = resolved_guidance(pipe, guidance)
     torch.manual_seed(base)
     ev = Evaluator(pipe, seeds, base, steps, guidance, progress)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance,

@@ -207,7 +207,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     import torch
 
     from gfx.image.core import LearnedConcept
-    from gfx.image.denoise import default_guidance
+    from gfx.image.denoise import resolved_guidance
 
     base = split_seed(split)
     controls = chosen_controls({"negative_concept": negative_concept, "concept": concept,
@@ -215,7 +215,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     started = time.perf_counter()
     counts = {k: min(v, (10 if k == "real" else 1) * limit) if limit else v for k, v in DEFAULT_COUNTS.items()}
     pipe, label = evaluated_pipeline(model)
-    guidance = default_guidance(pipe) if guidance is None else guidance
+    guidance = resolved_guidance(pipe, guidance)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     if "negative_concept" in controls:

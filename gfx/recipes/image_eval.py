@@ -240,7 +240,7 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
     """
     import torch
 
-    from gfx.image.denoise import default_guidance
+    from gfx.image.denoise import resolved_guidance
 
     base = split_seed(split)
     started = time.perf_counter()
@@ -250,7 +250,7 @@ def evaluate_image(split: str | None = "test", limit: int = 0, progress: Callabl
 
     scenes = [sample_scene(rng, WorldConfig(mark_prob=0.3)) for _ in range(counts["renders"])]
     pipe, label = evaluated_pipeline(model)
-    guidance = default_guidance(pipe) if guidance is None else guidance
+    guidance = resolved_guidance(pipe, guidance)
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps,
               "guidance": guidance,
               "detectors": {k: round(v, 4) for k, v in property_accuracy(scenes, [render(s) for s in scenes]).items()}}
