@@ -37,6 +37,23 @@ def test_held_out_concepts_leave_training_from_every_source():
     assert {n for _, n in kept} == set(names) - set(held)
 
 
+def test_icon_models_and_their_reranker_train_on_the_same_protocol_splits():
+    from gfx.recipes import get_recipe
+    from gfx.recipes.icon_clip import splits as clip_splits
+    from gfx.recipes.icon_protocols import protocol_splits
+    from gfx.recipes.iconshop import splits as iconshop_splits
+
+    train, val = protocol_splits("concept-disjoint")
+    held = set(held_out_concepts())
+    assert train and val and not {r.name for r in train + val} & held
+    assert {r.split for r in train} == {"train"} and {r.split for r in val} == {"val"}
+    for recipe, splits in (("iconshop", iconshop_splits), ("icon-clip", clip_splits)):
+        config = get_recipe(recipe).config_class(protocol="concept-disjoint")
+        assert [[r.id for r in part] for part in splits(config)] == [[r.id for r in part] for part in (train, val)]
+    with pytest.raises(ValueError, match="unknown training protocol 'unseen-source'; valid: concept-disjoint"):
+        protocol_splits("unseen-source")
+
+
 def test_cross_designer_prompts_reference_the_unseen_drawing():
     name = next(f"cup-{i}" for i in range(100) if concept_bucket(f"cup-{i}") >= HELD_OUT_PERCENT)
     records = [record("tabler-outline", name, "train"), record("lucide", name, "test", svg=BAR)]

@@ -87,6 +87,9 @@ def evaluate(
     style: str | None = typer.Option(
         None, help="Drawing style of the samples, for tasks that take one (iconshop: outline, the default; filled; "
         "or any)."),
+    candidates: int | None = typer.Option(
+        None, min=1, help="Samples per icon the model's reranker picks from, for tasks that take it (iconshop; "
+        "default: the model's setting)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -102,6 +105,8 @@ def evaluate(
         options.update({k: str(v) for k, v in (("negative_concept", negative_concept), ("concept", concept),
                                                ("baseline_concept", baseline_concept), ("style_model", style_model))
                         if v is not None})
+        if candidates is not None:
+            options["candidates"] = candidates
         if style is not None:
             from gfx.svg.icon_style import style_from_name
 

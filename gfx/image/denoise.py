@@ -26,6 +26,9 @@ import torch
 
 from gfx.image.codec import latent_codec
 
+DEFAULT_GUIDANCE = 3.0
+"""Classifier-free guidance scale of a pipeline whose config names none (a plain StableDiffusionPipeline)."""
+
 
 def encode_prompts(pipe, prompts: Sequence[str]) -> torch.Tensor:
     """(B, T, D) text-encoder states of `prompts`, padded to the tokenizer's `model_max_length`."""
@@ -50,14 +53,14 @@ def initial_latents(pipe, n: int, height: int, width: int, seed: int | None = No
 
 def resolved_guidance(pipe, guidance: float | None = None) -> float:
     """`guidance`, or where None the pipeline's classifier-free guidance scale: its config's `guidance` (chosen on
-    val when it was trained), else 3.0."""
+    val when it was trained), else `DEFAULT_GUIDANCE`."""
     if guidance is not None:
         return guidance
-    return float(getattr(pipe.config, "guidance", None) or 3.0)
+    return float(getattr(pipe.config, "guidance", None) or DEFAULT_GUIDANCE)
 
 
 def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
-            guidance: float = 3.0, hooks: Sequence = (), prompts: Sequence[str] | None = None) -> torch.Tensor:
+            guidance: float = DEFAULT_GUIDANCE, hooks: Sequence = (), prompts: Sequence[str] | None = None) -> torch.Tensor:
     """Run the scheduler from noise to a clean latent.
 
     Args:

@@ -21,7 +21,7 @@ from diffusers import DiffusionPipeline
 
 from gfx.config import ConfigMixin
 from gfx.image.codec import to_uint8
-from gfx.image.denoise import resolved_guidance, text_to_image
+from gfx.image.denoise import DEFAULT_GUIDANCE, resolved_guidance, text_to_image
 from gfx.image.result import ImageResult
 
 
@@ -60,7 +60,7 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet"
 
     def __init__(self, unet, text_encoder, tokenizer, scheduler, image_size: int = 64, unshuffle: int = 4,
-                 guidance: float = 3.0):
+                 guidance: float = DEFAULT_GUIDANCE):
         super().__init__()
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
         self.register_to_config(image_size=image_size, unshuffle=unshuffle, guidance=guidance)

@@ -178,12 +178,21 @@ class IconCLIPRecipe(RecipeConfig):
     eval_limit: int | None = None  # the card's retrieval metrics use the whole val split
     text_variants: int = TEXT_VARIANTS  # prompts per icon, see `prompt_variants`
     limit: int | None = None  # only the first `limit` train and val icons (tests)
+    protocol: str | None = None  # "concept-disjoint": without the held-out concepts (a reranker for that protocol)
+
+
+def splits(config: IconCLIPRecipe) -> tuple[list[IconRecord], list[IconRecord]]:
+    """The (train, val) records, the first `limit` of each; under a protocol, without its held-out concepts."""
+    from gfx.recipes.icon_protocols import protocol_splits
+
+    train, val = protocol_splits(config.protocol)
+    return train[: config.limit], val[: config.limit]
 
 
 def stages(model: IconCLIP, config: IconCLIPRecipe, facts: dict, device: str) -> Iterator[Stage]:
     """One stage: the image and text towers on cached renders and prompt embeddings of the corpus."""
     c, started = model.config, time.perf_counter()
-    train_records, val_records = load_icons(split="train")[: config.limit], load_icons(split="val")[: config.limit]
+    train_records, val_records = splits(config)
     gray = corpus_rasters(train_records, c.image_size, c.background, CACHE_DIR, _progress_log())
     variants = prompt_variants(train_records, config.text_variants, config.seed)
     flat = corpus_text_embeddings([p for v in variants for p in v], CACHE_DIR, _progress_log())
@@ -191,7 +200,8 @@ def stages(model: IconCLIP, config: IconCLIPRecipe, facts: dict, device: str) ->
     val_gray, val_text = val_inputs(val_records, c)
     facts.update(preset=config.preset, image_size=c.image_size, feature_dim=c.channels[-1],
                  batch_size=config.batch_size, text_variants=config.text_variants, seed=config.seed,
-                 threads=torch.get_num_threads(), train_icons=len(train_records), val_icons=len(val_records),
+                 threads=torch.get_num_threads(), protocol=config.protocol, train_icons=len(train_records),
+                 val_icons=len(val_records),
                  parameters=parameter_count(model), prepare_wall_s=time.perf_counter() - started)
     val_batch = min(config.batch_size, len(val_gray))
     stage = Stage(None, model, contrastive_batches(gray, text, config.batch_size, config.seed),
@@ -209,7 +219,7 @@ def val_inputs(records: Sequence[IconRecord], config: IconCLIPConfig) -> tuple[n
 
 def evaluate(model: IconCLIP, config: IconCLIPRecipe) -> dict:
     """Val-split `retrieval_metrics`, the FID floor between its halves, and the learned temperature."""
-    records = load_icons(split="val")[: config.limit]
+    _, records = splits(config)
     gray, text = val_inputs(records, model.config)
     metrics = retrieval_metrics(model.encode_images(gray), model.project_text(text), [r.text for r in records])
     features = model.image_features(gray)
@@ -270,7 +280,11 @@ def data_text(s: dict) -> str:
     packages = read_manifest().get("sources", {})
     sources = "; ".join(f"`{name}`{_package_note(entry)}" for name, entry in packages.items())
     return (f"The committed icon corpus (`assets/icons/`: {sources}), train split ({s['train_icons']} icons); "
-            f"metrics on the val split ({s['val_icons']} icons). Split rule: {SPLIT_RULE}.\n\n"
+            f"metrics on the val split ({s['val_icons']} icons). Split rule: {SPLIT_RULE}."
+            + (" Every icon of the concepts the concept-disjoint protocol holds out (`gfx.recipes.icon_protocols`) "
+               "is left out of both, so the model can rerank samples of those concepts without having seen them."
+               if s.get("protocol") == "concept-disjoint" else "")
+            + "\n\n"
             f"Prompts: the record's `.text` (name words, tags, category) plus {s['text_variants'] - 1} shuffled keyword "
             "subsets per\nicon; images: small random shifts (up to 4% of the side) and zooms (0.9-1.1).")
 

@@ -89,6 +89,20 @@ def training_records(records: Sequence[IconRecord] | None = None) -> list[IconRe
     return [r for r in records if r.split == "train" and not is_of_concept(r, concepts, concept_words)]
 
 
+def protocol_splits(protocol: str | None = None) -> tuple[list[IconRecord], list[IconRecord]]:
+    """The (train, val) records a text -> icon model (or its evaluator) trains on: the corpus splits, or under
+    "concept-disjoint" the same without any icon of a held-out concept."""
+    if protocol is None:
+        return load_icons(split="train"), load_icons(split="val")
+    if protocol != "concept-disjoint":
+        raise ValueError(f"unknown training protocol {protocol!r}; valid: concept-disjoint")
+    records = load_icons()
+    concepts = set(held_out_concepts(records))
+    concept_words = {words(c) for c in concepts}
+    return training_records(records), [r for r in records if r.split == "val"
+                                       and not is_of_concept(r, concepts, concept_words)]
+
+
 @dataclass(frozen=True)
 class SourceSplit:
     """The unseen-source protocol's icons.
@@ -286,7 +300,7 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
 
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
                             progress=None, style: str | None = "outline",
-                            others: dict[str, Sampler] | None = None) -> dict:
+                            others: dict[str, Sampler] | None = None, candidates: int | None = None) -> dict:
     """The `protocol` table for an `IconShop` pipeline beside the retrieval and random baselines.
 
     Args:
@@ -294,6 +308,7 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
         others: more name -> sampler rows (other models), first in the table.
         limit: prompt this many concepts, evenly spaced (0 = all); ranks are always over every concept.
         style: the model's drawing style (`IconShop.__call__`; None: unconstrained).
+        candidates: samples per icon the pipeline's reranker picks from (None: the pipeline's default).
     """
     records = load_icons()
     pset = protocol_set(protocol, records)
@@ -303,8 +318,10 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
         rows = rows[:: max(1, len(rows) // limit)][:limit]
     samplers = dict(others or {})
     if pipe is not None:
-        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style)[0].svg
+        candidates = pipe.config.candidates if candidates is None else candidates
+        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style,
+                                                         candidates=candidates)[0].svg
     samplers.update(baseline_samplers(train))
     report = score_samples(pset, samplers, seeds, [r.svg for r in train], calibrate_near_copy(records), rows=rows,
                            progress=progress)
-    return {**report, "style": style}
+    return {**report, "style": style, "candidates": None if pipe is None else candidates}

@@ -53,17 +53,9 @@ class IconShopRecipe(RecipeConfig):
 
 def splits(config: IconShopRecipe) -> tuple[list, list]:
     """The (train, val) icon records: the corpus splits, without the held-out concepts under a protocol."""
-    from gfx.data.icons import load_icons
+    from gfx.recipes.icon_protocols import protocol_splits
 
-    if config.protocol is None:
-        return load_icons(split="train"), load_icons(split="val")
-    if config.protocol != "concept-disjoint":
-        raise ValueError(f"unknown training protocol {config.protocol!r}; valid: concept-disjoint")
-    from gfx.recipes.icon_protocols import held_out_concepts, training_records
-
-    records = load_icons()
-    held = set(held_out_concepts(records))
-    return training_records(records), [r for r in load_icons(split="val") if r.name not in held]
+    return protocol_splits(config.protocol)
 
 
 def build(config: IconShopRecipe) -> IconShop:

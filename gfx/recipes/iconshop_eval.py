@@ -26,8 +26,9 @@ from gfx.svg.core.parse import parse_svg
 
 
 def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0, evaluator=None,
-                      progress=None, style: str | None = "outline") -> dict:
-    """The evaluation table for `pipe` (an `IconShop`) sampling in `style` on `limit` icons of `split` (0 = all)."""
+                      progress=None, style: str | None = "outline", candidates: int | None = None) -> dict:
+    """The evaluation table for `pipe` (an `IconShop`) sampling in `style` on `limit` icons of `split` (0 = all),
+    each icon the best of `candidates` by the pipe's reranker (None: its default)."""
     from gfx.backbones.text_encoder import text_encoder
     from gfx.data.icons import load_icons
     from gfx.models import model_path
@@ -44,7 +45,7 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
     generated, seconds = [], []
     for i, prompt in enumerate(prompts):
         start = time.perf_counter()
-        [result] = pipe(prompt, n=1, seed=seed + i, style=style)
+        [result] = pipe(prompt, n=1, seed=seed + i, style=style, candidates=candidates)
         seconds.append(time.perf_counter() - start)
         generated.append(result.svg)
         if progress is not None:
@@ -77,6 +78,7 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
         "icons": len(records),
         "seed": seed,
         "style": style,
+        "candidates": pipe.config.candidates if candidates is None else candidates,
         "real_icons_evaluator_score": float(np.mean(evaluator.score(real, prompts))),
         "iconshop": scores(generated, statistics.median(seconds)),
         "retrieval_baseline": scores(retrieved, None),
@@ -84,10 +86,12 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
 
 
 def evaluate_iconshop_split(split: str | None = "test", limit: int = 200, progress=None, model: str | None = None,
-                            protocol: str | None = None, style: str | None = "outline", **_) -> dict:
+                            protocol: str | None = None, style: str | None = "outline",
+                            candidates: int | None = None, **_) -> dict:
     """`gfx eval iconshop`: the table for the shipped model (or `model`) sampling in `style` (None: any); with
     `protocol` ("concept-disjoint", "cross-designer"), the generalization table of `gfx.recipes.icon_protocols`
-    instead (prompts evenly spaced up to `limit`, 0 = all; seeds 0, 1, 2)."""
+    instead (prompts evenly spaced up to `limit`, 0 = all; seeds 0, 1, 2). `candidates`: samples per icon the
+    model's reranker picks from (default: the model's setting)."""
     from gfx.svg.icon_style import check_style
     from gfx.svg.iconshop import load_default
 
@@ -95,6 +99,7 @@ def evaluate_iconshop_split(split: str | None = "test", limit: int = 200, progre
     if protocol is not None:
         from gfx.recipes.icon_protocols import evaluate_generalization
 
-        return evaluate_generalization(protocol, load_default(model), limit=limit, progress=progress, style=style)
+        return evaluate_generalization(protocol, load_default(model), limit=limit, progress=progress, style=style,
+                                       candidates=candidates)
     return evaluate_iconshop(load_default(model), split=split or "test", limit=limit or 200, progress=progress,
-                             style=style)
+                             style=style, candidates=candidates)

@@ -35,6 +35,7 @@ from gfx.svg.core.document import Document, SVGError
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.result import SVGResult
+from gfx.svg.icon_clip import IconCLIP
 from gfx.svg.icon_retrieval import IconIndex
 from gfx.svg.icon_style import StyleBans, check_style
 from gfx.svg.sampling import sample_drawings
@@ -64,6 +65,8 @@ class IconShopConfig(ConfigMixin):
             nearest to the prompt are placed before the icon (each `BOS ... EOS`) for the model to compose
             from; 0 is plain IconShop.
         max_reference_tokens: longer retrieved icons are skipped for the next nearest.
+        candidates: best-of-K reranking: each icon is the highest-scoring of this many samples by the
+            pipeline's `reranker` (an `IconCLIP` trained without the evaluated concepts); 1 is plain sampling.
     """
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -83,6 +86,7 @@ class IconShopConfig(ConfigMixin):
     use_cache: bool = True
     references: int = 0
     max_reference_tokens: int = 160
+    candidates: int = 1
 
     @property
     def max_context_tokens(self) -> int:
@@ -98,13 +102,17 @@ class IconShop:
         tokenizer: the PathTokenizer the model was trained on.
         config: pipeline settings.
         index: the icons retrieval draws references from (needed when `config.references` > 0).
+        reranker: the evaluator that picks the best of `config.candidates` samples (needed when it is > 1).
     """
 
     def __init__(self, model: Transformer, tokenizer: PathTokenizer, config: IconShopConfig,
-                 index: IconIndex | None = None):
+                 index: IconIndex | None = None, reranker: IconCLIP | None = None):
         if config.references and index is None:
             raise ValueError(f"this IconShop config uses {config.references} references but has no IconIndex")
+        if config.candidates > 1 and reranker is None:
+            raise ValueError(f"this IconShop config reranks {config.candidates} candidates but has no reranker")
         self.model, self.tokenizer, self.config, self.index = model.eval(), tokenizer, config, index
+        self.reranker = reranker
         self._reference_ids: dict[int, list[int]] = {}  # index row -> its token ids, tokenized on first use
         self._style_bans: dict[str, StyleBans] = {}
 
@@ -128,8 +136,9 @@ class IconShop:
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
         """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default),
-        `tokenizer/tokenizer.json` and, for retrieval augmentation, `index/`."""
-        components = {"model": self.model, "tokenizer": self.tokenizer, "index": self.index}
+        `tokenizer/tokenizer.json` and, if present, the retrieval `index/` and the `reranker/`."""
+        components = {"model": self.model, "tokenizer": self.tokenizer, "index": self.index,
+                      "reranker": self.reranker}
         return save_pipeline(directory, self, components, self.config, dtype)
 
     @classmethod
@@ -140,7 +149,9 @@ class IconShop:
         tokenizer = load_tokenizer(files.path("tokenizer", "PathTokenizer"))
         index_path = files.optional_path("index", "IconIndex")
         index = None if index_path is None else IconIndex.from_pretrained(index_path)
-        return cls(model, tokenizer, IconShopConfig.from_dict(files.settings), index)
+        reranker_path = files.optional_path("reranker", "IconCLIP")
+        reranker = None if reranker_path is None else IconCLIP.from_pretrained(reranker_path, device=device)
+        return cls(model, tokenizer, IconShopConfig.from_dict(files.settings), index, reranker)
 
     # --- generation -----------------------------------------------------------------------------
     @functools.cached_property
@@ -164,17 +175,35 @@ class IconShop:
         temperature: float | None = None,
         top_p: float | None = None,
         style: str | None = "outline",
+        candidates: int | None = None,
     ) -> list[SVGResult]:
         """Generate `n` icons for `prompt` ("" = unconditional). Every result is a valid, non-empty SVG.
 
         `style`: "outline" (every path a stroke of the corpus width with round caps and joins), "filled" (every path
         filled) or None (unconstrained); the same in `complete`, `infill`, `edit` and `interpolate`, for new paths.
+        `candidates`: samples per icon the reranker chooses from (default `config.candidates`; 1 = plain sampling;
+        an empty prompt is never reranked). The n * candidates samples are drawn in one batch.
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
+        k = self.config.candidates if candidates is None else candidates
+        if k < 1:
+            raise ValueError(f"candidates must be at least 1, got {k}")
+        if k > 1 and self.reranker is None:
+            raise ValueError(f"reranking {k} candidates needs a pipeline with a reranker (an IconCLIP); pass "
+                             "candidates=1")
+        k = k if prompt.strip() else 1
         prefix, prefix_mask = self.encode_prompt(prompt)
-        return self._sample([[BOS_ID]] * n, prefix.expand(n, -1, -1), prefix_mask.expand(n, -1), seed, guidance,
-                            self.sampling(temperature, top_p), prompt=prompt, style=style)
+        results = self._sample([[BOS_ID]] * (n * k), prefix.expand(n * k, -1, -1), prefix_mask.expand(n * k, -1),
+                               seed, guidance, self.sampling(temperature, top_p), prompt=prompt, style=style)
+        return self.rerank(results, prompt, n) if k > 1 else results
+
+    def rerank(self, results: list[SVGResult], prompt: str, n: int) -> list[SVGResult]:
+        """The `n` of `results` the reranker scores highest for `prompt`, best first (score in `info`)."""
+        scores = self.reranker.score([r.svg for r in results], [prompt] * len(results))
+        best = np.argsort(-scores, kind="stable")[:n]
+        return [dataclasses.replace(results[i], info={**results[i].info, "candidates": len(results),
+                                                      "reranker_score": float(scores[i])}) for i in best]
 
     def batch(self, prompts: Sequence[str], seed: int | None = None, guidance: float | None = None,
               style: str | None = "outline") -> list[SVGResult]:

@@ -263,3 +263,26 @@ def test_batch_samples_one_icon_per_prompt_together(pipe, rag_pipe):
     assert all(r.document.elements for r in results)
     with pytest.raises(ValueError, match="needs a model without retrieval references"):
         rag_pipe.batch(["house"], seed=0)
+
+
+def test_reranking_keeps_the_candidates_the_reranker_scores_highest(pipe, tmp_path):
+    from gfx.svg.icon_clip import IconCLIP, IconCLIPConfig
+
+    torch.manual_seed(0)
+    reranker = IconCLIP(IconCLIPConfig.from_name("tiny")).eval()
+    ranked = IconShop(pipe.model, pipe.tokenizer, pipe.config.replace(candidates=4), reranker=reranker)
+    pool = pipe("a house", n=8, seed=5)  # the same batch the reranked call samples from
+    best = ranked("a house", n=2, seed=5)
+    scores = reranker.score([r.svg for r in pool], ["a house"] * len(pool))
+    assert [r.svg for r in best] == [pool[i].svg for i in np.argsort(-scores, kind="stable")[:2]]
+    assert best[0].info["reranker_score"] >= best[1].info["reranker_score"] and best[0].info["candidates"] == 8
+    plain = pipe("a house", n=2, seed=5)
+    assert [r.svg for r in ranked("a house", n=2, seed=5, candidates=1)] == [r.svg for r in plain]
+    assert [r.svg for r in ranked("", n=1, seed=5)] == [pipe("", n=1, seed=5)[0].svg]  # nothing to score against
+    ranked.save_pretrained(tmp_path / "ranked", dtype=None)
+    loaded = IconShop.from_pretrained(tmp_path / "ranked")
+    assert loaded.config.candidates == 4 and [r.svg for r in loaded("a house", n=2, seed=5)] == [r.svg for r in best]
+    with pytest.raises(ValueError, match="needs a pipeline with a reranker"):
+        pipe("a house", candidates=2)
+    with pytest.raises(ValueError, match="has no reranker"):
+        IconShop(pipe.model, pipe.tokenizer, pipe.config.replace(candidates=2))
