@@ -64,16 +64,29 @@ def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
         kth = logits.topk(config.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if config.top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        remove = (
-            cumulative - sorted_logits.softmax(-1) >= config.top_p
-        )  # mass before this token already enough
-        logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+        logits = top_p_filter(logits, config.top_p)
     if config.min_p > 0:
         probs = logits.softmax(-1)
         logits = logits.masked_fill(probs < config.min_p * probs.max(-1, keepdim=True).values, float("-inf"))
     return logits
+
+
+NUCLEUS_CANDIDATES = 256
+"""Tokens `top_p_filter` ranks first; it sorts the whole row only where these hold less than p of the mass."""
+
+
+def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
+    """Keep the smallest set of most likely tokens holding `top_p` of the probability: (B, V) -> (B, V), the rest at
+    -inf. Exact; the nucleus is found among the `NUCLEUS_CANDIDATES` largest logits (a top-k, much cheaper than
+    sorting a large vocabulary) unless some row needs more, then the whole row is sorted."""
+    probs = logits.softmax(-1)
+    k = min(NUCLEUS_CANDIDATES, logits.shape[-1])
+    top, order = probs.topk(k, dim=-1)
+    if k < logits.shape[-1] and bool((top.sum(-1) < top_p).any()):
+        top, order = probs.sort(dim=-1, descending=True)
+    remove = top.cumsum(-1) - top >= top_p  # the mass before this token is already enough
+    keep = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, order, ~remove)
+    return logits.masked_fill(~keep, float("-inf"))
 
 
 def distribution(logits: Tensor, config: SamplingConfig, seen: Tensor | None = None) -> Tensor:

@@ -32,6 +32,24 @@ def test_filters_keep_the_expected_tokens():
     )
 
 
+def test_nucleus_of_a_large_vocabulary_matches_a_full_sort_peaked_or_flat():
+    from gfx.backbones.sampling import NUCLEUS_CANDIDATES, top_p_filter
+
+    torch.manual_seed(0)
+    vocab = 8 * NUCLEUS_CANDIDATES
+    peaked = torch.randn(3, vocab) * 4  # the nucleus lies within the candidates
+    flat = torch.randn(2, vocab) * 0.01  # it needs most of the row: the full sort
+    masked = peaked[:1].masked_fill(torch.rand(1, vocab) < 0.9, float("-inf"))  # grammar-masked rows
+    for logits in (peaked, flat, torch.cat([peaked, flat]), masked):
+        for p in (0.1, 0.5, 0.95):
+            probs, order = logits.softmax(-1).sort(dim=-1, descending=True)
+            nucleus = [set(order[i, : int((probs[i].cumsum(0) - probs[i] < p).sum())].tolist())
+                       for i in range(len(logits))]
+            kept = top_p_filter(logits, p).isfinite()
+            assert [set(row.nonzero().flatten().tolist()) for row in kept] == nucleus
+    assert top_p_filter(flat, 0.5).isfinite().sum(-1).min() > NUCLEUS_CANDIDATES
+
+
 def test_temperature_sharpens_and_flattens():
     cold = distribution(LOGITS, SamplingConfig(temperature=0.5))[0]
     torch.testing.assert_close(cold, PROBS[0] ** 2 / (PROBS[0] ** 2).sum())
