@@ -107,6 +107,9 @@ def svg_generate(
     model: Path | None = typer.Option(None, help="IconShop checkpoint directory (default: the shipped one), or an "
                                       "LLM4SVG model / local transformers causal-LM directory."),
     style: IconStyle = typer.Option("outline", help=STYLE_HELP + " IconShop models only."),
+    candidates: int | None = typer.Option(
+        None, min=1, help="Samples per icon the model's reranker picks from (default: the model's, 8 for the shipped "
+        "one; 1 = one plain sample, faster). IconShop models only."),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
 ) -> None:
     """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
@@ -116,7 +119,7 @@ def svg_generate(
         if n < 1:
             raise UsageError("-n must be at least 1")
         results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model,
-                                   style=style_from_name(style.value))
+                                   style=style_from_name(style.value), candidates=candidates)
         _write_results(results, out_dir, slug(prompt, "icon"))
 
 

@@ -254,7 +254,8 @@ def card(name: str, facts: dict) -> Card:
     if e:
         run.append(f"learned temperature {e['temperature']:.4f}")
     return Card(
-        title=f"{name}: the icon evaluator",
+        title=f"{name}: the icon evaluator"
+        + (" without the held-out concepts (iconshop-mini's reranker)" if s.get("protocol") else ""),
         summary=f"A small contrastive image-text model of icons (`gfx.svg.icon_clip.IconCLIP`): a CNN over "
         f"{s['image_size']} px\ngrayscale renders and an MLP over the frozen MiniLM (all-MiniLM-L6-v2) sentence "
         "embedding, trained with\nCLIP's symmetric InfoNCE loss. gfx uses it where papers use CLIP and Inception, "

@@ -49,6 +49,8 @@ class IconShopRecipe(RecipeConfig):
     references: int = 0  # retrieval augmentation: nearest other-concept icons placed before each icon
     protocol: str | None = None  # "concept-disjoint": train without the held-out concepts (icon_protocols)
     coordinate_embedding: str = "learned"  # x/y tables: "learned" or "fourier" (docs/backbone_options.md)
+    reranker: str | None = "icon-clip-disjoint"  # an IconCLIP under MODELS_DIR the pipeline ships to rerank samples
+    candidates: int = 8  # samples per icon the reranker picks from (IconShopConfig.candidates)
 
 
 def splits(config: IconShopRecipe) -> tuple[list, list]:
@@ -61,15 +63,22 @@ def splits(config: IconShopRecipe) -> tuple[list, list]:
 def build(config: IconShopRecipe) -> IconShop:
     """A freshly initialised IconShop pipeline of the config's preset, with its retrieval index when the
     recipe uses references (the training icons, grouped by concept)."""
-    pipeline_config = IconShopConfig.from_name(config.preset, references=config.references)
-    if not config.references:
-        return IconShop.build(pipeline_config, coordinate_embedding=config.coordinate_embedding)
-    from gfx.recipes.iconshop_references import concept_groups
-    from gfx.svg.icon_retrieval import IconIndex
+    pipeline_config = IconShopConfig.from_name(config.preset, references=config.references,
+                                               candidates=config.candidates)
+    reranker = None
+    if config.reranker is not None:
+        from gfx.models import MODELS_DIR
+        from gfx.svg.icon_clip import IconCLIP
 
-    train, val = splits(config)
-    return IconShop.build(pipeline_config, IconIndex.build(train, concept_groups(train + val)[: len(train)]),
-                          coordinate_embedding=config.coordinate_embedding)
+        reranker = IconCLIP.from_pretrained(MODELS_DIR / config.reranker)
+    index = None
+    if config.references:
+        from gfx.recipes.iconshop_references import concept_groups
+        from gfx.svg.icon_retrieval import IconIndex
+
+        train, val = splits(config)
+        index = IconIndex.build(train, concept_groups(train + val)[: len(train)])
+    return IconShop.build(pipeline_config, index, reranker, coordinate_embedding=config.coordinate_embedding)
 
 
 def stages(pipe: IconShop, config: IconShopRecipe, facts: dict, device: str) -> Iterator[Stage]:
@@ -97,7 +106,8 @@ def stages(pipe: IconShop, config: IconShopRecipe, facts: dict, device: str) -> 
              time.perf_counter() - started)
     facts.update(preset=config.preset, parameters=parameter_count(pipe.model), train_icons=len(train_samples),
                  val_icons=len(val_samples), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                 references=config.references, protocol=config.protocol)
+                 references=config.references, protocol=config.protocol, reranker=config.reranker,
+                 candidates=config.candidates)
     train_data = IconBatches(train_samples, pipe.tokenizer, config.batch_size, AugmentConfig(), seed=config.seed,
                              references=config.references)
     prefetch = config.prefetch if config.prefetch is not None else 4 * (torch.device(device).type == "cuda")
@@ -126,7 +136,10 @@ def card(name: str, facts: dict) -> Card:
         summary="IconShop-style text -> icon model of gfx: a decoder-only transformer over PathTokenizer tokens\n"
         "(one token per lattice point, M/L/C/Z, stroke/fill style tokens) with the prompt's MiniLM token\n"
         "states as a prefix, trained with shuffled-keyword prompts, 10% empty prompts (classifier-free\n"
-        "guidance) and 50% fill-in-the-middle spans. Sampling is always grammar-constrained.",
+        "guidance) and 50% fill-in-the-middle spans. Sampling is always grammar-constrained."
+        + (f" Each icon is the\nbest of {facts['candidates']} samples by a reranker shipped with the model: the "
+           f"IconCLIP `models/{facts['reranker']}`, trained\nwithout the concepts the concept-disjoint protocol holds "
+           "out (its own card)." if facts.get("candidates", 1) > 1 else ""),
         datasets=ICON_DATASETS,
         tags=("text-to-svg", "icons", "iconshop", "autoregressive"),
         data=f"The committed icon corpus (`assets/icons/`: Tabler outline + filled, Lucide, MDI), train split: "
@@ -159,7 +172,9 @@ def metrics_table(e: dict) -> Table:
 
     return Table(
         f"`gfx eval iconshop --split test --style {e.get('style') or 'any'}`: {e['icons']} test prompts, one icon "
-        f"each (seed {e['seed']}). "
+        f"each (seed {e['seed']}"
+        + (f", the best of {e['candidates']} by the reranker" if (e.get("candidates") or 1) > 1 else ", no reranking")
+        + "). "
         "Evaluator = `models/icon-clip`.",
         ["", "validity", "evaluator score", "FID (icon-clip features)", "uniqueness %", "novelty %", "s / icon"],
         [row("iconshop", model, f"{model['seconds_per_icon_median']:.2f}"),
@@ -178,16 +193,20 @@ def protocol_table(reports: list[dict]) -> Table:
                          (("top1", 3), ("top5", 3), ("mean_distance", 2))),
                 f"{100 * m['near_copy_rate']:.1f}", f"{100 * m['outline_style_rate']:.1f}"]
 
-    styles = ", ".join(str(r["style"] or "any") for r in reports)
+    styles = ", ".join(dict.fromkeys(str(r["style"] or "any") for r in reports))
+    candidates = ", ".join(dict.fromkeys(str(r.get("candidates") or 1) for r in reports))
     return Table(
-        f"`gfx eval iconshop --protocol {first['protocol']} --limit {first['prompts']} --style {{{styles}}}`: "
+        f"`gfx eval iconshop --protocol {first['protocol']} --limit {first['prompts']} --style {{{styles}}}"
+        + (f" --candidates {{{candidates}}}" if candidates != "1" else "") + "`: "
         f"{first['prompts']} of the "
         f"{first['concepts']} concepts prompted (evenly spaced), seeds {', '.join(map(str, first['seeds']))}; "
         f"each sample ranked against all {first['references']} references at {first['raster']} px (shape rank: "
         f"top-1 / top-5 of the prompted concept, mean chamfer distance to it in pixels; mean ± std over seeds); "
         f"near-copy: within {first['near_copy_threshold_px']:.3f} px of a training icon.",
         ["", "top-1", "top-5", "mean distance", "near-copy %", "outline-style %"],
-        [row(f"iconshop, style {r['style'] or 'any'}", r["methods"]["iconshop"]) for r in reports]
+        [row(f"iconshop, style {r['style'] or 'any'}" + (f", best of {r['candidates']}"
+                                                         if (r.get("candidates") or 1) > 1 else ""),
+             r["methods"]["iconshop"]) for r in reports]
         + [row(name, first["methods"][name]) for name in ("retrieval", "random")],
     )
 

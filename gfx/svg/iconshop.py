@@ -118,8 +118,10 @@ class IconShop:
 
     # --- construction and files ---------------------------------------------------------------
     @classmethod
-    def build(cls, config: IconShopConfig, index: IconIndex | None = None, **model_overrides) -> IconShop:
-        """A freshly initialised pipeline for `config` (for training), reading references from `index`."""
+    def build(cls, config: IconShopConfig, index: IconIndex | None = None, reranker: IconCLIP | None = None,
+              **model_overrides) -> IconShop:
+        """A freshly initialised pipeline for `config` (for training), reading references from `index` and
+        reranking with `reranker`."""
         tokenizer = PathTokenizer(PathTokenizerConfig(grid=config.grid))
         g = tokenizer.lattice
         model_config = TransformerConfig.from_name(
@@ -132,7 +134,7 @@ class IconShop:
         )
         model = Transformer(model_config)
         model.set_token_extra_ids(torch.from_numpy(tokenizer.point_xy(np.arange(tokenizer.vocab_size))))
-        return cls(model, tokenizer, config, index)
+        return cls(model, tokenizer, config, index, reranker)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
         """Write model_index.json, `model/` (config.json, model.safetensors, fp16 by default),
