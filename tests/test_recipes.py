@@ -354,17 +354,17 @@ def test_the_starvector_card_table_of_a_protocol_report_names_it_and_shows_the_f
     assert dict((row[0], row[-2]) for row in table.rows)["neural+refine+fallback"] == "0.100"
 
 
-def test_the_iconshop_card_shows_each_protocol_per_style_beside_the_baselines():
+def test_the_iconshop_card_shows_each_protocol_per_style_and_reranking_beside_the_baselines():
     from gfx.recipes.iconshop import protocol_notes, protocol_table
 
     facts = json.loads((MODELS_DIR / "iconshop-mini" / "metrics.json").read_text())
     for name, reports in facts["protocols"].items():
         table = protocol_table(reports)
         assert table.caption.startswith(f"`gfx eval iconshop --protocol {name} --limit ")
-        assert "--style {any, outline}`" in table.caption
-        assert [row[0] for row in table.rows] == ["iconshop, style any", "iconshop, style outline", "retrieval",
-                                                  "random"]
-        assert table.rows[1][-1] == "100.0"  # the outline rule holds for every sample
+        assert "--style {any, outline} --candidates {1, 8}`" in table.caption
+        assert [row[0] for row in table.rows] == ["iconshop, style any", "iconshop, style outline",
+                                                  "iconshop, style outline, best of 8", "retrieval", "random"]
+        assert table.rows[1][-1] == table.rows[2][-1] == "100.0"  # the outline rule holds for every sample
     assert protocol_notes(facts) and not protocol_notes({**facts, "protocol": "concept-disjoint"})
 
 
