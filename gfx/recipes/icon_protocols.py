@@ -81,12 +81,18 @@ def is_of_concept(record: IconRecord, concepts: set[str], concept_words: set[str
     return record.name in concepts or any(tag in concept_words for tag in record.tags)
 
 
-def training_records(records: Sequence[IconRecord] | None = None) -> list[IconRecord]:
-    """The train split without any icon of a held-out concept: what a protocol-honest model trains on."""
-    records = load_icons() if records is None else records
+def without_held_out(records: Sequence[IconRecord], *splits: str) -> list[list[IconRecord]]:
+    """Per split named, its records without any icon of a held-out concept (`is_of_concept`)."""
     concepts = set(held_out_concepts(records))
     concept_words = {words(c) for c in concepts}
-    return [r for r in records if r.split == "train" and not is_of_concept(r, concepts, concept_words)]
+    return [[r for r in records if r.split == split and not is_of_concept(r, concepts, concept_words)]
+            for split in splits]
+
+
+def training_records(records: Sequence[IconRecord] | None = None) -> list[IconRecord]:
+    """The train split without any icon of a held-out concept: what a protocol-honest model trains on."""
+    [train] = without_held_out(load_icons() if records is None else records, "train")
+    return train
 
 
 def protocol_splits(protocol: str | None = None) -> tuple[list[IconRecord], list[IconRecord]]:
@@ -96,11 +102,8 @@ def protocol_splits(protocol: str | None = None) -> tuple[list[IconRecord], list
         return load_icons(split="train"), load_icons(split="val")
     if protocol != "concept-disjoint":
         raise ValueError(f"unknown training protocol {protocol!r}; valid: concept-disjoint")
-    records = load_icons()
-    concepts = set(held_out_concepts(records))
-    concept_words = {words(c) for c in concepts}
-    return training_records(records), [r for r in records if r.split == "val"
-                                       and not is_of_concept(r, concepts, concept_words)]
+    train, val = without_held_out(load_icons(), "train", "val")
+    return train, val
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ class IconShop:
 
     def rerank(self, results: list[SVGResult], prompt: str, n: int) -> list[SVGResult]:
         """The `n` of `results` the reranker scores highest for `prompt`, best first (score in `info`)."""
-        scores = self.reranker.score([r.svg for r in results], [prompt] * len(results))
+        scores = self.reranker.encode_images([r.svg for r in results]) @ self.reranker.encode_texts([prompt])[0]
         best = np.argsort(-scores, kind="stable")[:n]
         return [dataclasses.replace(results[i], info={**results[i].info, "candidates": len(results),
                                                       "reranker_score": float(scores[i])}) for i in best]
