@@ -9,7 +9,8 @@ Steps: 1. the model's rows (the prompts, plus the unconditional branch under gui
 then per new token 3. scores from the logits (guidance), 4. a token per row under the constraints
 (the chooser: `MaskedChooser`, or AWRS's), 5. emit it and finish rows that hit a stop token or
 completed their constraint (`DecodeRows.emit`), 6. one decode step through the KV cache. Finished
-rows emit `pad_id`.
+rows emit `pad_id`; with `drop_finished` they also leave the cache and the forward passes (the sampled
+tokens stay the same: the chooser still sees every row, finished ones as a certain `pad_id`).
 
 The same steps serve the other entry points: `awrs.generate_awrs` (rejection sampling with
 importance weights) and `speculative.generate_speculative` (Token Recycling). The KV cache comes from
@@ -133,6 +134,30 @@ def prefill(model, inputs: ModelInputs, cache=None) -> Tensor:
     )[:, 0]
 
 
+def drop_rows(cache, live: Tensor, done: Tensor, branches: int) -> Tensor:
+    """Remove the model rows of finished output rows from `cache`.
+
+    Args:
+        live: (R,) long output rows whose model rows the cache holds, branch-major (`Guidance.rows`).
+        done: (B,) bool finished output rows.
+        branches: model rows per output row.
+
+    Returns:
+        (R',) long the output rows still live.
+    """
+    keep = (~done[live]).nonzero().flatten()
+    if len(keep) < len(live):
+        cache.reorder(torch.cat([keep + b * len(live) for b in range(branches)]))
+    return live[keep]
+
+
+def with_dropped_rows(scores: Tensor, live: Tensor, batch_size: int, pad_id: int) -> Tensor:
+    """Scores (R, V) of the live rows -> (B, V), the dropped rows certain to choose `pad_id`."""
+    full = scores.new_full((batch_size, scores.shape[-1]), float("-inf"))
+    full[:, pad_id] = 0.0
+    return full.index_copy_(0, live, scores)
+
+
 def decode_step(model, tokens: Tensor, cache) -> Tensor:
     """Step 6: tokens (R, 1) long through the cache, which grows by one slot -> (R, V) next-token logits."""
     return model(tokens, prefix=None, prefix_mask=None, cache=cache, attention_mask=None, logits_to_keep=1)[:, 0]
@@ -238,6 +263,7 @@ def generate(
     use_cache: bool = True,
     cache_policy=FULL_CACHE,
     chooser: TokenChooser | None = None,
+    drop_finished: bool = False,
 ) -> GenerationOutput:
     """Sample up to `max_new_tokens` tokens after `prompt` for every row.
 
@@ -258,6 +284,8 @@ def generate(
         cache_policy: makes the KV cache (`new_cache(model, batch_size, max_len)`): `FullCache` keeps
             every slot; `Keyformer(...)` bounds it.
         chooser: step 4; default a fresh `MaskedChooser` (one instance per call).
+        drop_finished: remove finished rows from the KV cache and the later forward passes (faster when
+            row lengths differ). Only for a `KVCache` and a model whose rows hold no other state.
 
     Returns:
         A `GenerationOutput`.
@@ -276,9 +304,12 @@ def generate(
         cache = cache_policy.new_cache(model, len(inputs.tokens), inputs.positions + max_new_tokens)
     logits = prefill(model, inputs, cache)
     passes = 1
+    live = torch.arange(len(prompt), device=prompt.device)  # output rows in the cache
     for step in range(max_new_tokens):
-        # 3. scores of the output rows (guidance combines the two branches)
+        # 3. scores of the output rows (guidance combines the two branches); dropped rows: a certain pad
         scores = guidance.scores(logits)
+        if len(live) < len(prompt):
+            scores = with_dropped_rows(scores, live, len(prompt), pad_id)
         # 4. a token per row among those its constraint allows
         token, dead, log_weights = chooser(scores, sampling, rows.live_constraints(), generator, rows.seen)
         rows.add_weights(log_weights, dead)
@@ -287,11 +318,13 @@ def generate(
         if rows.all_done or step == max_new_tokens - 1:
             break
         # 6. feed it back (finished rows feed token 0, any valid id; both branches get the same token)
-        next_tokens = token.masked_fill(rows.done, 0)[:, None].repeat(guidance.branches, 1)
+        next_tokens = token.masked_fill(rows.done, 0)
         if cache is None:
-            inputs = inputs.extended(next_tokens)
+            inputs = inputs.extended(next_tokens[:, None].repeat(guidance.branches, 1))
             logits = prefill(model, inputs)
         else:
-            logits = decode_step(model, next_tokens, cache)
+            if drop_finished:
+                live = drop_rows(cache, live, rows.done, guidance.branches)
+            logits = decode_step(model, next_tokens[live][:, None].repeat(guidance.branches, 1), cache)
         passes += 1
     return rows.output(passes)

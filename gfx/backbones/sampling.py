@@ -71,8 +71,9 @@ def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
     return logits
 
 
-NUCLEUS_CANDIDATES = 256
-"""Tokens `top_p_filter` ranks first; it sorts the whole row only where these hold less than p of the mass."""
+NUCLEUS_CANDIDATES = (32, 256)
+"""How many most likely tokens `top_p_filter` ranks, in turn, before it sorts the whole row: the first count that
+holds p of the mass in every row is used (a small top-k costs a fraction of a large one)."""
 
 
 def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
@@ -80,9 +81,12 @@ def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
     -inf. Exact; the nucleus is found among the `NUCLEUS_CANDIDATES` largest logits (a top-k, much cheaper than
     sorting a large vocabulary) unless some row needs more, then the whole row is sorted."""
     probs = logits.softmax(-1)
-    k = min(NUCLEUS_CANDIDATES, logits.shape[-1])
-    top, order = probs.topk(k, dim=-1)
-    if k < logits.shape[-1] and bool((top.sum(-1) < top_p).any()):
+    for k in NUCLEUS_CANDIDATES:
+        if k < logits.shape[-1]:
+            top, order = probs.topk(k, dim=-1)
+            if bool((top.sum(-1) >= top_p).all()):
+                break
+    else:
         top, order = probs.sort(dim=-1, descending=True)
     remove = top.cumsum(-1) - top >= top_p  # the mass before this token is already enough
     keep = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, order, ~remove)
@@ -114,8 +118,20 @@ def choose(
         if seen is not None:
             logits = repetition_penalty(logits, seen, config.repetition_penalty)
         return logits.argmax(-1)
-    probs = distribution(logits, config, seen)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return draw(distribution(logits, config, seen), generator)
+
+
+def draw(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One index per row from (B, V) probabilities (rows need not sum to 1) -> (B,) long.
+
+    Inverse-CDF sampling: a uniform draw located in the float64 running sum, an order of magnitude faster
+    than `torch.multinomial` over a large vocabulary on a CPU. Never returns a zero-probability index.
+    """
+    cdf = probs.double().cumsum(-1)
+    u = torch.rand(len(probs), 1, generator=generator, dtype=torch.float64, device=probs.device) * cdf[:, -1:]
+    index = torch.searchsorted(cdf, u, right=True)[:, 0]
+    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(-1)  # u rounded up to the total
+    return torch.minimum(index, last)
 
 
 def guide(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:

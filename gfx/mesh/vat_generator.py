@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gfx.backbones.diffusion import drop_condition, guided
-from gfx.backbones.sampling import SamplingConfig, distribution
+from gfx.backbones.sampling import SamplingConfig, distribution, draw
 from gfx.backbones.set_blocks import FinalLayer, SetBlock
 from gfx.checkpoint import PretrainedMixin, read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
@@ -129,7 +129,7 @@ class VATGenerator(nn.Module, PretrainedMixin):
             logits = self(inputs, both)[:, start : start + n].float()
             logits = guided(logits[0], logits[1], guidance)  # (n, K)
             # 3. sample the n codes of this scale
-            idx = torch.multinomial(distribution(logits, sampling), 1, generator=generator)[:, 0]  # (n,)
+            idx = draw(distribution(logits, sampling), generator)  # (n,)
             indices.append(idx.numpy())
             # 4. update the reconstruction and build the next scale's input
             f_hat = f_hat + quantizer.upsample(quantizer.vq.embed(idx[None]), s)

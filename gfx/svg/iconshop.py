@@ -268,7 +268,7 @@ class IconShop:
             constraint=lambda row: self._constraint(row[len(context):], stop, style),
             prefix=prefix, prefix_mask=prefix_mask, max_tokens=self.config.max_tokens + len(context),
             sampling=sampling, retries=self.config.retries, seed=seed, use_cache=self.config.use_cache,
-            guidance=guidance, stop=stop, extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
+            drop_finished=True, guidance=guidance, stop=stop, extra_budget=3 if stop == EOM_ID else 0, splice=splice, prompt=prompt,
             info={"seed": seed, "guidance": guidance, "references": len(context), "style": style},
             error=f"the model produced an empty icon {self.config.retries + 1} times for {prompt!r}; "
                   "try another seed or a lower guidance",

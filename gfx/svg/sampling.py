@@ -29,6 +29,7 @@ def sample_drawings(
     retries: int,
     seed: int | None,
     use_cache: bool = True,
+    drop_finished: bool = False,
     guidance: float = 1.0,
     stop: int = EOS_ID,
     extra_budget: int = 0,
@@ -53,7 +54,7 @@ def sample_drawings(
         sampling: a `SamplingConfig`.
         retries: extra attempts for rows that decode empty.
         seed: base seed, or None.
-        use_cache, stop: as in `generate`; guidance: the classifier-free guidance scale.
+        use_cache, drop_finished, stop: as in `generate`; guidance: the classifier-free guidance scale.
         splice: maps a finished row's ids before decoding (fill-in-the-middle).
         prompt: text stored in each result.
         info: facts stored in each result's info, before attempt/finished/seconds.
@@ -73,7 +74,7 @@ def sample_drawings(
             model, tokens, prompt_mask=mask, max_new_tokens=max(budget, 1), sampling=sampling,
             prefix=None if prefix is None else prefix[todo], prefix_mask=None if prefix_mask is None else prefix_mask[todo],
             guidance=Guidance(guidance), stop_tokens=[stop], constraints=[constraint(r) for r in rows], pad_id=PAD_ID,
-            use_cache=use_cache, seed=None if seed is None else seed + 7919 * attempt,
+            use_cache=use_cache, drop_finished=drop_finished, seed=None if seed is None else seed + 7919 * attempt,
         )
         seconds = (time.perf_counter() - start) / len(rows)
         for row, new, finished in zip(todo, out.sequences(), out.finished.tolist(), strict=True):

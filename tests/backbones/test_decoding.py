@@ -63,6 +63,27 @@ def test_cached_and_uncached_decoding_give_identical_tokens(prefix_model, sampli
     assert torch.equal(cached.tokens, uncached.tokens)
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_dropping_finished_rows_keeps_the_tokens_and_shrinks_the_passes(prefix_model, scale):
+    rows_per_pass = []
+
+    def counting(tokens, **kwargs):
+        rows_per_pass.append(len(tokens))
+        return prefix_model(tokens, **kwargs)
+
+    counting.config, counting.new_cache = prefix_model.config, prefix_model.new_cache
+    prompt, mask = left_pad([[1, 5, 9], [1], [1, 2], [3, 4]], pad_id=0)
+    kwargs = dict(max_new_tokens=40, sampling=SamplingConfig(temperature=1.0, top_p=0.9), prompt_mask=mask,
+                  prefix=torch.randn(4, 4, 8), guidance=Guidance(scale), stop_tokens=[3, 7, 11], pad_id=0, seed=3)
+    kept = generate(prefix_model, prompt, **kwargs)
+    dropped = generate(counting, prompt, drop_finished=True, **kwargs)
+    assert len(set(kept.lengths.tolist())) > 2  # rows finish at different steps
+    assert torch.equal(kept.tokens, dropped.tokens) and torch.equal(kept.lengths, dropped.lengths)
+    branches = 1 if scale == 1.0 else 2
+    expected = [branches * 4] + [branches * int((kept.lengths > step).sum()) for step in range(1, len(rows_per_pass))]
+    assert rows_per_pass == expected  # each pass runs only the rows still going
+
+
 def test_padded_batch_rows_equal_single_row_runs(model):
     prompts = [[3, 4, 5, 6], [7], [8, 9]]
     tokens, mask = left_pad(prompts)

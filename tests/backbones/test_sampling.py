@@ -36,18 +36,30 @@ def test_nucleus_of_a_large_vocabulary_matches_a_full_sort_peaked_or_flat():
     from gfx.backbones.sampling import NUCLEUS_CANDIDATES, top_p_filter
 
     torch.manual_seed(0)
-    vocab = 8 * NUCLEUS_CANDIDATES
+    vocab = 8 * NUCLEUS_CANDIDATES[-1]
     peaked = torch.randn(3, vocab) * 4  # the nucleus lies within the candidates
+    medium = torch.randn(2, vocab) * 1.5  # within the larger count only, for some p
     flat = torch.randn(2, vocab) * 0.01  # it needs most of the row: the full sort
     masked = peaked[:1].masked_fill(torch.rand(1, vocab) < 0.9, float("-inf"))  # grammar-masked rows
-    for logits in (peaked, flat, torch.cat([peaked, flat]), masked):
+    for logits in (peaked, medium, flat, torch.cat([peaked, flat]), masked):
         for p in (0.1, 0.5, 0.95):
             probs, order = logits.softmax(-1).sort(dim=-1, descending=True)
             nucleus = [set(order[i, : int((probs[i].cumsum(0) - probs[i] < p).sum())].tolist())
                        for i in range(len(logits))]
             kept = top_p_filter(logits, p).isfinite()
             assert [set(row.nonzero().flatten().tolist()) for row in kept] == nucleus
-    assert top_p_filter(flat, 0.5).isfinite().sum(-1).min() > NUCLEUS_CANDIDATES
+    assert top_p_filter(flat, 0.5).isfinite().sum(-1).min() > NUCLEUS_CANDIDATES[-1]
+
+
+def test_draw_follows_the_probabilities_and_never_picks_a_zero():
+    from gfx.backbones.sampling import draw
+
+    probs = torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 2.0]])  # rows need not sum to 1
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.stack([draw(probs, generator) for _ in range(20_000)])  # (N, 2)
+    frequency = torch.bincount(picks[:, 0], minlength=6).float() / len(picks)
+    torch.testing.assert_close(frequency, probs[0], atol=0.015, rtol=0)
+    assert (picks[:, 1] == 5).all()
 
 
 def test_temperature_sharpens_and_flattens():
