@@ -77,6 +77,16 @@ def test_rank_scores_put_the_true_concept_first():
     assert shuffled["top1"] == 0.0 and shuffled["mean_distance"] > 1.0
 
 
+def test_mean_pairwise_chamfer_averages_each_drawing_over_the_others():
+    from gfx.recipes.icon_protocols import ink_masks
+    from gfx.svg.core.metrics import mean_pairwise_chamfer
+
+    masks = ink_masks([SQUARE, BAR, DOT, SQUARE])
+    pairs = InkChamfer(masks)
+    expected = [np.mean([pairs(masks[i])[j] for j in range(4) if j != i]) for i in range(4)]
+    np.testing.assert_allclose(mean_pairwise_chamfer(masks), expected, rtol=1e-6)
+
+
 def test_the_demo_sheet_holds_out_what_it_says():
     from gfx.apps.demo import HELD_OUT_PROMPTS, SEEN_PROMPTS
 

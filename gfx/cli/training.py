@@ -90,6 +90,9 @@ def evaluate(
     candidates: int | None = typer.Option(
         None, min=1, help="Samples per icon the model's reranker picks from, for tasks that take it (iconshop; "
         "default: the model's setting)."),
+    consensus: float | None = typer.Option(
+        None, min=0.0, help="Weight of the candidates' agreement in reranking, for tasks that take it (iconshop; 0: "
+        "the reranker alone; default: the model's setting)."),
 ) -> None:
     """Evaluate a task on a corpus split; prints the report as JSON (and saves it with -o)."""
     import inspect
@@ -105,8 +108,7 @@ def evaluate(
         options.update({k: str(v) for k, v in (("negative_concept", negative_concept), ("concept", concept),
                                                ("baseline_concept", baseline_concept), ("style_model", style_model))
                         if v is not None})
-        if candidates is not None:
-            options["candidates"] = candidates
+        options.update({k: v for k, v in (("candidates", candidates), ("consensus", consensus)) if v is not None})
         if style is not None:
             from gfx.svg.icon_style import style_from_name
 

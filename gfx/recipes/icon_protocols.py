@@ -303,7 +303,8 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
 
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
                             progress=None, style: str | None = "outline",
-                            others: dict[str, Sampler] | None = None, candidates: int | None = None) -> dict:
+                            others: dict[str, Sampler] | None = None, candidates: int | None = None,
+                            consensus: float | None = None) -> dict:
     """The `protocol` table for an `IconShop` pipeline beside the retrieval and random baselines.
 
     Args:
@@ -312,6 +313,7 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
         limit: prompt this many concepts, evenly spaced (0 = all); ranks are always over every concept.
         style: the model's drawing style (`IconShop.__call__`; None: unconstrained).
         candidates: samples per icon the pipeline's reranker picks from (None: the pipeline's default).
+        consensus: the weight of the samples' agreement in reranking (None: the pipeline's default).
     """
     records = load_icons()
     pset = protocol_set(protocol, records)
@@ -322,9 +324,11 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
     samplers = dict(others or {})
     if pipe is not None:
         candidates = pipe.config.candidates if candidates is None else candidates
-        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style,
-                                                         candidates=candidates)[0].svg
+        consensus = pipe.config.consensus if consensus is None else consensus
+        samplers["iconshop"] = lambda prompt, seed: pipe(prompt, n=1, seed=seed, style=style, candidates=candidates,
+                                                         consensus=consensus)[0].svg
     samplers.update(baseline_samplers(train))
     report = score_samples(pset, samplers, seeds, [r.svg for r in train], calibrate_near_copy(records), rows=rows,
                            progress=progress)
-    return {**report, "style": style, "candidates": None if pipe is None else candidates}
+    return {**report, "style": style, "candidates": None if pipe is None else candidates,
+            "consensus": None if pipe is None else consensus}

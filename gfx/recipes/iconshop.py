@@ -51,6 +51,7 @@ class IconShopRecipe(RecipeConfig):
     coordinate_embedding: str = "learned"  # x/y tables: "learned" or "fourier" (docs/backbone_options.md)
     reranker: str | None = "icon-clip-disjoint"  # an IconCLIP under MODELS_DIR the pipeline ships to rerank samples
     candidates: int = 8  # samples per icon the reranker picks from (IconShopConfig.candidates)
+    consensus: float = 1.0  # weight of the candidates' agreement in reranking (IconShopConfig.consensus)
 
 
 def splits(config: IconShopRecipe) -> tuple[list, list]:
@@ -64,7 +65,7 @@ def build(config: IconShopRecipe) -> IconShop:
     """A freshly initialised IconShop pipeline of the config's preset, with its retrieval index when the
     recipe uses references (the training icons, grouped by concept)."""
     pipeline_config = IconShopConfig.from_name(config.preset, references=config.references,
-                                               candidates=config.candidates)
+                                               candidates=config.candidates, consensus=config.consensus)
     reranker = None
     if config.reranker is not None:
         from gfx.models import MODELS_DIR
@@ -107,7 +108,7 @@ def stages(pipe: IconShop, config: IconShopRecipe, facts: dict, device: str) -> 
     facts.update(preset=config.preset, parameters=parameter_count(pipe.model), train_icons=len(train_samples),
                  val_icons=len(val_samples), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                  references=config.references, protocol=config.protocol, reranker=config.reranker,
-                 candidates=config.candidates)
+                 candidates=config.candidates, consensus=config.consensus)
     train_data = IconBatches(train_samples, pipe.tokenizer, config.batch_size, AugmentConfig(), seed=config.seed,
                              references=config.references)
     prefetch = config.prefetch if config.prefetch is not None else 4 * (torch.device(device).type == "cuda")
@@ -139,7 +140,9 @@ def card(name: str, facts: dict) -> Card:
         "guidance) and 50% fill-in-the-middle spans. Sampling is always grammar-constrained."
         + (f" Each icon is the\nbest of {facts['candidates']} samples by a reranker shipped with the model: the "
            f"IconCLIP `models/{facts['reranker']}`, trained\nwithout the concepts the concept-disjoint protocol holds "
-           "out (its own card)." if facts.get("candidates", 1) > 1 else ""),
+           "out (its own card)" + (f", and the samples' agreement (weight {facts['consensus']:g}:\nminimum Bayes risk "
+                                   "under the ink-chamfer shape distance)" if facts.get("consensus") else "")
+           + "." if facts.get("candidates", 1) > 1 else ""),
         datasets=ICON_DATASETS,
         tags=("text-to-svg", "icons", "iconshop", "autoregressive"),
         data=f"The committed icon corpus (`assets/icons/`: Tabler outline + filled, Lucide, MDI), train split: "
@@ -173,7 +176,7 @@ def metrics_table(e: dict) -> Table:
     return Table(
         f"`gfx eval iconshop --split test --style {e.get('style') or 'any'}`: {e['icons']} test prompts, one icon "
         f"each (seed {e['seed']}"
-        + (f", the best of {e['candidates']} by the reranker" if (e.get("candidates") or 1) > 1 else ", no reranking")
+        + (reranking(e).replace(", best", ", the best") if (e.get("candidates") or 1) > 1 else ", no reranking")
         + "). "
         "Evaluator = `models/icon-clip`.",
         ["", "validity", "evaluator score", "FID (icon-clip features)", "uniqueness %", "novelty %", "s / icon"],
@@ -195,20 +198,28 @@ def protocol_table(reports: list[dict]) -> Table:
 
     styles = ", ".join(dict.fromkeys(str(r["style"] or "any") for r in reports))
     candidates = ", ".join(dict.fromkeys(str(r.get("candidates") or 1) for r in reports))
+    consensus = ", ".join(dict.fromkeys(f"{r.get('consensus') or 0:g}" for r in reports))
     return Table(
         f"`gfx eval iconshop --protocol {first['protocol']} --limit {first['prompts']} --style {{{styles}}}"
-        + (f" --candidates {{{candidates}}}" if candidates != "1" else "") + "`: "
+        + (f" --candidates {{{candidates}}}" if candidates != "1" else "")
+        + (f" --consensus {{{consensus}}}" if consensus != "0" else "") + "`: "
         f"{first['prompts']} of the "
         f"{first['concepts']} concepts prompted (evenly spaced), seeds {', '.join(map(str, first['seeds']))}; "
         f"each sample ranked against all {first['references']} references at {first['raster']} px (shape rank: "
         f"top-1 / top-5 of the prompted concept, mean chamfer distance to it in pixels; mean ± std over seeds); "
         f"near-copy: within {first['near_copy_threshold_px']:.3f} px of a training icon.",
         ["", "top-1", "top-5", "mean distance", "near-copy %", "outline-style %"],
-        [row(f"iconshop, style {r['style'] or 'any'}" + (f", best of {r['candidates']}"
-                                                         if (r.get("candidates") or 1) > 1 else ""),
-             r["methods"]["iconshop"]) for r in reports]
+        [row(f"iconshop, style {r['style'] or 'any'}" + reranking(r), r["methods"]["iconshop"]) for r in reports]
         + [row(name, first["methods"][name]) for name in ("retrieval", "random")],
     )
+
+
+def reranking(report: dict) -> str:
+    """How an evaluation report's icons were chosen, for a label: "" (one sample) or ", best of K[, agreement W]"."""
+    if (report.get("candidates") or 1) == 1:
+        return ""
+    return f", best of {report['candidates']}" + (f", agreement {report['consensus']:g}" if report.get("consensus")
+                                                  else "")
 
 
 def protocol_notes(facts: dict) -> list[str]:

@@ -26,9 +26,11 @@ from gfx.svg.core.parse import parse_svg
 
 
 def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0, evaluator=None,
-                      progress=None, style: str | None = "outline", candidates: int | None = None) -> dict:
+                      progress=None, style: str | None = "outline", candidates: int | None = None,
+                      consensus: float | None = None) -> dict:
     """The evaluation table for `pipe` (an `IconShop`) sampling in `style` on `limit` icons of `split` (0 = all),
-    each icon the best of `candidates` by the pipe's reranker (None: its default)."""
+    each icon the best of `candidates` by the pipe's reranker with agreement weight `consensus` (None: its
+    defaults)."""
     from gfx.backbones.text_encoder import text_encoder
     from gfx.data.icons import load_icons
     from gfx.models import model_path
@@ -45,7 +47,7 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
     generated, seconds = [], []
     for i, prompt in enumerate(prompts):
         start = time.perf_counter()
-        [result] = pipe(prompt, n=1, seed=seed + i, style=style, candidates=candidates)
+        [result] = pipe(prompt, n=1, seed=seed + i, style=style, candidates=candidates, consensus=consensus)
         seconds.append(time.perf_counter() - start)
         generated.append(result.svg)
         if progress is not None:
@@ -79,6 +81,7 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
         "seed": seed,
         "style": style,
         "candidates": pipe.config.candidates if candidates is None else candidates,
+        "consensus": pipe.config.consensus if consensus is None else consensus,
         "real_icons_evaluator_score": float(np.mean(evaluator.score(real, prompts))),
         "iconshop": scores(generated, statistics.median(seconds)),
         "retrieval_baseline": scores(retrieved, None),
@@ -87,11 +90,11 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
 
 def evaluate_iconshop_split(split: str | None = "test", limit: int = 200, progress=None, model: str | None = None,
                             protocol: str | None = None, style: str | None = "outline",
-                            candidates: int | None = None, **_) -> dict:
+                            candidates: int | None = None, consensus: float | None = None, **_) -> dict:
     """`gfx eval iconshop`: the table for the shipped model (or `model`) sampling in `style` (None: any); with
     `protocol` ("concept-disjoint", "cross-designer"), the generalization table of `gfx.recipes.icon_protocols`
     instead (prompts evenly spaced up to `limit`, 0 = all; seeds 0, 1, 2). `candidates`: samples per icon the
-    model's reranker picks from (default: the model's setting)."""
+    model's reranker picks from, `consensus` the weight of their agreement (defaults: the model's settings)."""
     from gfx.svg.icon_style import check_style
     from gfx.svg.iconshop import load_default
 
@@ -100,6 +103,6 @@ def evaluate_iconshop_split(split: str | None = "test", limit: int = 200, progre
         from gfx.recipes.icon_protocols import evaluate_generalization
 
         return evaluate_generalization(protocol, load_default(model), limit=limit, progress=progress, style=style,
-                                       candidates=candidates)
+                                       candidates=candidates, consensus=consensus)
     return evaluate_iconshop(load_default(model), split=split or "test", limit=limit or 200, progress=progress,
-                             style=style, candidates=candidates)
+                             style=style, candidates=candidates, consensus=consensus)

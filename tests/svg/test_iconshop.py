@@ -286,3 +286,20 @@ def test_reranking_keeps_the_candidates_the_reranker_scores_highest(pipe, tmp_pa
         pipe("a house", candidates=2)
     with pytest.raises(ValueError, match="has no reranker"):
         IconShop(pipe.model, pipe.tokenizer, pipe.config.replace(candidates=2))
+
+
+def test_consensus_prefers_the_drawing_the_candidates_agree_on():
+    from gfx.svg.icon_clip import IconCLIP, IconCLIPConfig
+    from gfx.svg.iconshop import rerank_scores
+
+    torch.manual_seed(0)
+    reranker = IconCLIP(IconCLIPConfig.from_name("tiny")).eval()
+    square = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M4 4h16v16H4z" fill="none" ' \
+             'stroke="black" stroke-width="2"/></svg>'
+    shifted = square.replace("M4 4h16v16H4z", "M5 4h15v16H5z")
+    stray = square.replace("M4 4h16v16H4z", "M2 20l4-4")
+    svgs = [square, shifted, stray, square]
+    alone = rerank_scores(reranker, svgs, "a square")
+    np.testing.assert_allclose(alone, reranker.score(svgs, ["a square"] * 4), atol=1e-5)
+    agreed = rerank_scores(reranker, svgs, "a square", consensus=100.0)  # agreement decides
+    assert agreed.argmin() == 2 and agreed[0] == agreed[3] > agreed[1]

@@ -178,3 +178,10 @@ class InkChamfer:
         with np.errstate(invalid="ignore", divide="ignore"):
             from_refs = np.where(self.counts > 0, from_refs / np.maximum(self.counts, 1), self.empty_distance)
         return ((to_refs + from_refs) / 2).astype(np.float32)
+
+
+def mean_pairwise_chamfer(masks: np.ndarray) -> np.ndarray:
+    """(K, H, W) bool ink of K >= 2 images -> (K,) float32 each one's mean `InkChamfer` distance to the others."""
+    chamfer = InkChamfer(masks)
+    distances = np.stack([chamfer(m) for m in masks])  # (K, K), zero diagonal
+    return (distances.sum(axis=1) - np.diag(distances)) / (len(masks) - 1)
