@@ -361,10 +361,12 @@ def test_the_iconshop_card_shows_each_protocol_per_style_and_reranking_beside_th
     for name, reports in facts["protocols"].items():
         table = protocol_table(reports)
         assert table.caption.startswith(f"`gfx eval iconshop --protocol {name} --limit ")
-        assert "--style {any, outline} --candidates {1, 8}`" in table.caption
-        assert [row[0] for row in table.rows] == ["iconshop, style any", "iconshop, style outline",
-                                                  "iconshop, style outline, best of 8", "retrieval", "random"]
-        assert table.rows[1][-1] == table.rows[2][-1] == "100.0"  # the outline rule holds for every sample
+        assert "--style {any, outline} --candidates {1, 8} --consensus {0, 0.5, 1}`" in table.caption
+        assert [row[0] for row in table.rows] == [
+            "iconshop, style any", "iconshop, style outline", "iconshop, style outline, best of 8",
+            "iconshop, style outline, best of 8, agreement 0.5", "iconshop, style outline, best of 8, agreement 1",
+            "retrieval", "random"]
+        assert {row[-1] for row in table.rows[1:5]} == {"100.0"}  # the outline rule holds for every sample
     assert protocol_notes(facts) and not protocol_notes({**facts, "protocol": "concept-disjoint"})
 
 

@@ -51,7 +51,7 @@ class IconShopRecipe(RecipeConfig):
     coordinate_embedding: str = "learned"  # x/y tables: "learned" or "fourier" (docs/backbone_options.md)
     reranker: str | None = "icon-clip-disjoint"  # an IconCLIP under MODELS_DIR the pipeline ships to rerank samples
     candidates: int = 8  # samples per icon the reranker picks from (IconShopConfig.candidates)
-    consensus: float = 1.0  # weight of the candidates' agreement in reranking (IconShopConfig.consensus)
+    consensus: float = 0.5  # weight of the candidates' agreement in reranking (IconShopConfig.consensus)
 
 
 def splits(config: IconShopRecipe) -> tuple[list, list]:
