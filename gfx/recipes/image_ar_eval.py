@@ -11,7 +11,8 @@ command that trains them. Prompts are captions of scenes drawn from the split's 
 - prompt accuracy: the world's detectors (`gfx.data.shapes2d.detect`) find every (shape, colour) the scene has;
   per seed, with the spread over seeds.
 - tokenizer (Hita): reconstruction MSE of the renders in [-1, 1], rFID (reconstructions against the renders) and
-  codebook usage (share of codes used, holistic and patch).
+  codebook usage (share of codes used, holistic and patch; the no-holistic ablation's first M tokens are pooled
+  patch features, so its first figure is `pooled_slot_usage`).
 - ablations (`COMPARISONS`): the rise of the first model over the second in accuracy, against the seed spread,
   and the FID difference.
 """
@@ -67,7 +68,8 @@ def tokenizer_report(tokenizer, renders, real_features, net) -> dict:
         recon = tokenizer.decode(codes).clamp(-1, 1)
     c = tokenizer.config
     return {"mse": round(float(((recon - pixels) ** 2).mean()), 5), "rfid": world_fid(to_uint8(recon), real_features, net),
-            "holistic_usage": round(len(codes.holistic.unique()) / c.holistic_codes, 4),
+            "holistic_usage" if c.holistic else "pooled_slot_usage":
+                round(len(codes.holistic.unique()) / c.holistic_codes, 4),
             "patch_usage": round(len(codes.patches.unique()) / c.patch_codes, 4)}
 
 
