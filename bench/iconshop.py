@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     cached, cached_tokens = run(True)
     uncached, uncached_tokens = run(False)
     report = {
-        "model": str(args.model or model_path("iconshop")),
+        "model": os.path.relpath(args.model or model_path("iconshop"), Path(__file__).resolve().parents[1]),
         "prompts": len(prompts),
         "candidates": pipe.config.candidates,
         "median_tokens": statistics.median(len(t) for t in cached_tokens),
