@@ -110,6 +110,9 @@ def svg_generate(
     candidates: int | None = typer.Option(
         None, min=1, help="Samples per icon the model's reranker picks from (default: the model's, 8 for the shipped "
         "one; 1 = one plain sample, faster). IconShop models only."),
+    consensus: float | None = typer.Option(
+        None, min=0.0, help="Weight of the candidates' agreement in choosing among them (default: the model's, 0.5 "
+        "for the shipped one; 0 = the reranker alone). IconShop models only."),
     out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
 ) -> None:
     """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
@@ -119,7 +122,7 @@ def svg_generate(
         if n < 1:
             raise UsageError("-n must be at least 1")
         results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model,
-                                   style=style_from_name(style.value), candidates=candidates)
+                                   style=style_from_name(style.value), candidates=candidates, consensus=consensus)
         _write_results(results, out_dir, slug(prompt, "icon"))
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 
 def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float | None = None,
-             model: str | None = None, style: str | None = "outline", candidates: int | None = None):
+             model: str | None = None, style: str | None = "outline", candidates: int | None = None,
+             consensus: float | None = None):
     """Text -> icons with the shipped IconShop model, or the checkpoint directory `model`: an IconShop, or an LLM4SVG
     model / any local transformers causal-LM directory (`gfx.svg.llm4svg`, which has no guidance or style rule).
 
@@ -20,6 +21,8 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
             IconShop models only.
         candidates: samples per icon the model's reranker picks from (default: the model's, 8 for the shipped
             one; 1 is plain sampling, about 4x faster); IconShop models only.
+        consensus: weight of the candidates' agreement in choosing among them (default: the model's, 0.5 for the
+            shipped one; 0 is the reranker alone); IconShop models only.
 
     Returns:
         list of `n` `SVGResult`s, each a valid, non-empty SVG.
@@ -30,12 +33,13 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
     if model is not None and is_llm4svg_dir(model):
         from gfx.svg.llm4svg import load_default as load_llm4svg
 
-        if guidance is not None or candidates is not None:
-            raise ValueError("guidance and candidates apply to IconShop models; LLM4SVG samples without them "
-                             "(leave them out)")
+        if guidance is not None or candidates is not None or consensus is not None:
+            raise ValueError("guidance, candidates and consensus apply to IconShop models; LLM4SVG samples without "
+                             "them (leave them out)")
         return load_llm4svg(str(model))(prompt, n=n, seed=seed)
     return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance,
-                                                                style=style, candidates=candidates)
+                                                                style=style, candidates=candidates,
+                                                                consensus=consensus)
 
 
 def edit(svg, instruction: str, seed: int | None = None, model: str | None = None):
