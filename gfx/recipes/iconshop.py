@@ -176,7 +176,7 @@ def metrics_table(e: dict) -> Table:
     return Table(
         f"`gfx eval iconshop --split test --style {e.get('style') or 'any'}`: {e['icons']} test prompts, one icon "
         f"each (seed {e['seed']}"
-        + (reranking(e).replace(", best", ", the best") if (e.get("candidates") or 1) > 1 else ", no reranking")
+        + (f", the {reranking(e)}" if reranking(e) else ", no reranking")
         + "). "
         "Evaluator = `models/icon-clip`.",
         ["", "validity", "evaluator score", "FID (icon-clip features)", "uniqueness %", "novelty %", "s / icon"],
@@ -209,17 +209,17 @@ def protocol_table(reports: list[dict]) -> Table:
         f"top-1 / top-5 of the prompted concept, mean chamfer distance to it in pixels; mean ± std over seeds); "
         f"near-copy: within {first['near_copy_threshold_px']:.3f} px of a training icon.",
         ["", "top-1", "top-5", "mean distance", "near-copy %", "outline-style %"],
-        [row(f"iconshop, style {r['style'] or 'any'}" + reranking(r), r["methods"]["iconshop"]) for r in reports]
+        [row(", ".join(filter(None, ["iconshop", f"style {r['style'] or 'any'}", reranking(r)])), r["methods"]["iconshop"])
+         for r in reports]
         + [row(name, first["methods"][name]) for name in ("retrieval", "random")],
     )
 
 
 def reranking(report: dict) -> str:
-    """How an evaluation report's icons were chosen, for a label: "" (one sample) or ", best of K[, agreement W]"."""
+    """How an evaluation report's icons were chosen, for a label: "" (one sample) or "best of K[, agreement W]"."""
     if (report.get("candidates") or 1) == 1:
         return ""
-    return f", best of {report['candidates']}" + (f", agreement {report['consensus']:g}" if report.get("consensus")
-                                                  else "")
+    return f"best of {report['candidates']}" + (f", agreement {report['consensus']:g}" if report.get("consensus") else "")
 
 
 def protocol_notes(facts: dict) -> list[str]:
