@@ -11,8 +11,8 @@
 3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
 4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
 5. text-to-image.png: the shipped shapes-diffusion model on the captions of `IMAGE_SCENES` held-out world scenes,
-   4 seeds each, beside the world's own render of the scene the caption describes; text-to-image-hita.png: the
-   same for the autoregressive hita-mini.
+   4 seeds each, beside the world's own render of the scene the caption describes; text-to-image-hita.png and
+   text-to-image-xar.png: the same for the autoregressive hita-mini and xar-mini.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def main(argv: list[str]) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
              lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir),
-             lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png")]
+             lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png"),
+             lambda: image_sheet(out_dir, "xar-mini", "text-to-image-xar.png")]
     if not sheets_only:
         steps.insert(0, lambda: corpus_sheet(out_dir))
     for step in steps:
