@@ -26,7 +26,7 @@ Sections (issue 20):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +109,18 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
                     "within_limit": all(c >= -MAX_QUALITY_LOSS for c in change.values())},
         "fid": fid,
     }
+
+
+def concept_labels(directories: Sequence[str | Path]) -> dict[str, str | Path]:
+    """{label: directory} of learned concepts, labelled by method ("core", "textual-inversion"); a second concept
+    of the same method (a retrained one beside the shipped baseline) is labelled by its folder too."""
+    from gfx.image.core import LearnedConcept
+
+    labels = {}
+    for directory in directories:
+        method = LearnedConcept.load(directory).config.method
+        labels[method if method not in labels else f"{method} ({Path(directory).name})"] = directory
+    return labels
 
 
 def concept_section(pipe, concepts: dict, base: int, count: int, seeds: int, steps: int, guidance: float,
@@ -206,7 +218,6 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     """
     import torch
 
-    from gfx.image.core import LearnedConcept
     from gfx.image.denoise import resolved_guidance
 
     base = split_seed(split)
@@ -221,8 +232,7 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     if "negative_concept" in controls:
         report["geom_erasing"] = geom_erasing(pipe, controls["negative_concept"], base, counts, seeds, steps,
                                               guidance, progress, world_feature_net(features))
-    concepts = {LearnedConcept.load(controls[k]).config.method: controls[k]
-                for k in ("concept", "baseline_concept") if k in controls}
+    concepts = concept_labels([controls[k] for k in ("concept", "baseline_concept") if k in controls])
     if concepts:
         report["concept"] = concept_section(pipe, concepts, base, counts["contexts"], seeds, steps, guidance,
                                             progress)

@@ -164,6 +164,10 @@ def test_recipes_cli_jobs_and_evaluation_on_a_saved_pipeline(saved, tmp_path, mo
     assert "geom_erasing" not in report
     assert set(report["concept"]["methods"]) == {"core", "textual-inversion"} and report["concept"]["prompts"] == 1
     assert len(report["concept"]["methods"]["core"]["identity"]["per_seed"]) == 2
+    from gfx.recipes.image_controls import concept_labels
+
+    twice = concept_labels([dirs["textual-inversion"], tmp_path / "blob"])  # a retrained one beside the baseline
+    assert twice == {"textual-inversion": dirs["textual-inversion"], "textual-inversion (blob)": tmp_path / "blob"}
     assert set(report["style"]["conditions"]) == {"style tokens", "style in words", "no style"}
     for name in ("core-concept", "style-tokenizer"):
         recipe = get_recipe(name)
