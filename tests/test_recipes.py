@@ -43,8 +43,9 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["fullpart", "hita", "icon-clip", "iconshop", "llm4svg", "mesh-classifier",
-                               "shapes-diffusion", "starvector", "svgcraft-layout", "vat", "world-features"]
+    assert SHIPPED_RECIPES == ["core-concept", "fullpart", "hita", "icon-clip", "iconshop", "llm4svg",
+                               "mesh-classifier", "shapes-diffusion", "starvector", "svgcraft-layout",
+                               "textual-inversion", "vat", "world-features", "xar"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_RECIPES)
