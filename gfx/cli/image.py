@@ -79,6 +79,9 @@ def learn_concept(
     init_word: str = typer.Option("star", "--init-word", help="An existing one-token word close to the concept: "
                                   "it starts the embedding (and fills CoRe's context prompts)."),
     steps: int = typer.Option(300, min=1, help="Optimizer steps."),
+    identity_steps: int = typer.Option(0, "--identity-steps", min=0, help="CoRe's stage 2: steps of UNet "
+                                       "fine-tuning on the images after the word (e.g. 1000; the concept then "
+                                       "carries the UNet's weights, ~2 bytes per parameter). 0: the word only."),
     seed: int = typer.Option(0, help="Random seed."),
     model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
 ) -> None:
@@ -90,5 +93,6 @@ def learn_concept(
     with user_errors():
         config = ConceptConfig(token, init_word, method)
         pipe = load_default(None) if model is None else load_pipeline(model)
-        learned = learn(pipe, [str(p) for p in images], config, steps=steps, seed=seed)
+        learned = learn(pipe, [str(p) for p in images], config, steps=steps, seed=seed,
+                        identity_steps=identity_steps)
         typer.echo(str(learned.save(out_dir)))

@@ -4,7 +4,8 @@ One training module serves both; the only difference is CoRe's regularizers and 
 
     model = ConceptTraining(pipe, ConceptConfig("<cross>", init_word="star", method="core"))
     model.loss(batch)          # batch: concept_batch(...); trained by gfx.train (recipe: gfx.recipes.concept)
-    model.concept().save("out/cross")                       # learned_embeds.safetensors + concept.json
+    model.identity_stage()     # stage 2 (optional): the UNet fine-tunes on the images, S* frozen
+    model.concept().save("out/cross")     # learned_embeds.safetensors + concept.json (+ unet.safetensors)
     pipe("a <cross> above a blue circle", controls=[Concept("out/cross")])
     sd_pipe.load_textual_inversion("out/cross")             # diffusers reads the same file
 
@@ -20,6 +21,10 @@ The method (no official code; our reading of the paper in docs/papers.md):
 4. L = L_diffusion + emb_weight L_emb + attn_weight L_attn.
 5. Norm rescaling: in the middle of training (the `rescale` window, 120-180 of 300 steps in the paper) the norm of
    S* is reset after each optimizer step to what it was before it (`after_step`).
+6. Stage 2 (`identity_stage`, the paper's "embedding-to-identity"): S* frozen, the UNet fine-tunes on the concept's
+   images under the diffusion loss alone. A word cannot make a UNet draw a shape it never drew (our world model
+   and a cross); this stage can. The fine-tuned weights travel with the concept (`unet.safetensors`) and replace
+   the pipeline's UNet weights while a `Concept` control samples.
 Textual inversion: steps 1, 2 and nothing else. When S* equals the class word's embedding both regularizers are
 exactly zero: y* and y_cat are then the same token sequence as far as the text encoder can tell.
 """
@@ -49,6 +54,7 @@ from gfx.image.token_injection import (
 )
 
 CONFIG_NAME = "concept.json"
+UNET_NAME = "unet.safetensors"
 METHODS = ("core", "textual-inversion")
 TEMPLATES = ("a {}", "a large {}", "a small {}", "one {}")
 """Captions of the concept's images for the diffusion loss, when none are given."""
@@ -152,10 +158,11 @@ def concept_batch(tokenizer, pixels: torch.Tensor, captions: Sequence[str], conf
 
 @dataclass(frozen=True, eq=False)
 class LearnedConcept:
-    """A learned word: its config and its (D,) input embedding."""
+    """A learned word: its config, its (D,) input embedding and, after stage 2, the fine-tuned UNet's state dict."""
 
     config: ConceptConfig
     vector: torch.Tensor
+    unet: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def load(cls, directory: str | Path) -> LearnedConcept:
@@ -168,14 +175,20 @@ class LearnedConcept:
         vectors = load_vectors(directory / EMBEDDINGS_NAME)
         if config.token not in vectors:
             raise ValueError(f"{directory / EMBEDDINGS_NAME} lacks the vector of {config.token}")
-        return cls(config, vectors[config.token])
+        unet = load_vectors(directory / UNET_NAME) if (directory / UNET_NAME).is_file() else None
+        return cls(config, vectors[config.token], unet)
 
     def save(self, directory: str | Path) -> Path:
-        """Write `learned_embeds.safetensors` ({token: (D,)}, diffusers' textual-inversion file) and concept.json."""
-        from gfx.files import write_text
+        """Write `learned_embeds.safetensors` ({token: (D,)}, diffusers' textual-inversion file), concept.json and,
+        after stage 2, `unet.safetensors` (the fine-tuned UNet's state dict in float16)."""
+        from safetensors.torch import save
+
+        from gfx.files import write_bytes, write_text
 
         directory = Path(directory)
         save_vectors(directory / EMBEDDINGS_NAME, {self.config.token: self.vector})
+        if self.unet is not None:
+            write_bytes(directory / UNET_NAME, save({k: v.detach().half().contiguous() for k, v in self.unet.items()}))
         write_text(directory / CONFIG_NAME, self.config.to_json())
         return directory
 
@@ -201,11 +214,28 @@ class Concept:
     def prepare(self, pipe) -> None:
         self.concept.install(pipe)
 
+    def setup(self, pipe, prompts=None) -> None:
+        """With a stage-2 concept, the fine-tuned weights replace the UNet's until `teardown`."""
+        self._original = None
+        if self.concept.unet is not None:
+            unet = pipe.unet
+            self._original = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+            tuned = self.concept.unet
+            if tuned.keys() != self._original.keys() or any(tuned[k].shape != v.shape for k, v in self._original.items()):
+                raise ValueError(f"the concept {self.token} was fine-tuned on another model's UNet; use it with the "
+                                 "pipeline it was learned on")
+            unet.load_state_dict({k: v.to(self._original[k].dtype) for k, v in tuned.items()})
+
+    def teardown(self, pipe) -> None:
+        if getattr(self, "_original", None) is not None:
+            pipe.unet.load_state_dict(self._original)
+            self._original = None
+
 
 class ConceptTraining(nn.Module):
     """Textual inversion, with CoRe's context regularization and norm rescaling when `config.method` is "core".
 
-    Batches: `concept_batch`. Only `vector` ((D,), the token's input embedding) trains.
+    Batches: `concept_batch`. Only `vector` ((D,), the token's input embedding) trains; after `identity_stage` only the UNet.
 
     Args:
         pipe: any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` (and `vae`); the token is added.
@@ -225,6 +255,13 @@ class ConceptTraining(nn.Module):
             if module is not None:
                 module.requires_grad_(False)
         self._norm_before: torch.Tensor | None = None
+        self.tunes_unet = False
+
+    def identity_stage(self) -> None:
+        """Stage 2: from now on S* is frozen and the UNet trains, under the diffusion loss alone."""
+        self.vector.requires_grad_(False)
+        self.unet.requires_grad_(True)
+        self.tunes_unet = True
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T, D) text-encoder outputs of `ids` with the concept's current vector."""
@@ -254,7 +291,7 @@ class ConceptTraining(nn.Module):
         with torch.no_grad():
             latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         loss = denoising_error(self.unet, self.scheduler, latents, self.encode(batch["input_ids"])).mean()
-        if self.settings.regularized:
+        if self.settings.regularized and not self.tunes_unet:
             terms = self.regularizers(batch, latents)
             loss = loss + self.settings.emb_weight * terms["emb"]
             if "attn" in terms:
@@ -264,10 +301,12 @@ class ConceptTraining(nn.Module):
     def after_step(self, step: int, steps: int) -> None:
         """CoRe's rescaling: inside the window, the vector keeps the norm it had before the step's update."""
         start, end = self.settings.rescale
-        if self.settings.regularized and self._norm_before is not None and start * steps <= step - 1 < end * steps:
+        if (self.settings.regularized and not self.tunes_unet and self._norm_before is not None
+                and start * steps <= step - 1 < end * steps):
             with torch.no_grad():
                 self.vector.mul_(self._norm_before / self.vector.norm())
 
     def concept(self) -> LearnedConcept:
-        """The current vector as a learned concept."""
-        return LearnedConcept(self.settings, self.vector.detach().clone())
+        """The current vector (and after stage 2 the UNet's weights) as a learned concept."""
+        unet = {k: v.detach().clone() for k, v in self.unet.state_dict().items()} if self.tunes_unet else None
+        return LearnedConcept(self.settings, self.vector.detach().clone(), unet)

@@ -7,9 +7,12 @@ textual inversion on the same images, steps and seed (`gfx.image.core`).
     gfx eval image-controls --concept models/core-concept --baseline-concept models/textual-inversion-concept
     gfx image learn-concept a.png b.png c.png --token "<thing>" -o out/thing [--method textual-inversion]
 
-Data: `images` renders of one large filled cross in the world's colours and cells (seeded), captioned
-"a large <colour> <cross>"; each step draws `batch_size` of them and `contexts` CoRe context prompts. Output: a
-small directory: learned_embeds.safetensors + concept.json, train.json, metrics.json and the card README.md.
+Data: `images` renders of one filled cross in the world's colours and cells (seeded), large and small in turn,
+captioned "a large <colour> <cross>" / "a small ..."; each step draws `batch_size` of them and `contexts` CoRe
+context prompts. Stages: "embedding" (the word), then for CoRe "identity" (`identity_steps` of the paper's stage 2:
+the UNet fine-tunes on the same images, the word frozen); textual inversion, the baseline, has the first only.
+Output: a small directory: learned_embeds.safetensors + concept.json (+ unet.safetensors after stage 2),
+train.json, metrics.json and the card README.md.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from gfx.data.shapes2d.raster import render
-from gfx.data.shapes2d.world import CELLS, COLORS, NOVEL_SHAPES, Scene, Shape2D
+from gfx.data.shapes2d.world import CELLS, COLORS, NOVEL_SHAPES, SIZES, Scene, Shape2D
 from gfx.image.codec import read_pixels
 from gfx.image.core import (
     CONTEXT_TEMPLATES,
@@ -63,13 +66,14 @@ class ConceptBatches:
 
 @dataclass
 class ConceptRecipe(RecipeConfig):
-    """The concept schedule (CoRe's stage 1: 300 steps, lr 5e-3); `init_from` names the pipeline (required)."""
+    """The concept schedule (CoRe's stage 1: 300 steps at batch 6; lr 5e-4, a tenth of the paper's: at 5e-3 our
+    64-d word grows to twice any word's norm; then stage 2); `init_from` names the pipeline (required)."""
 
     PRESETS = {"tiny": dict(steps=2, batch_size=2, images=2, eval_limit=0)}
 
     steps: int = 300
     batch_size: int = 6
-    lr: float = 5e-3
+    lr: float = 5e-4
     warmup_steps: int = 0
     weight_decay: float = 0.0
     eval_every: int = 100
@@ -82,6 +86,9 @@ class ConceptRecipe(RecipeConfig):
     contexts: int = 2  # context prompts per step (CoRe)
     emb_weight: float = 1.5e-4
     attn_weight: float = 0.05
+    identity_steps: int = 1000  # stage 2: the UNet fine-tunes (0: none)
+    identity_lr: float = 5e-5
+    identity_batch_size: int = 4
 
     def concept(self) -> ConceptConfig:
         return ConceptConfig(self.token, self.init_word, self.method, self.emb_weight, self.attn_weight)
@@ -89,20 +96,25 @@ class ConceptRecipe(RecipeConfig):
 
 @dataclass
 class TextualInversionRecipe(ConceptRecipe):
-    """The same schedule, images and seed without CoRe's regularizers: the baseline."""
+    """The same schedule, images and seed without CoRe's regularizers and stage 2: the baseline."""
 
     method: str = "textual-inversion"
+    identity_steps: int = 0
 
 
 def concept_images(shape: str, n: int, seed: int, size: int) -> tuple[torch.Tensor, list[str]]:
-    """(pixels (n, 3, size, size), captions with "{}"): `n` renders of one large filled `shape` in distinct
-    colours (cycled) and seeded cells, light background."""
+    """(pixels (n, 3, size, size), captions with "{}"): `n` renders of one filled `shape` in distinct colours
+    (cycled), large and small in turn, in seeded cells, light background. (Large ones only taught stage 2 a large
+    cross: small objects stayed the init word's shape.)"""
     if shape not in NOVEL_SHAPES:
         raise ValueError(f"shape must be one of the world's novel shapes {NOVEL_SHAPES}, not {shape!r}")
     rng = np.random.default_rng(seed)
     colors = [list(COLORS)[i % len(COLORS)] for i in rng.permutation(max(n, len(COLORS)))[:n]]
-    scenes = [Scene((Shape2D(shape, c, "large", CELLS[int(rng.integers(len(CELLS)))]),)) for c in colors]
-    return read_pixels([render(s, size) for s in scenes], size), [f"a large {c} {{}}" for c in colors]
+    sizes = [SIZES[1 - i % 2] for i in range(n)]  # large, small, large, ...
+    scenes = [Scene((Shape2D(shape, c, z, CELLS[int(rng.integers(len(CELLS)))]),))
+              for c, z in zip(colors, sizes, strict=True)]
+    return (read_pixels([render(s, size) for s in scenes], size),
+            [f"a {z} {c} {{}}" for c, z in zip(colors, sizes, strict=True)])
 
 
 def concept_model(pipe, config: ConceptRecipe) -> ConceptTraining:
@@ -119,33 +131,49 @@ def base_loaded(model: ConceptTraining, directory: Path) -> None:
     """Nothing left to do: `build` loaded the pipeline `init_from` names."""
 
 
-def concept_stage(model: ConceptTraining, pixels: torch.Tensor, captions: Sequence[str],
-                  config: ConceptRecipe) -> Stage:
-    """The one training stage on given images; validation on 2 batches of another seed."""
+def concept_stages(model: ConceptTraining, pixels: torch.Tensor, captions: Sequence[str],
+                   config: ConceptRecipe) -> tuple[Stage, Stage | None]:
+    """The embedding stage on given images, and stage 2 (None when `identity_steps` is 0), which calls
+    `model.identity_stage()` when it starts; validation on 2 batches of another seed."""
 
-    def batches(seed: int, **kwargs) -> ConceptBatches:
-        return ConceptBatches(model.pipe.tokenizer, pixels, tuple(captions), model.settings, config.batch_size,
+    def batches(seed: int, batch_size: int, **kwargs) -> ConceptBatches:
+        return ConceptBatches(model.pipe.tokenizer, pixels, tuple(captions), model.settings, batch_size,
                               config.contexts, seed=seed, **kwargs)
 
-    return Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=2)(0)),
-                 config.schedule())
+    def stage(name: str, batch_size: int, schedule) -> Stage:
+        return Stage(name, model, batches(config.seed, batch_size),
+                     list(batches(config.seed + 1, batch_size, batches_per_epoch=2)(0)), schedule)
+
+    embedding = stage("embedding", config.batch_size, config.schedule())
+    identity = stage("identity", config.identity_batch_size, config.schedule(
+        steps=config.identity_steps, lr=config.identity_lr, warmup_steps=0)) if config.identity_steps else None
+    return embedding, identity
 
 
 def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: str) -> Iterator[Stage]:
     pixels, captions = concept_images(config.shape, config.images, config.seed, image_size(model.pipe)[0])
-    stage = concept_stage(model, pixels, captions, config)
-    yield stage
-    facts.update(base=config.init_from, method=config.method, parameters=model.vector.numel(), token=config.token, init_word=config.init_word,
-                 shape=config.shape, images=config.images, batch_size=config.batch_size, lr=config.lr,
-                 seed=config.seed, **run_facts(stage.result))
+    embedding, identity = concept_stages(model, pixels, captions, config)
+    yield embedding
+    facts.update(base=config.init_from, method=config.method, parameters=model.vector.numel(), token=config.token,
+                 init_word=config.init_word, shape=config.shape, images=config.images, batch_size=config.batch_size,
+                 lr=config.lr, seed=config.seed, **run_facts(embedding.result))
+    if identity is not None:
+        model.identity_stage()
+        yield identity
+        facts["identity"] = {"steps": config.identity_steps, "lr": config.identity_lr,
+                             "batch_size": config.identity_batch_size,
+                             "parameters": sum(p.numel() for p in model.unet.parameters()),
+                             **run_facts(identity.result)}
 
 
-def learn_concept(pipe, images, config: ConceptConfig, steps: int = 300, batch_size: int = 6, lr: float = 5e-3,
-                  captions: Sequence[str] | None = None, seed: int = 0, device: str = "cpu") -> LearnedConcept:
+def learn_concept(pipe, images, config: ConceptConfig, steps: int = 300, batch_size: int = 6, lr: float = 5e-4,
+                  captions: Sequence[str] | None = None, seed: int = 0, device: str = "cpu",
+                  identity_steps: int = 0, identity_lr: float = 5e-5) -> LearnedConcept:
     """Learn `config.token` from `images` (files or (H, W, 3) uint8 arrays) on an in-memory pipeline.
 
     Args:
         captions: one per image with "{}" for the token (default: `TEMPLATES`, cycled).
+        identity_steps: CoRe's stage 2 (the UNet fine-tunes; the concept then carries its weights), 0: none.
 
     Returns:
         The learned concept, also installed in `pipe`.
@@ -159,9 +187,13 @@ def learn_concept(pipe, images, config: ConceptConfig, steps: int = 300, batch_s
         raise ValueError(f"{len(captions)} captions for {len(pixels)} images; give one per image")
     seed_everything(seed)
     model = ConceptTraining(pipe, config)
-    recipe = ConceptRecipe(steps=steps, batch_size=batch_size, lr=lr, seed=seed, method=config.method)
-    stage = concept_stage(model, pixels, captions, recipe)
-    train(stage.model, stage.train_data, stage.schedule, device=device)
+    recipe = ConceptRecipe(steps=steps, batch_size=batch_size, lr=lr, seed=seed, method=config.method,
+                           identity_steps=identity_steps, identity_lr=identity_lr)
+    embedding, identity = concept_stages(model, pixels, captions, recipe)
+    train(embedding.model, embedding.train_data, embedding.schedule, device=device)
+    if identity is not None:
+        model.identity_stage()
+        train(identity.model, identity.train_data, identity.schedule, device=device)
     model.to("cpu").eval()
     learned = model.concept()
     learned.install(pipe)
@@ -188,12 +220,12 @@ def card(name: str, facts: dict) -> Card:
         f"`{facts['token']}` with {method} on `{facts['base']}`, from {facts['images']} renders.",
         datasets=("gfx.data.shapes2d (procedural, generated by gfx)",),
         tags=("text-to-image", "personalization", facts["method"], "shapes2d"),
-        data=f"{facts['images']} renders of one large filled {facts['shape']} in distinct colours, captioned "
-        f"\"a large <colour> {facts['token']}\"; {facts['batch_size']} per step; the embedding starts from "
-        f"`{facts['init_word']}`.",
+        data=f"{facts['images']} renders of one filled {facts['shape']} in distinct colours, large and small in turn, "
+        f"captioned \"a large <colour> {facts['token']}\" or \"a small ...\"; {facts['batch_size']} per step; the "
+        f"embedding starts from `{facts['init_word']}`.",
         run=[f"trained parameters: {facts['parameters']} (one word embedding; every weight of the base is frozen)",
              *run_lines(facts, "diffusion MSE" + (" + CoRe context regularizers" if facts["method"] == "core"
-                                                  else ""))[1:]],
+                                                  else ""))[1:], *identity_lines(facts)],
         metrics=concept_tables(facts["eval"]) if "eval" in facts else [],
         notes=[],
         use=f"""
@@ -203,6 +235,18 @@ pipe = ShapesDiffusionPipeline.from_pretrained("{facts['base']}", local_files_on
 results = pipe("a {facts['token']} above a blue circle", n=4, seed=0, controls=[Concept("models/{name}")])
 """,
     )
+
+
+def identity_lines(facts: dict) -> list[str]:
+    """The card's lines on stage 2, when it ran."""
+    if "identity" not in facts:
+        return []
+    i = facts["identity"]
+    return [f"stage 2 (identity): the UNet ({i['parameters']:,} parameters) fine-tuned on the same images, the word "
+            f"frozen: {i['steps']} steps, batch {i['batch_size']}, peak lr {i['lr']:g}; wall time "
+            f"{i['train_wall_time_s'] / 60:.0f} min; final train loss {i['train_loss']}, validation loss "
+            f"{i['val_loss']}. The weights ship in unet.safetensors (float16) and replace the base UNet's only "
+            "while a `Concept` control samples."]
 
 
 def concept_tables(e: dict) -> list[Table]:

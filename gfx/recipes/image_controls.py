@@ -113,11 +113,15 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
 
 def concept_labels(directories: Sequence[str | Path]) -> dict[str, str | Path]:
     """{label: directory} of learned concepts, labelled by method ("core", "textual-inversion"); a second concept
-    of the same method (a retrained one beside the shipped baseline) is labelled by its folder too."""
+    of the same method (a retrained one beside the shipped baseline) is labelled by its folder too; a directory
+    given twice (a concept that is also the default baseline) counts once."""
     from gfx.image.core import LearnedConcept
 
-    labels = {}
+    labels, seen = {}, set()
     for directory in directories:
+        if Path(directory).resolve() in seen:
+            continue
+        seen.add(Path(directory).resolve())
         method = LearnedConcept.load(directory).config.method
         labels[method if method not in labels else f"{method} ({Path(directory).name})"] = directory
     return labels

@@ -77,7 +77,7 @@ def test_rescaling_keeps_the_norm_inside_the_window_only():
             torch.nn.Module.__init__(self)
             self.settings = ConceptConfig(method=method, rescale=(0.4, 0.6))
             self.vector = torch.nn.Parameter(torch.ones(4))
-            self._norm_before = None
+            self._norm_before, self.tunes_unet = None, False
 
     model = Stub("core")
     for step, moved in ((1, True), (5, False), (6, False), (7, True)):  # of 10 steps: updates 4 and 5 are held
@@ -112,6 +112,37 @@ def test_the_learned_file_is_a_diffusers_textual_inversion(saved, tmp_path):
                                               controls=[Concept(tmp_path)]))
     assert not torch.equal(steered, text_to_image(fresh(saved, "sd"), ["a <cross>"], seed=0, steps=2,
                                                   controls=[Concept(tmp_path)]))
+
+
+def test_stage_two_tunes_the_unet_ships_it_with_the_word_and_swaps_it_in_only_while_sampling(saved, tmp_path):
+    pipe = fresh(saved, "shapes")
+    model = ConceptTraining(pipe, ConceptConfig("<cross>"))
+    model.identity_stage()
+    assert not model.vector.requires_grad
+    assert {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad} == {"unet"}
+    batch = batch_for(pipe, model, 64)
+    model.loss(batch).backward()
+    assert model.vector.grad is None and any(p.grad is not None for p in model.unet.parameters())
+    with torch.no_grad():
+        for p in model.unet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    learned = model.concept()
+    learned.save(tmp_path)
+    assert (tmp_path / "unet.safetensors").is_file()
+    loaded = LearnedConcept.load(tmp_path)
+    assert loaded.unet.keys() == learned.unet.keys()
+    other = fresh(saved, "shapes")
+    before = {k: v.clone() for k, v in other.unet.state_dict().items()}
+    prompt = ["a <cross> above a blue circle"]
+    tuned = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
+    assert all(torch.equal(v, before[k]) for k, v in other.unet.state_dict().items())  # restored after sampling
+    (tmp_path / "unet.safetensors").unlink()
+    word_only = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
+    assert not torch.equal(tuned, word_only)
+    partial = dict(list(learned.unet.items())[1:])  # a UNet of another architecture
+    LearnedConcept(learned.config, learned.vector, partial).save(tmp_path)
+    with pytest.raises(ValueError, match="another model's UNet"):
+        text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
 
 
 def test_bad_inputs_give_short_errors(saved, tmp_path):

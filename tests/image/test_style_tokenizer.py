@@ -168,6 +168,8 @@ def test_recipes_cli_jobs_and_evaluation_on_a_saved_pipeline(saved, tmp_path, mo
 
     twice = concept_labels([dirs["textual-inversion"], tmp_path / "blob"])  # a retrained one beside the baseline
     assert twice == {"textual-inversion": dirs["textual-inversion"], "textual-inversion (blob)": tmp_path / "blob"}
+    assert concept_labels([dirs["textual-inversion"], dirs["textual-inversion"]]) == {  # itself as its baseline
+        "textual-inversion": dirs["textual-inversion"]}
     assert set(report["style"]["conditions"]) == {"style tokens", "style in words", "no style"}
     for name in ("core-concept", "style-tokenizer"):
         recipe = get_recipe(name)
