@@ -223,7 +223,8 @@ def card(name: str, facts: dict) -> Card:
         data=f"{facts['images']} renders of one filled {facts['shape']} in distinct colours, large and small in turn, "
         f"captioned \"a large <colour> {facts['token']}\" or \"a small ...\"; {facts['batch_size']} per step; the "
         f"embedding starts from `{facts['init_word']}`.",
-        run=[f"trained parameters: {facts['parameters']} (one word embedding; every weight of the base is frozen)",
+        run=[f"trained parameters: {facts['parameters']} (one word embedding; every weight of the base is frozen"
+             + ("; stage 2 below trains the UNet)" if "identity" in facts else ")"),
              *run_lines(facts, "diffusion MSE" + (" + CoRe context regularizers" if facts["method"] == "core"
                                                   else ""))[1:], *identity_lines(facts)],
         metrics=concept_tables(facts["eval"]) if "eval" in facts else [],
