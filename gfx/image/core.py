@@ -255,13 +255,16 @@ class ConceptTraining(nn.Module):
             if module is not None:
                 module.requires_grad_(False)
         self._norm_before: torch.Tensor | None = None
-        self.tunes_unet = False
 
     def identity_stage(self) -> None:
         """Stage 2: from now on S* is frozen and the UNet trains, under the diffusion loss alone."""
         self.vector.requires_grad_(False)
         self.unet.requires_grad_(True)
-        self.tunes_unet = True
+
+    @property
+    def tunes_unet(self) -> bool:
+        """In stage 2 (`identity_stage`): the frozen word is how it shows."""
+        return not self.vector.requires_grad
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T, D) text-encoder outputs of `ids` with the concept's current vector."""

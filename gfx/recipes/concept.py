@@ -133,8 +133,8 @@ def base_loaded(model: ConceptTraining, directory: Path) -> None:
 
 def concept_stages(model: ConceptTraining, pixels: torch.Tensor, captions: Sequence[str],
                    config: ConceptRecipe) -> tuple[Stage, Stage | None]:
-    """The embedding stage on given images, and stage 2 (None when `identity_steps` is 0), which calls
-    `model.identity_stage()` when it starts; validation on 2 batches of another seed."""
+    """The embedding stage on given images, and stage 2 (None when `identity_steps` is 0), to be trained after
+    `model.identity_stage()`; validation on 2 batches of another seed."""
 
     def batches(seed: int, batch_size: int, **kwargs) -> ConceptBatches:
         return ConceptBatches(model.pipe.tokenizer, pixels, tuple(captions), model.settings, batch_size,

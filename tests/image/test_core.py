@@ -77,7 +77,7 @@ def test_rescaling_keeps_the_norm_inside_the_window_only():
             torch.nn.Module.__init__(self)
             self.settings = ConceptConfig(method=method, rescale=(0.4, 0.6))
             self.vector = torch.nn.Parameter(torch.ones(4))
-            self._norm_before, self.tunes_unet = None, False
+            self._norm_before = None
 
     model = Stub("core")
     for step, moved in ((1, True), (5, False), (6, False), (7, True)):  # of 10 steps: updates 4 and 5 are held
