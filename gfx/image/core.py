@@ -167,6 +167,8 @@ class LearnedConcept:
     @classmethod
     def load(cls, directory: str | Path) -> LearnedConcept:
         """Read what `save` wrote."""
+        from safetensors.torch import load_file
+
         directory = Path(directory)
         if not (directory / EMBEDDINGS_NAME).is_file() or not (directory / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"{directory} holds no learned concept ({EMBEDDINGS_NAME} + {CONFIG_NAME}); "
@@ -175,7 +177,7 @@ class LearnedConcept:
         vectors = load_vectors(directory / EMBEDDINGS_NAME)
         if config.token not in vectors:
             raise ValueError(f"{directory / EMBEDDINGS_NAME} lacks the vector of {config.token}")
-        unet = load_vectors(directory / UNET_NAME) if (directory / UNET_NAME).is_file() else None
+        unet = load_file(str(directory / UNET_NAME)) if (directory / UNET_NAME).is_file() else None
         return cls(config, vectors[config.token], unet)
 
     def save(self, directory: str | Path) -> Path:

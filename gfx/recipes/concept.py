@@ -132,9 +132,9 @@ def base_loaded(model: ConceptTraining, directory: Path) -> None:
 
 
 def concept_stages(model: ConceptTraining, pixels: torch.Tensor, captions: Sequence[str],
-                   config: ConceptRecipe) -> tuple[Stage, Stage | None]:
-    """The embedding stage on given images, and stage 2 (None when `identity_steps` is 0), to be trained after
-    `model.identity_stage()`; validation on 2 batches of another seed."""
+                   config: ConceptRecipe) -> Iterator[Stage]:
+    """The embedding stage on given images, then (when `identity_steps`) stage 2, entered by
+    `model.identity_stage()` once the first is trained; validation on 2 batches of another seed."""
 
     def batches(seed: int, batch_size: int, **kwargs) -> ConceptBatches:
         return ConceptBatches(model.pipe.tokenizer, pixels, tuple(captions), model.settings, batch_size,
@@ -144,26 +144,26 @@ def concept_stages(model: ConceptTraining, pixels: torch.Tensor, captions: Seque
         return Stage(name, model, batches(config.seed, batch_size),
                      list(batches(config.seed + 1, batch_size, batches_per_epoch=2)(0)), schedule)
 
-    embedding = stage("embedding", config.batch_size, config.schedule())
-    identity = stage("identity", config.identity_batch_size, config.schedule(
-        steps=config.identity_steps, lr=config.identity_lr, warmup_steps=0)) if config.identity_steps else None
-    return embedding, identity
+    yield stage("embedding", config.batch_size, config.schedule())
+    if config.identity_steps:
+        model.identity_stage()
+        yield stage("identity", config.identity_batch_size,
+                    config.schedule(steps=config.identity_steps, lr=config.identity_lr, warmup_steps=0))
 
 
 def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: str) -> Iterator[Stage]:
     pixels, captions = concept_images(config.shape, config.images, config.seed, image_size(model.pipe)[0])
-    embedding, identity = concept_stages(model, pixels, captions, config)
-    yield embedding
-    facts.update(base=config.init_from, method=config.method, parameters=model.vector.numel(), token=config.token,
-                 init_word=config.init_word, shape=config.shape, images=config.images, batch_size=config.batch_size,
-                 lr=config.lr, seed=config.seed, **run_facts(embedding.result))
-    if identity is not None:
-        model.identity_stage()
-        yield identity
-        facts["identity"] = {"steps": config.identity_steps, "lr": config.identity_lr,
-                             "batch_size": config.identity_batch_size,
-                             "parameters": sum(p.numel() for p in model.unet.parameters()),
-                             **run_facts(identity.result)}
+    for stage in concept_stages(model, pixels, captions, config):
+        yield stage
+        if stage.name == "embedding":
+            facts.update(base=config.init_from, method=config.method, parameters=model.vector.numel(),
+                         token=config.token, init_word=config.init_word, shape=config.shape, images=config.images,
+                         batch_size=config.batch_size, lr=config.lr, seed=config.seed, **run_facts(stage.result))
+        else:
+            facts["identity"] = {"steps": config.identity_steps, "lr": config.identity_lr,
+                                 "batch_size": config.identity_batch_size,
+                                 "parameters": sum(p.numel() for p in model.unet.parameters()),
+                                 **run_facts(stage.result)}
 
 
 def learn_concept(pipe, images, config: ConceptConfig, steps: int = 300, batch_size: int = 6, lr: float = 5e-4,
@@ -189,11 +189,8 @@ def learn_concept(pipe, images, config: ConceptConfig, steps: int = 300, batch_s
     model = ConceptTraining(pipe, config)
     recipe = ConceptRecipe(steps=steps, batch_size=batch_size, lr=lr, seed=seed, method=config.method,
                            identity_steps=identity_steps, identity_lr=identity_lr)
-    embedding, identity = concept_stages(model, pixels, captions, recipe)
-    train(embedding.model, embedding.train_data, embedding.schedule, device=device)
-    if identity is not None:
-        model.identity_stage()
-        train(identity.model, identity.train_data, identity.schedule, device=device)
+    for stage in concept_stages(model, pixels, captions, recipe):
+        train(stage.model, stage.train_data, stage.schedule, device=device)
     model.to("cpu").eval()
     learned = model.concept()
     learned.install(pipe)
