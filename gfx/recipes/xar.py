@@ -25,7 +25,7 @@ class XARRecipe(RecipeConfig):
 
     PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2)}
 
-    steps: int = 4000
+    steps: int = 12000
     batch_size: int = 16
     lr: float = 5e-4
     warmup_steps: int = 200
