@@ -192,30 +192,28 @@ def metric_tables(e: dict) -> list[Table]:
 
 def notes(facts: dict) -> list[str]:
     """How to read the card: the run's size, and what the tables say about it (each verdict from its numbers)."""
-    cut = (f" ({facts['steps']} of {facts['planned_steps']} planned steps when the time limit ended the run)"
-           if facts["steps"] < facts["planned_steps"] else f" ({facts['steps']} steps)")
-    run = (f"a {facts['parameters'] / 1e6:.1f}M-parameter LM trained from scratch for "
-           f"{minutes(facts['train_wall_time_s'])} on one CPU thread{cut}. Validity holds by construction "
+    cut = (f"{facts['steps']} of {facts['planned_steps']} planned steps when the time limit ended the run"
+           if facts["steps"] < facts["planned_steps"] else f"{facts['steps']} steps")
+    run = (f"{facts['parameters'] / 1e6:.1f}M-parameter LM trained from scratch for "
+           f"{minutes(facts['train_wall_time_s'])} on one CPU thread ({cut}). Validity holds by construction "
            "(grammar-constrained decoding); the draw table puts it beside IconShop (`models/iconshop-mini`, 2M "
            "parameters, 281 min of training, which saw the held-out concepts) on the same prompts and seeds.")
     if "eval" not in facts:
-        return [run[0].upper() + run[1:]]
+        return [f"A {run}"]
     e = facts["eval"]
     describe, draw, edit = e["describe"], e["draw"]["methods"], e["edit"]
     distance, iconshop = draw["llm4svg"]["mean_distance_mean"], draw["iconshop"]["mean_distance_mean"]
     beats_clip = describe["llm4svg"]["name_top1"] > describe["icon_clip"]["name_top1"]
+    closer = distance <= iconshop
     edits_learned = edit["mse"] < edit["mse_unedited"]
-    weak = distance > iconshop or not edits_learned
-    verdicts = [
-        f"describing beats chance {'and' if beats_clip else 'but not'} IconCLIP",
-        f"drawings are {'farther from' if distance > iconshop else 'as close to or closer to'} their concept than "
-        f"IconShop's (mean distance {distance:.2f} px against {iconshop:.2f})",
-        f"edits are {'' if edits_learned else 'not '}learned{'' if edits_learned else ' yet'} (render MSE "
-        f"{edit['mse']:.3f} against {edit['mse_unedited']:.3f} for leaving the icon unchanged)",
-    ]
-    return [("Quality is weak: " if weak else "") + (run if weak else run[0].upper() + run[1:]),
+    verdicts = (f"Describing beats chance {'and' if beats_clip else 'but not'} IconCLIP; drawings are "
+                f"{'as close to' if closer else 'farther from'} their concept {'as' if closer else 'than'} IconShop's "
+                f"(mean distance {distance:.2f} px against {iconshop:.2f}); edits are "
+                f"{'learned' if edits_learned else 'not learned yet'} (render MSE {edit['mse']:.3f} against "
+                f"{edit['mse_unedited']:.3f} for leaving the icon unchanged).")
+    return [f"Quality is weak: a {run}" if not (closer and edits_learned) else f"A {run}",
             f"Validity over every SVG the model wrote in the evaluation (drawings and edits): {e['validity']:.3f}. "
-            + "; ".join(v[0].upper() + v[1:] if i == 0 else v for i, v in enumerate(verdicts)) + "."]
+            + verdicts]
 
 
 def card(name: str, facts: dict) -> Card:
