@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
         baseline_samplers,
         calibrate_near_copy,
         ink_masks,
+        prompted_rows,
         protocol_set,
         rank_scores,
         training_records,
@@ -53,9 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     records = load_icons()
     pset = protocol_set("concept-disjoint", records)
-    rows = np.arange(len(pset.prompts))
-    evaluated = set(rows[:: max(1, len(rows) // args.limit)][: args.limit].tolist())
-    val = [int(k) for k in rows if k not in evaluated]
+    evaluated = set(prompted_rows(len(pset.prompts), args.limit).tolist())
+    val = [k for k in range(len(pset.prompts)) if k not in evaluated]
     pipe = IconShop.from_pretrained(args.model or model_path("iconshop"))
     train_records = training_records(records)
     train = InkChamfer(ink_masks([r.svg for r in train_records], cache=True))

@@ -301,6 +301,13 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
     return {"retrieval": retrieval, "random": random}
 
 
+def prompted_rows(count: int, limit: int = 0) -> np.ndarray:
+    """(L,) int64: the concepts of a `count`-concept protocol that a run with `limit` prompts (evenly spaced; 0 = all)
+    prompts; the other concepts are the validation concepts decoding settings are chosen on."""
+    rows = np.arange(count)
+    return rows[:: max(1, count // limit)][:limit] if limit else rows
+
+
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
                             progress=None, style: str | None = "outline",
                             others: dict[str, Sampler] | None = None, candidates: int | None = None,
@@ -318,9 +325,7 @@ def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0,
     records = load_icons()
     pset = protocol_set(protocol, records)
     train = training_records(records)
-    rows = np.arange(len(pset.prompts))
-    if limit:
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    rows = prompted_rows(len(pset.prompts), limit)
     samplers = dict(others or {})
     if pipe is not None:
         candidates = pipe.config.candidates if candidates is None else candidates
