@@ -18,7 +18,9 @@ noisy entities], a noisy entity sees the clean ones before it and itself.
 
 Sampling goes entity by entity: Euler steps from t = 1 to 0 with the finished entities as clean (t = 0) context;
 with the KV cache each finished entity is run once and kept, the entity being sampled is rolled back after every
-step. Classifier-free guidance mixes the velocities of a conditional and an unconditional row.
+step. Classifier-free guidance mixes the velocities of a conditional and an unconditional row; with
+`guidance_ramp` its scale rises linearly over the entities, 1 for the first to the full scale for the last (the
+official sampler's schedule).
 """
 
 from __future__ import annotations
@@ -273,12 +275,20 @@ class XAR(nn.Module, PretrainedMixin):
         return F.mse_loss(v[:, -self.layout.length :], inputs.target)
 
 
+def guidance_scales(guidance: float, entities: int, ramp: bool) -> list[float]:
+    """The guidance scale of each entity: constant, or rising linearly from 1 to `guidance` over the entities."""
+    if not ramp or entities == 1:
+        return [guidance] * entities
+    return [1 + (guidance - 1) * e / (entities - 1) for e in range(entities)]
+
+
 @dataclass
 class XARSettings(ConfigMixin):
     """Sampling defaults saved with an `XARPipeline`."""
 
     steps: int = 20
     guidance: float = 3.0
+    guidance_ramp: bool = False
 
 
 class XARPipeline(ARImagePipeline):
@@ -312,6 +322,7 @@ class XARPipeline(ARImagePipeline):
             raise ValueError(f"steps must be at least 1, got {steps}")
         model, layout = self.model, self.model.layout
         guided = guidance != 1.0
+        scales = guidance_scales(guidance, len(layout.sizes), self.settings.guidance_ramp)
         prefix, prefix_mask = condition.rows(guided)  # 1.
         rows, P, dev = len(prefix), prefix.shape[1], self.device
         branches = 2 if guided else 1
@@ -345,7 +356,7 @@ class XARPipeline(ARImagePipeline):
                                        attn_mask=attention_mask(blocks_all, blocks_all, valid))[:, start:]
                 if guided:
                     cond, uncond = v.chunk(2)
-                    v = uncond + guidance * (cond - uncond)
+                    v = uncond + scales[e] * (cond - uncond)
                 if trace is not None:
                     trace.append(v)
                 x = x - v / steps  # Euler from t to t - 1/steps: dx/dt = eps - x0 = v

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gfx.data.npm import NpmPackage
+from gfx.data.subset import evenly_spaced
 from gfx.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,7 @@ def load_colour_art(size: int = 256, limit: int = 0) -> list[ArtImage]:
             if not png.exists():
                 _render_to(svg_path, png, size)
             out.append(ArtImage(f"{source.name}/{name}", np.asarray(Image.open(png).convert("RGB"))))
-    if limit:
-        out = out[:: max(1, len(out) // limit)][:limit]
-    return out
+    return evenly_spaced(out, limit)
 
 
 def _selected_files(source: ArtSource) -> list[tuple[str, Path]]:

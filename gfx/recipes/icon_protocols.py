@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gfx.data.icons import IconRecord, load_icons, words
+from gfx.data.subset import evenly_spaced
 from gfx.files import write_bytes
 from gfx.paths import cache_dir
 from gfx.svg.core.metrics import InkChamfer, ink_mask
@@ -304,8 +305,7 @@ def baseline_samplers(train: Sequence[IconRecord]) -> dict[str, Sampler]:
 def prompted_rows(count: int, limit: int = 0) -> np.ndarray:
     """(L,) int64: the concepts of a `count`-concept protocol that a run with `limit` prompts (evenly spaced; 0 = all)
     prompts; the other concepts are the validation concepts decoding settings are chosen on."""
-    rows = np.arange(count)
-    return rows[:: max(1, count // limit)][:limit] if limit else rows
+    return evenly_spaced(np.arange(count), limit)
 
 
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,

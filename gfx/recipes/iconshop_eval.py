@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from gfx.data.subset import evenly_spaced
 from gfx.svg.core.metrics import frechet_distance, is_valid_svg, novelty, uniqueness
 from gfx.svg.core.parse import parse_svg
 
@@ -38,8 +39,7 @@ def evaluate_iconshop(pipe, split: str = "test", limit: int = 200, seed: int = 0
 
     evaluator = evaluator or IconCLIP.from_pretrained(model_path("icon-clip"))
     records = load_icons(split=split)
-    if limit:
-        records = records[:: max(1, len(records) // limit)][:limit]
+    records = evenly_spaced(records, limit)
     train = load_icons(split="train")
     prompts = [r.text for r in records]
     real = [r.svg for r in records]

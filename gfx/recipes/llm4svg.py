@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gfx.backbones.language import CausalLM
+from gfx.data.subset import evenly_spaced
 from gfx.recipes.batching import Batches, by_size
 from gfx.recipes.card import Card, Table, minutes, run_lines
 from gfx.recipes.llm4svg_data import MAX_EDIT_TOKENS, MAX_SVG_TOKENS, Instruction, instructions, text_corpus
@@ -75,7 +76,7 @@ def _instruction_data(train_icons: int, val_icons: int, max_svg_tokens: int,
     train = training_records(records)
     val = [r for r in records if r.split == "val"]
     train = train[:train_icons] if train_icons else train
-    val = val[:: max(1, len(val) // val_icons)][:val_icons] if val_icons else val
+    val = evenly_spaced(val, val_icons)
     tokenizer = SemanticTokenizer()
     return (instructions(train, tokenizer, max_svg_tokens, max_edit_tokens),
             instructions(val, tokenizer, max_svg_tokens, max_edit_tokens, split="val"))

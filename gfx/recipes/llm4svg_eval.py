@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from gfx.data.icons import IconRecord, load_icons, words
+from gfx.data.subset import evenly_spaced
 from gfx.recipes.llm4svg_data import MAX_EDIT_TOKENS, describe_answer, icon_instructions
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.metrics import compare, is_valid_svg
@@ -34,7 +35,7 @@ def fitting(pipe, records: list[IconRecord], limit: int) -> list[IconRecord]:
         except SVGError:
             continue
         fit.append(r)
-    return fit[:: max(1, len(fit) // limit)][:limit] if limit else fit
+    return evenly_spaced(fit, limit)
 
 
 def describe_accuracy(pipe, records: list[IconRecord], evaluator, progress=None) -> dict:

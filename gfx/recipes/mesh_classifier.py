@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gfx.checkpoint import load_weights
+from gfx.data.subset import evenly_spaced
 from gfx.files import atomic_open
 from gfx.mesh.classify import PointClassifier, PointClassifierConfig, surface_points
 from gfx.models import MODELS_DIR
@@ -131,8 +132,7 @@ def evaluate_classifier(model: PointClassifier | str | Path | None = None, split
     categories = model.config.categories
     objects = list(iter_objects(n_per_category or MeshClassifierRecipe.n_per_category, split=split,
                                 categories=categories))
-    if limit:
-        objects = objects[:: max(1, len(objects) // limit)][:limit]
+    objects = evenly_spaced(objects, limit)
     confusion = np.zeros((len(categories), len(categories)), dtype=np.int64)
     chunk = 64
     for start in range(0, len(objects), chunk):

@@ -17,6 +17,7 @@ import logging
 
 import numpy as np
 
+from gfx.data.subset import evenly_spaced
 from gfx.svg.core.document import SVGError
 from gfx.svg.core.metrics import mse
 from gfx.svg.core.normalize import normalize
@@ -183,6 +184,5 @@ def evaluate_roundtrip(
     if set == "artwork":
         return artwork_report(limit or 300, progress=progress)
     records = load_icons(split=split)
-    if limit:
-        records = records[:: max(1, len(records) // limit)][:limit]
+    records = evenly_spaced(records, limit)
     return roundtrip_report(records, progress=progress)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gfx.checkpoint import load_weights
+from gfx.data.subset import evenly_spaced
 from gfx.mesh.metrics import point_metrics
 from gfx.mesh.vat import VAT, VATConfig
 from gfx.mesh.vat_generator import VATGenerator, VATGeneratorConfig, VATPipeline
@@ -78,8 +79,7 @@ def evaluate_vat(
     model.eval()
     c = model.config
     objects = list(iter_objects(n_per_category, split=split))
-    if limit:
-        objects = objects[:: max(1, len(objects) // limit)][:limit]
+    objects = evenly_spaced(objects, limit)
     settings = [None] + list(range(1, len(c.scales) + 1))
     sums: dict = {s: {} for s in settings}
     mesh_bytes = []

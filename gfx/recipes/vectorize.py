@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gfx.data.subset import evenly_spaced
 from gfx.svg.core.metrics import is_valid_svg
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,7 @@ def evaluate_vectorize(
     from gfx.svg.core.render import render, to_rgb
 
     records, facts = _icon_records(split or "test", protocol, source, model)
-    if limit:
-        records = records[:: max(1, len(records) // limit)][:limit]
+    records = evenly_spaced(records, limit)
     images = [to_rgb(render(r.svg, size)) for r in records]
     methods = tuple(methods or (DEFAULT_METHODS if protocol is None else PROTOCOL_METHODS))
     table, renders = compare_methods(images, [r.id for r in records], methods, model=model,

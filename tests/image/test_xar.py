@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gfx.image.ar_pipeline import TextCondition
-from gfx.image.xar import ENTITIES, XAR, XARConfig, XARPipeline
+from gfx.image.xar import ENTITIES, XAR, XARConfig, XARPipeline, XARSettings, guidance_scales
 
 
 def tiny(**overrides) -> XAR:
@@ -90,6 +90,20 @@ def test_teacher_forcing_training_sees_what_inference_sees():
         w = model.velocity(x, t, torch.arange(8), prefix=condition.prefix, prefix_mask=condition.prefix_mask,
                            attn_mask=attention_mask(blocks, blocks, valid))[:, 4:]
     torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4)
+
+
+def test_guidance_ramp_rises_from_unguided_to_the_full_scale_over_the_entities():
+    assert guidance_scales(3.0, 4, ramp=False) == [3.0] * 4
+    assert guidance_scales(4.0, 4, ramp=True) == [1.0, 2.0, 3.0, 4.0]
+    assert guidance_scales(4.0, 1, ramp=True) == [4.0]
+    condition = TextCondition.of(["a large red circle"])
+    model, noise = tiny(entity="cell"), XARPipeline(tiny()).noise(1, 0)
+    ramped = XARPipeline(model, XARSettings(guidance_ramp=True)).sample_sequence(condition, noise, 2, 3.0)
+    constant = XARPipeline(model).sample_sequence(condition, noise, 2, 3.0)
+    first = model.layout.sizes[0]  # under the ramp the first entity is drawn unguided
+    unguided = XARPipeline(model).sample_sequence(condition, noise, 2, 1.0)
+    torch.testing.assert_close(ramped[:, :first], unguided[:, :first])
+    assert not torch.allclose(ramped[:, first:], constant[:, first:])
 
 
 def test_loss_trains_and_the_pipeline_round_trips(tmp_path):
