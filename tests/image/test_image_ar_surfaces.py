@@ -3,6 +3,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -64,9 +65,12 @@ def test_eval_image_ar_reports_every_model_and_the_comparisons(ar_dirs, shapes_p
     assert "world-features" in report["feature_extractor"]
     for entry in report["models"].values():
         assert entry["fid"] >= 0 and len(entry["per_seed"]) == 2 and 0 <= entry["accuracy"] <= 1
+        assert len(entry["fid_per_seed"]) == 2 and entry["fid_seed_std"] == round(float(np.std(entry["fid_per_seed"])), 3)
     tokenizer = report["models"]["hita"]["tokenizer"]
     assert set(tokenizer) == {"mse", "rfid", "holistic_usage", "patch_usage"} and 0 < tokenizer["patch_usage"] <= 1
-    assert report["comparisons"]["holistic tokens"]["accuracy_rise"] == 0  # the same model twice
+    same = report["comparisons"]["holistic tokens"]  # the same model twice
+    assert same["accuracy_rise"] == 0 and same["fid_drop"] == 0 and same["fid_drop_seed_std"] == 0
+    assert not same["beyond_spread"] and not same["fid_beyond_spread"]
     assert set(report["comparisons"]) == {"holistic tokens"}  # the xAR ablations are absent
     assert "tokenizer" not in report["models"]["diffusion"]  # a text tokenizer has no reconstruction
 
