@@ -36,8 +36,14 @@ class XARRecipe(RecipeConfig):
     empty_prompt_prob: float = 0.1
 
 
+SAMPLING = XARSettings(guidance=4.5, guidance_ramp=True)
+"""The sampler every xAR model ships with: the official guidance ramp over entities, its scale chosen for xar-mini on
+val prompts (`python -m scripts.image_ar_sampling`; docs/papers.md, xAR)."""
+
+
 def build(config: XARRecipe) -> XARPipeline:
-    return XARPipeline(XAR(XARConfig.from_name(config.preset, entity=config.entity, ncl=config.ncl)), XARSettings())
+    model = XAR(XARConfig.from_name(config.preset, entity=config.entity, ncl=config.ncl))
+    return XARPipeline(model, SAMPLING.replace())
 
 
 def stages(pipe: XARPipeline, config: XARRecipe, facts: dict, device: str) -> Iterator[Stage]:
