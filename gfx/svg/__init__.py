@@ -47,8 +47,8 @@ def edit(svg, instruction: str, seed: int | None = None, model: str | None = Non
     LLM4SVG model or any local transformers causal-LM directory.
 
     The shipped model (`models/llm4svg-mini`) was trained on five edits ("mirror it horizontally", "flip it upside
-    down", "remove the last shape", "make it red", "make it blue") and has not learned them: its edits are further
-    from the right answer than the unedited icon (`eval.edit` in its metrics.json). Its output is always valid SVG.
+    down", "remove the last shape", "make it red", "make it blue"); on test icons about 4 of its edits in 10 are
+    exact, and the rest often distort the icon (`eval.edit` in its metrics.json). Its output is always valid SVG.
 
     Args:
         svg: SVG text or a `Document`; it is normalized into the model's viewBox (24 units) first.
