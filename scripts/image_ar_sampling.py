@@ -24,8 +24,11 @@ def parse_setting(text: str) -> dict:
         key, _, value = field.partition("=")
         if not value:
             raise SystemExit(f"a setting is key=value[,key=value...], got {text!r}")
-        setting[key.strip()] = json.loads(value.strip().lower() if value.strip().lower() in ("true", "false")
-                                          else value.strip())
+        value = value.strip().lower() if value.strip().lower() in ("true", "false") else value.strip()
+        try:
+            setting[key.strip()] = json.loads(value)  # numbers and booleans
+        except json.JSONDecodeError:
+            setting[key.strip()] = value
     return setting
 
 
