@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
             if not hasattr(pipe.settings, key):
                 raise SystemExit(f"{type(pipe.settings).__name__} has no field {key!r}")
             setattr(pipe.settings, key, value)
-        pipe.default_guidance = pipe.settings.guidance
+        for field in ("guidance", "steps"):  # the defaults a pipeline copied from its settings when it was built
+            if hasattr(pipe.settings, field):
+                setattr(pipe, f"default_{field}", getattr(pipe.settings, field))
         models[text] = pipe
     report = evaluate_image_ar(args.split, args.limit, models=models)
     report["model"] = args.model
