@@ -24,7 +24,8 @@ def parse_setting(text: str) -> dict:
         key, _, value = field.partition("=")
         if not value:
             raise SystemExit(f"a setting is key=value[,key=value...], got {text!r}")
-        value = value.strip().lower() if value.strip().lower() in ("true", "false") else value.strip()
+        value = value.strip()
+        value = value.lower() if value.lower() in ("true", "false") else value
         try:
             setting[key.strip()] = json.loads(value)  # numbers and booleans
         except json.JSONDecodeError:
@@ -50,10 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
         for key, value in parse_setting(text).items():
             if not hasattr(pipe.settings, key):
                 raise SystemExit(f"{type(pipe.settings).__name__} has no field {key!r}")
-            setattr(pipe.settings, key, value)
-        for field in ("guidance", "steps"):  # the defaults a pipeline copied from its settings when it was built
-            if hasattr(pipe.settings, field):
-                setattr(pipe, f"default_{field}", getattr(pipe.settings, field))
+            setattr(pipe.settings, key, value)  # the pipeline's defaults read its settings
         models[text] = pipe
     report = evaluate_image_ar(args.split, args.limit, models=models)
     report["model"] = args.model

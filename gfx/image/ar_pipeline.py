@@ -69,7 +69,7 @@ class ARImagePipeline:
 
     max_prompt_tokens: int = 32
     default_steps: int = 0  # flow steps per entity (xAR); 0: the model takes none (Hita)
-    default_guidance: float = 3.0
+    default_guidance: float = 3.0  # subclasses read both from their saved sampling settings
 
     @property
     def device(self) -> torch.device:

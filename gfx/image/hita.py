@@ -231,7 +231,10 @@ class HitaPipeline(ARImagePipeline, nn.Module):
             raise ValueError(f"the generator needs vocab_size {expected} (BOS + both codebooks) and prefix_dim "
                              f"{TEXT_WIDTH}; build it with HitaPipeline.new_generator")
         self.max_prompt_tokens = self.settings.max_prompt_tokens
-        self.default_guidance = self.settings.guidance
+
+    @property
+    def default_guidance(self) -> float:
+        return self.settings.guidance
 
     @staticmethod
     def new_generator(config: HitaTokenizerConfig, preset: str = "mini", max_prompt_tokens: int = 32) -> Transformer:

@@ -297,7 +297,14 @@ class XARPipeline(ARImagePipeline):
     def __init__(self, model: XAR, settings: XARSettings | None = None):
         self.model, self.settings = model, settings or XARSettings()
         self.max_prompt_tokens = model.config.max_prompt_tokens
-        self.default_steps, self.default_guidance = self.settings.steps, self.settings.guidance
+
+    @property
+    def default_steps(self) -> int:
+        return self.settings.steps
+
+    @property
+    def default_guidance(self) -> float:
+        return self.settings.guidance
 
     @property
     def device(self) -> torch.device:

@@ -32,6 +32,7 @@ from gfx.data.shapes2d.detect import detect
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import caption, sample_scene
 from gfx.recipes.image_eval import (
+    features_fid,
     features_missing,
     has_objects,
     seed_accuracy,
@@ -127,8 +128,9 @@ def evaluate_image_ar(split: str | None = "test", limit: int = 0, progress: Call
             progress(k + 1, n_prompts, label)
         hits_of[label] = np.asarray(rows, bool)
         seconds = round((time.perf_counter() - t0) / len(images), 3)
-        fid_of[label] = [world_fid(images[s::seeds], real_features, features) for s in range(seeds)]
-        entry = {"fid": world_fid(images, real_features, features), **seed_accuracy(hits_of[label]),
+        generated = world_features(images, features)  # prompt-major: seed s is every seeds-th row from s
+        fid_of[label] = [features_fid(generated[s::seeds], real_features) for s in range(seeds)]
+        entry = {"fid": features_fid(generated, real_features), **seed_accuracy(hits_of[label]),
                  "fid_per_seed": fid_of[label], "fid_seed_std": round(float(np.std(fid_of[label])), 3),
                  "seconds_per_image": seconds}
         if isinstance(getattr(pipe, "tokenizer", None), HitaTokenizer):  # a diffusion pipeline's is a text tokenizer

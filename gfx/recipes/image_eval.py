@@ -77,9 +77,15 @@ def features_missing() -> str:
 def world_fid(images, real_features: np.ndarray, net) -> float:
     """FID on the world's features: N (S, S, 3) uint8 `images` against `real_features` (M, D) of world renders."""
     from gfx.image.world_features import world_features
+
+    return features_fid(world_features(images, net), real_features)
+
+
+def features_fid(generated: np.ndarray, real_features: np.ndarray) -> float:
+    """FID between (N, D) world features of generated images and (M, D) ones of world renders, as reported."""
     from gfx.svg.core.metrics import frechet_distance
 
-    return round(float(frechet_distance(world_features(images, net), real_features)), 3)
+    return round(float(frechet_distance(generated, real_features)), 3)
 
 
 def has_objects(found: Detection, wanted: Sequence[tuple[str, str | None]]) -> bool:

@@ -97,7 +97,8 @@ def test_guidance_ramp_rises_from_unguided_to_the_full_scale_over_the_entities()
     assert guidance_scales(4.0, 4, ramp=True) == [1.0, 2.0, 3.0, 4.0]
     assert guidance_scales(4.0, 1, ramp=True) == [4.0]
     condition = TextCondition.of(["a large red circle"])
-    model, noise = tiny(entity="cell"), XARPipeline(tiny()).noise(1, 0)
+    model = tiny(entity="cell")
+    noise = XARPipeline(model).noise(1, 0)
     ramped = XARPipeline(model, XARSettings(guidance_ramp=True)).sample_sequence(condition, noise, 2, 3.0)
     constant = XARPipeline(model).sample_sequence(condition, noise, 2, 3.0)
     first = model.layout.sizes[0]  # under the ramp the first entity is drawn unguided
