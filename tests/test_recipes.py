@@ -190,7 +190,9 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     assert_shipped_layout(out, "shapes-diffusion", 2)
     assert card["steps"] == 2 and "eval" not in card
     assert card["multi_object"]["steps"] == 2 and card["multi_object"]["object_counts"] == [0.35, 0.45, 0.2]
-    assert "multi-object stage: 2 steps" in (out / "README.md").read_text()
+    assert card["grounding"]["steps"] == 2 and card["grounding"]["weight"] == 0.01
+    readme = (out / "README.md").read_text()
+    assert "multi-object stage: 2 steps" in readme and "grounding stage: 2 steps" in readme
     assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64
 
 
@@ -226,6 +228,27 @@ def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():
     assert torch.allclose(weighted.loss(no_ink), plain)  # uniform weights: the plain MSE
     torch.manual_seed(0)
     assert not torch.allclose(weighted.loss(batch), plain)
+
+
+def test_shapes_diffusion_grounding_loss_reaches_the_text_encoder():
+    import numpy as np
+    import torch
+
+    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, WorldBatches, build
+
+    pipe = build(ShapesDiffusionRecipe(preset="tiny"))
+    batch = WorldBatches(pipe.tokenizer, 4, empty_prompt_prob=0.0, region_size=16).batch(np.random.default_rng(0))
+    assert batch["regions"].shape == (4, pipe.tokenizer.model_max_length, 16, 16)
+    assert batch["grounded"].sum(1).min() >= 2  # every caption grounds at least a noun and its colour
+    model = DenoiserTraining(pipe)
+    torch.manual_seed(0)
+    plain = model.loss(batch)
+    model.grounding_weight = 1.0
+    torch.manual_seed(0)
+    grounded = model.loss(batch)
+    assert grounded > plain
+    grounded.backward()
+    assert pipe.text_encoder.get_input_embeddings().weight.grad.abs().sum() > 0
 
 
 def test_mesh_classifier_recipe_ships_a_classifier_with_its_test_accuracy(tmp_path, monkeypatch):

@@ -32,11 +32,11 @@ class TokenGroup:
         return self.noun[0]
 
 
-def word_positions(tokenizer, prompt: str) -> list[tuple[int, ...]]:
+def word_positions(tokenizer, prompt: str, truncate: bool = False) -> list[tuple[int, ...]]:
     """Token positions of each word of `prompt` (`gfx.image.phrases.prompt_words`; position 0 is BOS).
 
-    Raises ValueError when the words do not tokenize alone as they do in the sentence, or when the prompt is
-    longer than the tokenizer keeps.
+    Raises ValueError when the words do not tokenize alone as they do in the sentence, or, unless `truncate`,
+    when the prompt is longer than the tokenizer keeps (with `truncate` the positions past it are dropped).
     """
     words = prompt_words(prompt)
     expected = tokenizer(prompt, truncation=False).input_ids[1:-1]
@@ -48,6 +48,8 @@ def word_positions(tokenizer, prompt: str) -> list[tuple[int, ...]]:
     if pieces != expected:
         raise ValueError(f"the words of {prompt!r} tokenize differently alone than in the sentence; "
                          "give ToMe explicit token groups instead")
+    if truncate:
+        return [tuple(p for p in word if p < tokenizer.model_max_length - 1) for word in positions]
     if len(pieces) + 2 > tokenizer.model_max_length:
         raise ValueError(f"{prompt!r} is {len(pieces) + 2} tokens; the text encoder reads at most "
                          f"{tokenizer.model_max_length}: shorten the prompt")

@@ -10,6 +10,8 @@ pipeline configured so) at uniformly drawn timesteps.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from gfx.data.shapes2d.raster import render
-from gfx.data.shapes2d.world import PALETTES, WorldConfig, caption, sample_scene
+from gfx.data.shapes2d.raster import render, silhouette
+from gfx.data.shapes2d.world import PALETTES, WorldConfig, caption, phrase_objects, sample_scene
+from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import from_uint8, latent_codec
 from gfx.image.denoise import token_ids
 from gfx.image.diffusion_loss import denoising_error
+from gfx.image.grounding import grounding_loss, token_regions
+from gfx.image.phrases import object_phrases, prompt_words
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
 from gfx.paths import shipped
@@ -45,8 +50,9 @@ class WorldBatches:
 
     Batch b of epoch e is drawn from `default_rng((seed, e, b))`: {"pixels": (B, 3, S, S) float32 in [-1, 1],
     "prompts": B captions ("" where dropped), "input_ids": (B, T) int64 (only with a `tokenizer`), "ink": (B, 1, S, S)
-    float32, 1 where a pixel differs from the background}. A subclass changes the text of a scene (`prompt`) or adds
-    fields (`extra`).
+    float32, 1 where a pixel differs from the background}; with `region_size` s > 0 also "regions": (B, T, s, s)
+    float32 and "grounded": (B, T) bool, each object-phrase token's object silhouette (`gfx.image.grounding`). A
+    subclass changes the text of a scene (`prompt`) or adds fields (`extra`).
     """
 
     tokenizer: object
@@ -56,6 +62,7 @@ class WorldBatches:
     empty_prompt_prob: float = 0.1
     batches_per_epoch: int = 500
     seed: int = 0
+    region_size: int = 0
 
     def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         for b in range(start, self.batches_per_epoch):
@@ -68,8 +75,9 @@ class WorldBatches:
         background = np.array([PALETTES[s.palette] for s in scenes], np.int16)[:, None, None]
         ink = np.abs(images.astype(np.int16) - background).max(-1) > INK_THRESHOLD
         ids = {} if self.tokenizer is None else {"input_ids": token_ids(self.tokenizer, prompts)}
+        regions = self.regions(scenes, prompts) if self.region_size else {}
         return {"pixels": from_uint8(images), "prompts": prompts, **ids, "ink": torch.from_numpy(ink)[:, None].float(),
-                **self.extra(scenes)}
+                **regions, **self.extra(scenes)}
 
     def prompt(self, scene, rng: np.random.Generator) -> str:
         """The training text of `scene`: the world's caption."""
@@ -79,13 +87,27 @@ class WorldBatches:
         """More batch fields computed from the scenes (none here)."""
         return {}
 
+    def regions(self, scenes, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """{"regions", "grounded"} of the captions (a dropped caption grounds nothing)."""
+        size, length = self.region_size, self.tokenizer.model_max_length
+        regions, grounded = np.zeros((len(scenes), length, size, size), np.float32), np.zeros((len(scenes), length), bool)
+        for i, (scene, prompt) in enumerate(zip(scenes, prompts, strict=True)):
+            if not prompt:
+                continue
+            phrases = len(object_phrases(prompt_words(prompt)))
+            masks = [np.any([silhouette(o, self.image_size) for o in objects], axis=0)
+                     for objects in phrase_objects(scene, phrases)]
+            regions[i], grounded[i] = token_regions(self.tokenizer, prompt, masks, size)
+        return {"regions": torch.from_numpy(regions), "grounded": torch.from_numpy(grounded)}
+
 
 def world_data(batch_size: int, image_size: int, seed: int, empty_prompt_prob: float = 0.1, tokenizer=None,
-               world: WorldConfig | None = None, val_batches: int = 4) -> tuple[WorldBatches, list]:
+               world: WorldConfig | None = None, val_batches: int = 4, region_size: int = 0
+               ) -> tuple[WorldBatches, list]:
     """(training batches of `seed`, `val_batches` validation batches of seed + 1) of captioned world scenes."""
     def batches(s: int, **kwargs) -> WorldBatches:
         return WorldBatches(tokenizer, batch_size, world or WorldConfig(), image_size, empty_prompt_prob=empty_prompt_prob, seed=s,
-                            **kwargs)
+                            region_size=region_size, **kwargs)
 
     return batches(seed), list(batches(seed + 1, batches_per_epoch=val_batches)(0))
 
@@ -98,23 +120,31 @@ class DenoiserTraining(nn.Module):
     dilated by `OBJECT_MARGIN` px, box-filtered to the latent grid), each row normalised by its mean weight, at
     timesteps below `object_weight_max_t` only: where the noisy input does not yet show where objects are, weights
     read from the clean image would bias the denoiser towards ink everywhere (extra objects).
+
+    With `grounding_weight` > 0 (batches with "regions" and "grounded"), TokenCompose's token loss
+    (`gfx.image.grounding`) is added with that weight: each object phrase's cross-attention should lie on its object.
     """
 
-    def __init__(self, pipe: ShapesDiffusionPipeline, object_weight: float = 0.0, object_weight_max_t: int = 800):
+    def __init__(self, pipe: ShapesDiffusionPipeline, object_weight: float = 0.0, object_weight_max_t: int = 800,
+                 grounding_weight: float = 0.0):
         super().__init__()
         self.unet, self.text_encoder = pipe.unet, pipe.text_encoder
         self.codec, self.scheduler = latent_codec(pipe), pipe.scheduler
         self.object_weight, self.object_weight_max_t = object_weight, object_weight_max_t
+        self.grounding_weight = grounding_weight
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         states = self.text_encoder(batch["input_ids"])[0]  # (B, T, D)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-        error = denoising_error(self.unet, self.scheduler, latents, states, t)  # (B, C, h, w)
-        if not self.object_weight:
+        store = AttentionStore()
+        with capture_cross_attention(self.unet, store) if self.grounding_weight else contextlib.nullcontext():
+            error = denoising_error(self.unet, self.scheduler, latents, states, t)  # (B, C, h, w)
+        if self.object_weight:
+            error = self.object_weights(batch["ink"], t, error.shape[-2:]) * error
+        if not self.grounding_weight:
             return error.mean()
-        weights = self.object_weights(batch["ink"], t, error.shape[-2:])
-        return (weights * error).mean()
+        return error.mean() + self.grounding_weight * grounding_loss(store, batch["regions"], batch["grounded"])
 
     def object_weights(self, ink: torch.Tensor, t: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
         """(B, 1, h, w) loss weights, mean 1 per row, from the (B, 1, S, S) ink mask and timesteps `t` (B,)."""
@@ -128,7 +158,7 @@ class DenoiserTraining(nn.Module):
 class ShapesDiffusionRecipe(RecipeConfig):
     """The shapes-diffusion schedule."""
 
-    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2, multi_object_steps=2)}
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, batch_size=2, multi_object_steps=2, grounding_steps=2)}
 
     steps: int = 18000
     batch_size: int = 16
@@ -143,6 +173,9 @@ class ShapesDiffusionRecipe(RecipeConfig):
     multi_object_steps: int = 4500  # then a second stage, a warm restart on scenes richer in objects (0: none)
     multi_object_lr: float = 1.5e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
     multi_object_counts: tuple[float, float, float] = (0.35, 0.45, 0.2)  # ... its weights of 1, 2 and 3 objects
+    grounding_steps: int = 0  # then a third stage on that world with TokenCompose's token loss (0: none)
+    grounding_weight: float = 0.01  # ... the loss's weight beside the denoising MSE
+    grounding_lr: float = 1e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
 
 
 def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
@@ -153,24 +186,45 @@ def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
 def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: dict, device: str) -> Iterator[Stage]:
     """UNet and text encoder on fresh world batches, validated on 4 batches of another seed; then, with
     `multi_object_steps`, a warm restart on a world where two and three objects are more frequent (the two-object
-    gate is what the first stage leaves behind)."""
+    gate is what the first stage leaves behind); then, with `grounding_steps`, one more on that world with the token
+    grounding loss. A stage of 0 steps is skipped; a skipped first stage keeps the facts of the warm start's card."""
     model, size = DenoiserTraining(pipe, config.object_weight, config.object_weight_max_t), pipe.config.image_size
 
-    def data(world: WorldConfig):
-        return world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer, world)
+    def data(world: WorldConfig, region_size: int = 0):
+        return world_data(config.batch_size, size, config.seed, config.empty_prompt_prob, pipe.tokenizer, world,
+                          region_size=region_size)
 
-    stage = Stage(None, model, *data(WorldConfig(mark_prob=config.mark_prob)), config.schedule())
-    yield stage
-    facts.update(preset=config.preset, parameters=parameter_count(model), batch_size=config.batch_size,
-                 lr=config.lr, seed=config.seed, **run_facts(stage.result))
-    if not config.multi_object_steps:
-        return
+    if config.steps:
+        stage = Stage(None, model, *data(WorldConfig(mark_prob=config.mark_prob)), config.schedule())
+        yield stage
+        facts.update(preset=config.preset, parameters=parameter_count(model), batch_size=config.batch_size,
+                     lr=config.lr, seed=config.seed, **run_facts(stage.result))
+    else:
+        facts.update(warm_start_facts(config.init_from))
     world = WorldConfig(mark_prob=config.mark_prob, object_counts=tuple(config.multi_object_counts))
-    tuning = Stage("multi-object", model, *data(world), config.schedule(
-        steps=config.multi_object_steps, lr=config.multi_object_lr, warmup_steps=MULTI_OBJECT_WARMUP))
-    yield tuning
-    facts["multi_object"] = {"object_counts": list(config.multi_object_counts), "lr": config.multi_object_lr,
-                             **run_facts(tuning.result)}
+    if config.multi_object_steps:
+        tuning = Stage("multi-object", model, *data(world), config.schedule(
+            steps=config.multi_object_steps, lr=config.multi_object_lr, warmup_steps=MULTI_OBJECT_WARMUP))
+        yield tuning
+        facts["multi_object"] = {"object_counts": list(config.multi_object_counts), "lr": config.multi_object_lr,
+                                 **run_facts(tuning.result)}
+    if config.grounding_steps:
+        model.grounding_weight = config.grounding_weight
+        grounding = Stage("grounding", model, *data(world, size // pipe.config.unshuffle), config.schedule(
+            steps=config.grounding_steps, lr=config.grounding_lr, warmup_steps=MULTI_OBJECT_WARMUP))
+        yield grounding
+        facts["grounding"] = {"weight": config.grounding_weight, "lr": config.grounding_lr,
+                              **run_facts(grounding.result)}
+
+
+def warm_start_facts(init_from: str | None) -> dict:
+    """The run facts of the card of the pipeline `init_from` (its evaluations left out)."""
+    if init_from is None:
+        raise ValueError("steps 0 skips the first stage, which needs a warm start: pass --init-from DIR")
+    path = Path(init_from) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a first stage of 0 steps keeps the warm start's card facts")
+    return {k: v for k, v in json.loads(path.read_text()).items() if k not in ("eval", "ablation")}
 
 
 def warm_start(pipe: ShapesDiffusionPipeline, directory: Path) -> None:
@@ -190,7 +244,7 @@ def card(name: str, facts: dict) -> Card:
         tags=("text-to-image", "diffusion", "shapes2d"),
         data="Scenes of the procedural 2D world (`gfx.data.shapes2d`), drawn fresh for every batch and seeded by "
         f"(seed, epoch, batch), with captions; {facts['batch_size']} scenes per step.",
-        run=run_lines(facts, "v-prediction MSE") + multi_object_lines(facts),
+        run=run_lines(facts, "v-prediction MSE") + stage_lines(facts),
         metrics=(image_tables(facts["eval"]) if "eval" in facts else []) + (
             ablation_tables(facts["ablation"]) if "ablation" in facts else []),
         notes=image_notes(facts["eval"]) if "eval" in facts else [],
@@ -202,15 +256,20 @@ images = pipe("a large red circle to the left of a large blue star", n=4, seed=0
     )
 
 
-def multi_object_lines(facts: dict) -> list[str]:
-    """The run-history line of the multi-object stage, when there was one."""
-    m = facts.get("multi_object")
-    if not m:
-        return []
-    weights = " / ".join(f"{w:g}" for w in m["object_counts"])
-    return [f"multi-object stage: {m['steps']} steps from peak lr {m['lr']} on scenes of 1 / 2 / 3 objects weighted "
-            f"{weights}; wall time {minutes(m['train_wall_time_s'])}; final train loss {m['train_loss']}, validation "
-            f"loss {m['val_loss']} (on that world)"]
+def stage_lines(facts: dict) -> list[str]:
+    """The run-history lines of the multi-object and grounding stages, when there were some."""
+    lines = []
+    if m := facts.get("multi_object"):
+        weights = " / ".join(f"{w:g}" for w in m["object_counts"])
+        lines.append(f"multi-object stage: {m['steps']} steps from peak lr {m['lr']} on scenes of 1 / 2 / 3 objects "
+                     f"weighted {weights}; wall time {minutes(m['train_wall_time_s'])}; final train loss "
+                     f"{m['train_loss']}, validation loss {m['val_loss']} (on that world)")
+    if g := facts.get("grounding"):
+        lines.append(f"grounding stage: {g['steps']} steps from peak lr {g['lr']} on the multi-object world with "
+                     f"TokenCompose's token loss at weight {g['weight']} (each object phrase's cross-attention kept "
+                     f"on its object's silhouette); wall time {minutes(g['train_wall_time_s'])}; final train loss "
+                     f"{g['train_loss']}, validation loss {g['val_loss']} (MSE + weighted token loss)")
+    return lines
 
 
 def image_tables(e: dict) -> list[Table]:

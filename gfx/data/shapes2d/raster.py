@@ -84,6 +84,11 @@ def object_center(obj: Shape2D, side: float) -> tuple[float, float]:
     return ((col + 0.5) * side / 3, (row + 0.5) * side / 3)
 
 
+def silhouette(obj: Shape2D, size: int) -> np.ndarray:
+    """(size, size) bool: where `obj` lies in a `size` px picture, filled whatever the scene's style."""
+    return shape_mask(obj.shape, object_center(obj, size), EXTENT[obj.size] * size / 3, size)
+
+
 def mark_center(corner: str, side: float) -> tuple[float, float]:
     vertical, horizontal = corner.split()
     offset = MARK_CENTER * side
@@ -107,8 +112,7 @@ def render(scene: Scene, size: int = 64) -> np.ndarray:
     big = size * SUPERSAMPLE
     image = np.empty((size, size, 3), np.float32)
     image[:] = PALETTES[scene.palette]
-    layers = [(styled(shape_mask(o.shape, object_center(o, big), EXTENT[o.size] * big / 3, big), scene.style, big),
-               COLORS[o.color]) for o in scene.objects]
+    layers = [(styled(silhouette(o, big), scene.style, big), COLORS[o.color]) for o in scene.objects]
     if scene.mark is not None:
         cx, cy = mark_center(scene.mark, big)
         y, x = np.mgrid[0:big, 0:big]

@@ -133,6 +133,17 @@ def relation(a: Shape2D, b: Shape2D) -> str | None:
     return None
 
 
+def phrase_objects(scene: Scene, phrases: int) -> list[tuple[Shape2D, ...]]:
+    """The objects each of `caption`'s object phrases names, in order: one phrase per object, or one plural phrase
+    ("two large red circles") for all of them. `phrases`: how many object phrases the caption has."""
+    if phrases == len(scene.objects):
+        return [(o,) for o in scene.objects]
+    if phrases == 1:
+        return [scene.objects]
+    raise ValueError(f"a caption of {len(scene.objects)} objects has {phrases} object phrases; expected "
+                     f"{len(scene.objects)} or 1")
+
+
 def caption(scene: Scene, rng: np.random.Generator | None = None, config: WorldConfig = WorldConfig()) -> str:
     """A sentence naming every object's shape, colour and size, the style, a dark background, counts of copies and
     the relation of two objects (positions of a single object with `position_prob`). The mark is never named."""

@@ -1,0 +1,71 @@
+"""Token grounding (TokenCompose's token loss): regions from the world's captions, and a loss that is zero only when
+each object word attends inside its object."""
+
+import numpy as np
+import pytest
+import torch
+
+from gfx.data.shapes2d.raster import render, silhouette
+from gfx.data.shapes2d.world import Scene, Shape2D, caption, phrase_objects
+from gfx.image.attention import AttentionStore
+from gfx.image.grounding import grounding_loss, token_regions
+from gfx.image.prompt_ops import word_positions
+
+RED = Shape2D("circle", "red", "large", (1, 0))
+BLUE = Shape2D("star", "blue", "small", (1, 2))
+
+
+def test_phrases_name_their_objects_one_each_or_all_at_once():
+    two = Scene((RED, BLUE))
+    assert phrase_objects(two, 2) == [(RED,), (BLUE,)]
+    copies = Scene((RED, Shape2D("circle", "red", "large", (0, 0))))
+    assert caption(copies) == "two large red circles" and phrase_objects(copies, 1) == [copies.objects]
+    with pytest.raises(ValueError, match="expected 2 or 1"):
+        phrase_objects(two, 3)
+
+
+def test_silhouette_is_where_render_paints_a_filled_object():
+    difference = np.abs(render(Scene((RED,))).astype(int) - render(Scene(())).astype(int)).max(-1)
+    mask = silhouette(RED, 64)
+    assert mask.sum() > 100 and (difference[mask] > 24).mean() > 0.95  # inside: painted but for the edge
+    assert difference[~mask].max() < 128  # outside: at most an anti-aliased edge
+
+
+def test_truncated_word_positions_drop_the_tokens_the_encoder_drops(clip_bpe_tokenizer):
+    prompt = "a large red circle to the left of a small blue star and a large green heart"
+    positions = word_positions(clip_bpe_tokenizer, prompt, truncate=True)  # the tokenizer keeps 16
+    assert positions[3] == (4,) and positions[-1] == () and max(p for w in positions for p in w) == 14
+
+
+def test_token_regions_ground_each_phrase_on_its_own_mask(clip_bpe_tokenizer):
+    prompt = caption(Scene((RED, BLUE)))  # "a large red circle to the left of a small blue star"
+    masks = [silhouette(RED, 64), silhouette(BLUE, 64)]
+    regions, grounded = token_regions(clip_bpe_tokenizer, prompt, masks, 16)
+    assert regions.shape == (16, 16, 16) and grounded.shape == (16,)
+    assert grounded.nonzero()[0].tolist() == [2, 3, 4, 10, 11, 12]  # large red circle, small blue star
+    cover = masks[0].reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    assert np.allclose(regions[2], cover) and np.allclose(regions[4], cover)
+    assert regions[11].sum() < regions[3].sum() and not regions[~grounded].any()
+    with pytest.raises(ValueError, match="2 object phrases but 1 masks"):
+        token_regions(clip_bpe_tokenizer, prompt, masks[:1], 16)
+
+
+def test_grounding_loss_is_zero_inside_and_grows_with_attention_outside():
+    regions = torch.zeros(1, 3, 4, 4)
+    regions[0, 1, :2, :2] = 1.0  # token 1 belongs to the top-left quarter
+    grounded = torch.tensor([[False, True, False]])
+
+    def loss(attention: torch.Tensor) -> torch.Tensor:  # attention: (HW, T) at 4x4, one head
+        store = AttentionStore()
+        store.record("layer", attention[None, None])
+        return grounding_loss(store, regions, grounded, min_queries=16)
+
+    inside = torch.full((16, 3), 1 / 3)
+    inside[:, 1] = regions[0, 1].flatten() / 4  # all of token 1's attention in its quarter
+    assert loss(inside) == 0
+    assert torch.isclose(loss(torch.full((16, 3), 1 / 3)), torch.tensor(0.75 ** 2))  # spread evenly: 1/4 inside
+    coarse = AttentionStore()
+    coarse.record("layer", torch.full((1, 1, 4, 3), 1 / 3))  # 2x2: a cell counts when any of it is covered
+    assert grounding_loss(coarse, regions, grounded, min_queries=4) == torch.tensor(0.75 ** 2)
+    with pytest.raises(ValueError, match="no cross-attention layer"):
+        grounding_loss(coarse, regions, grounded, min_queries=16)
