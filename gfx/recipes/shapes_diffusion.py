@@ -27,7 +27,7 @@ from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import from_uint8, latent_codec
 from gfx.image.denoise import token_ids
 from gfx.image.diffusion_loss import denoising_error
-from gfx.image.grounding import grounding_loss, token_regions
+from gfx.image.grounding import grounding_losses, token_regions
 from gfx.image.phrases import object_phrases, prompt_words
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
 from gfx.image.tokenizer import clip_tokenizer
@@ -121,30 +121,32 @@ class DenoiserTraining(nn.Module):
     timesteps below `object_weight_max_t` only: where the noisy input does not yet show where objects are, weights
     read from the clean image would bias the denoiser towards ink everywhere (extra objects).
 
-    With `grounding_weight` > 0 (batches with "regions" and "grounded"), TokenCompose's token loss
-    (`gfx.image.grounding`) is added with that weight: each object phrase's cross-attention should lie on its object.
+    With `grounding_weight` or `pixel_weight` > 0 (batches with "regions" and "grounded"), TokenCompose's token and
+    pixel losses (`gfx.image.grounding`) are added with those weights: each object phrase's cross-attention should
+    lie on its object, and its object's pixels should attend to it.
     """
 
     def __init__(self, pipe: ShapesDiffusionPipeline, object_weight: float = 0.0, object_weight_max_t: int = 800,
-                 grounding_weight: float = 0.0):
+                 grounding_weight: float = 0.0, pixel_weight: float = 0.0):
         super().__init__()
         self.unet, self.text_encoder = pipe.unet, pipe.text_encoder
         self.codec, self.scheduler = latent_codec(pipe), pipe.scheduler
         self.object_weight, self.object_weight_max_t = object_weight, object_weight_max_t
-        self.grounding_weight = grounding_weight
+        self.grounding_weight, self.pixel_weight = grounding_weight, pixel_weight
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         states = self.text_encoder(batch["input_ids"])[0]  # (B, T, D)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-        store = AttentionStore()
-        with capture_cross_attention(self.unet, store) if self.grounding_weight else contextlib.nullcontext():
+        store, grounding = AttentionStore(), bool(self.grounding_weight or self.pixel_weight)
+        with capture_cross_attention(self.unet, store) if grounding else contextlib.nullcontext():
             error = denoising_error(self.unet, self.scheduler, latents, states, t)  # (B, C, h, w)
         if self.object_weight:
             error = self.object_weights(batch["ink"], t, error.shape[-2:]) * error
-        if not self.grounding_weight:
+        if not grounding:
             return error.mean()
-        return error.mean() + self.grounding_weight * grounding_loss(store, batch["regions"], batch["grounded"])
+        token, pixel = grounding_losses(store, batch["regions"], batch["grounded"])
+        return error.mean() + self.grounding_weight * token + self.pixel_weight * pixel
 
     def object_weights(self, ink: torch.Tensor, t: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
         """(B, 1, h, w) loss weights, mean 1 per row, from the (B, 1, S, S) ink mask and timesteps `t` (B,)."""
@@ -174,7 +176,8 @@ class ShapesDiffusionRecipe(RecipeConfig):
     multi_object_lr: float = 1.5e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
     multi_object_counts: tuple[float, float, float] = (0.35, 0.45, 0.2)  # ... its weights of 1, 2 and 3 objects
     grounding_steps: int = 0  # then a third stage on that world with TokenCompose's token loss (0: none)
-    grounding_weight: float = 0.01  # ... the loss's weight beside the denoising MSE
+    grounding_weight: float = 0.01  # ... the token loss's weight beside the denoising MSE
+    grounding_pixel_weight: float = 0.0  # ... and the pixel loss's
     grounding_lr: float = 1e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
 
 
@@ -209,11 +212,12 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
         facts["multi_object"] = {"object_counts": list(config.multi_object_counts), "lr": config.multi_object_lr,
                                  **run_facts(tuning.result)}
     if config.grounding_steps:
-        model.grounding_weight = config.grounding_weight
+        model.grounding_weight, model.pixel_weight = config.grounding_weight, config.grounding_pixel_weight
         grounding = Stage("grounding", model, *data(world, size // pipe.config.unshuffle), config.schedule(
             steps=config.grounding_steps, lr=config.grounding_lr, warmup_steps=MULTI_OBJECT_WARMUP))
         yield grounding
-        facts["grounding"] = {"weight": config.grounding_weight, "lr": config.grounding_lr,
+        facts["grounding"] = {"weight": config.grounding_weight, "pixel_weight": config.grounding_pixel_weight,
+                              "lr": config.grounding_lr,
                               **run_facts(grounding.result)}
 
 

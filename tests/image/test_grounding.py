@@ -8,7 +8,7 @@ import torch
 from gfx.data.shapes2d.raster import render, silhouette
 from gfx.data.shapes2d.world import Scene, Shape2D, caption, phrase_objects
 from gfx.image.attention import AttentionStore
-from gfx.image.grounding import grounding_loss, token_regions
+from gfx.image.grounding import grounding_losses, token_regions
 from gfx.image.prompt_ops import word_positions
 
 RED = Shape2D("circle", "red", "large", (1, 0))
@@ -50,22 +50,26 @@ def test_token_regions_ground_each_phrase_on_its_own_mask(clip_bpe_tokenizer):
         token_regions(clip_bpe_tokenizer, prompt, masks[:1], 16)
 
 
-def test_grounding_loss_is_zero_inside_and_grows_with_attention_outside():
+def test_token_loss_is_zero_inside_and_pixel_loss_asks_the_region_to_read_its_token():
     regions = torch.zeros(1, 3, 4, 4)
     regions[0, 1, :2, :2] = 1.0  # token 1 belongs to the top-left quarter
     grounded = torch.tensor([[False, True, False]])
 
-    def loss(attention: torch.Tensor) -> torch.Tensor:  # attention: (HW, T) at 4x4, one head
-        store = AttentionStore()
+    def losses(attention: torch.Tensor, min_queries: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+        store = AttentionStore()  # attention: (HW, T), one head
         store.record("layer", attention[None, None])
-        return grounding_loss(store, regions, grounded, min_queries=16)
+        return grounding_losses(store, regions, grounded, min_queries=min_queries)
 
-    inside = torch.full((16, 3), 1 / 3)
-    inside[:, 1] = regions[0, 1].flatten() / 4  # all of token 1's attention in its quarter
-    assert loss(inside) == 0
-    assert torch.isclose(loss(torch.full((16, 3), 1 / 3)), torch.tensor(0.75 ** 2))  # spread evenly: 1/4 inside
-    coarse = AttentionStore()
-    coarse.record("layer", torch.full((1, 1, 4, 3), 1 / 3))  # 2x2: a cell counts when any of it is covered
-    assert grounding_loss(coarse, regions, grounded, min_queries=4) == torch.tensor(0.75 ** 2)
+    quarter = regions[0, 1].flatten()
+    inside = torch.stack([1 - quarter / 4, quarter / 4, torch.zeros(16)], 1)  # all of token 1's attention inside
+    token, pixel = losses(inside)
+    assert token == 0 and torch.isclose(pixel, torch.tensor(4 * -np.log(0.25) / 16, dtype=torch.float32))
+    token, pixel = losses(torch.stack([1 - quarter, quarter, torch.zeros(16)], 1))  # the quarter reads only token 1
+    assert token == 0 and pixel < 1e-4
+    even = torch.full((16, 3), 1 / 3)
+    token, pixel = losses(even)  # spread evenly: 1/4 inside
+    assert torch.isclose(token, torch.tensor(0.75 ** 2)) and pixel > losses(inside)[1]
+    coarse = torch.full((4, 3), 1 / 3)  # 2x2: a cell counts when any of it is covered
+    assert losses(coarse, min_queries=4)[0] == torch.tensor(0.75 ** 2)
     with pytest.raises(ValueError, match="no cross-attention layer"):
-        grounding_loss(coarse, regions, grounded, min_queries=16)
+        losses(coarse)
