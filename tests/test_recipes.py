@@ -193,7 +193,8 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     assert card["grounding"]["steps"] == 2 and card["grounding"]["weight"] == 0.01
     readme = (out / "README.md").read_text()
     assert "multi-object stage: 2 steps" in readme and "grounding stage: 2 steps" in readme
-    assert ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True).config.image_size == 64
+    saved = ShapesDiffusionPipeline.from_pretrained(out, local_files_only=True)
+    assert saved.config.image_size == 64 and saved.config.guidance == 5.0  # the recipe's, as shipped
 
 
 def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():

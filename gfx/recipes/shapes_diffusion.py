@@ -175,15 +175,19 @@ class ShapesDiffusionRecipe(RecipeConfig):
     multi_object_steps: int = 4500  # then a second stage, a warm restart on scenes richer in objects (0: none)
     multi_object_lr: float = 1.5e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
     multi_object_counts: tuple[float, float, float] = (0.35, 0.45, 0.2)  # ... its weights of 1, 2 and 3 objects
-    grounding_steps: int = 0  # then a third stage on that world with TokenCompose's token loss (0: none)
+    grounding_steps: int = 3500  # then a third stage on that world with TokenCompose's token loss (0: none)
     grounding_weight: float = 0.01  # ... the token loss's weight beside the denoising MSE
     grounding_pixel_weight: float = 0.0  # ... and the pixel loss's
     grounding_lr: float = 1e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
+    guidance: float = 5.0  # the pipeline's default classifier-free guidance (chosen on val prompts)
 
 
 def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
-    """A freshly initialised pipeline of the preset, with the CLIP tokenizer built from the shipped BPE."""
-    return ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name(config.preset), clip_tokenizer(CLIP_BPE))
+    """A freshly initialised pipeline of the preset, with the CLIP tokenizer built from the shipped BPE and the
+    recipe's default guidance."""
+    pipe = ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name(config.preset), clip_tokenizer(CLIP_BPE))
+    pipe.register_to_config(guidance=config.guidance)
+    return pipe
 
 
 def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: dict, device: str) -> Iterator[Stage]:
