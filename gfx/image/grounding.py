@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gfx.data.shapes2d.raster import coverage
 from gfx.image.attention import AttentionStore
 from gfx.image.phrases import object_phrases, prompt_words
 from gfx.image.prompt_ops import token_group, word_positions
@@ -52,11 +53,9 @@ def token_regions(tokenizer, prompt: str, masks: Sequence[np.ndarray], size: int
     length = tokenizer.model_max_length
     regions, grounded = np.zeros((length, size, size), np.float32), np.zeros(length, bool)
     for phrase, mask in zip(phrases, masks, strict=True):
-        factor = mask.shape[0] // size
-        cover = mask.reshape(size, factor, size, factor).mean(axis=(1, 3), dtype=np.float32)
         group = token_group(positions, phrase)
         tokens = list(group.noun + group.attributes)
-        regions[tokens], grounded[tokens] = cover, True
+        regions[tokens], grounded[tokens] = coverage(mask, mask.shape[0] // size), True
     return regions, grounded
 
 
