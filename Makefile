@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) -m gfx.apps.demo demo-out
 
-# The contact sheets README shows (text -> icon, image -> SVG, text -> mesh, text -> image), regenerated from the shipped models.
+# The contact sheets README shows (text -> icon, image -> SVG, text -> mesh, text -> image, image controls), regenerated from the shipped models.
 sheets: setup
 	$(PY) -m gfx.apps.demo docs/images --sheets
 

@@ -13,6 +13,10 @@
 5. text-to-image.png: the shipped shapes-diffusion model on the captions of `IMAGE_SCENES` held-out world scenes,
    4 seeds each, beside the world's own render of the scene the caption describes; text-to-image-hita.png and
    text-to-image-xar.png: the same for the autoregressive hita-mini and xar-mini.
+6. style-tokenizer.png: the shipped StyleTokenizer on held-out content prompts, each with a reference of other
+   shapes in a drawn style (the cases of `gfx eval image-controls`), 4 seeds, beside the reference.
+7. concepts.png: the learned word for the world's unseen shape in the context prompts of `gfx eval
+   image-controls`, CoRe (core-concept) beside plain textual inversion, 2 seeds each.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ MESH_PROMPTS = {
 }
 IMAGE_SCENES = 10
 IMAGE_SEEDS = (0, 1, 2, 3)
+STYLE_CASES = 8
+CONCEPT_SEEDS = (0, 1)
 
 
 def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
@@ -133,10 +139,66 @@ def image_sheet(out_dir: Path, model: str | None = None, name: str = "text-to-im
     for scene, text in zip(scenes, captions, strict=True):
         images = [np.asarray(r.image) for r in gfx.image.generate(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0],
                                                                    model=model)]
-        rows.append([np.kron(im, np.ones((2, 2, 1), np.uint8)) for im in images + [render(scene)]])
+        rows.append([doubled(im) for im in images + [render(scene)]])
     columns = [f"seed {s}" for s in IMAGE_SEEDS] + ["world render"]
     save_png(contact_sheet(rows, [c[:48] for c in captions], columns), out_dir / name)
     return out_dir / name
+
+
+def doubled(image):
+    """(S, S, 3) uint8 -> (2S, 2S, 3): world images at a size a sheet shows."""
+    import numpy as np
+
+    return np.kron(np.asarray(image), np.ones((2, 2, 1), np.uint8))
+
+
+def style_sheet(out_dir: Path) -> Path:
+    """style-tokenizer.png (module docstring): reference | 4 seeds per held-out case."""
+    import numpy as np
+
+    from gfx.image.pipeline import load_pipeline
+    from gfx.image.style_tokenizer import Style, load_style_tokenizer
+    from gfx.models import MODELS_DIR
+    from gfx.recipes.image_controls import style_cases
+    from gfx.recipes.image_eval import split_seed
+    from gfx.svg.core.render import contact_sheet, save_png
+
+    model = load_style_tokenizer(MODELS_DIR / "style-tokenizer")
+    pipe = load_pipeline(MODELS_DIR / "shapes-diffusion")
+    rows, labels = [], []
+    for prompt, _, style, reference, _ in style_cases(np.random.default_rng(split_seed("test") + 2), STYLE_CASES):
+        images = [r.image for r in pipe(prompt, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0],
+                                        controls=[Style(model, reference)])]
+        rows.append([doubled(im) for im in [reference, *images]])
+        labels.append(f"{prompt} | ref {style}")
+    save_png(contact_sheet(rows, labels, ["reference"] + [f"seed {s}" for s in IMAGE_SEEDS]),
+             out_dir / "style-tokenizer.png")
+    return out_dir / "style-tokenizer.png"
+
+
+def concept_sheet(out_dir: Path) -> Path:
+    """concepts.png (module docstring): per context prompt, CoRe's and textual inversion's samples."""
+    from gfx.image.core import Concept
+    from gfx.image.pipeline import load_pipeline
+    from gfx.models import MODELS_DIR
+    from gfx.recipes.image_controls import CONCEPT_CONTEXTS
+    from gfx.svg.core.render import contact_sheet, save_png
+
+    pipe = load_pipeline(MODELS_DIR / "shapes-diffusion")
+    methods = {"CoRe": Concept(MODELS_DIR / "core-concept"),
+               "textual inversion": Concept(MODELS_DIR / "textual-inversion-concept")}
+    rows, labels = [], []
+    for template, _ in CONCEPT_CONTEXTS:
+        row = []
+        for control in methods.values():
+            results = pipe(template.format(control.token), n=len(CONCEPT_SEEDS), seed=CONCEPT_SEEDS[0],
+                           controls=[control])
+            row += [doubled(r.image) for r in results]
+        rows.append(row)
+        labels.append(template.format("<concept>"))
+    columns = [f"{name} seed {s}" for name in methods for s in CONCEPT_SEEDS]
+    save_png(contact_sheet(rows, labels, columns), out_dir / "concepts.png")
+    return out_dir / "concepts.png"
 
 
 def main(argv: list[str]) -> int:
@@ -147,7 +209,8 @@ def main(argv: list[str]) -> int:
     steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
              lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir),
              lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png"),
-             lambda: image_sheet(out_dir, "xar-mini", "text-to-image-xar.png")]
+             lambda: image_sheet(out_dir, "xar-mini", "text-to-image-xar.png"),
+             lambda: style_sheet(out_dir), lambda: concept_sheet(out_dir)]
     if not sheets_only:
         steps.insert(0, lambda: corpus_sheet(out_dir))
     for step in steps:
