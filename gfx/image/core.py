@@ -237,7 +237,9 @@ class Concept:
 class ConceptTraining(nn.Module):
     """Textual inversion, with CoRe's context regularization and norm rescaling when `config.method` is "core".
 
-    Batches: `concept_batch`. Only `vector` ((D,), the token's input embedding) trains; after `identity_stage` only the UNet.
+    Batches: `concept_batch`. Only `vector` ((D,), the token's input embedding) trains; after `identity_stage` only the UNet,
+    and a batch with "prior_pixels" (B', 3, S, S) and "prior_ids" (B', T) (other scenes and their captions) adds their
+    diffusion loss (DreamBooth's prior preservation, weight 1).
 
     Args:
         pipe: any pipeline with `unet`, `text_encoder`, `tokenizer`, `scheduler` (and `vae`); the token is added.
@@ -296,6 +298,10 @@ class ConceptTraining(nn.Module):
         with torch.no_grad():
             latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         loss = denoising_error(self.unet, self.scheduler, latents, self.encode(batch["input_ids"])).mean()
+        if self.tunes_unet and "prior_pixels" in batch:  # prior preservation: the UNet keeps drawing the world
+            with torch.no_grad():
+                prior = self.codec.encode(batch["prior_pixels"])
+            loss = loss + denoising_error(self.unet, self.scheduler, prior, self.encode(batch["prior_ids"])).mean()
         if self.settings.regularized and not self.tunes_unet:
             terms = self.regularizers(batch, latents)
             loss = loss + self.settings.emb_weight * terms["emb"]

@@ -15,6 +15,9 @@ The method (no official code; what gfx follows is written out in docs/papers.md,
    inside / outside = 1 / a (a < 1 stresses the concept's region).
 4. Model removal: only the new token vectors train (injected at the text encoder's input, every weight frozen);
    data removal: the UNet trains with them (`ErasingTraining(train_unet=True)`).
+   gfx's option, not the paper's: `grounding_weight` adds TokenCompose's token loss (`gfx.image.grounding`) so the
+   concept's and location tokens' cross-attention falls on the concept's box; the tokens then take over the region
+   they name, and a negative prompt of them has something to steer away from.
 5. Inference: the concept and all location tokens are the negative prompt of classifier-free guidance
    (`GeomErasing`, a control whose `negative(pipe)` the denoising loop asks).
 
@@ -32,6 +35,7 @@ Files of a learned concept (`ErasingEmbeddings.save`): `learned_embeds.safetenso
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,8 +45,10 @@ import torch
 from torch import nn
 
 from gfx.config import ConfigMixin
+from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
 from gfx.image.diffusion_loss import denoising_error
+from gfx.image.grounding import grounding_losses
 from gfx.image.token_injection import (
     EMBEDDINGS_NAME,
     inject_embeddings,
@@ -254,13 +260,16 @@ class ErasingTraining(nn.Module):
         alpha: the outside / inside loss-weight ratio (`region_weights`).
         train_unet: data removal (the UNet trains too) instead of model removal.
         start: starting vectors (default `ErasingEmbeddings.initial`).
+        grounding_weight, pixel_weight: TokenCompose's token and pixel losses on the learned tokens of a caption,
+            whose region is the concept's box (`gfx.image.grounding`); 0: off.
     """
 
     def __init__(self, pipe, config: ErasingConfig | None = None, alpha: float = 0.1, train_unet: bool = False,
-                 start: ErasingEmbeddings | None = None):
+                 start: ErasingEmbeddings | None = None, grounding_weight: float = 0.0, pixel_weight: float = 0.0):
         super().__init__()
         start = start or ErasingEmbeddings.initial(pipe, config or ErasingConfig())
         self.erasing, self.alpha, self.train_unet, self.pipe = start.config, alpha, train_unet, pipe
+        self.grounding_weight, self.pixel_weight = grounding_weight, pixel_weight
         self.names = list(start.vectors)
         self.ids = start.install(pipe)
         self.vectors = nn.Parameter(torch.stack([v.float() for v in start.vectors.values()]))  # (N, D)
@@ -276,9 +285,18 @@ class ErasingTraining(nn.Module):
             latents = self.codec.encode(batch["pixels"])  # (B, C, h, w)
         with inject_embeddings(self.text_encoder, dict(zip(self.ids, self.vectors, strict=True))):
             states = self.text_encoder(batch["input_ids"])[0]  # (B, T, D)
-        error = denoising_error(self.unet, self.scheduler, latents, states)  # (B, C, h, w)
-        weights = region_weights(region_mask(batch["boxes"], error.shape[-2:]), self.alpha)  # (B, h, w)
-        return (weights[:, None] * error).mean()
+        store, grounding = AttentionStore(), bool(self.grounding_weight or self.pixel_weight)
+        with capture_cross_attention(self.unet, store) if grounding else contextlib.nullcontext():
+            error = denoising_error(self.unet, self.scheduler, latents, states)  # (B, C, h, w)
+        mask = region_mask(batch["boxes"], error.shape[-2:])  # (B, h, w)
+        loss = (region_weights(mask, self.alpha)[:, None] * error).mean()
+        if not grounding:
+            return loss
+        learned = torch.isin(batch["input_ids"], torch.tensor(self.ids, device=mask.device))  # (B, T)
+        grounded = learned & mask.flatten(1).any(1)[:, None]
+        regions = mask[:, None].float().expand(-1, grounded.shape[1], -1, -1)  # (B, T, h, w)
+        token, pixel = grounding_losses(store, regions, grounded)
+        return loss + self.grounding_weight * token + self.pixel_weight * pixel
 
     def embeddings(self) -> ErasingEmbeddings:
         """The current vectors as a learned concept."""

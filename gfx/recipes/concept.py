@@ -39,6 +39,7 @@ from gfx.image.denoise import image_size
 from gfx.image.pipeline import load_pipeline
 from gfx.recipes.card import Card, Table, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, run_facts
+from gfx.recipes.shapes_diffusion import WorldBatches
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,19 @@ class ConceptBatches:
     contexts: int = 2
     batches_per_epoch: int = 100
     seed: int = 0
+    prior: WorldBatches | None = None  # world scenes beside the concept's: "prior_pixels", "prior_ids"
 
     def __call__(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         for b in range(start, self.batches_per_epoch):
             rng = np.random.default_rng((self.seed, epoch, b))
             rows = rng.integers(len(self.pixels), size=self.batch_size)
             contexts = [CONTEXT_TEMPLATES[i] for i in rng.integers(len(CONTEXT_TEMPLATES), size=self.contexts)]
-            yield concept_batch(self.tokenizer, self.pixels[rows], [self.captions[i] for i in rows], self.config,
-                                contexts)
+            batch = concept_batch(self.tokenizer, self.pixels[rows], [self.captions[i] for i in rows], self.config,
+                                  contexts)
+            if self.prior is not None:
+                world = self.prior.batch(rng)
+                batch.update(prior_pixels=world["pixels"], prior_ids=world["input_ids"])
+            yield batch
 
 
 @dataclass
@@ -89,6 +95,7 @@ class ConceptRecipe(RecipeConfig):
     identity_steps: int = 1000  # stage 2: the UNet fine-tunes (0: none)
     identity_lr: float = 5e-5
     identity_batch_size: int = 4
+    identity_prior: int = 0  # world scenes with their captions beside each stage-2 batch (prior preservation; 0: none)
 
     def concept(self) -> ConceptConfig:
         return ConceptConfig(self.token, self.init_word, self.method, self.emb_weight, self.attn_weight)
@@ -140,15 +147,17 @@ def concept_stages(model: ConceptTraining, pixels: torch.Tensor, captions: Seque
         return ConceptBatches(model.pipe.tokenizer, pixels, tuple(captions), model.settings, batch_size,
                               config.contexts, seed=seed, **kwargs)
 
-    def stage(name: str, batch_size: int, schedule) -> Stage:
-        return Stage(name, model, batches(config.seed, batch_size),
+    def stage(name: str, batch_size: int, schedule, prior: WorldBatches | None = None) -> Stage:
+        return Stage(name, model, batches(config.seed, batch_size, prior=prior),
                      list(batches(config.seed + 1, batch_size, batches_per_epoch=2)(0)), schedule)
 
     yield stage("embedding", config.batch_size, config.schedule())
     if config.identity_steps:
         model.identity_stage()
+        prior = (WorldBatches(model.pipe.tokenizer, config.identity_prior, image_size=pixels.shape[-1])
+                 if config.identity_prior else None)
         yield stage("identity", config.identity_batch_size,
-                    config.schedule(steps=config.identity_steps, lr=config.identity_lr, warmup_steps=0))
+                    config.schedule(steps=config.identity_steps, lr=config.identity_lr, warmup_steps=0), prior)
 
 
 def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: str) -> Iterator[Stage]:
@@ -161,7 +170,7 @@ def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: s
                          batch_size=config.batch_size, lr=config.lr, seed=config.seed, **run_facts(stage.result))
         else:
             facts["identity"] = {"steps": config.identity_steps, "lr": config.identity_lr,
-                                 "batch_size": config.identity_batch_size,
+                                 "batch_size": config.identity_batch_size, "prior": config.identity_prior,
                                  "parameters": sum(p.numel() for p in model.unet.parameters()),
                                  **run_facts(stage.result)}
 

@@ -82,12 +82,15 @@ class GeomErasingRecipe(RecipeConfig):
     train_unet: bool = False  # data removal instead of model removal
     mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
     empty_prompt_prob: float = 0.0
+    grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
+    grounding_pixel_weight: float = 0.0  # ... and its pixel loss
 
 
 def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
     return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init),
-                           alpha=config.alpha, train_unet=config.train_unet)
+                           alpha=config.alpha, train_unet=config.train_unet,
+                          grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight)
 
 
 def build(config: GeomErasingRecipe) -> ErasingTraining:

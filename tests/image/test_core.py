@@ -145,6 +145,24 @@ def test_stage_two_tunes_the_unet_ships_it_with_the_word_and_swaps_it_in_only_wh
         text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
 
 
+def test_stage_two_prior_preservation_adds_the_world_scenes_loss(saved):
+    from gfx.recipes.concept import ConceptBatches
+    from gfx.recipes.shapes_diffusion import WorldBatches
+
+    pipe = fresh(saved, "shapes")
+    model = ConceptTraining(pipe, ConceptConfig("<cross>"))
+    model.identity_stage()
+    prior = WorldBatches(pipe.tokenizer, 3, image_size=64)
+    batches = ConceptBatches(pipe.tokenizer, cross_pixels(64), ("a {}", "a large {}"), model.settings, 2, prior=prior)
+    batch = next(batches(0))
+    assert batch["prior_pixels"].shape == (3, 3, 64, 64) and batch["prior_ids"].shape[0] == 3
+    plain = {k: v for k, v in batch.items() if not k.startswith("prior_")}
+    torch.manual_seed(0)
+    alone = model.loss(plain)
+    torch.manual_seed(0)
+    assert model.loss(batch) > alone  # the same draws for the concept's images, plus the prior's loss
+
+
 def test_bad_inputs_give_short_errors(saved, tmp_path):
     pipe = fresh(saved, "shapes")
     ConceptTraining(pipe, ConceptConfig("<cross>"))

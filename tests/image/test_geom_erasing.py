@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 import gfx.recipes.run
 from gfx.cli import app
 from gfx.data.shapes2d.raster import mark_box
-from gfx.image.denoise import denoise, encode_prompts, initial_latents, text_to_image
+from gfx.data.shapes2d.world import WorldConfig
+from gfx.image.denoise import denoise, encode_prompts, image_size, initial_latents, text_to_image
 from gfx.image.geom_erasing import (
     ErasingConfig,
     ErasingEmbeddings,
+    ErasingTraining,
     GeomErasing,
     augment_caption,
     box_tokens,
@@ -82,8 +84,6 @@ def test_captions_append_the_concept_and_its_bins_and_make_room(clip_bpe_tokeniz
 def test_mark_batches_name_the_mark_where_it_is(clip_bpe_tokenizer):
     import numpy as np
 
-    from gfx.data.shapes2d.world import WorldConfig
-
     erasing = ErasingConfig(grid=(4, 4))
     tokenizer = copy.deepcopy(clip_bpe_tokenizer)
     tokenizer.add_tokens(["<mark>"])
@@ -126,6 +126,23 @@ def test_data_removal_also_trains_the_unet(saved):
     vocab = len(base.tokenizer)
     table = pipe.text_encoder.get_input_embeddings().weight
     assert torch.equal(table[:vocab], base.text_encoder.get_input_embeddings().weight)
+
+
+def test_grounding_adds_a_token_loss_that_reaches_the_learned_vectors(saved, kind):
+    import numpy as np
+
+    config, losses = ErasingConfig(grid=tiny_config(kind).grid), {}
+    for weight in (0.0, 1.0):
+        pipe = fresh(saved, kind)
+        model = ErasingTraining(pipe, config, grounding_weight=weight)
+        batches = MarkBatches(pipe.tokenizer, 2, WorldConfig(mark_prob=1.0), image_size(pipe)[0], erasing=config)
+        batch = batches.batch(np.random.default_rng(0))
+        torch.manual_seed(0)
+        loss = model.loss(batch)
+        (grad,) = torch.autograd.grad(loss, model.vectors)
+        losses[weight] = float(loss)
+        assert grad[0].abs().sum() > 0  # the concept's vector
+    assert losses[1.0] > losses[0.0]  # the same noise and timesteps, plus a positive token loss
 
 
 def test_negative_prompt_replaces_the_uncond_branch_and_empty_is_the_old_output(saved, kind):
