@@ -13,6 +13,9 @@ ToMe's updates; the denoiser runs under `torch.no_grad`, so a hook that needs gr
 `teardown(pipe)`; hooks run in order. `text_to_image` does the whole prompt -> pictures path for any pipeline, and
 asks each control with a `negative(pipe) -> str` method for text to add to the negative prompt before it encodes
 it (Geom-Erasing's learned concept): the negative prompt replaces the empty prompt of classifier-free guidance.
+A control with `guidance_terms(pipe) -> [(text, weight), ...]` instead adds each text as a term of its own
+(Composable Diffusion): `weight * (eps(text) - eps(uncond))` joins the guided noise, a negative weight steering away
+from the text without touching the prompt's own guidance (one more denoiser branch per term).
 Before any encoding it also calls each control's `prepare(pipe)` (put learned token vectors into the pipeline's
 table: a CoRe concept, style tokens) and passes each prompt through its `rewrite_prompt(text) -> text` (the style
 tokens' placeholders in front).
@@ -60,7 +63,8 @@ def resolved_guidance(pipe, guidance: float | None = None) -> float:
 
 
 def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
-            guidance: float = DEFAULT_GUIDANCE, hooks: Sequence = (), prompts: Sequence[str] | None = None) -> torch.Tensor:
+            guidance: float = DEFAULT_GUIDANCE, hooks: Sequence = (), prompts: Sequence[str] | None = None,
+            terms: Sequence[tuple[torch.Tensor, float]] = ()) -> torch.Tensor:
     """Run the scheduler from noise to a clean latent.
 
     Args:
@@ -70,12 +74,15 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
         guidance: classifier-free guidance scale (1 = conditional only).
         hooks: controls that steer the loop (see the module docstring).
         prompts: the B prompt texts of `cond`, for hooks that read them (ToMe, T2IS).
+        terms: ((1, T, D) states, weight) pairs, each adding `weight * (eps(states) - eps(uncond))` to the guided
+            noise (Composable Diffusion; a negative weight steers away).
 
     Returns:
         (B, C, h, w) final latents.
     """
     scheduler = pipe.scheduler
     uncond = uncond.expand(len(cond), -1, -1)
+    extra = [states.expand(len(cond), -1, -1) for states, _ in terms]
     done = []
     try:
         for hook in hooks:
@@ -90,12 +97,14 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
             for hook in hooks:
                 if hasattr(hook, "before_step"):
                     latents, cond = hook.before_step(i, t, latents, cond)
-            # 3. one denoiser call on [uncond; cond], then guidance
+            # 3. one denoiser call on [uncond; cond; terms], then guidance
             with torch.no_grad():
-                model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t)
-                noise = pipe.unet(model_in, t, encoder_hidden_states=torch.cat([uncond, cond])).sample
-            noise_uncond, noise_cond = noise.chunk(2)
+                model_in = scheduler.scale_model_input(torch.cat([latents] * (2 + len(extra))), t)
+                noise = pipe.unet(model_in, t, encoder_hidden_states=torch.cat([uncond, cond, *extra])).sample
+            noise_uncond, noise_cond, *noise_terms = noise.chunk(2 + len(extra))
             noise = noise_uncond + guidance * (noise_cond - noise_uncond)
+            for (_, weight), noise_term in zip(terms, noise_terms, strict=True):
+                noise = noise + weight * (noise_term - noise_uncond)
             # 4. the scheduler's step to the next, less noisy latent
             latents = scheduler.step(noise, t, latents).prev_sample
     finally:
@@ -155,9 +164,12 @@ def text_to_image(pipe, prompts: Sequence[str], *, seed: int | None = None, step
     # 1. prompt states, and the negative prompt's (empty unless given or added by controls) for guidance
     uncond = encode_prompts(pipe, [negative_text(pipe, negative_prompt, controls)])
     cond = encode_prompts(pipe, prompts)
+    terms = [(encode_prompts(pipe, [text]), weight) for c in controls if hasattr(c, "guidance_terms")
+             for text, weight in c.guidance_terms(pipe)]
     # 2. noise, denoised under the controls
     latents = initial_latents(pipe, len(prompts), height or default_h, width or default_w, seed)
     guidance = resolved_guidance(pipe, guidance)
-    latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts)
+    latents = denoise(pipe, cond, uncond, latents, steps=steps, guidance=guidance, hooks=controls, prompts=prompts,
+                      terms=terms)
     # 3. back to pixels
     return latent_codec(pipe).decode(latents)

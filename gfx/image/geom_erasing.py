@@ -230,14 +230,18 @@ class GeomErasing:
     Args:
         source: a directory with a learned concept (`gfx train geom-erasing`), or `ErasingEmbeddings`.
         locations: the bins named in the negative prompt (default: all, as the paper's inference).
+        scale: None: the concept's text replaces the empty prompt of guidance (the paper); a number s: the prompt's
+            guidance stays as it is and a term of its own, `-s * (eps(concept) - eps(empty))`, steers away
+            (`gfx.image.denoise`'s guidance terms; one more denoiser branch).
     """
 
-    def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None):
+    def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
+                 scale: float | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
-        self.locations = locations
+        self.locations, self.scale = locations, scale
 
-    def negative(self, pipe) -> str:
-        """Installs the tokens in `pipe` and returns the negative prompt."""
+    def concept_text(self, pipe) -> str:
+        """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""
         self.embeddings.install(pipe)
         text = self.embeddings.negative_prompt(self.locations)
         tokenizer = pipe.tokenizer
@@ -245,6 +249,14 @@ class GeomErasing:
             raise ValueError(f"the negative prompt {text!r} exceeds the tokenizer's {tokenizer.model_max_length} "
                              "tokens; name fewer bins (locations=...)")
         return text
+
+    def negative(self, pipe) -> str:
+        """The negative prompt (the concept's text), or "" when a separate `scale` steers instead."""
+        return self.concept_text(pipe) if self.scale is None else ""
+
+    def guidance_terms(self, pipe) -> list[tuple[str, float]]:
+        """[(the concept's text, -scale)] with a separate scale, else none."""
+        return [] if self.scale is None else [(self.concept_text(pipe), -self.scale)]
 
 
 class ErasingTraining(nn.Module):
@@ -261,7 +273,8 @@ class ErasingTraining(nn.Module):
         train_unet: data removal (the UNet trains too) instead of model removal.
         start: starting vectors (default `ErasingEmbeddings.initial`).
         grounding_weight, pixel_weight: TokenCompose's token and pixel losses on the learned tokens of a caption,
-            whose region is the concept's box (`gfx.image.grounding`); 0: off.
+            whose region is the concept's box (`gfx.image.grounding`), and on the object phrases of batches with
+            "regions" and "grounded" (`gfx.recipes.shapes_diffusion.WorldBatches`); 0: off.
     """
 
     def __init__(self, pipe, config: ErasingConfig | None = None, alpha: float = 0.1, train_unet: bool = False,
@@ -293,8 +306,14 @@ class ErasingTraining(nn.Module):
         if not grounding:
             return loss
         learned = torch.isin(batch["input_ids"], torch.tensor(self.ids, device=mask.device))  # (B, T)
-        grounded = learned & mask.flatten(1).any(1)[:, None]
-        regions = mask[:, None].float().expand(-1, grounded.shape[1], -1, -1)  # (B, T, h, w)
+        learned = learned & mask.flatten(1).any(1)[:, None]
+        regions = mask[:, None].float().expand(-1, learned.shape[1], -1, -1)  # (B, T, h, w)
+        grounded = learned
+        if "regions" in batch:  # the object phrases' regions too, as the base was trained (`WorldBatches`)
+            objects = batch["regions"]  # (B, T, s, s)
+            box = region_mask(batch["boxes"], objects.shape[-2:])[:, None].float()  # (B, 1, s, s)
+            regions = torch.where(learned[:, :, None, None], box, objects)
+            grounded = learned | batch["grounded"]
         token, pixel = grounding_losses(store, regions, grounded)
         return loss + self.grounding_weight * token + self.pixel_weight * pixel
 

@@ -9,7 +9,7 @@ Data: world scenes carrying the mark (`mark_prob`), captioned by the world's cap
 gets " <mark> <l..>" for the bins of the mark's exact box (`raster.mark_box`, the ground truth in the role of the
 paper's external detector), and its box weights the loss. Model removal (the default) trains only the new token
 vectors. Data removal (`train_unet`) trains the UNet with them; give it scenes with and without the mark, as the
-base model saw them, and a UNet-sized learning rate:
+base model saw them (the shipped base last saw `object_counts` [0.35, 0.45, 0.2]), and a UNet-sized learning rate:
 
     echo '{"train_unet": true, "mark_prob": 0.25, "lr": 0.0001}' > data-removal.json
     gfx train geom-erasing --config data-removal.json --init-from models/shapes-diffusion --out models/geom-erasing-data
@@ -29,6 +29,7 @@ import torch
 
 from gfx.data.shapes2d.raster import mark_box
 from gfx.data.shapes2d.world import WorldConfig, caption
+from gfx.image.codec import latent_codec
 from gfx.image.denoise import image_size
 from gfx.image.geom_erasing import (
     ErasingConfig,
@@ -57,6 +58,10 @@ class MarkBatches(WorldBatches):
         locations = box_tokens(mark_box(scene.mark), self.erasing.grid)
         return augment_caption(text, self.erasing.concept, locations, self.tokenizer)
 
+    def regions(self, scenes, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """The object phrases' regions, read from the captions without the mark's words (they come last)."""
+        return super().regions(scenes, [p.split(f" {self.erasing.concept}")[0] for p in prompts])
+
     def extra(self, scenes) -> dict[str, torch.Tensor]:
         boxes = [mark_box(s.mark) if s.mark else (0.0, 0.0, 0.0, 0.0) for s in scenes]
         return {"boxes": torch.tensor(boxes, dtype=torch.float32)}
@@ -81,6 +86,8 @@ class GeomErasingRecipe(RecipeConfig):
     alpha: float = 0.1  # outside / inside loss weight
     train_unet: bool = False  # data removal instead of model removal
     mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
+    object_counts: tuple[float, ...] | None = None  # weights of 1, 2, 3 objects per scene (None: the world's own)
+    ground_objects: bool = False  # with grounding, the captions' object phrases too (gfx's pixel-space models)
     empty_prompt_prob: float = 0.0
     grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
     grounding_pixel_weight: float = 0.0  # ... and its pixel loss
@@ -132,9 +139,11 @@ def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, devic
     pipe = model.pipe
 
     def batches(seed: int, **kwargs) -> MarkBatches:
-        return MarkBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob),
+        counts = {"object_counts": tuple(config.object_counts)} if config.object_counts else {}
+        regions = {"region_size": image_size(pipe)[0] // latent_codec(pipe).factor} if config.ground_objects else {}
+        return MarkBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob, **counts),
                            image_size(pipe)[0], empty_prompt_prob=config.empty_prompt_prob, seed=seed,
-                           erasing=model.erasing, **kwargs)
+                           erasing=model.erasing, **regions, **kwargs)
 
     stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
                   config.schedule())
@@ -142,7 +151,9 @@ def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, devic
     facts.update(base=config.init_from, setting="data removal" if config.train_unet else "model removal",
                  parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                  tokens=list(model.names), concept=config.concept, grid=list(config.grid), alpha=config.alpha,
-                 mark_prob=config.mark_prob, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                 mark_prob=config.mark_prob, object_counts=config.object_counts, batch_size=config.batch_size,
+                 lr=config.lr, seed=config.seed, grounding_weight=config.grounding_weight,
+                 grounding_pixel_weight=config.grounding_pixel_weight, ground_objects=config.ground_objects,
                  **run_facts(stage.result))
 
 

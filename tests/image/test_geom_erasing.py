@@ -12,6 +12,7 @@ import gfx.recipes.run
 from gfx.cli import app
 from gfx.data.shapes2d.raster import mark_box
 from gfx.data.shapes2d.world import WorldConfig
+from gfx.image.codec import latent_codec
 from gfx.image.denoise import denoise, encode_prompts, image_size, initial_latents, text_to_image
 from gfx.image.geom_erasing import (
     ErasingConfig,
@@ -143,6 +144,18 @@ def test_grounding_adds_a_token_loss_that_reaches_the_learned_vectors(saved, kin
         losses[weight] = float(loss)
         assert grad[0].abs().sum() > 0  # the concept's vector
     assert losses[1.0] > losses[0.0]  # the same noise and timesteps, plus a positive token loss
+    if kind == "sd":  # the tiny SD tokenizer's 16 tokens cut the captions' phrases
+        return
+    # with the object phrases' regions too (the batches of `ground_objects`)
+    pipe = fresh(saved, kind)
+    model = ErasingTraining(pipe, config, grounding_weight=1.0)
+    size = image_size(pipe)[0]
+    batches = MarkBatches(pipe.tokenizer, 2, WorldConfig(mark_prob=1.0), size, erasing=config,
+                          region_size=size // latent_codec(pipe).factor)
+    batch = batches.batch(np.random.default_rng(0))
+    assert batch["grounded"].any()
+    torch.manual_seed(0)
+    assert float(model.loss(batch)) != losses[1.0]
 
 
 def test_negative_prompt_replaces_the_uncond_branch_and_empty_is_the_old_output(saved, kind):
@@ -191,6 +204,35 @@ def test_the_control_sets_the_learned_negative_on_a_stable_diffusion_pipeline(sa
     too_many = ErasingEmbeddings.initial(pipe, ErasingConfig(grid=(4, 4)))
     with pytest.raises(ValueError, match="exceeds the tokenizer's 16 tokens"):
         GeomErasing(too_many).negative(pipe)
+
+
+def test_a_separate_scale_adds_a_negative_guidance_term_and_keeps_the_empty_prompt(saved, kind):
+    from gfx.image.codec import latent_codec
+
+    pipe = fresh(saved, kind)
+    learned = fine_tune(pipe, tiny_config(kind))
+    control = GeomErasing(learned, scale=2.0)
+    text = learned.negative_prompt()
+    assert control.negative(pipe) == "" and control.guidance_terms(pipe) == [(text, -2.0)]
+    assert GeomErasing(learned).guidance_terms(pipe) == []
+    steered = text_to_image(pipe, [PROMPT], seed=0, steps=2, controls=[control])
+    guidance = 3.0
+    cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
+    latents = initial_latents(pipe, 1, *steered.shape[-2:], seed=0)
+    scheduler = pipe.scheduler
+    scheduler.set_timesteps(2)
+    expected = latents * scheduler.init_noise_sigma
+    with torch.no_grad():  # the loop written out: eps_u + g (eps_c - eps_u) - 2 (eps_concept - eps_u)
+        for t in scheduler.timesteps:
+            eps_u, eps_c, eps_k = (pipe.unet(scheduler.scale_model_input(expected, t), t, encoder_hidden_states=s).sample
+                                   for s in (uncond, cond, concept))
+            expected = scheduler.step(eps_u + guidance * (eps_c - eps_u) - 2.0 * (eps_k - eps_u), t, expected).prev_sample
+    direct = text_to_image(pipe, [PROMPT], seed=0, steps=2, guidance=guidance, controls=[control])
+    assert torch.allclose(direct, latent_codec(pipe).decode(expected), atol=1e-4)
+    plain = text_to_image(pipe, [PROMPT], seed=0, steps=2, guidance=guidance)
+    with torch.no_grad():
+        same = denoise(pipe, cond, uncond, latents, steps=2, guidance=guidance, terms=[(uncond, 5.0)])
+    assert torch.allclose(latent_codec(pipe).decode(same), plain, atol=1e-5)  # a term equal to uncond adds nothing
 
 
 def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
