@@ -144,18 +144,23 @@ def test_grounding_adds_a_token_loss_that_reaches_the_learned_vectors(saved, kin
         losses[weight] = float(loss)
         assert grad[0].abs().sum() > 0  # the concept's vector
     assert losses[1.0] > losses[0.0]  # the same noise and timesteps, plus a positive token loss
-    if kind == "sd":  # the tiny SD tokenizer's 16 tokens cut the captions' phrases
-        return
-    # with the object phrases' regions too (the batches of `ground_objects`)
-    pipe = fresh(saved, kind)
+
+
+def test_object_grounding_reads_the_captions_phrases_before_the_marks_words(saved):
+    import numpy as np
+
+    pipe, config = fresh(saved, "shapes"), ErasingConfig(grid=(4, 4))  # gfx's tokenizer fits a whole caption
     model = ErasingTraining(pipe, config, grounding_weight=1.0)
     size = image_size(pipe)[0]
     batches = MarkBatches(pipe.tokenizer, 2, WorldConfig(mark_prob=1.0), size, erasing=config,
                           region_size=size // latent_codec(pipe).factor)
     batch = batches.batch(np.random.default_rng(0))
-    assert batch["grounded"].any()
+    learned = torch.isin(batch["input_ids"], torch.tensor(model.ids))
+    assert batch["grounded"].any() and not (batch["grounded"] & learned).any()
     torch.manual_seed(0)
-    assert float(model.loss(batch)) != losses[1.0]
+    with_objects = model.loss(batch)
+    torch.manual_seed(0)
+    assert with_objects != model.loss({k: v for k, v in batch.items() if k not in ("regions", "grounded")})
 
 
 def test_negative_prompt_replaces_the_uncond_branch_and_empty_is_the_old_output(saved, kind):
