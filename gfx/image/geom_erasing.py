@@ -68,11 +68,14 @@ class ErasingConfig(ConfigMixin):
         concept: its word in prompts: a placeholder in angle brackets (learned) or a word the tokenizer has (kept).
         grid: (nx, ny) location bins over the image.
         concept_init: the existing word whose embedding starts a placeholder concept.
+        scale: how `GeomErasing` steers away by default: None, the concept's text replaces the empty prompt of
+            guidance (the paper); a number, a guidance term of its own with that scale.
     """
 
     concept: str = "<mark>"
     grid: tuple[int, int] = (4, 4)
     concept_init: str = "mark"
+    scale: float | None = None
 
     @property
     def learns_concept(self) -> bool:
@@ -230,15 +233,17 @@ class GeomErasing:
     Args:
         source: a directory with a learned concept (`gfx train geom-erasing`), or `ErasingEmbeddings`.
         locations: the bins named in the negative prompt (default: all, as the paper's inference).
-        scale: None: the concept's text replaces the empty prompt of guidance (the paper); a number s: the prompt's
-            guidance stays as it is and a term of its own, `-s * (eps(concept) - eps(empty))`, steers away
-            (`gfx.image.denoise`'s guidance terms; one more denoiser branch).
+        scale: a number s: the prompt's guidance stays as it is and a term of its own, `-s * (eps(concept) -
+            eps(empty))`, steers away (`gfx.image.denoise`'s guidance terms; one more denoiser branch); None: the
+            concept's own `ErasingConfig.scale`, which when None too means the concept's text replaces the empty
+            prompt of guidance (the paper).
     """
 
     def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
                  scale: float | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
-        self.locations, self.scale = locations, scale
+        self.locations = locations
+        self.scale = scale if scale is not None else self.embeddings.config.scale
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""

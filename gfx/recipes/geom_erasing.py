@@ -88,6 +88,7 @@ class GeomErasingRecipe(RecipeConfig):
     mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
     object_counts: tuple[float, ...] | None = None  # weights of 1, 2, 3 objects per scene (None: the world's own)
     ground_objects: bool = False  # with grounding, the captions' object phrases too (gfx's pixel-space models)
+    scale: float | None = None  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
     empty_prompt_prob: float = 0.0
     grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
     grounding_pixel_weight: float = 0.0  # ... and its pixel loss
@@ -95,7 +96,7 @@ class GeomErasingRecipe(RecipeConfig):
 
 def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
-    return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init),
+    return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init, config.scale),
                            alpha=config.alpha, train_unet=config.train_unet,
                           grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight)
 

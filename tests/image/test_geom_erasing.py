@@ -3,6 +3,7 @@ and gfx's own): location bins, region weights, token-only fine-tuning, negative 
 the saved embeddings, the recipe and `gfx eval image-controls` plumbing (numbers mean nothing on random weights)."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -220,6 +221,8 @@ def test_a_separate_scale_adds_a_negative_guidance_term_and_keeps_the_empty_prom
     text = learned.negative_prompt()
     assert control.negative(pipe) == "" and control.guidance_terms(pipe) == [(text, -2.0)]
     assert GeomErasing(learned).guidance_terms(pipe) == []
+    own = ErasingEmbeddings(dataclasses.replace(learned.config, scale=2.0), learned.vectors)  # a saved default
+    assert GeomErasing(own).guidance_terms(pipe) == [(text, -2.0)] and GeomErasing(own).negative(pipe) == ""
     steered = text_to_image(pipe, [PROMPT], seed=0, steps=2, controls=[control])
     guidance = 3.0
     cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
