@@ -168,11 +168,13 @@ def save(model: ErasingTraining, directory: Path) -> None:
 
 
 def evaluate(directory: Path, config: GeomErasingRecipe) -> dict:
-    """`gfx eval image-controls` on the test split: the fine-tuned pipeline (data removal) or the base."""
+    """`gfx eval image-controls` on the test split: the base without, and with Geom-Erasing the base (model
+    removal) or the fine-tuned pipeline (data removal)."""
     from gfx.recipes.image_controls import evaluate_image_controls
 
-    model = directory if (directory / "model_index.json").is_file() else config.init_from
-    return evaluate_image_controls("test", config.eval_limit or 0, model=str(model), negative_concept=directory)
+    tuned = (directory / "model_index.json").is_file()
+    return evaluate_image_controls("test", config.eval_limit or 0, model=str(directory if tuned else config.init_from),
+                                   negative_concept=directory, erasing_baseline=config.init_from if tuned else None)
 
 
 def card(name: str, facts: dict) -> Card:
@@ -205,6 +207,10 @@ def erasing_tables(e: dict) -> list[Table]:
     """The Geom-Erasing section of `gfx eval image-controls` as tables: the mark rate, then quality."""
     g = e["geom_erasing"]
     settings = f"{e['seeds']} seeds per prompt, {e['steps']} DDIM steps, guidance {e['guidance']}"
+    if "without_model" in g:
+        settings += f"; without: `{g['without_model']}`, with: the fine-tuned pipeline steering away from its words"
+    if g.get("scale") is not None:
+        settings += f" at a separate negative scale {g['scale']}"
     rate = g["concept_rate"]
     rows = [[f"{rate['without']['rate']:.3f} ± {rate['without']['seed_std']:.3f}",
              f"{rate['with']['rate']:.3f} ± {rate['with']['seed_std']:.3f}",

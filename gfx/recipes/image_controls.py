@@ -12,7 +12,9 @@ Sections (issue 20):
    `gfx eval image` (single objects: shape and colour; two objects: both shapes) with and without, on the same
    prompts and seeds; each may fall by at most `MAX_QUALITY_LOSS`. FID on the world's own features
    (models/world-features, as `gfx eval image-ar`) of the captions' images with and without, against renders of
-   other scenes of the split (unmarked); without that extractor the section says how to train it.
+   other scenes of the split (unmarked); without that extractor the section says how to train it. For data
+   removal (a fine-tuned pipeline) `erasing_baseline` names the original model: "without" is then that model, as
+   the paper compares, and "with" the fine-tuned one with `GeomErasing`.
 2. concept: CoRe against textual inversion (each learned on the same images and steps) in context prompts
    (`CONCEPT_CONTEXTS`: "a <cross> above a blue circle", "three <cross>s", ...): identity, the share of images
    where the detector, told the world's novel shapes, finds the concept's shape; alignment, the share where the
@@ -80,12 +82,13 @@ def erasing_fid(images: dict[str, list], features, rng: np.random.Generator, cou
 
 
 def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int, steps: int, guidance: float,
-                 progress: Callable | None, features=None) -> dict:
-    """The Geom-Erasing section of the report (module docstring); `features`: the FID extractor or None."""
+                 progress: Callable | None, features=None, baseline=None) -> dict:
+    """The Geom-Erasing section of the report (module docstring); `features`: the FID extractor or None;
+    `baseline`: the pipeline sampled without the control (default `pipe`)."""
     from gfx.image.geom_erasing import GeomErasing
 
     control = GeomErasing(concept)
-    without = Evaluator(pipe, seeds, base, steps, guidance, progress, keep_images=True)
+    without = Evaluator(baseline or pipe, seeds, base, steps, guidance, progress, keep_images=True)
     with_erasing = Evaluator(pipe, seeds, base, steps, guidance, progress, controls=lambda: [control],
                              keep_images=True)
     rng = np.random.default_rng(base)
@@ -102,7 +105,8 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
                for name, ev in (("without", without), ("with", with_erasing))}
     change = {k: round(quality["with"][k] - quality["without"][k], 4) for k in ("single_object", "two_objects")}
     return {
-        "concept": str(concept), "negative_prompt": control.negative(pipe), "prompts": len(prompts),
+        "concept": str(concept), "negative_prompt": control.concept_text(pipe), "scale": control.scale,
+        "prompts": len(prompts),
         "concept_rate": {**{k: seed_accuracy(v, "rate") for k, v in rates.items()},
                          "drop": round(-rise, 4), "drop_seed_std": spread, "beyond_spread": bool(-rise > spread)},
         "quality": {**{k: {m: v[m] for m in change} for k, v in quality.items()}, "change": change,
@@ -208,6 +212,7 @@ def chosen_controls(given: dict) -> dict:
 def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress: Callable | None = None, *,
                             model=None, negative_concept: str | Path | None = None, concept: str | Path | None = None,
                             baseline_concept: str | Path | None = None, style_model: str | Path | None = None,
+                            erasing_baseline: str | Path | None = None,
                             seeds: int = 4, steps: int = 25, guidance: float | None = None, features=None) -> dict:
     """The report of the module docstring, JSON-ready.
 
@@ -219,6 +224,8 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
             inversion); style_model: a StyleTokenizer directory. None given: the shipped ones.
         seeds: images per prompt (seeds base, base + 1, ...).
         features: the `WorldFeatureNet` of Geom-Erasing's FID (default: models/world-features, when there).
+        erasing_baseline: the model Geom-Erasing's "without" samples (a data-removal concept's original model);
+            None: `model`.
     """
     import torch
 
@@ -234,8 +241,11 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     if "negative_concept" in controls:
+        baseline = evaluated_pipeline(erasing_baseline)[0] if erasing_baseline is not None else None
         report["geom_erasing"] = geom_erasing(pipe, controls["negative_concept"], base, counts, seeds, steps,
-                                              guidance, progress, world_feature_net(features))
+                                              guidance, progress, world_feature_net(features), baseline)
+        if erasing_baseline is not None:
+            report["geom_erasing"]["without_model"] = str(erasing_baseline)
     concepts = concept_labels([controls[k] for k in ("concept", "baseline_concept") if k in controls])
     if concepts:
         report["concept"] = concept_section(pipe, concepts, base, counts["contexts"], seeds, steps, guidance,
