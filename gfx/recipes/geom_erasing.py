@@ -98,7 +98,7 @@ def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
     return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init, config.scale),
                            alpha=config.alpha, train_unet=config.train_unet,
-                          grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight)
+                           grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight)
 
 
 def build(config: GeomErasingRecipe) -> ErasingTraining:
@@ -137,14 +137,14 @@ def base_loaded(model: ErasingTraining, directory: Path) -> None:
 
 def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, device: str) -> Iterator[Stage]:
     """One stage on fresh marked world batches; validation on 4 batches of another seed."""
-    pipe = model.pipe
+    pipe, size = model.pipe, image_size(model.pipe)[0]
+    counts = {"object_counts": tuple(config.object_counts)} if config.object_counts else {}
+    regions = {"region_size": size // latent_codec(pipe).factor} if config.ground_objects else {}
 
     def batches(seed: int, **kwargs) -> MarkBatches:
-        counts = {"object_counts": tuple(config.object_counts)} if config.object_counts else {}
-        regions = {"region_size": image_size(pipe)[0] // latent_codec(pipe).factor} if config.ground_objects else {}
         return MarkBatches(pipe.tokenizer, config.batch_size, WorldConfig(mark_prob=config.mark_prob, **counts),
-                           image_size(pipe)[0], empty_prompt_prob=config.empty_prompt_prob, seed=seed,
-                           erasing=model.erasing, **regions, **kwargs)
+                           size, empty_prompt_prob=config.empty_prompt_prob, seed=seed, erasing=model.erasing,
+                           **regions, **kwargs)
 
     stage = Stage(None, model, batches(config.seed), list(batches(config.seed + 1, batches_per_epoch=4)(0)),
                   config.schedule())

@@ -88,7 +88,7 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
     from gfx.image.geom_erasing import GeomErasing
 
     control = GeomErasing(concept)
-    without = Evaluator(baseline or pipe, seeds, base, steps, guidance, progress, keep_images=True)
+    without = Evaluator(pipe if baseline is None else baseline, seeds, base, steps, guidance, progress, keep_images=True)
     with_erasing = Evaluator(pipe, seeds, base, steps, guidance, progress, controls=lambda: [control],
                              keep_images=True)
     rng = np.random.default_rng(base)
