@@ -15,7 +15,9 @@ asks each control with a `negative(pipe) -> str` method for text to add to the n
 it (Geom-Erasing's learned concept): the negative prompt replaces the empty prompt of classifier-free guidance.
 A control with `guidance_terms(pipe) -> [(text, weight), ...]` instead adds each text as a term of its own
 (Composable Diffusion): `weight * (eps(text) - eps(uncond))` joins the guided noise, a negative weight steering away
-from the text without touching the prompt's own guidance (one more denoiser branch per term).
+from the text without touching the prompt's own guidance (one more denoiser branch per term). A weight may instead
+be a function of the loop's progress (step / steps, 0 at pure noise), e.g. a negative that acts only in the first
+half of the steps; a term whose weight is 0 at a step costs no denoiser branch there.
 Before any encoding it also calls each control's `prepare(pipe)` (put learned token vectors into the pipeline's
 table: a CoRe concept, style tokens) and passes each prompt through its `rewrite_prompt(text) -> text` (the style
 tokens' placeholders in front).
@@ -23,11 +25,14 @@ tokens' placeholders in front).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from gfx.image.codec import latent_codec
+
+Weight = float | Callable[[float], float]
+"""A guidance term's weight: a number, or a function of the progress (step / steps, 0 at pure noise)."""
 
 DEFAULT_GUIDANCE = 3.0
 """Classifier-free guidance scale of a pipeline whose config names none (a plain StableDiffusionPipeline)."""
@@ -64,7 +69,7 @@ def resolved_guidance(pipe, guidance: float | None = None) -> float:
 
 def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tensor, *, steps: int = 25,
             guidance: float = DEFAULT_GUIDANCE, hooks: Sequence = (), prompts: Sequence[str] | None = None,
-            terms: Sequence[tuple[torch.Tensor, float]] = ()) -> torch.Tensor:
+            terms: Sequence[tuple[torch.Tensor, Weight]] = ()) -> torch.Tensor:
     """Run the scheduler from noise to a clean latent.
 
     Args:
@@ -75,14 +80,14 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
         hooks: controls that steer the loop (see the module docstring).
         prompts: the B prompt texts of `cond`, for hooks that read them (ToMe, T2IS).
         terms: ((1, T, D) states, weight) pairs, each adding `weight * (eps(states) - eps(uncond))` to the guided
-            noise (Composable Diffusion; a negative weight steers away).
+            noise (Composable Diffusion; a negative weight steers away); a callable weight is asked at each step
+            for the progress step / steps.
 
     Returns:
         (B, C, h, w) final latents.
     """
     scheduler = pipe.scheduler
     uncond = uncond.expand(len(cond), -1, -1)
-    extra = [states.expand(len(cond), -1, -1) for states, _ in terms]
     done = []
     try:
         for hook in hooks:
@@ -97,13 +102,16 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
             for hook in hooks:
                 if hasattr(hook, "before_step"):
                     latents, cond = hook.before_step(i, t, latents, cond)
-            # 3. one denoiser call on [uncond; cond; terms], then guidance
+            # 3. one denoiser call on [uncond; cond; the terms active now], then guidance
+            active = [(states, w) for states, weight in terms
+                      if (w := weight(i / len(scheduler.timesteps)) if callable(weight) else weight)]
+            extra = [states.expand(len(cond), -1, -1) for states, _ in active]
             with torch.no_grad():
                 model_in = scheduler.scale_model_input(torch.cat([latents] * (2 + len(extra))), t)
                 noise = pipe.unet(model_in, t, encoder_hidden_states=torch.cat([uncond, cond, *extra])).sample
             noise_uncond, noise_cond, *noise_terms = noise.chunk(2 + len(extra))
             noise = noise_uncond + guidance * (noise_cond - noise_uncond)
-            for (_, weight), noise_term in zip(terms, noise_terms, strict=True):
+            for (_, weight), noise_term in zip(active, noise_terms, strict=True):
                 noise = noise + weight * (noise_term - noise_uncond)
             # 4. the scheduler's step to the next, less noisy latent
             latents = scheduler.step(noise, t, latents).prev_sample

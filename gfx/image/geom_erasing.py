@@ -47,6 +47,7 @@ from torch import nn
 from gfx.config import ConfigMixin
 from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
+from gfx.image.denoise import Weight
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.grounding import grounding_losses
 from gfx.image.token_injection import (
@@ -237,13 +238,18 @@ class GeomErasing:
             eps(empty))`, steers away (`gfx.image.denoise`'s guidance terms; one more denoiser branch); None: the
             concept's own `ErasingConfig.scale`, which when None too means the concept's text replaces the empty
             prompt of guidance (the paper).
+        window: (start, end) fractions of the denoising steps in which the separate term acts (0: pure noise), e.g.
+            (0, 0.5) for the steps that lay out the picture; None: all of them. Needs a scale.
     """
 
     def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
-                 scale: float | None = None):
+                 scale: float | None = None, window: tuple[float, float] | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
         self.locations = locations
         self.scale = scale if scale is not None else self.embeddings.config.scale
+        if window is not None and (self.scale is None or not 0 <= window[0] < window[1] <= 1):
+            raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
+        self.window = window
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""
@@ -259,9 +265,14 @@ class GeomErasing:
         """The negative prompt (the concept's text), or "" when a separate `scale` steers instead."""
         return self.concept_text(pipe) if self.scale is None else ""
 
-    def guidance_terms(self, pipe) -> list[tuple[str, float]]:
-        """[(the concept's text, -scale)] with a separate scale, else none."""
-        return [] if self.scale is None else [(self.concept_text(pipe), -self.scale)]
+    def guidance_terms(self, pipe) -> list[tuple[str, Weight]]:
+        """[(the concept's text, -scale)] with a separate scale (inside the window only), else none."""
+        if self.scale is None:
+            return []
+        if self.window is None:
+            return [(self.concept_text(pipe), -self.scale)]
+        start, end = self.window
+        return [(self.concept_text(pipe), lambda progress: -self.scale if start <= progress < end else 0.0)]
 
 
 class ErasingTraining(nn.Module):

@@ -6,7 +6,9 @@
 Two stages, as VAT's recipe: (1) the tokenizer on fresh world renders (reconstruction MSE + quantizer losses);
 (2) the generator on the codes of the trained tokenizer, conditioned on the world's captions (`empty_prompt_prob` of
 them dropped for classifier-free guidance). The generator's checkpoints are kept per tokenizer step count, so a
-longer tokenizer run trains a fresh generator. `holistic=False` trains the same-budget ablation without holistic
+longer tokenizer run trains a fresh generator. A tokenizer stage of 0 steps is skipped: with `--init-from` a saved
+pipeline's generator trains on (a warm restart of its schedule) and the card keeps the tokenizer's facts from the
+saved card. `holistic=False` trains the same-budget ablation without holistic
 queries: `gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches`.
 """
 
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from gfx.image.hita import HitaPipeline, HitaSettings, HitaTokenizer, HitaTokenizerConfig
 from gfx.recipes.card import Card, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
-from gfx.recipes.shapes_diffusion import world_data
+from gfx.recipes.shapes_diffusion import warm_start_facts, world_data
 
 
 @dataclass
@@ -47,17 +50,27 @@ def build(config: HitaRecipe) -> HitaPipeline:
 def stages(pipe: HitaPipeline, config: HitaRecipe, facts: dict, device: str) -> Iterator[Stage]:
     size = pipe.tokenizer.config.image_size
     train, val = world_data(config.batch_size, size, config.seed, config.empty_prompt_prob)
-    tokenizer = Stage("tokenizer", pipe.tokenizer, train, val, config.schedule())
-    yield tokenizer
-    facts.update(preset=config.preset, holistic=config.holistic, batch_size=config.batch_size, lr=config.lr,
-                 seed=config.seed, parameters=parameter_count(pipe.tokenizer), **run_facts(tokenizer.result))
+    if config.steps:
+        tokenizer = Stage("tokenizer", pipe.tokenizer, train, val, config.schedule())
+        yield tokenizer
+        facts.update(preset=config.preset, holistic=config.holistic, batch_size=config.batch_size, lr=config.lr,
+                     seed=config.seed, parameters=parameter_count(pipe.tokenizer), **run_facts(tokenizer.result))
+    else:
+        facts.update(warm_start_facts(config.init_from))
     if not config.generator_steps:
         return
-    generator = Stage(f"generator-tokenizer{tokenizer.result.step}", pipe, train, val,
+    generator = Stage(f"generator-tokenizer{facts['steps']}", pipe, train, val,
                       config.schedule(steps=config.generator_steps, lr=config.generator_lr))
     yield generator
     facts["generator"] = {"parameters": parameter_count(pipe.generator), "tokens": pipe.tokenizer.config.tokens,
                           **run_facts(generator.result)}
+
+
+def warm_start(pipe: HitaPipeline, directory: Path) -> None:
+    """Load the tokenizer and generator weights of the Hita pipeline saved in `directory` (same presets)."""
+    saved = HitaPipeline.from_pretrained(directory)
+    pipe.tokenizer.load_state_dict(saved.tokenizer.state_dict())
+    pipe.generator.load_state_dict(saved.generator.state_dict())
 
 
 def card(name: str, facts: dict) -> Card:
@@ -89,7 +102,7 @@ RECIPE = Recipe(
     model_name="hita-mini",
     config_class=HitaRecipe,
     build=build,
-    warm_start=None,
+    warm_start=warm_start,
     stages=stages,
     save=lambda pipe, path: pipe.save_pretrained(path),
     load=HitaPipeline.from_pretrained,

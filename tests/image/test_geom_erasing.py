@@ -243,6 +243,31 @@ def test_a_separate_scale_adds_a_negative_guidance_term_and_keeps_the_empty_prom
     assert torch.allclose(latent_codec(pipe).decode(same), plain, atol=1e-5)  # a term equal to uncond adds nothing
 
 
+def test_a_window_applies_the_negative_term_only_in_its_steps(saved, kind):
+    pipe = fresh(saved, kind)
+    learned = fine_tune(pipe, tiny_config(kind))
+    text = learned.negative_prompt()
+    cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
+    latents = initial_latents(pipe, 1, *image_size(pipe), seed=0)
+    scheduler = pipe.scheduler
+    scheduler.set_timesteps(4)
+    expected = latents * scheduler.init_noise_sigma
+    with torch.no_grad():  # the term acts in steps 0 and 1 of 4 (progress 0, 0.25), not at 0.5 and 0.75
+        for i, t in enumerate(scheduler.timesteps):
+            eps_u, eps_c, eps_k = (pipe.unet(scheduler.scale_model_input(expected, t), t, encoder_hidden_states=s).sample
+                                   for s in (uncond, cond, concept))
+            noise = eps_u + 3.0 * (eps_c - eps_u) - (2.0 * (eps_k - eps_u) if i < 2 else 0)
+            expected = scheduler.step(noise, t, expected).prev_sample
+    windowed = text_to_image(pipe, [PROMPT], seed=0, steps=4, guidance=3.0,
+                             controls=[GeomErasing(learned, scale=2.0, window=(0.0, 0.5))])
+    assert torch.allclose(windowed, latent_codec(pipe).decode(expected), atol=1e-4)
+    always = text_to_image(pipe, [PROMPT], seed=0, steps=4, guidance=3.0, controls=[GeomErasing(learned, scale=2.0)])
+    assert not torch.allclose(windowed, always, atol=1e-4)
+    for bad in (dict(window=(0.0, 0.5)), dict(scale=2.0, window=(0.6, 0.2)), dict(scale=2.0, window=(0.0, 1.5))):
+        with pytest.raises(ValueError, match="needs a scale"):
+            GeomErasing(learned, **bad)
+
+
 def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
     pipe = fresh(saved, kind)
     learned = fine_tune(pipe, tiny_config(kind))
