@@ -291,14 +291,16 @@ class ErasingTraining(nn.Module):
         grounding_weight, pixel_weight: TokenCompose's token and pixel losses on the learned tokens of a caption,
             whose region is the concept's box (`gfx.image.grounding`), and on the object phrases of batches with
             "regions" and "grounded" (`gfx.recipes.shapes_diffusion.WorldBatches`); 0: off.
+        object_weight: the object phrases' share of those losses, against 1 for the learned tokens.
     """
 
     def __init__(self, pipe, config: ErasingConfig | None = None, alpha: float = 0.1, train_unet: bool = False,
-                 start: ErasingEmbeddings | None = None, grounding_weight: float = 0.0, pixel_weight: float = 0.0):
+                 start: ErasingEmbeddings | None = None, grounding_weight: float = 0.0, pixel_weight: float = 0.0,
+                 object_weight: float = 1.0):
         super().__init__()
         start = start or ErasingEmbeddings.initial(pipe, config or ErasingConfig())
         self.erasing, self.alpha, self.train_unet, self.pipe = start.config, alpha, train_unet, pipe
-        self.grounding_weight, self.pixel_weight = grounding_weight, pixel_weight
+        self.grounding_weight, self.pixel_weight, self.object_weight = grounding_weight, pixel_weight, object_weight
         self.names = list(start.vectors)
         self.ids = start.install(pipe)
         self.vectors = nn.Parameter(torch.stack([v.float() for v in start.vectors.values()]))  # (N, D)
@@ -329,7 +331,7 @@ class ErasingTraining(nn.Module):
             objects = batch["regions"]  # (B, T, s, s)
             box = region_mask(batch["boxes"], objects.shape[-2:])[:, None].float()  # (B, 1, s, s)
             regions = torch.where(learned[:, :, None, None], box, objects)
-            grounded = learned | batch["grounded"]
+            grounded = torch.where(learned, 1.0, self.object_weight * batch["grounded"].float())
         token, pixel = grounding_losses(store, regions, grounded)
         return loss + self.grounding_weight * token + self.pixel_weight * pixel
 

@@ -72,14 +72,15 @@ def grounding_losses(store: AttentionStore, regions: torch.Tensor, grounded: tor
     Args:
         regions: (B, T, s, s) coverage of each token's region at the largest attention grid; a cell belongs to the
             region at a coarser grid when any of it is covered.
-        grounded: (B, T) bool, the tokens that have a region.
+        grounded: (B, T) bool, the tokens that have a region; or float, each such token's weight (the average
+            stays over the tokens with a weight, so a weight below 1 lowers that token's share).
         min_queries: layers with fewer queries (coarser than 8x8 by default) are left out.
 
     Returns:
         (token loss, pixel loss), scalars averaged over layers and grounded tokens (0 when no token is grounded).
     """
     weights = grounded.float()
-    count = weights.sum().clamp_min(1)
+    count = (weights > 0).sum().clamp_min(1)
     token, pixel = [], []
     for queries, layers in store.layers.items():
         if queries < min_queries:

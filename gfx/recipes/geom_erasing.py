@@ -88,6 +88,7 @@ class GeomErasingRecipe(RecipeConfig):
     mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
     object_counts: tuple[float, ...] | None = None  # weights of 1, 2, 3 objects per scene (None: the world's own)
     ground_objects: bool = False  # with grounding, the captions' object phrases too (gfx's pixel-space models)
+    object_weight: float = 1.0  # ... at this weight in the grounding losses, against 1 for the learned tokens
     scale: float | None = None  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
     empty_prompt_prob: float = 0.0
     grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
@@ -98,7 +99,8 @@ def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
     return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init, config.scale),
                            alpha=config.alpha, train_unet=config.train_unet,
-                           grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight)
+                           grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight,
+                           object_weight=config.object_weight)
 
 
 def build(config: GeomErasingRecipe) -> ErasingTraining:
@@ -155,7 +157,7 @@ def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, devic
                  mark_prob=config.mark_prob, object_counts=config.object_counts, batch_size=config.batch_size,
                  lr=config.lr, seed=config.seed, grounding_weight=config.grounding_weight,
                  grounding_pixel_weight=config.grounding_pixel_weight, ground_objects=config.ground_objects,
-                 **run_facts(stage.result))
+                 object_weight=config.object_weight, **run_facts(stage.result))
 
 
 def save(model: ErasingTraining, directory: Path) -> None:

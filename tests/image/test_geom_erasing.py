@@ -161,7 +161,11 @@ def test_object_grounding_reads_the_captions_phrases_before_the_marks_words(save
     torch.manual_seed(0)
     with_objects = model.loss(batch)
     torch.manual_seed(0)
-    assert with_objects != model.loss({k: v for k, v in batch.items() if k not in ("regions", "grounded")})
+    without = model.loss({k: v for k, v in batch.items() if k not in ("regions", "grounded")})
+    assert with_objects != without
+    model.object_weight = 0.0  # objects weighed out: the mark's words alone, as without the phrases' regions
+    torch.manual_seed(0)
+    assert torch.isclose(model.loss(batch), without)
 
 
 def test_negative_prompt_replaces_the_uncond_branch_and_empty_is_the_old_output(saved, kind):

@@ -73,3 +73,16 @@ def test_token_loss_is_zero_inside_and_pixel_loss_asks_the_region_to_read_its_to
     assert losses(coarse, min_queries=4)[0] == torch.tensor(0.75 ** 2)
     with pytest.raises(ValueError, match="no cross-attention layer"):
         losses(coarse)
+
+
+def test_a_token_weight_scales_its_share_of_the_average():
+    regions = torch.zeros(1, 3, 4, 4)
+    regions[0, 1, :2, :2] = 1.0
+    regions[0, 2, 2:, 2:] = 1.0
+    store = AttentionStore()
+    store.record("layer", torch.full((1, 1, 16, 3), 1 / 3))  # token 1 and 2: a quarter of each inside
+    both = grounding_losses(store, regions, torch.tensor([[False, True, True]]), min_queries=16)
+    same = grounding_losses(store, regions, torch.tensor([[0.0, 1.0, 1.0]]), min_queries=16)
+    half = grounding_losses(store, regions, torch.tensor([[0.0, 1.0, 0.5]]), min_queries=16)
+    assert torch.equal(both[0], same[0]) and torch.equal(both[1], same[1])
+    assert torch.isclose(half[0], 0.75 * both[0]) and torch.isclose(half[1], 0.75 * both[1])  # (1 + 0.5) / 2
