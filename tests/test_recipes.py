@@ -411,20 +411,23 @@ def test_image_ar_recipes_run_their_tiny_preset_and_ship_a_loadable_model(name, 
         assert facts["generator"]["steps"] == 2
 
 
-def test_hita_generator_trains_on_from_a_saved_pipeline_with_the_tokenizer_kept(tmp_path):
+def test_hita_generator_restarts_from_a_saved_pipeline_with_the_tokenizer_kept(tmp_path):
     from gfx.image.hita import HitaPipeline
 
     recipe, tiny = get_recipe("hita"), get_recipe("hita").config_class.from_name("tiny")
     first = train_recipe(recipe, tmp_path / "first", config=tiny, device="cpu")
     saved = HitaPipeline.from_pretrained(tmp_path / "first")
     facts = train_recipe(recipe, tmp_path / "more", config=tiny.replace(
-        steps=0, generator_steps=3, init_from=str(tmp_path / "first"), history_note="three more steps"), device="cpu")
+        steps=0, generator_steps=0, generator_restart_steps=3, init_from=str(tmp_path / "first"),
+        history_note="three more steps"), device="cpu")
     more = HitaPipeline.from_pretrained(tmp_path / "more")
     assert all(torch.equal(a, b) for a, b in zip(saved.tokenizer.state_dict().values(),
                                                  more.tokenizer.state_dict().values(), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(saved.generator.state_dict().values(),
                                                      more.generator.state_dict().values(), strict=True))
-    assert facts["steps"] == first["steps"] == 2 and facts["generator"]["steps"] == 3  # the tokenizer's facts kept
-    assert "three more steps" in (tmp_path / "more" / "README.md").read_text()
+    assert facts["steps"] == first["steps"] == 2 and facts["generator"] == first["generator"]  # the saved card's
+    assert facts["generator_restart"]["steps"] == 3
+    card = (tmp_path / "more" / "README.md").read_text()
+    assert "three more steps" in card and "generator, warm restart: 3 more steps" in card
     with pytest.raises(ValueError, match="needs a warm start"):
         train_recipe(recipe, tmp_path / "none", config=tiny.replace(steps=0), device="cpu")

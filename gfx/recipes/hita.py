@@ -6,8 +6,9 @@
 Two stages, as VAT's recipe: (1) the tokenizer on fresh world renders (reconstruction MSE + quantizer losses);
 (2) the generator on the codes of the trained tokenizer, conditioned on the world's captions (`empty_prompt_prob` of
 them dropped for classifier-free guidance). The generator's checkpoints are kept per tokenizer step count, so a
-longer tokenizer run trains a fresh generator. A tokenizer stage of 0 steps is skipped: with `--init-from` a saved
-pipeline's generator trains on (a warm restart of its schedule) and the card keeps the tokenizer's facts from the
+longer tokenizer run trains a fresh generator; `generator_restart_steps` train it on in a third stage, a warm
+restart of its cosine schedule at `generator_restart_lr`. A stage of 0 steps is skipped: with `--init-from`, a saved
+pipeline trains on from the first stage that has steps, and the card keeps the facts of the skipped stages from the
 saved card. `holistic=False` trains the same-budget ablation without holistic
 queries: `gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches`.
 """
@@ -19,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gfx.image.hita import HitaPipeline, HitaSettings, HitaTokenizer, HitaTokenizerConfig
-from gfx.recipes.card import Card, run_lines
+from gfx.recipes.card import Card, minutes, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
 from gfx.recipes.shapes_diffusion import warm_start_facts, world_data
 
 
 @dataclass
 class HitaRecipe(RecipeConfig):
-    """The hita schedule: `steps` of the tokenizer, then `generator_steps` of the generator."""
+    """The hita schedule: `steps` of the tokenizer, then `generator_steps` of the generator and
+    `generator_restart_steps` more."""
 
-    PRESETS = {"tiny": dict(preset="tiny", steps=2, generator_steps=2, batch_size=2)}
+    PRESETS = {"tiny": dict(preset="tiny", steps=2, generator_steps=2, generator_restart_steps=0, batch_size=2)}
 
     steps: int = 3500  # tokenizer (with generator_steps: about 50 + 50 min on one CPU thread)
     batch_size: int = 32
@@ -39,6 +41,8 @@ class HitaRecipe(RecipeConfig):
     holistic: bool = True  # False: the same-budget ablation without holistic queries
     generator_steps: int = 5000
     generator_lr: float = 1e-3
+    generator_restart_steps: int = 6000  # the generator's warm restart (about 85 min on one CPU thread)
+    generator_restart_lr: float = 5e-4
     empty_prompt_prob: float = 0.1
 
 
@@ -57,13 +61,16 @@ def stages(pipe: HitaPipeline, config: HitaRecipe, facts: dict, device: str) -> 
                      seed=config.seed, parameters=parameter_count(pipe.tokenizer), **run_facts(tokenizer.result))
     else:
         facts.update(warm_start_facts(config.init_from))
-    if not config.generator_steps:
-        return
-    generator = Stage(f"generator-tokenizer{facts['steps']}", pipe, train, val,
-                      config.schedule(steps=config.generator_steps, lr=config.generator_lr))
-    yield generator
-    facts["generator"] = {"parameters": parameter_count(pipe.generator), "tokens": pipe.tokenizer.config.tokens,
-                          **run_facts(generator.result)}
+    name = f"generator-tokenizer{facts['steps']}"
+    for key, steps, lr in (("generator", config.generator_steps, config.generator_lr),
+                           ("generator_restart", config.generator_restart_steps, config.generator_restart_lr)):
+        if not steps:
+            continue
+        stage = Stage(name if key == "generator" else f"{name}-restart", pipe, train, val,
+                      config.schedule(steps=steps, lr=lr))
+        yield stage
+        facts[key] = {"parameters": parameter_count(pipe.generator), "tokens": pipe.tokenizer.config.tokens, "lr": lr,
+                      **run_facts(stage.result)}
 
 
 def warm_start(pipe: HitaPipeline, directory: Path) -> None:
@@ -79,6 +86,9 @@ def card(name: str, facts: dict) -> Card:
     if g:
         run += [f"generator: {g['parameters']:,} parameters, {g['steps']} steps, {g['tokens']} tokens per image, "
                 f"final train loss {g['train_loss']}, validation loss {g['val_loss']} (CE holistic + CE patch)"]
+    if r := facts.get("generator_restart"):
+        run += [f"generator, warm restart: {r['steps']} more steps at peak lr {r['lr']} in "
+                f"{minutes(r['train_wall_time_s'])}, final train loss {r['train_loss']}, validation loss {r['val_loss']}"]
     return Card(
         title=name,
         summary="Hita on the procedural 2D world: a holistic-to-local tokenizer (learnable holistic queries before "
