@@ -9,8 +9,8 @@ them dropped for classifier-free guidance). The generator's checkpoints are kept
 longer tokenizer run trains a fresh generator; `generator_restart_steps` train it on in a third stage, a warm
 restart of its cosine schedule at `generator_restart_lr`. A stage of 0 steps is skipped: with `--init-from`, a saved
 pipeline trains on from the first stage that has steps, and the card keeps the facts of the skipped stages from the
-saved card. `holistic=False` trains the same-budget ablation without holistic
-queries: `gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches`.
+saved card. `holistic=False` trains the same-budget ablation without holistic queries:
+`gfx train hita --config scripts/train/hita-no-holistic.json --out models/hita-mini-patches`.
 """
 
 from __future__ import annotations
