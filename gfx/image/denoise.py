@@ -103,8 +103,8 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
                 if hasattr(hook, "before_step"):
                     latents, cond = hook.before_step(i, t, latents, cond)
             # 3. one denoiser call on [uncond; cond; the terms active now], then guidance
-            active = [(states, w) for states, weight in terms
-                      if (w := weight(i / len(scheduler.timesteps)) if callable(weight) else weight)]
+            weights = [w(i / len(scheduler.timesteps)) if callable(w) else w for _, w in terms]
+            active = [(states, w) for (states, _), w in zip(terms, weights, strict=True) if w]
             extra = [states.expand(len(cond), -1, -1) for states, _ in active]
             with torch.no_grad():
                 model_in = scheduler.scale_model_input(torch.cat([latents] * (2 + len(extra))), t)

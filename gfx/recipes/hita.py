@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gfx.checkpoint import load_weights
 from gfx.image.hita import HitaPipeline, HitaSettings, HitaTokenizer, HitaTokenizerConfig
 from gfx.recipes.card import Card, minutes, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
@@ -61,13 +62,13 @@ def stages(pipe: HitaPipeline, config: HitaRecipe, facts: dict, device: str) -> 
                      seed=config.seed, parameters=parameter_count(pipe.tokenizer), **run_facts(tokenizer.result))
     else:
         facts.update(warm_start_facts(config.init_from))
-    name = f"generator-tokenizer{facts['steps']}"
-    for key, steps, lr in (("generator", config.generator_steps, config.generator_lr),
-                           ("generator_restart", config.generator_restart_steps, config.generator_restart_lr)):
+    folder = f"generator-tokenizer{facts['steps']}"
+    for key, name, steps, lr in (
+            ("generator", folder, config.generator_steps, config.generator_lr),
+            ("generator_restart", f"{folder}-restart", config.generator_restart_steps, config.generator_restart_lr)):
         if not steps:
             continue
-        stage = Stage(name if key == "generator" else f"{name}-restart", pipe, train, val,
-                      config.schedule(steps=steps, lr=lr))
+        stage = Stage(name, pipe, train, val, config.schedule(steps=steps, lr=lr))
         yield stage
         facts[key] = {"parameters": parameter_count(pipe.generator), "tokens": pipe.tokenizer.config.tokens, "lr": lr,
                       **run_facts(stage.result)}
@@ -75,9 +76,8 @@ def stages(pipe: HitaPipeline, config: HitaRecipe, facts: dict, device: str) -> 
 
 def warm_start(pipe: HitaPipeline, directory: Path) -> None:
     """Load the tokenizer and generator weights of the Hita pipeline saved in `directory` (same presets)."""
-    saved = HitaPipeline.from_pretrained(directory)
-    pipe.tokenizer.load_state_dict(saved.tokenizer.state_dict())
-    pipe.generator.load_state_dict(saved.generator.state_dict())
+    load_weights(pipe.tokenizer, directory)
+    load_weights(pipe.generator, directory)
 
 
 def card(name: str, facts: dict) -> Card:
