@@ -202,7 +202,8 @@ def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():
     import torch
 
     from gfx.data.shapes2d.world import PALETTES
-    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, WorldBatches, build
+    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, build
+    from gfx.recipes.world_batches import WorldBatches
 
     pipe = build(ShapesDiffusionRecipe(preset="tiny"))
     batch = WorldBatches(pipe.tokenizer, 4).batch(np.random.default_rng(0))
@@ -235,7 +236,8 @@ def test_shapes_diffusion_grounding_loss_reaches_the_text_encoder():
     import numpy as np
     import torch
 
-    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, WorldBatches, build
+    from gfx.recipes.shapes_diffusion import DenoiserTraining, ShapesDiffusionRecipe, build
+    from gfx.recipes.world_batches import WorldBatches
 
     pipe = build(ShapesDiffusionRecipe(preset="tiny"))
     batch = WorldBatches(pipe.tokenizer, 4, empty_prompt_prob=0.0, region_size=16).batch(np.random.default_rng(0))

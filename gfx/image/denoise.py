@@ -17,7 +17,9 @@ A control with `guidance_terms(pipe) -> [(text, weight), ...]` instead adds each
 (Composable Diffusion): `weight * (eps(text) - eps(uncond))` joins the guided noise, a negative weight steering away
 from the text without touching the prompt's own guidance (one more denoiser branch per term). A weight may instead
 be a function of the loop's progress (step / steps, 0 at pure noise), e.g. a negative that acts only in the first
-half of the steps; a term whose weight is 0 at a step costs no denoiser branch there.
+half of the steps; a term whose weight is 0 at a step costs no denoiser branch there. A weight (or what its function
+returns) may also be a map over the image, (1 or B, 1, gh, gw), resized to the latent by nearest neighbour: the term
+acts where the map is non-zero, e.g. only in the corners where a watermark goes.
 Before any encoding it also calls each control's `prepare(pipe)` (put learned token vectors into the pipeline's
 table: a CoRe concept, style tokens) and passes each prompt through its `rewrite_prompt(text) -> text` (the style
 tokens' placeholders in front).
@@ -28,11 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from gfx.image.codec import latent_codec
 
-Weight = float | Callable[[float], float]
-"""A guidance term's weight: a number, or a function of the progress (step / steps, 0 at pure noise)."""
+Weight = float | torch.Tensor | Callable[[float], float | torch.Tensor]
+"""A guidance term's weight: a number or a (1 or B, 1, gh, gw) map over the image, or a function of the progress
+(step / steps, 0 at pure noise) returning one."""
 
 DEFAULT_GUIDANCE = 3.0
 """Classifier-free guidance scale of a pipeline whose config names none (a plain StableDiffusionPipeline)."""
@@ -81,7 +85,7 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
         prompts: the B prompt texts of `cond`, for hooks that read them (ToMe, T2IS).
         terms: ((1, T, D) states, weight) pairs, each adding `weight * (eps(states) - eps(uncond))` to the guided
             noise (Composable Diffusion; a negative weight steers away); a callable weight is asked at each step
-            for the progress step / steps.
+            for the progress step / steps; a map weight (1 or B, 1, gh, gw) is resized to the latent (nearest).
 
     Returns:
         (B, C, h, w) final latents.
@@ -104,7 +108,8 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
                     latents, cond = hook.before_step(i, t, latents, cond)
             # 3. one denoiser call on [uncond; cond; the terms active now], then guidance
             weights = [w(i / len(scheduler.timesteps)) if callable(w) else w for _, w in terms]
-            active = [(states, w) for (states, _), w in zip(terms, weights, strict=True) if w]
+            active = [(states, latent_weight(w, latents)) for (states, _), w in zip(terms, weights, strict=True)
+                      if (w.any() if torch.is_tensor(w) else w)]
             extra = [states.expand(len(cond), -1, -1) for states, _ in active]
             with torch.no_grad():
                 model_in = scheduler.scale_model_input(torch.cat([latents] * (2 + len(extra))), t)
@@ -120,6 +125,16 @@ def denoise(pipe, cond: torch.Tensor, uncond: torch.Tensor, latents: torch.Tenso
             if hasattr(hook, "teardown"):
                 hook.teardown(pipe)
     return latents
+
+
+def latent_weight(weight: float | torch.Tensor, latents: torch.Tensor) -> float | torch.Tensor:
+    """A number as it is; a (1 or B, 1, gh, gw) map resized by nearest neighbour to `latents`' (h, w)."""
+    if not torch.is_tensor(weight):
+        return weight
+    if weight.ndim != 4 or weight.shape[1] != 1:
+        raise ValueError(f"a map weight is (1 or B, 1, gh, gw), got {tuple(weight.shape)}")
+    weight = weight.to(latents.device, latents.dtype)
+    return F.interpolate(weight, size=latents.shape[-2:], mode="nearest-exact")
 
 
 def image_size(pipe) -> tuple[int, int]:

@@ -113,6 +113,17 @@ def box_tokens(box: Sequence[float], grid: tuple[int, int]) -> list[str]:
     return [f"<l{r * nx + c}>" for r in span(y0, y1, ny) for c in span(x0, x1, nx)]
 
 
+def bin_map(bins: Sequence[int], grid: tuple[int, int]) -> torch.Tensor:
+    """(1, 1, ny, nx) float: 1 on the bins `bins` (row-major indices, as `location_tokens`), 0 elsewhere."""
+    nx, ny = grid
+    flat = torch.zeros(nx * ny)
+    bins = list(bins)
+    if not bins or min(bins) < 0 or max(bins) >= nx * ny:
+        raise ValueError(f"bins {bins} must be a non-empty subset of 0..{nx * ny - 1} (the {nx}x{ny} grid's bins)")
+    flat[bins] = 1.0
+    return flat.view(1, 1, ny, nx)
+
+
 def augment_caption(caption: str, concept: str, locations: Sequence[str], tokenizer=None) -> str:
     """`caption + " " + concept + " " + locations`. With a tokenizer, the caption's last words are dropped until the
     text fits its `model_max_length`, so truncation never cuts the appended tokens."""
@@ -240,16 +251,22 @@ class GeomErasing:
             prompt of guidance (the paper).
         window: (start, end) fractions of the denoising steps in which the separate term acts (0: pure noise), e.g.
             (0, 0.5) for the steps that lay out the picture; None: all of them. Needs a scale.
+        region: the bins (row-major indices of the concept's grid) in which the separate term acts, e.g. the four
+            corners where a watermark goes; None: the whole image. Needs a scale.
     """
 
     def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
-                 scale: float | None = None, window: tuple[float, float] | None = None):
+                 scale: float | None = None, window: tuple[float, float] | None = None,
+                 region: Sequence[int] | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
         self.locations = locations
         self.scale = scale if scale is not None else self.embeddings.config.scale
         if window is not None and (self.scale is None or not 0 <= window[0] < window[1] <= 1):
             raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
+        if region is not None and self.scale is None:
+            raise ValueError(f"region {list(region)} needs a scale (a guidance term of its own to confine)")
         self.window = window
+        self.region = None if region is None else bin_map(region, self.embeddings.config.grid)
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""
@@ -266,13 +283,15 @@ class GeomErasing:
         return self.concept_text(pipe) if self.scale is None else ""
 
     def guidance_terms(self, pipe) -> list[tuple[str, Weight]]:
-        """[(the concept's text, -scale)] with a separate scale (inside the window only), else none."""
+        """[(the concept's text, -scale)] with a separate scale (inside the window only; a (1, 1, ny, nx) map on
+        the region's bins), else none."""
         if self.scale is None:
             return []
+        weight = -self.scale if self.region is None else -self.scale * self.region
         if self.window is None:
-            return [(self.concept_text(pipe), -self.scale)]
+            return [(self.concept_text(pipe), weight)]
         start, end = self.window
-        return [(self.concept_text(pipe), lambda progress: -self.scale if start <= progress < end else 0.0)]
+        return [(self.concept_text(pipe), lambda progress: weight if start <= progress < end else 0.0)]
 
 
 class ErasingTraining(nn.Module):
@@ -290,7 +309,7 @@ class ErasingTraining(nn.Module):
         start: starting vectors (default `ErasingEmbeddings.initial`).
         grounding_weight, pixel_weight: TokenCompose's token and pixel losses on the learned tokens of a caption,
             whose region is the concept's box (`gfx.image.grounding`), and on the object phrases of batches with
-            "regions" and "grounded" (`gfx.recipes.shapes_diffusion.WorldBatches`); 0: off.
+            "regions" and "grounded" (`gfx.recipes.world_batches.WorldBatches`); 0: off.
         object_weight: the object phrases' share of those losses, against 1 for the learned tokens.
     """
 

@@ -39,7 +39,7 @@ from gfx.image.denoise import image_size
 from gfx.image.pipeline import load_pipeline
 from gfx.recipes.card import Card, Table, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, run_facts
-from gfx.recipes.shapes_diffusion import WorldBatches
+from gfx.recipes.world_batches import WorldBatches
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 from gfx.checkpoint import load_weights
 from gfx.image.hita import HitaPipeline, HitaSettings, HitaTokenizer, HitaTokenizerConfig
 from gfx.recipes.card import Card, minutes, run_lines
-from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
-from gfx.recipes.shapes_diffusion import warm_start_facts, world_data
+from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts, warm_start_facts
+from gfx.recipes.world_batches import world_data
 
 
 @dataclass

@@ -14,6 +14,7 @@ so running a recipe again continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import platform
@@ -226,6 +227,16 @@ def run_facts(result: TrainResult) -> dict:
     }
 
 
+def warm_start_facts(init_from: str | None) -> dict:
+    """The run facts of the card of the pipeline `init_from` (its evaluations left out)."""
+    if init_from is None:
+        raise ValueError("steps 0 skips the first stage, which needs a warm start: pass --init-from DIR")
+    path = Path(init_from) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a first stage of 0 steps keeps the warm start's card facts")
+    return {k: v for k, v in json.loads(path.read_text()).items() if k not in ("eval", "ablation")}
+
+
 def machine_facts(device: str | torch.device) -> dict:
     """{"device", "machine"}: where the run trained, e.g. "cpu", "x86_64, 1 torch threads"."""
     return {"device": str(device), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads"}
@@ -238,8 +249,6 @@ def parameter_count(model: nn.Module) -> int:
 
 def rewrite_card(recipe: Recipe, out_dir: str | Path) -> None:
     """Write a model directory's README.md again from its `metrics.json` and `train.json`, without training."""
-    import json
-
     out_dir = Path(out_dir)
     facts = json.loads((out_dir / "metrics.json").read_text())
     _write_card(recipe, out_dir, facts, recipe.config_class.from_json(out_dir / TRAIN_CONFIG_NAME))

@@ -16,7 +16,7 @@ from gfx.data.shapes2d.world import WorldConfig
 from gfx.image.world_features import WorldFeatureNet, WorldFeaturesConfig, scene_labels
 from gfx.recipes.card import Card, Table, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
-from gfx.recipes.shapes_diffusion import WorldBatches
+from gfx.recipes.world_batches import WorldBatches
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gfx.image.xar import XAR, XARConfig, XARPipeline, XARSettings
 from gfx.recipes.card import Card, run_lines
 from gfx.recipes.run import Recipe, RecipeConfig, Stage, parameter_count, run_facts
-from gfx.recipes.shapes_diffusion import world_data
+from gfx.recipes.world_batches import world_data
 
 
 @dataclass

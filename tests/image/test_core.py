@@ -147,7 +147,7 @@ def test_stage_two_tunes_the_unet_ships_it_with_the_word_and_swaps_it_in_only_wh
 
 def test_stage_two_prior_preservation_adds_the_world_scenes_loss(saved):
     from gfx.recipes.concept import ConceptBatches
-    from gfx.recipes.shapes_diffusion import WorldBatches
+    from gfx.recipes.world_batches import WorldBatches
 
     pipe = fresh(saved, "shapes")
     model = ConceptTraining(pipe, ConceptConfig("<cross>"))

@@ -21,6 +21,7 @@ from gfx.image.geom_erasing import (
     ErasingTraining,
     GeomErasing,
     augment_caption,
+    bin_map,
     box_tokens,
     location_tokens,
     region_mask,
@@ -270,6 +271,30 @@ def test_a_window_applies_the_negative_term_only_in_its_steps(saved, kind):
     for bad in (dict(window=(0.0, 0.5)), dict(scale=2.0, window=(0.6, 0.2)), dict(scale=2.0, window=(0.0, 1.5))):
         with pytest.raises(ValueError, match="needs a scale"):
             GeomErasing(learned, **bad)
+
+
+def test_a_region_confines_the_negative_term_to_its_bins(saved, kind):
+    pipe = fresh(saved, kind)
+    learned = fine_tune(pipe, tiny_config(kind))
+    grid = learned.config.grid
+    corner = [0] if kind == "sd" else [0, 3, 12, 15]
+    control = GeomErasing(learned, scale=2.0, region=corner)
+    [(text, weight)] = control.guidance_terms(pipe)
+    assert torch.equal(weight, -2.0 * bin_map(corner, grid)) and weight.shape == (1, 1, grid[1], grid[0])
+    cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
+    latents = initial_latents(pipe, 1, *image_size(pipe), seed=0)
+    with torch.no_grad():
+        plain, confined, everywhere, full_map = (
+            denoise(pipe, cond, uncond, latents, steps=1, guidance=3.0, terms=terms)
+            for terms in ((), [(concept, weight)], [(concept, -2.0)], [(concept, -2.0 * torch.ones(1, 1, 2, 2))]))
+    inside = torch.nn.functional.interpolate(bin_map(corner, grid), size=latents.shape[-2:]).bool().expand_as(plain)
+    # one step of a pointwise scheduler: the term moves the latent inside the bins only, as much as everywhere there
+    assert torch.equal(confined[~inside], plain[~inside]) and not torch.allclose(confined[inside], plain[inside])
+    assert torch.allclose(confined[inside], everywhere[inside]) and torch.allclose(full_map, everywhere)
+    with pytest.raises(ValueError, match="needs a scale"):
+        GeomErasing(learned, region=corner)
+    with pytest.raises(ValueError, match="non-empty subset"):
+        GeomErasing(learned, scale=2.0, region=[grid[0] * grid[1]])
 
 
 def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
