@@ -204,10 +204,16 @@ class Concept:
 
     Args:
         source: a directory written by `LearnedConcept.save` (`gfx image learn-concept`), or a `LearnedConcept`.
+        window: (start, end) fractions of the denoising steps (0: pure noise) in which a stage-2 concept's
+            fine-tuned UNet replaces the pipeline's; the pipeline's own UNet runs the other steps (e.g. (0.3, 1): the
+            base lays out the picture, the fine-tuned UNet draws the concept into it). None: every step.
     """
 
-    def __init__(self, source: str | Path | LearnedConcept):
+    def __init__(self, source: str | Path | LearnedConcept, window: tuple[float, float] | None = None):
         self.concept = source if isinstance(source, LearnedConcept) else LearnedConcept.load(source)
+        if window is not None and not 0 <= window[0] < window[1] <= 1:
+            raise ValueError(f"window {window} needs 0 <= start < end <= 1 (fractions of the steps)")
+        self.window = window
 
     @property
     def token(self) -> str:
@@ -217,16 +223,31 @@ class Concept:
         self.concept.install(pipe)
 
     def setup(self, pipe, prompts=None) -> None:
-        """With a stage-2 concept, the fine-tuned weights replace the UNet's until `teardown`."""
-        self._original = None
-        if self.concept.unet is not None:
-            unet = pipe.unet
-            self._original = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-            tuned = self.concept.unet
-            if tuned.keys() != self._original.keys() or any(tuned[k].shape != v.shape for k, v in self._original.items()):
-                raise ValueError(f"the concept {self.token} was fine-tuned on another model's UNet; use it with the "
-                                 "pipeline it was learned on")
-            unet.load_state_dict({k: v.to(self._original[k].dtype) for k, v in tuned.items()})
+        """With a stage-2 concept, the fine-tuned weights replace the UNet's (in the window's steps) until
+        `teardown`."""
+        self._original, self._pipe, self._tuned_in = None, pipe, False
+        if self.concept.unet is None:
+            return
+        unet = pipe.unet
+        self._original = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+        tuned = self.concept.unet
+        if tuned.keys() != self._original.keys() or any(tuned[k].shape != v.shape for k, v in self._original.items()):
+            raise ValueError(f"the concept {self.token} was fine-tuned on another model's UNet; use it with the "
+                             "pipeline it was learned on")
+        if self.window is None:
+            self._use_tuned(True)
+
+    def before_step(self, step, t, latents, cond):
+        if self._original is not None and self.window is not None:
+            start, end = self.window
+            self._use_tuned(start <= step / len(self._pipe.scheduler.timesteps) < end)
+        return latents, cond
+
+    def _use_tuned(self, tuned: bool) -> None:
+        if tuned != self._tuned_in:
+            weights = self.concept.unet if tuned else self._original
+            self._pipe.unet.load_state_dict({k: v.to(self._original[k].dtype) for k, v in weights.items()})
+            self._tuned_in = tuned
 
     def teardown(self, pipe) -> None:
         if getattr(self, "_original", None) is not None:

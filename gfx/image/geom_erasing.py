@@ -71,12 +71,16 @@ class ErasingConfig(ConfigMixin):
         concept_init: the existing word whose embedding starts a placeholder concept.
         scale: how `GeomErasing` steers away by default: None, the concept's text replaces the empty prompt of
             guidance (the paper); a number, a guidance term of its own with that scale.
+        window, region: `GeomErasing`'s defaults for where in the loop and where in the image that term acts (None:
+            everywhere); region is a tuple of bins, e.g. the ones the concept's boxes covered in training.
     """
 
     concept: str = "<mark>"
     grid: tuple[int, int] = (4, 4)
     concept_init: str = "mark"
     scale: float | None = None
+    window: tuple[float, float] | None = None
+    region: tuple[int, ...] | None = None
 
     @property
     def learns_concept(self) -> bool:
@@ -250,9 +254,11 @@ class GeomErasing:
             concept's own `ErasingConfig.scale`, which when None too means the concept's text replaces the empty
             prompt of guidance (the paper).
         window: (start, end) fractions of the denoising steps in which the separate term acts (0: pure noise), e.g.
-            (0, 0.5) for the steps that lay out the picture; None: all of them. Needs a scale.
+            (0, 0.5) for the steps that lay out the picture; None: the concept's own `ErasingConfig.window`, all
+            steps when None too. Needs a scale.
         region: the bins (row-major indices of the concept's grid) in which the separate term acts, e.g. the four
-            corners where a watermark goes; None: the whole image. Needs a scale.
+            corners where a watermark goes; None: the concept's own `ErasingConfig.region`, the whole image when
+            None too. Needs a scale.
     """
 
     def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
@@ -260,13 +266,16 @@ class GeomErasing:
                  region: Sequence[int] | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
         self.locations = locations
-        self.scale = scale if scale is not None else self.embeddings.config.scale
+        own = self.embeddings.config
+        self.scale = scale if scale is not None else own.scale
+        window = window if window is not None else own.window
+        region = region if region is not None else own.region
         if window is not None and (self.scale is None or not 0 <= window[0] < window[1] <= 1):
             raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
         if region is not None and self.scale is None:
             raise ValueError(f"region {list(region)} needs a scale (a guidance term of its own to confine)")
-        self.window = window
-        self.region = None if region is None else bin_map(region, self.embeddings.config.grid)
+        self.window, self.bins = window, region
+        self.region = None if region is None else bin_map(region, own.grid)
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""

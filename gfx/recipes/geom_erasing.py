@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from gfx.data.shapes2d.raster import mark_box
-from gfx.data.shapes2d.world import WorldConfig, caption
+from gfx.data.shapes2d.world import CORNERS, WorldConfig, caption
 from gfx.image.codec import latent_codec
 from gfx.image.denoise import image_size
 from gfx.image.geom_erasing import (
@@ -37,6 +37,7 @@ from gfx.image.geom_erasing import (
     ErasingTraining,
     augment_caption,
     box_tokens,
+    location_tokens,
 )
 from gfx.image.pipeline import load_pipeline
 from gfx.recipes.card import Card, Table, run_lines
@@ -90,14 +91,25 @@ class GeomErasingRecipe(RecipeConfig):
     ground_objects: bool = False  # with grounding, the captions' object phrases too (gfx's pixel-space models)
     object_weight: float = 1.0  # ... at this weight in the grounding losses, against 1 for the learned tokens
     scale: float | None = None  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
+    window: tuple[float, float] | None = None  # ... the fraction of the steps in which it acts (None: all)
+    seen_region: bool = False  # ... only in the bins the mark's boxes cover in training (False: the whole image)
     empty_prompt_prob: float = 0.0
     grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
     grounding_pixel_weight: float = 0.0  # ... and its pixel loss
 
 
+def seen_bins(grid: tuple[int, int]) -> tuple[int, ...]:
+    """The bins (row-major indices) the mark's exact boxes cover, over every corner the world puts it in."""
+    names = location_tokens(grid)
+    return tuple(sorted({names.index(t) for corner in CORNERS for t in box_tokens(mark_box(corner), grid)}))
+
+
 def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
-    return ErasingTraining(pipe, ErasingConfig(config.concept, tuple(config.grid), config.concept_init, config.scale),
+    grid = tuple(config.grid)
+    region = seen_bins(grid) if config.seen_region else None
+    erasing = ErasingConfig(config.concept, grid, config.concept_init, config.scale, config.window, region)
+    return ErasingTraining(pipe, erasing,
                            alpha=config.alpha, train_unet=config.train_unet,
                            grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight,
                            object_weight=config.object_weight)
@@ -165,7 +177,8 @@ def save(model: ErasingTraining, directory: Path) -> None:
     embeddings = model.embeddings()
     if model.train_unet:
         embeddings.install(model.pipe)
-        model.pipe.save_pretrained(directory)
+        save_weights = getattr(model.pipe, "save_half", model.pipe.save_pretrained)  # gfx's pipelines: float16
+        save_weights(directory)
     embeddings.save(directory)
 
 
@@ -213,6 +226,10 @@ def erasing_tables(e: dict) -> list[Table]:
         settings += f"; without: `{g['without_model']}`, with: the fine-tuned pipeline steering away from its words"
     if g.get("scale") is not None:
         settings += f" at a separate negative scale {g['scale']}"
+    if g.get("window") is not None:
+        settings += f" in the steps {g['window'][0]} - {g['window'][1]} of the loop"
+    if g.get("region") is not None:
+        settings += f" inside the bins {', '.join(map(str, g['region']))}"
     rate = g["concept_rate"]
     rows = [[f"{rate['without']['rate']:.3f} ± {rate['without']['seed_std']:.3f}",
              f"{rate['with']['rate']:.3f} ± {rate['with']['seed_std']:.3f}",

@@ -136,9 +136,14 @@ def test_stage_two_tunes_the_unet_ships_it_with_the_word_and_swaps_it_in_only_wh
     prompt = ["a <cross> above a blue circle"]
     tuned = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
     assert all(torch.equal(v, before[k]) for k, v in other.unet.state_dict().items())  # restored after sampling
+    whole = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path, window=(0.0, 1.0))])
+    late = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path, window=(0.5, 1.0))])
+    assert torch.equal(whole, tuned) and all(torch.equal(v, before[k]) for k, v in other.unet.state_dict().items())
     (tmp_path / "unet.safetensors").unlink()
     word_only = text_to_image(other, prompt, seed=0, steps=2, controls=[Concept(tmp_path)])
-    assert not torch.equal(tuned, word_only)
+    assert not torch.equal(tuned, word_only) and not torch.equal(late, tuned) and not torch.equal(late, word_only)
+    with pytest.raises(ValueError, match="0 <= start < end <= 1"):
+        Concept(tmp_path, window=(0.5, 0.2))
     partial = dict(list(learned.unet.items())[1:])  # a UNet of another architecture
     LearnedConcept(learned.config, learned.vector, partial).save(tmp_path)
     with pytest.raises(ValueError, match="another model's UNet"):

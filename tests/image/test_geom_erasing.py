@@ -28,7 +28,7 @@ from gfx.image.geom_erasing import (
     region_weights,
 )
 from gfx.image.pipeline import load_pipeline
-from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune
+from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune, seen_bins
 from tests.image.conftest import fresh
 
 PROMPT = "a large red circle"
@@ -281,6 +281,8 @@ def test_a_region_confines_the_negative_term_to_its_bins(saved, kind):
     control = GeomErasing(learned, scale=2.0, region=corner)
     [(text, weight)] = control.guidance_terms(pipe)
     assert torch.equal(weight, -2.0 * bin_map(corner, grid)) and weight.shape == (1, 1, grid[1], grid[0])
+    own = ErasingEmbeddings(dataclasses.replace(learned.config, scale=2.0, region=tuple(corner)), learned.vectors)
+    assert torch.equal(GeomErasing(own).guidance_terms(pipe)[0][1], weight)  # a saved default
     cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
     latents = initial_latents(pipe, 1, *image_size(pipe), seed=0)
     with torch.no_grad():
@@ -295,6 +297,10 @@ def test_a_region_confines_the_negative_term_to_its_bins(saved, kind):
         GeomErasing(learned, region=corner)
     with pytest.raises(ValueError, match="non-empty subset"):
         GeomErasing(learned, scale=2.0, region=[grid[0] * grid[1]])
+
+
+def test_the_seen_region_is_the_bins_the_marks_cover_in_every_corner():
+    assert seen_bins((4, 4)) == (0, 3, 12, 15) and seen_bins((2, 2)) == (0, 1, 2, 3)
 
 
 def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
@@ -335,7 +341,8 @@ def test_recipe_cli_and_evaluation_on_a_saved_pipeline(saved, tmp_path, monkeypa
                  init_from=str(saved["shapes"]), train_unet=True)
     tuned, learned = load_pipeline(data_removal), ErasingEmbeddings.load(data_removal)  # the pipeline holds them
     ids = tuned.tokenizer.convert_tokens_to_ids(list(learned.vectors))
-    assert torch.equal(tuned.text_encoder.get_input_embeddings().weight[ids], torch.stack(list(learned.vectors.values())))
+    stored = tuned.text_encoder.get_input_embeddings().weight[ids].float()  # saved in float16, as the base was
+    assert torch.equal(stored, torch.stack(list(learned.vectors.values())).half().float())
 
     runner = CliRunner()
     result = runner.invoke(app, ["image", "generate", PROMPT, "--seed", "1", "--steps", "2", "--model",
