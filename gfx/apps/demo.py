@@ -17,6 +17,9 @@
    shapes in a drawn style (the cases of `gfx eval image-controls`), 4 seeds, beside the reference.
 7. concepts.png: the learned word for the world's unseen shape in the context prompts of `gfx eval
    image-controls`, CoRe (core-concept) beside plain textual inversion, 2 seeds each.
+8. geom-erasing.png: held-out world captions (the first of `gfx eval image-controls`' Geom-Erasing prompts), 4
+   seeds, from the base model as it is and from the shipped geom-erasing pipeline steering away from its words:
+   the corner mark should go, the objects stay.
 """
 
 from __future__ import annotations
@@ -201,6 +204,32 @@ def concept_sheet(out_dir: Path) -> Path:
     return out_dir / "concepts.png"
 
 
+def erasing_sheet(out_dir: Path, count: int = 8) -> Path:
+    """geom-erasing.png (module docstring): per caption, the base's samples, then the same seeds with Geom-Erasing."""
+    import numpy as np
+
+    from gfx.data.shapes2d.world import caption, sample_scene
+    from gfx.image.geom_erasing import GeomErasing
+    from gfx.image.pipeline import load_pipeline
+    from gfx.models import MODELS_DIR
+    from gfx.recipes.image_eval import split_seed
+    from gfx.svg.core.render import contact_sheet, save_png
+
+    tuned = load_pipeline(MODELS_DIR / "geom-erasing")
+    base = load_pipeline(MODELS_DIR / "shapes-diffusion")
+    control = GeomErasing(MODELS_DIR / "geom-erasing")
+    rng = np.random.default_rng(split_seed("test"))  # the evaluation's caption stream
+    rows, labels = [], []
+    for text in [caption(sample_scene(rng), rng) for _ in range(count)]:
+        plain = base(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0])
+        erased = tuned(text, n=len(IMAGE_SEEDS), seed=IMAGE_SEEDS[0], controls=[control])
+        rows.append([doubled(r.image) for r in [*plain, *erased]])
+        labels.append(text[:48])
+    columns = [f"{name} seed {s}" for name in ("base", "erasing") for s in IMAGE_SEEDS]
+    save_png(contact_sheet(rows, labels, columns), out_dir / "geom-erasing.png")
+    return out_dir / "geom-erasing.png"
+
+
 def main(argv: list[str]) -> int:
     sheets_only = "--sheets" in argv
     args = [a for a in argv if a != "--sheets"]
@@ -210,7 +239,7 @@ def main(argv: list[str]) -> int:
              lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir),
              lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png"),
              lambda: image_sheet(out_dir, "xar-mini", "text-to-image-xar.png"),
-             lambda: style_sheet(out_dir), lambda: concept_sheet(out_dir)]
+             lambda: style_sheet(out_dir), lambda: concept_sheet(out_dir), lambda: erasing_sheet(out_dir)]
     if not sheets_only:
         steps.insert(0, lambda: corpus_sheet(out_dir))
     for step in steps:

@@ -76,6 +76,8 @@ class ConceptConfig(ConfigMixin):
         method: "core" or "textual-inversion".
         emb_weight, attn_weight: CoRe's lambda_emb and lambda_attn (the paper's values).
         rescale: (start, end) of the norm-rescaling window as fractions of the steps (the paper's 120-180 of 300).
+        unet_window: `Concept`'s default window: the fractions of the denoising steps in which a stage-2 UNet
+            samples (None: all of them).
     """
 
     token: str = "<cross>"
@@ -84,6 +86,7 @@ class ConceptConfig(ConfigMixin):
     emb_weight: float = 1.5e-4
     attn_weight: float = 0.05
     rescale: tuple[float, float] = (0.4, 0.6)
+    unet_window: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -206,11 +209,13 @@ class Concept:
         source: a directory written by `LearnedConcept.save` (`gfx image learn-concept`), or a `LearnedConcept`.
         window: (start, end) fractions of the denoising steps (0: pure noise) in which a stage-2 concept's
             fine-tuned UNet replaces the pipeline's; the pipeline's own UNet runs the other steps (e.g. (0.3, 1): the
-            base lays out the picture, the fine-tuned UNet draws the concept into it). None: every step.
+            base lays out the picture, the fine-tuned UNet draws the concept into it). None: the concept's own
+            `ConceptConfig.unet_window`, every step when None too.
     """
 
     def __init__(self, source: str | Path | LearnedConcept, window: tuple[float, float] | None = None):
         self.concept = source if isinstance(source, LearnedConcept) else LearnedConcept.load(source)
+        window = window if window is not None else self.concept.config.unet_window
         if window is not None and not 0 <= window[0] < window[1] <= 1:
             raise ValueError(f"window {window} needs 0 <= start < end <= 1 (fractions of the steps)")
         self.window = window

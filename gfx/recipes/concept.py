@@ -96,9 +96,11 @@ class ConceptRecipe(RecipeConfig):
     identity_lr: float = 5e-5
     identity_batch_size: int = 4
     identity_prior: int = 0  # world scenes with their captions beside each stage-2 batch (prior preservation; 0: none)
+    unet_window: tuple[float, float] | None = None  # the steps in which stage 2's UNet samples (None: all)
 
     def concept(self) -> ConceptConfig:
-        return ConceptConfig(self.token, self.init_word, self.method, self.emb_weight, self.attn_weight)
+        return ConceptConfig(self.token, self.init_word, self.method, self.emb_weight, self.attn_weight,
+                             unet_window=self.unet_window)
 
 
 @dataclass
@@ -171,7 +173,7 @@ def stages(model: ConceptTraining, config: ConceptRecipe, facts: dict, device: s
         else:
             facts["identity"] = {"steps": config.identity_steps, "lr": config.identity_lr,
                                  "batch_size": config.identity_batch_size, "prior": config.identity_prior,
-                                 "parameters": sum(p.numel() for p in model.unet.parameters()),
+                                 "window": config.unet_window, "parameters": sum(p.numel() for p in model.unet.parameters()),
                                  **run_facts(stage.result)}
 
 
@@ -253,7 +255,9 @@ def identity_lines(facts: dict) -> list[str]:
             f"frozen: {i['steps']} steps, batch {i['batch_size']}, peak lr {i['lr']:g}; wall time "
             f"{i['train_wall_time_s'] / 60:.0f} min; final train loss {i['train_loss']}, validation loss "
             f"{i['val_loss']}. The weights ship in unet.safetensors (float16) and replace the base UNet's only "
-            "while a `Concept` control samples."]
+            "while a `Concept` control samples"
+            + (f", in the steps {i['window'][0]:g} - {i['window'][1]:g} of the loop (the base lays out the picture "
+               "first)." if i.get("window") else ".")]
 
 
 def concept_tables(e: dict) -> list[Table]:
