@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gfx.apps.studio_handlers import StudioInputError, check_count, check_prompt, check_seed
+from gfx.image.controls import holds_erasing
 
 MAX_IMAGES = 8
 SHOWN_SIZE = 256
@@ -144,7 +145,7 @@ def learned(concept_dir: str | None, style_image, style_model: str | None) -> li
         raise StudioInputError(str(error)) from None
 
 
-def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_image=None, *,
+def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_image=None, erase=False, *,
                     model_dir: str | None, work_dir: str | os.PathLike,
                     style_model: str | None = None) -> ImageOutput:
     """Text -> images (`gfx.image.generate`, or a T2IS set with `variations`) with the attention of each word.
@@ -156,11 +157,14 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
         concept_dir: a learned concept (CoRe / textual inversion) whose word the prompt may use.
         style_image: (H, W, 3) uint8 reference whose style to draw in (StyleTokenizer, `style_model` or the
             shipped one); its style words are not shown among the attention maps.
+        erase: steer away from the implicit concept the model learned to name (Geom-Erasing; a model that holds
+            one, e.g. geom-erasing).
         model_dir: a text -> image pipeline (`image_models`), None: the shipped one; an autoregressive one (Hita,
             xAR) refuses tome, variations, concept_dir and style_image, and shows no attention maps.
     """
     import gfx.image
     from gfx.image.attention import AttentionCapture
+    from gfx.image.geom_erasing import GeomErasing
     from gfx.image.pipeline import load_default
     from gfx.image.tome import ToMe
 
@@ -169,13 +173,17 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
     unet = takes_unet_controls(model_dir)
     if not unet:
         given = {"ToMe": tome, "a set": variations, "a learned concept": (concept_dir or "").strip(),
-                 "a style reference": style_image is not None}
+                 "a style reference": style_image is not None, "Geom-Erasing": erase}
         if asked := [name for name, value in given.items() if value]:
             raise StudioInputError(f"{Path(model_dir).name} is autoregressive and takes no diffusion controls "
                                    f"({', '.join(asked)}); pick a diffusion model or leave them out")
+    if erase and not holds_erasing(model_dir):
+        raise StudioInputError("Geom-Erasing needs a model that learned a concept to avoid: pick geom-erasing "
+                               "(gfx train geom-erasing) or leave it off")
     capture, controls = AttentionCapture(), []
     if unet:
         controls = learned(concept_dir, style_image, style_model) + ([ToMe(), capture] if tome else [capture])
+        controls = ([GeomErasing(model_dir)] if erase else []) + controls
     start = time.perf_counter()
     if variations:
         results = gfx.image.generate_set(prompt, variations, seed=seed, controls=controls, model=model_dir)
@@ -191,5 +199,6 @@ def generate_images(prompt, n, seed, tome, variations, concept_dir=None, style_i
                  for k, (word, heat) in enumerate(maps)]
     what = ("a set of " if variations else "") + f"{len(results)} image(s)" + (" with ToMe" if tome else "")
     what += " in the reference's style" if style_image is not None else ""
+    what += ", steering away from its learned concept" if erase else ""
     what += "" if model_dir is None else f" by {Path(model_dir).name}"
     return ImageOutput(images, attention, f"{what} in {seconds:.1f} s (seed {seed})")

@@ -303,6 +303,10 @@ def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
                                  elem_id="image-concept")
             style = gr.Image(label="Style reference (StyleTokenizer): draw in this image's style", type="numpy",
                              interactive=unet, elem_id="image-style")
+            erasable = image_handlers.holds_erasing(first)
+            erase = gr.Checkbox(label="Geom-Erasing: keep out the implicit concept the model learned to name (the "
+                                "corner mark; pick the geom-erasing model)", value=erasable, interactive=erasable,
+                                elem_id="image-erase")
             generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
             status = gr.Markdown(elem_id="image-status")
         with gr.Column(scale=2):
@@ -314,16 +318,19 @@ def _image_tab(gr, image_model_dir: str | None, work_dir: str) -> None:
 
     def pick_model(directory):
         enabled = image_handlers.takes_unet_controls(directory)
-        return [image_handlers.model_note(directory)] + [gr.update(interactive=enabled) for _ in unet_inputs]
+        erasable = image_handlers.holds_erasing(directory)
+        return ([image_handlers.model_note(directory)] + [gr.update(interactive=enabled) for _ in unet_inputs]
+                + [gr.update(interactive=erasable, value=erasable)])
 
     @_shown
-    def generate_images(prompt, n, seed, tome, variations, concept, style, directory):
-        out = image_handlers.generate_images(prompt, n, seed, tome, variations, concept, style,
+    def generate_images(prompt, n, seed, tome, variations, concept, style, erase, directory):
+        out = image_handlers.generate_images(prompt, n, seed, tome, variations, concept, style, erase,
                                              model_dir=directory, work_dir=work_dir)
         return out.images, out.attention, out.status
 
-    inputs, outputs = [prompt, n, seed, tome, variations, concept, style, model], [gallery, attention, status]
-    model.change(pick_model, [model], [note, *unet_inputs])
+    inputs = [prompt, n, seed, tome, variations, concept, style, erase, model]
+    outputs = [gallery, attention, status]
+    model.change(pick_model, [model], [note, *unet_inputs, erase])
     gr.Examples(image_handlers.IMAGE_EXAMPLES, inputs[:5], label="Examples (click one, then Generate)")
     generate.click(generate_images, inputs, outputs)
     prompt.submit(generate_images, inputs, outputs)

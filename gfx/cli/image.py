@@ -8,7 +8,7 @@ import typer
 
 from gfx.cli.app import image_app
 from gfx.cli.common import UsageError, slug, user_errors
-from gfx.image.controls import learned_controls
+from gfx.image.controls import learned_controls, sampled_model
 
 
 @image_app.command("generate")
@@ -25,7 +25,8 @@ def image_generate(
     negative: str | None = typer.Option(None, "--negative", help="A negative prompt: what guidance steers away from."),
     negative_concept: Path | None = typer.Option(
         None, "--negative-concept", help="A learned concept to steer away from (Geom-Erasing; a directory written by "
-        "gfx train geom-erasing)."),
+        "gfx train geom-erasing, e.g. models/geom-erasing, whose fine-tuned pipeline is then sampled unless --model "
+        "names another)."),
     concept: list[Path] | None = typer.Option(
         None, "--concept", help="A learned concept whose word the prompt may use (CoRe or textual inversion; a "
         "directory written by gfx image learn-concept); repeat the option for several."),
@@ -52,6 +53,7 @@ def image_generate(
         if set_size and vary and set_size != len(vary):
             raise UsageError(f"--set {set_size} but {len(vary)} --vary texts; give one or make them agree")
         controls = ([ToMe()] if tome else []) + learned_controls(negative_concept, concept or [], style, style_model)
+        model = sampled_model(model, negative_concept)
         if set_size or vary:
             if negative:
                 raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
@@ -59,11 +61,11 @@ def image_generate(
                 raise UsageError("--same-noise needs --vary texts: one prompt from one noise is one picture")
             sharing = {"same_noise": True, "shared_steps": 0} if same_noise else {}  # else: the default sharing
             results = gfx.image.generate_set(prompt, vary or [""] * set_size, seed=seed, controls=controls,
-                                             model=None if model is None else str(model), steps=steps,
+                                             model=model, steps=steps,
                                              guidance=guidance, **sharing)
         else:
             results = gfx.image.generate(prompt, n=n, seed=seed, controls=controls,
-                                         model=None if model is None else str(model), steps=steps,
+                                         model=model, steps=steps,
                                          guidance=guidance, negative_prompt=negative)
         out_dir.mkdir(parents=True, exist_ok=True)
         for i, result in enumerate(results):

@@ -3,6 +3,7 @@ here so that `gfx image generate`, the generate-image job kind and the studio ag
 
     controls = learned_controls(negative_concept="models/geom-erasing", concepts=["out/cross"],
                                 style="reference.png")     # [GeomErasing, Concept, Style]
+    model = sampled_model(model, negative_concept)           # a data-removal concept brings its own pipeline
 """
 
 from __future__ import annotations
@@ -39,3 +40,19 @@ def learned_controls(negative_concept: str | Path | None = None, concepts: Seque
     elif style_model is not None:
         raise ValueError("a style model needs a reference image (--style REF.png)")
     return controls
+
+
+def sampled_model(model: str | Path | None, negative_concept: str | Path | None) -> str | None:
+    """The model to sample: `model` when given, else the pipeline a data-removal Geom-Erasing directory holds (its
+    words were learned with that fine-tuned UNet), else None (the shipped default)."""
+    if model is not None:
+        return str(model)
+    if negative_concept and Path(negative_concept, "model_index.json").is_file():
+        return str(negative_concept)
+    return None
+
+
+def holds_erasing(model: str | Path | None) -> bool:
+    """True when the pipeline directory `model` holds a learned Geom-Erasing concept (data removal)."""
+    return model is not None and Path(model, "geom_erasing.json").is_file()
+

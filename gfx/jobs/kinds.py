@@ -35,7 +35,8 @@ The kinds (fields, defaults and outputs; OUTDIR/<stem> is the line's `output`, e
     generate-image prompt (required), n 1, seed 0, tome false, set [] (a T2IS set: one text per image, filling
                    the prompt's {} or appended to it; n must then be 1), steps 25, guidance null (3), model null
                    (a pipeline directory, or hita-mini / xar-mini),
-                   negative_concept null (a Geom-Erasing directory to steer away from), concept null (a learned
+                   negative_concept null (a Geom-Erasing directory to steer away from; a data-removal one is
+                   sampled itself when model is null), concept null (a learned
                    concept directory whose word the prompt may use), style null (a reference image file: draw in
                    its style), style_model null (the StyleTokenizer for style; null: the shipped one)
                    -> <stem>-<i>.png per image
@@ -233,13 +234,14 @@ def generate_image(params: dict[str, Any], inputs: dict[str, bytes]) -> dict[str
         {"-<i>.png": PNG bytes of image i}.
     """
     import gfx.image
-    from gfx.image.controls import learned_controls
+    from gfx.image.controls import learned_controls, sampled_model
     from gfx.image.tome import ToMe
 
     controls = [ToMe()] if params["tome"] else []
     controls += learned_controls(params["negative_concept"], [params["concept"]] if params["concept"] else [],
                                  inputs.get("style"), params["style_model"])
-    options = {"seed": params["seed"], "controls": controls, "model": params["model"],
+    options = {"seed": params["seed"], "controls": controls,
+               "model": sampled_model(params["model"], params["negative_concept"]),
                "steps": params["steps"], "guidance": params["guidance"]}
     if params["set"]:
         if params["n"] != 1:

@@ -82,6 +82,32 @@ def test_learned_concept_and_style_inputs(tiny_image_model, tmp_path, monkeypatc
                                        model_dir=tiny_image_model, work_dir=tmp_path)
 
 
+def test_geom_erasing_steers_a_model_that_learned_a_concept_and_is_refused_elsewhere(tiny_image_model, tmp_path,
+                                                                                      monkeypatch):
+    import shutil
+
+    import gfx.image
+    from gfx.image.controls import sampled_model
+    from gfx.image.geom_erasing import ErasingConfig, ErasingEmbeddings
+    from gfx.image.pipeline import load_pipeline
+
+    plain = gfx.image.generate
+    monkeypatch.setattr(gfx.image, "generate", lambda *a, **k: plain(*a, **{**k, "steps": 2}))
+    erasing = tmp_path / "geom-erasing"  # a data-removal directory: a pipeline and its learned words
+    shutil.copytree(tiny_image_model, erasing)
+    ErasingEmbeddings.initial(load_pipeline(erasing), ErasingConfig(scale=2.0)).save(erasing)
+    assert image_handlers.holds_erasing(str(erasing)) and not image_handlers.holds_erasing(tiny_image_model)
+    out = image_handlers.generate_images("a large red circle", 1, "0", False, "", None, None, True,
+                                         model_dir=str(erasing), work_dir=tmp_path)
+    assert len(out.images) == 1 and "steering away from its learned concept" in out.status
+    with pytest.raises(StudioInputError, match="Geom-Erasing needs a model that learned a concept"):
+        image_handlers.generate_images("a large red circle", 1, "0", False, "", None, None, True,
+                                       model_dir=tiny_image_model, work_dir=tmp_path)
+    # the CLI and the job kind sample a data-removal concept's own pipeline unless a model is named
+    assert sampled_model(None, erasing) == str(erasing) and sampled_model(None, None) is None
+    assert sampled_model(tiny_image_model, erasing) == tiny_image_model
+
+
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory, tiny_image_model):
     """A models folder with the tiny diffusion model as shapes-diffusion, a tiny Hita and xAR, and a model that is
@@ -145,4 +171,4 @@ def test_the_tab_has_a_model_picker_that_turns_off_what_a_model_cannot_run(in_mo
     [pick] = [f for f in ui.fns.values() if f.name == "pick_model"]
     note, *updates = pick.fn(str(in_models_dir / "hita-mini"))
     assert "hita-mini is autoregressive" in note and all(u["interactive"] is False for u in updates)
-    assert len(updates) == 4 and [f for f in ui.fns.values() if f.name == "generate_images"][0].inputs[-1] == picker
+    assert len(updates) == 5 and [f for f in ui.fns.values() if f.name == "generate_images"][0].inputs[-1] == picker
