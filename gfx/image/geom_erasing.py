@@ -274,8 +274,8 @@ class GeomErasing:
             raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
         if region is not None and self.scale is None:
             raise ValueError(f"region {list(region)} needs a scale (a guidance term of its own to confine)")
-        self.window, self.bins = window, region
-        self.region = None if region is None else bin_map(region, own.grid)
+        self.window, self.region = window, None if region is None else tuple(region)
+        self.region_map = None if region is None else bin_map(region, own.grid)  # (1, 1, ny, nx)
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""
@@ -296,7 +296,7 @@ class GeomErasing:
         the region's bins), else none."""
         if self.scale is None:
             return []
-        weight = -self.scale if self.region is None else -self.scale * self.region
+        weight = -self.scale if self.region_map is None else -self.scale * self.region_map
         if self.window is None:
             return [(self.concept_text(pipe), weight)]
         start, end = self.window

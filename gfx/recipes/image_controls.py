@@ -106,7 +106,7 @@ def geom_erasing(pipe, concept: str | Path, base: int, counts: dict, seeds: int,
     change = {k: round(quality["with"][k] - quality["without"][k], 4) for k in ("single_object", "two_objects")}
     return {
         "concept": str(concept), "negative_prompt": control.concept_text(pipe), "scale": control.scale,
-        "window": control.window, "region": control.bins,
+        "window": control.window, "region": control.region,
         "prompts": len(prompts),
         "concept_rate": {**{k: seed_accuracy(v, "rate") for k, v in rates.items()},
                          "drop": round(-rise, 4), "drop_seed_std": spread, "beyond_spread": bool(-rise > spread)},
