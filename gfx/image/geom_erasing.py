@@ -47,7 +47,7 @@ from torch import nn
 from gfx.config import ConfigMixin
 from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
-from gfx.image.denoise import Weight
+from gfx.image.denoise import Weight, image_size
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.grounding import grounding_losses
 from gfx.image.token_injection import (
@@ -72,7 +72,7 @@ class ErasingConfig(ConfigMixin):
         scale: how `GeomErasing` steers away by default: None, the concept's text replaces the empty prompt of
             guidance (the paper); a number, a guidance term of its own with that scale.
         window, region: `GeomErasing`'s defaults for where in the loop and where in the image that term acts (None:
-            everywhere); region is a tuple of bins, e.g. the ones the concept's boxes covered in training.
+            everywhere); region is a tuple of boxes, e.g. the concept's boxes in training.
     """
 
     concept: str = "<mark>"
@@ -80,7 +80,7 @@ class ErasingConfig(ConfigMixin):
     concept_init: str = "mark"
     scale: float | None = None
     window: tuple[float, float] | None = None
-    region: tuple[int, ...] | None = None
+    region: tuple[tuple[float, float, float, float], ...] | None = None
 
     @property
     def learns_concept(self) -> bool:
@@ -115,17 +115,6 @@ def box_tokens(box: Sequence[float], grid: tuple[int, int]) -> list[str]:
         return range(first, min(max(math.ceil(hi * n - 1e-9), first + 1), n))
 
     return [f"<l{r * nx + c}>" for r in span(y0, y1, ny) for c in span(x0, x1, nx)]
-
-
-def bin_map(bins: Sequence[int], grid: tuple[int, int]) -> torch.Tensor:
-    """(1, 1, ny, nx) float: 1 on the bins `bins` (row-major indices, as `location_tokens`), 0 elsewhere."""
-    nx, ny = grid
-    flat = torch.zeros(nx * ny)
-    bins = list(bins)
-    if not bins or min(bins) < 0 or max(bins) >= nx * ny:
-        raise ValueError(f"bins {bins} must be a non-empty subset of 0..{nx * ny - 1} (the {nx}x{ny} grid's bins)")
-    flat[bins] = 1.0
-    return flat.view(1, 1, ny, nx)
 
 
 def augment_caption(caption: str, concept: str, locations: Sequence[str], tokenizer=None) -> str:
@@ -256,14 +245,14 @@ class GeomErasing:
         window: (start, end) fractions of the denoising steps in which the separate term acts (0: pure noise), e.g.
             (0, 0.5) for the steps that lay out the picture; None: the concept's own `ErasingConfig.window`, all
             steps when None too. Needs a scale.
-        region: the bins (row-major indices of the concept's grid) in which the separate term acts, e.g. the four
-            corners where a watermark goes; None: the concept's own `ErasingConfig.region`, the whole image when
-            None too. Needs a scale.
+        region: boxes (x0, y0, x1, y1) in fractions of the image side, y down, in which the separate term acts
+            (the latent cells they overlap), e.g. where the concept was found in the training images; None: the
+            concept's own `ErasingConfig.region`, the whole image when None too. Needs a scale.
     """
 
     def __init__(self, source: str | Path | ErasingEmbeddings, locations: Sequence[int] | None = None,
                  scale: float | None = None, window: tuple[float, float] | None = None,
-                 region: Sequence[int] | None = None):
+                 region: Sequence[Sequence[float]] | None = None):
         self.embeddings = source if isinstance(source, ErasingEmbeddings) else ErasingEmbeddings.load(source)
         self.locations = locations
         own = self.embeddings.config
@@ -272,10 +261,15 @@ class GeomErasing:
         region = region if region is not None else own.region
         if window is not None and (self.scale is None or not 0 <= window[0] < window[1] <= 1):
             raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
-        if region is not None and self.scale is None:
-            raise ValueError(f"region {list(region)} needs a scale (a guidance term of its own to confine)")
-        self.window, self.region = window, None if region is None else tuple(region)
-        self.region_map = None if region is None else bin_map(region, own.grid)  # (1, 1, ny, nx)
+        if region is not None:
+            region = tuple(tuple(float(v) for v in box) for box in region)
+            if self.scale is None:
+                raise ValueError(f"region {region} needs a scale (a guidance term of its own to confine)")
+            if not region or any(len(b) != 4 or not 0 <= b[0] < b[2] <= 1 or not 0 <= b[1] < b[3] <= 1
+                                 for b in region):
+                raise ValueError(f"region {region} must be boxes (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and "
+                                 "0 <= y0 < y1 <= 1 (fractions of the image side)")
+        self.window, self.region = window, region
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""
@@ -291,12 +285,17 @@ class GeomErasing:
         """The negative prompt (the concept's text), or "" when a separate `scale` steers instead."""
         return self.concept_text(pipe) if self.scale is None else ""
 
+    def region_map(self, pipe) -> torch.Tensor:
+        """(1, 1, h, w) float at `pipe`'s latent size: 1 on the cells the region's boxes overlap."""
+        _, h, w = latent_codec(pipe).latent_shape(*image_size(pipe))
+        return region_mask(torch.tensor(self.region), (h, w)).any(0)[None, None].float()
+
     def guidance_terms(self, pipe) -> list[tuple[str, Weight]]:
-        """[(the concept's text, -scale)] with a separate scale (inside the window only; a (1, 1, ny, nx) map on
-        the region's bins), else none."""
+        """[(the concept's text, -scale)] with a separate scale (inside the window only; times `region_map`), else
+        none."""
         if self.scale is None:
             return []
-        weight = -self.scale if self.region_map is None else -self.scale * self.region_map
+        weight = -self.scale if self.region is None else -self.scale * self.region_map(pipe)
         if self.window is None:
             return [(self.concept_text(pipe), weight)]
         start, end = self.window

@@ -37,7 +37,6 @@ from gfx.image.geom_erasing import (
     ErasingTraining,
     augment_caption,
     box_tokens,
-    location_tokens,
 )
 from gfx.image.pipeline import load_pipeline
 from gfx.recipes.card import Card, Table, run_lines
@@ -92,22 +91,16 @@ class GeomErasingRecipe(RecipeConfig):
     object_weight: float = 1.0  # ... at this weight in the grounding losses, against 1 for the learned tokens
     scale: float | None = None  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
     window: tuple[float, float] | None = None  # ... the fraction of the steps in which it acts (None: all)
-    seen_region: bool = False  # ... only in the bins the mark's boxes cover in training (False: the whole image)
+    seen_region: bool = False  # ... only where the mark's exact boxes are in training (False: the whole image)
     empty_prompt_prob: float = 0.0
     grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
     grounding_pixel_weight: float = 0.0  # ... and its pixel loss
 
 
-def seen_bins(grid: tuple[int, int]) -> tuple[int, ...]:
-    """The bins (row-major indices) the mark's exact boxes cover, over every corner the world puts it in."""
-    names = location_tokens(grid)
-    return tuple(sorted({names.index(t) for corner in CORNERS for t in box_tokens(mark_box(corner), grid)}))
-
-
 def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     """`pipe` with the concept's tokens added, frozen but for what trains."""
     grid = tuple(config.grid)
-    region = seen_bins(grid) if config.seen_region else None
+    region = tuple(mark_box(corner) for corner in CORNERS) if config.seen_region else None
     erasing = ErasingConfig(config.concept, grid, config.concept_init, config.scale, config.window, region)
     return ErasingTraining(pipe, erasing,
                            alpha=config.alpha, train_unet=config.train_unet,
@@ -229,7 +222,7 @@ def erasing_tables(e: dict) -> list[Table]:
     if g.get("window") is not None:
         settings += f" in the steps {g['window'][0]} - {g['window'][1]} of the loop"
     if g.get("region") is not None:
-        settings += f" inside the bins {', '.join(map(str, g['region']))}"
+        settings += f" inside {len(g['region'])} boxes (where the mark was in training)"
     rate = g["concept_rate"]
     rows = [[f"{rate['without']['rate']:.3f} ± {rate['without']['seed_std']:.3f}",
              f"{rate['with']['rate']:.3f} ± {rate['with']['seed_std']:.3f}",

@@ -21,14 +21,13 @@ from gfx.image.geom_erasing import (
     ErasingTraining,
     GeomErasing,
     augment_caption,
-    bin_map,
     box_tokens,
     location_tokens,
     region_mask,
     region_weights,
 )
 from gfx.image.pipeline import load_pipeline
-from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune, seen_bins
+from gfx.recipes.geom_erasing import GeomErasingRecipe, MarkBatches, fine_tune
 from tests.image.conftest import fresh
 
 PROMPT = "a large red circle"
@@ -273,34 +272,33 @@ def test_a_window_applies_the_negative_term_only_in_its_steps(saved, kind):
             GeomErasing(learned, **bad)
 
 
-def test_a_region_confines_the_negative_term_to_its_bins(saved, kind):
+def test_a_region_confines_the_negative_term_to_its_boxes(saved, kind):
     pipe = fresh(saved, kind)
     learned = fine_tune(pipe, tiny_config(kind))
-    grid = learned.config.grid
-    corner = [0] if kind == "sd" else [0, 3, 12, 15]
-    control = GeomErasing(learned, scale=2.0, region=corner)
+    corners = [(0.0, 0.0, 0.25, 0.25), (0.75, 0.75, 1.0, 1.0)]  # two corners, a sixteenth of the image each
+    control = GeomErasing(learned, scale=2.0, region=corners)
     [(text, weight)] = control.guidance_terms(pipe)
-    assert torch.equal(weight, -2.0 * bin_map(corner, grid)) and weight.shape == (1, 1, grid[1], grid[0])
-    own = ErasingEmbeddings(dataclasses.replace(learned.config, scale=2.0, region=tuple(corner)), learned.vectors)
-    assert torch.equal(GeomErasing(own).guidance_terms(pipe)[0][1], weight)  # a saved default
     cond, uncond, concept = (encode_prompts(pipe, [t]) for t in (PROMPT, "", text))
     latents = initial_latents(pipe, 1, *image_size(pipe), seed=0)
+    h, w = latents.shape[-2:]
+    inside = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    inside[..., : h // 4, : w // 4] = inside[..., -(h // 4):, -(w // 4):] = True
+    assert weight.shape == (1, 1, h, w) and torch.equal(weight, -2.0 * inside.float())
+    own = ErasingEmbeddings(dataclasses.replace(learned.config, scale=2.0, region=tuple(corners)), learned.vectors)
+    assert torch.equal(GeomErasing(own).guidance_terms(pipe)[0][1], weight)  # a saved default
     with torch.no_grad():
         plain, confined, everywhere, full_map = (
             denoise(pipe, cond, uncond, latents, steps=1, guidance=3.0, terms=terms)
             for terms in ((), [(concept, weight)], [(concept, -2.0)], [(concept, -2.0 * torch.ones(1, 1, 2, 2))]))
-    inside = torch.nn.functional.interpolate(bin_map(corner, grid), size=latents.shape[-2:]).bool().expand_as(plain)
-    # one step of a pointwise scheduler: the term moves the latent inside the bins only, as much as everywhere there
+    inside = inside.expand_as(plain)
+    # one step of a pointwise scheduler: the term moves the latent inside the boxes only, as much as everywhere there
     assert torch.equal(confined[~inside], plain[~inside]) and not torch.allclose(confined[inside], plain[inside])
     assert torch.allclose(confined[inside], everywhere[inside]) and torch.allclose(full_map, everywhere)
     with pytest.raises(ValueError, match="needs a scale"):
-        GeomErasing(learned, region=corner)
-    with pytest.raises(ValueError, match="non-empty subset"):
-        GeomErasing(learned, scale=2.0, region=[grid[0] * grid[1]])
-
-
-def test_the_seen_region_is_the_bins_the_marks_cover_in_every_corner():
-    assert seen_bins((4, 4)) == (0, 3, 12, 15) and seen_bins((2, 2)) == (0, 1, 2, 3)
+        GeomErasing(learned, region=corners)
+    for bad in ([(0.5, 0.0, 0.2, 1.0)], [(0.0, 0.0, 1.5, 1.0)], []):
+        with pytest.raises(ValueError, match="must be boxes"):
+            GeomErasing(learned, scale=2.0, region=bad)
 
 
 def test_saved_embeddings_load_back_and_reproduce_generation(saved, kind, tmp_path):
