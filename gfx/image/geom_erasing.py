@@ -232,6 +232,22 @@ class ErasingEmbeddings:
         return " ".join([self.config.concept, *(names if locations is None else [names[i] for i in locations])])
 
 
+def checked_boxes(boxes) -> tuple[tuple[float, float, float, float], ...]:
+    """`boxes` as a tuple of (x0, y0, x1, y1) floats, or ValueError unless each is 0 <= x0 < x1 <= 1,
+    0 <= y0 < y1 <= 1."""
+    def valid(box) -> bool:
+        return len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
+
+    try:
+        boxes = tuple(tuple(float(v) for v in box) for box in boxes)
+    except TypeError:
+        boxes = ()
+    if not boxes or not all(valid(box) for box in boxes):
+        raise ValueError(f"a region must be boxes (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 "
+                         f"(fractions of the image side), got {boxes or 'none'}")
+    return boxes
+
+
 class GeomErasing:
     """A control: guidance away from a learned concept, whose word and location tokens become the negative prompt.
 
@@ -261,15 +277,9 @@ class GeomErasing:
         region = region if region is not None else own.region
         if window is not None and (self.scale is None or not 0 <= window[0] < window[1] <= 1):
             raise ValueError(f"window {window} needs a scale and 0 <= start < end <= 1 (fractions of the steps)")
-        if region is not None:
-            region = tuple(tuple(float(v) for v in box) for box in region)
-            if self.scale is None:
-                raise ValueError(f"region {region} needs a scale (a guidance term of its own to confine)")
-            if not region or any(len(b) != 4 or not 0 <= b[0] < b[2] <= 1 or not 0 <= b[1] < b[3] <= 1
-                                 for b in region):
-                raise ValueError(f"region {region} must be boxes (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and "
-                                 "0 <= y0 < y1 <= 1 (fractions of the image side)")
-        self.window, self.region = window, region
+        if region is not None and self.scale is None:
+            raise ValueError(f"region {region} needs a scale (a guidance term of its own to confine)")
+        self.window, self.region = window, None if region is None else checked_boxes(region)
 
     def concept_text(self, pipe) -> str:
         """Installs the tokens in `pipe` and returns the concept's text: its word and the chosen bins."""

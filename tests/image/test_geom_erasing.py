@@ -296,8 +296,8 @@ def test_a_region_confines_the_negative_term_to_its_boxes(saved, kind):
     assert torch.allclose(confined[inside], everywhere[inside]) and torch.allclose(full_map, everywhere)
     with pytest.raises(ValueError, match="needs a scale"):
         GeomErasing(learned, region=corners)
-    for bad in ([(0.5, 0.0, 0.2, 1.0)], [(0.0, 0.0, 1.5, 1.0)], []):
-        with pytest.raises(ValueError, match="must be boxes"):
+    for bad in ([(0.5, 0.0, 0.2, 1.0)], [(0.0, 0.0, 1.5, 1.0)], [], [0, 3]):
+        with pytest.raises(ValueError, match="a region must be boxes"):
             GeomErasing(learned, scale=2.0, region=bad)
 
 
