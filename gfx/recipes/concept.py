@@ -96,7 +96,7 @@ class ConceptRecipe(RecipeConfig):
     identity_lr: float = 5e-5
     identity_batch_size: int = 4
     identity_prior: int = 0  # world scenes with their captions beside each stage-2 batch (prior preservation; 0: none)
-    unet_window: tuple[float, float] | None = None  # the steps in which stage 2's UNet samples (None: all)
+    unet_window: tuple[float, float] | None = (0.1, 1.0)  # the steps in which stage 2's UNet samples (None: all)
 
     def concept(self) -> ConceptConfig:
         return ConceptConfig(self.token, self.init_word, self.method, self.emb_weight, self.attn_weight,
@@ -109,6 +109,7 @@ class TextualInversionRecipe(ConceptRecipe):
 
     method: str = "textual-inversion"
     identity_steps: int = 0
+    unet_window: tuple[float, float] | None = None
 
 
 def concept_images(shape: str, n: int, seed: int, size: int) -> tuple[torch.Tensor, list[str]]:
