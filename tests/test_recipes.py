@@ -43,7 +43,7 @@ SHIPPED_RECIPES = sorted(n for n in RECIPES if (MODELS_DIR / get_recipe(n).model
 
 
 def test_every_shipped_model_has_its_recipe():
-    assert SHIPPED_RECIPES == ["core-concept", "fullpart", "hita", "icon-clip", "iconshop", "llm4svg",
+    assert SHIPPED_RECIPES == ["core-concept", "fullpart", "geom-erasing", "hita", "icon-clip", "iconshop", "llm4svg",
                                "mesh-classifier", "shapes-diffusion", "starvector", "style-tokenizer", "svgcraft-layout",
                                "textual-inversion", "vat", "world-features", "xar"]
 

@@ -1,21 +1,22 @@
 """The `gfx train geom-erasing` recipe: learn the 2D world's implicit corner mark as words on a saved text -> image
 pipeline (Geom-Erasing, `gfx.image.geom_erasing`), so that guidance can steer away from it.
 
-    gfx train geom-erasing --init-from models/shapes-diffusion          # -> models/geom-erasing
+    gfx train geom-erasing --init-from models/shapes-diffusion          # -> models/geom-erasing (the shipped run)
     gfx image generate "a large red circle" --negative-concept models/geom-erasing -o out/
-    gfx eval image-controls --model models/shapes-diffusion --negative-concept models/geom-erasing
+    gfx eval image-controls --model models/geom-erasing --negative-concept models/geom-erasing
 
 Data: world scenes carrying the mark (`mark_prob`), captioned by the world's captioner; a marked scene's caption
 gets " <mark> <l..>" for the bins of the mark's exact box (`raster.mark_box`, the ground truth in the role of the
-paper's external detector), and its box weights the loss. Model removal (the default) trains only the new token
-vectors. Data removal (`train_unet`) trains the UNet with them; give it scenes with and without the mark, as the
-base model saw them (the shipped base last saw `object_counts` [0.35, 0.45, 0.2]), and a UNet-sized learning rate:
+paper's external detector), and its box weights the loss. The default is data removal: the UNet trains with the
+new token vectors, on scenes with and without the mark and the base's last mix of object counts, with
+TokenCompose's grounding losses on the learned tokens (their region: the mark's box) and, at a fifth of that
+weight, on the object phrases, as the base was trained. Model removal (`train_unet` false, a textual-inversion lr
+such as 5e-3) trains only the vectors. The saved concept steers by a negative guidance term of its own
+(`scale`) inside the mark's boxes of the training images (`seen_region`); docs/papers.md ("Geom-Erasing") has
+the measurements behind each default.
 
-    echo '{"train_unet": true, "mark_prob": 0.25, "lr": 0.0001}' > data-removal.json
-    gfx train geom-erasing --config data-removal.json --init-from models/shapes-diffusion --out models/geom-erasing-data
-
-The output is a small directory: learned_embeds.safetensors + geom_erasing.json (the fine-tuned pipeline too for
-data removal), train.json, metrics.json and the card README.md.
+The output is a directory: learned_embeds.safetensors + geom_erasing.json (and for data removal the fine-tuned
+pipeline in float16), train.json, metrics.json and the card README.md.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class GeomErasingRecipe(RecipeConfig):
 
     steps: int = 1500
     batch_size: int = 16
-    lr: float = 5e-3  # textual-inversion scale; data removal wants about 1e-4
+    lr: float = 1e-4  # a UNet-sized rate (data removal); model removal alone wants a textual-inversion 5e-3
     warmup_steps: int = 100
     weight_decay: float = 0.0
     eval_every: int = 500
@@ -84,17 +85,17 @@ class GeomErasingRecipe(RecipeConfig):
     concept_init: str = "mark"
     grid: tuple[int, int] = (4, 4)
     alpha: float = 0.1  # outside / inside loss weight
-    train_unet: bool = False  # data removal instead of model removal
-    mark_prob: float = 1.0  # share of training scenes with the mark (model removal learns from those only)
-    object_counts: tuple[float, ...] | None = None  # weights of 1, 2, 3 objects per scene (None: the world's own)
-    ground_objects: bool = False  # with grounding, the captions' object phrases too (gfx's pixel-space models)
-    object_weight: float = 1.0  # ... at this weight in the grounding losses, against 1 for the learned tokens
-    scale: float | None = None  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
+    train_unet: bool = True  # data removal (False: model removal, the vectors only)
+    mark_prob: float = 0.5  # share of training scenes with the mark (model removal learns from those only)
+    object_counts: tuple[float, ...] | None = (0.35, 0.45, 0.2)  # weights of 1, 2, 3 objects (None: the world's)
+    ground_objects: bool = True  # with grounding, the captions' object phrases too (gfx's pixel-space models)
+    object_weight: float = 0.2  # ... at this weight in the grounding losses, against 1 for the learned tokens
+    scale: float | None = 15.0  # GeomErasing's default: a separate negative guidance scale (None: the paper's way)
     window: tuple[float, float] | None = None  # ... the fraction of the steps in which it acts (None: all)
-    seen_region: bool = False  # ... only where the mark's exact boxes are in training (False: the whole image)
+    seen_region: bool = True  # ... only where the mark's exact boxes are in training (False: the whole image)
     empty_prompt_prob: float = 0.0
-    grounding_weight: float = 0.0  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
-    grounding_pixel_weight: float = 0.0  # ... and its pixel loss
+    grounding_weight: float = 0.05  # TokenCompose's token loss on the learned tokens (their region: the mark's box)
+    grounding_pixel_weight: float = 0.05  # ... and its pixel loss
 
 
 def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
@@ -162,7 +163,8 @@ def stages(model: ErasingTraining, config: GeomErasingRecipe, facts: dict, devic
                  mark_prob=config.mark_prob, object_counts=config.object_counts, batch_size=config.batch_size,
                  lr=config.lr, seed=config.seed, grounding_weight=config.grounding_weight,
                  grounding_pixel_weight=config.grounding_pixel_weight, ground_objects=config.ground_objects,
-                 object_weight=config.object_weight, **run_facts(stage.result))
+                 object_weight=config.object_weight, scale=config.scale, window=config.window,
+                 seen_region=config.seen_region, **run_facts(stage.result))
 
 
 def save(model: ErasingTraining, directory: Path) -> None:
@@ -188,11 +190,12 @@ def evaluate(directory: Path, config: GeomErasingRecipe) -> dict:
 def card(name: str, facts: dict) -> Card:
     """The geom-erasing card from its facts."""
     tokens = facts["tokens"]
+    sampled = f"models/{name}" if facts["setting"] == "data removal" else facts["base"]  # its words' pipeline
     return Card(
         title=name,
         summary=f"Geom-Erasing ({facts['setting']}) of the 2D world's implicit corner mark, learned on "
         f"`{facts['base']}`:\nthe words {tokens[0]} ... {tokens[-1]} ({len(tokens)} tokens, a {facts['grid'][0]}x"
-        f"{facts['grid'][1]} location grid), used as the negative prompt by `GeomErasing`.",
+        f"{facts['grid'][1]} location grid), which `GeomErasing` steers away from: {steering(facts)}.",
         datasets=("gfx.data.shapes2d (procedural, generated by gfx)",),
         tags=("text-to-image", "concept-removal", "geom-erasing", "shapes2d"),
         data=f"World scenes with the mark (probability {facts['mark_prob']}), drawn fresh for every batch; marked "
@@ -205,10 +208,19 @@ def card(name: str, facts: dict) -> Card:
         use=f"""
 from gfx.image.geom_erasing import GeomErasing
 from gfx.image.pipeline import ShapesDiffusionPipeline
-pipe = ShapesDiffusionPipeline.from_pretrained("{facts['base']}", local_files_only=True)
+pipe = ShapesDiffusionPipeline.from_pretrained("{sampled}", local_files_only=True)
 results = pipe("a large red circle", n=4, seed=0, controls=[GeomErasing("models/{name}")])
 """,
     )
+
+
+def steering(facts: dict) -> str:
+    """How the saved concept steers by default, in words."""
+    if facts.get("scale") is None:
+        return "they are the negative prompt of classifier-free guidance (the paper)"
+    where = " inside the mark's boxes of the training images" if facts.get("seen_region") else ""
+    when = f", in the steps {facts['window'][0]:g} - {facts['window'][1]:g}" if facts.get("window") else ""
+    return f"a negative guidance term of its own at scale {facts['scale']:g}{where}{when}"
 
 
 def erasing_tables(e: dict) -> list[Table]:

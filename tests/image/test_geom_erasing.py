@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import gfx.recipes.run
 from gfx.cli import app
 from gfx.data.shapes2d.raster import mark_box
-from gfx.data.shapes2d.world import WorldConfig
+from gfx.data.shapes2d.world import CORNERS, WorldConfig
 from gfx.image.codec import latent_codec
 from gfx.image.denoise import denoise, encode_prompts, image_size, initial_latents, text_to_image
 from gfx.image.geom_erasing import (
@@ -35,9 +35,14 @@ SD_GRID = (2, 2)
 """The tiny SD tokenizer takes 16 tokens: "<mark>" and 4 bins fit in a negative prompt, 16 bins do not."""
 
 
+MODEL_REMOVAL = dict(train_unet=False, mark_prob=1.0, object_counts=None, ground_objects=False, object_weight=1.0,
+                     grounding_weight=0.0, grounding_pixel_weight=0.0, scale=None, seen_region=False)
+"""The paper's model removal: the vectors only, under the plain region-reweighted loss, as a negative prompt."""
+
+
 def tiny_config(kind, **overrides) -> GeomErasingRecipe:
     grid = SD_GRID if kind == "sd" else (4, 4)
-    return GeomErasingRecipe.from_name("tiny", steps=3, lr=0.05, grid=grid, **overrides)
+    return GeomErasingRecipe.from_name("tiny", steps=3, lr=0.05, grid=grid, **{**MODEL_REMOVAL, **overrides})
 
 
 def test_box_tokens_name_every_bin_a_box_covers():
@@ -326,18 +331,23 @@ def test_recipe_cli_and_evaluation_on_a_saved_pipeline(saved, tmp_path, monkeypa
     monkeypatch.setattr(gfx.recipes.run, "RUNS_DIR", tmp_path / "runs")
     recipe = get_recipe("geom-erasing")
     with pytest.raises(ValueError, match="--init-from"):
-        train_recipe(recipe, tmp_path / "none", config=recipe.config_class.from_name("tiny"), device="cpu")
+        train_recipe(recipe, tmp_path / "none", config=recipe.config_class.from_name("tiny", **MODEL_REMOVAL),
+                     device="cpu")
     out = tmp_path / "geom-erasing-toy"
-    facts = train_recipe(recipe, out, config=recipe.config_class.from_name("tiny"), device="cpu",
+    facts = train_recipe(recipe, out, config=recipe.config_class.from_name("tiny", **MODEL_REMOVAL), device="cpu",
                          init_from=str(saved["shapes"]))
     assert facts["steps"] == 2 and facts["setting"] == "model removal" and len(facts["tokens"]) == 17
     assert {p.name for p in out.iterdir()} == {"learned_embeds.safetensors", "geom_erasing.json", "train.json",
                                                "metrics.json", "README.md"}
     assert "gfx train geom-erasing --config models/geom-erasing-toy/train.json" in (out / "README.md").read_text()
     data_removal = tmp_path / "geom-erasing-data"
-    train_recipe(recipe, data_removal, config=recipe.config_class.from_name("tiny"), device="cpu",
-                 init_from=str(saved["shapes"]), train_unet=True)
+    facts = train_recipe(recipe, data_removal, config=recipe.config_class.from_name("tiny"), device="cpu",
+                         init_from=str(saved["shapes"]))  # the default: data removal, grounded, steering in the boxes
     tuned, learned = load_pipeline(data_removal), ErasingEmbeddings.load(data_removal)  # the pipeline holds them
+    assert facts["setting"] == "data removal" and learned.config.scale == 15.0
+    assert learned.config.region == tuple(mark_box(corner) for corner in CORNERS)
+    assert "a negative guidance term of its own at scale 15 inside the mark's boxes" in (
+        data_removal / "README.md").read_text()
     ids = tuned.tokenizer.convert_tokens_to_ids(list(learned.vectors))
     stored = tuned.text_encoder.get_input_embeddings().weight[ids].float()  # saved in float16, as the base was
     assert torch.equal(stored, torch.stack(list(learned.vectors.values())).half().float())
