@@ -36,6 +36,7 @@ import numpy as np
 from gfx.data.shapes2d.detect import detect
 from gfx.data.shapes2d.raster import render
 from gfx.data.shapes2d.world import NOVEL_SHAPES, SHAPES, STYLES, Scene, caption, sample_scene
+from gfx.image.controls import holds_erasing
 from gfx.recipes.image_eval import (
     Evaluator,
     distinct_objects,
@@ -226,7 +227,8 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
         seeds: images per prompt (seeds base, base + 1, ...).
         features: the `WorldFeatureNet` of Geom-Erasing's FID (default: models/world-features, when there).
         erasing_baseline: the model Geom-Erasing's "without" samples (a data-removal concept's original model);
-            None: `model`.
+            None: `model`. With no `model` given, a data-removal concept (a pipeline directory) samples "with"
+            itself, against the shipped model.
     """
     import torch
 
@@ -242,9 +244,15 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     report = {"split": split, "model": label, "seeds": seeds, "steps": steps, "guidance": guidance}
     torch.manual_seed(base)
     if "negative_concept" in controls:
-        baseline = evaluated_pipeline(erasing_baseline)[0] if erasing_baseline is not None else None
-        report["geom_erasing"] = geom_erasing(pipe, controls["negative_concept"], base, counts, seeds, steps,
-                                              guidance, progress, world_feature_net(features), baseline)
+        concept = controls["negative_concept"]
+        if model is None and holds_erasing(concept):  # data removal: its own pipeline, against the shipped one
+            tuned, erasing_baseline = evaluated_pipeline(concept)[0], erasing_baseline or label
+        else:
+            tuned = pipe
+        baseline = None if erasing_baseline is None else (
+            pipe if erasing_baseline == label else evaluated_pipeline(erasing_baseline)[0])
+        report["geom_erasing"] = geom_erasing(tuned, concept, base, counts, seeds, steps, guidance, progress,
+                                              world_feature_net(features), baseline)
         if erasing_baseline is not None:
             report["geom_erasing"]["without_model"] = str(erasing_baseline)
     concepts = concept_labels([controls[k] for k in ("concept", "baseline_concept") if k in controls])

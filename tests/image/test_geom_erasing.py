@@ -4,6 +4,7 @@ the saved embeddings, the recipe and `gfx eval image-controls` plumbing (numbers
 
 import copy
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -396,3 +397,9 @@ def test_image_controls_reports_erasing_fid_on_world_features_or_how_to_train_th
     assert report["geom_erasing"]["fid"] == {
         "missing": f"{tmp_path / 'world-features'} is missing: FID needs the world's feature extractor; train it "
                    "with `gfx train world-features`"}
+    monkeypatch.undo()  # the shipped models again
+    data_removal = tmp_path / "data-removal"  # a pipeline with its learned words: it samples "with" itself
+    shutil.copytree(saved["shapes"], data_removal)
+    ErasingEmbeddings.initial(fresh(saved, "shapes"), ErasingConfig(grid=(4, 4), scale=2.0)).save(data_removal)
+    report = evaluate(split="val", limit=1, negative_concept=str(data_removal), seeds=2, steps=2)
+    assert report["model"] == "shipped" and report["geom_erasing"]["without_model"] == "shipped"
