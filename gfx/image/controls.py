@@ -47,12 +47,10 @@ def sampled_model(model: str | Path | None, negative_concept: str | Path | None)
     words were learned with that fine-tuned UNet), else None (the shipped default)."""
     if model is not None:
         return str(model)
-    if negative_concept and Path(negative_concept, "model_index.json").is_file():
-        return str(negative_concept)
-    return None
+    return str(negative_concept) if holds_erasing(negative_concept) else None
 
 
-def holds_erasing(model: str | Path | None) -> bool:
-    """True when the pipeline directory `model` holds a learned Geom-Erasing concept (data removal)."""
-    return model is not None and Path(model, "geom_erasing.json").is_file()
-
+def holds_erasing(directory: str | Path | None) -> bool:
+    """True when `directory` is a pipeline with a learned Geom-Erasing concept in it (data removal)."""
+    return bool(directory) and all(Path(directory, name).is_file() for name in ("model_index.json",
+                                                                                  "geom_erasing.json"))
