@@ -3,7 +3,7 @@ pipeline (Geom-Erasing, `gfx.image.geom_erasing`), so that guidance can steer aw
 
     gfx train geom-erasing --init-from models/shapes-diffusion          # -> models/geom-erasing (the shipped run)
     gfx image generate "a large red circle" --negative-concept models/geom-erasing -o out/
-    gfx eval image-controls --model models/geom-erasing --negative-concept models/geom-erasing
+    gfx eval image-controls --negative-concept models/geom-erasing    # with it, against the shipped base
 
 Data: world scenes carrying the mark (`mark_prob`), captioned by the world's captioner; a marked scene's caption
 gets " <mark> <l..>" for the bins of the mark's exact box (`raster.mark_box`, the ground truth in the role of the
@@ -103,8 +103,7 @@ def erasing_model(pipe, config: GeomErasingRecipe) -> ErasingTraining:
     grid = tuple(config.grid)
     region = tuple(mark_box(corner) for corner in CORNERS) if config.seen_region else None
     erasing = ErasingConfig(config.concept, grid, config.concept_init, config.scale, config.window, region)
-    return ErasingTraining(pipe, erasing,
-                           alpha=config.alpha, train_unet=config.train_unet,
+    return ErasingTraining(pipe, erasing, alpha=config.alpha, train_unet=config.train_unet,
                            grounding_weight=config.grounding_weight, pixel_weight=config.grounding_pixel_weight,
                            object_weight=config.object_weight)
 
