@@ -84,6 +84,9 @@ def learn_concept(
     identity_steps: int = typer.Option(0, "--identity-steps", min=0, help="CoRe's stage 2: steps of UNet "
                                        "fine-tuning on the images after the word (e.g. 1000; the concept then "
                                        "carries the UNet's weights, ~2 bytes per parameter). 0: the word only."),
+    unet_window: tuple[float, float] = typer.Option((0.1, 1.0), "--unet-window", help="The fractions of the "
+                                                    "denoising steps in which stage 2's UNet samples (the base lays "
+                                                    "out the first tenth; 0 1: every step)."),
     seed: int = typer.Option(0, help="Random seed."),
     model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
 ) -> None:
@@ -93,7 +96,7 @@ def learn_concept(
     from gfx.recipes.concept import learn_concept as learn
 
     with user_errors():
-        config = ConceptConfig(token, init_word, method)
+        config = ConceptConfig(token, init_word, method, unet_window=tuple(unet_window))
         pipe = load_default(None) if model is None else load_pipeline(model)
         learned = learn(pipe, [str(p) for p in images], config, steps=steps, seed=seed,
                         identity_steps=identity_steps)

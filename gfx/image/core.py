@@ -89,6 +89,9 @@ class ConceptConfig(ConfigMixin):
     unet_window: tuple[float, float] | None = None
 
     def __post_init__(self):
+        if self.unet_window is not None and not 0 <= self.unet_window[0] < self.unet_window[1] <= 1:
+            raise ValueError(f"unet_window {tuple(self.unet_window)} needs 0 <= start < end <= 1 (fractions of the "
+                             "denoising steps)")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not (self.token.startswith("<") and self.token.endswith(">")) or " " in self.token:

@@ -145,11 +145,14 @@ def test_recipes_cli_jobs_and_evaluation_on_a_saved_pipeline(saved, tmp_path, mo
     result = runner.invoke(app, ["image", "learn-concept", *images, "--token", "<blob>", "--steps", "2", "--model",
                                  base, "--method", "textual-inversion", "-o", str(tmp_path / "blob")])
     assert result.exit_code == 0, result.output
-    assert LearnedConcept.load(tmp_path / "blob").config.token == "<blob>"
-    for image, token, message in ((tmp_path / "no.png", "<b>", "cannot read image"),
-                                  (ref, "<|endoftext|>", "already has"), (ref, "blob", "angle brackets")):
+    learned = LearnedConcept.load(tmp_path / "blob").config
+    assert learned.token == "<blob>" and learned.unet_window == (0.1, 1.0)  # the shipped concept's window
+    for image, token, message, extra in ((tmp_path / "no.png", "<b>", "cannot read image", []),
+                                         (ref, "<|endoftext|>", "already has", []),
+                                         (ref, "blob", "angle brackets", []),
+                                         (ref, "<b>", "needs 0 <= start < end <= 1", ["--unet-window", "0.5", "0.2"])):
         result = runner.invoke(app, ["image", "learn-concept", str(image), "--token", token, "--steps", "1",
-                                     "--model", base, "-o", str(tmp_path / "x")])
+                                     "--model", base, "-o", str(tmp_path / "x"), *extra])
         assert result.exit_code == 2 and message in result.output, result.output
     line = {"kind": "generate-image", "prompt": "a <cross>", "steps": 2, "model": base, "output": "job",
             "concept": str(dirs["core-concept"]), "style": "ref.png", "style_model": str(dirs["style-tokenizer"])}
