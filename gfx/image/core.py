@@ -42,7 +42,7 @@ from torch import nn
 from gfx.config import ConfigMixin
 from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
-from gfx.image.denoise import token_ids
+from gfx.image.denoise import checked_window, in_window, token_ids
 from gfx.image.diffusion_loss import denoising_error, noised
 from gfx.image.token_injection import (
     EMBEDDINGS_NAME,
@@ -89,9 +89,7 @@ class ConceptConfig(ConfigMixin):
     unet_window: tuple[float, float] | None = None
 
     def __post_init__(self):
-        if self.unet_window is not None and not 0 <= self.unet_window[0] < self.unet_window[1] <= 1:
-            raise ValueError(f"unet_window {tuple(self.unet_window)} needs 0 <= start < end <= 1 (fractions of the "
-                             "denoising steps)")
+        checked_window(self.unet_window, "unet_window")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not (self.token.startswith("<") and self.token.endswith(">")) or " " in self.token:
@@ -218,10 +216,7 @@ class Concept:
 
     def __init__(self, source: str | Path | LearnedConcept, window: tuple[float, float] | None = None):
         self.concept = source if isinstance(source, LearnedConcept) else LearnedConcept.load(source)
-        window = window if window is not None else self.concept.config.unet_window
-        if window is not None and not 0 <= window[0] < window[1] <= 1:
-            raise ValueError(f"window {window} needs 0 <= start < end <= 1 (fractions of the steps)")
-        self.window = window
+        self.window = checked_window(window if window is not None else self.concept.config.unet_window)
 
     @property
     def token(self) -> str:
@@ -247,8 +242,7 @@ class Concept:
 
     def before_step(self, step, t, latents, cond):
         if self._original is not None and self.window is not None:
-            start, end = self.window
-            self._use_tuned(start <= step / len(self._pipe.scheduler.timesteps) < end)
+            self._use_tuned(in_window(self.window, step / len(self._pipe.scheduler.timesteps)))
         return latents, cond
 
     def _use_tuned(self, tuned: bool) -> None:

@@ -38,6 +38,23 @@ Weight = float | torch.Tensor | Callable[[float], float | torch.Tensor]
 """A guidance term's weight: a number or a (1 or B, 1, gh, gw) map over the image, or a function of the progress
 (step / steps, 0 at pure noise) returning one."""
 
+
+def checked_window(window: tuple[float, float] | None, name: str = "window") -> tuple[float, float] | None:
+    """`window` (start, end) as floats, or ValueError unless 0 <= start < end <= 1 (fractions of the steps); None
+    stays None."""
+    if window is None:
+        return None
+    start, end = (float(v) for v in window)
+    if not 0 <= start < end <= 1:
+        raise ValueError(f"{name} {(start, end)} needs 0 <= start < end <= 1 (fractions of the denoising steps)")
+    return start, end
+
+
+def in_window(window: tuple[float, float], progress: float) -> bool:
+    """Whether `progress` (step / steps, 0 at pure noise) falls in `window` [start, end)."""
+    return window[0] <= progress < window[1]
+
+
 DEFAULT_GUIDANCE = 3.0
 """Classifier-free guidance scale of a pipeline whose config names none (a plain StableDiffusionPipeline)."""
 

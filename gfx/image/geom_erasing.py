@@ -47,7 +47,7 @@ from torch import nn
 from gfx.config import ConfigMixin
 from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
-from gfx.image.denoise import Weight, image_size
+from gfx.image.denoise import Weight, image_size, in_window
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.grounding import grounding_losses
 from gfx.image.token_injection import (
@@ -308,8 +308,7 @@ class GeomErasing:
         weight = -self.scale if self.region is None else -self.scale * self.region_map(pipe)
         if self.window is None:
             return [(self.concept_text(pipe), weight)]
-        start, end = self.window
-        return [(self.concept_text(pipe), lambda progress: weight if start <= progress < end else 0.0)]
+        return [(self.concept_text(pipe), lambda progress: weight if in_window(self.window, progress) else 0.0)]
 
 
 class ErasingTraining(nn.Module):

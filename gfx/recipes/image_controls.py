@@ -245,16 +245,15 @@ def evaluate_image_controls(split: str | None = "test", limit: int = 0, progress
     torch.manual_seed(base)
     if "negative_concept" in controls:
         concept = controls["negative_concept"]
+        tuned, baseline, without = pipe, None, None
         if model is None and holds_erasing(concept):  # data removal: its own pipeline, against the shipped one
-            tuned, erasing_baseline = evaluated_pipeline(concept)[0], erasing_baseline or label
-        else:
-            tuned = pipe
-        baseline = None if erasing_baseline is None else (
-            pipe if erasing_baseline == label else evaluated_pipeline(erasing_baseline)[0])
+            tuned, baseline, without = evaluated_pipeline(concept)[0], pipe, label
+        if erasing_baseline is not None:
+            baseline, without = evaluated_pipeline(erasing_baseline)[0], erasing_baseline
         report["geom_erasing"] = geom_erasing(tuned, concept, base, counts, seeds, steps, guidance, progress,
                                               world_feature_net(features), baseline)
-        if erasing_baseline is not None:
-            report["geom_erasing"]["without_model"] = str(erasing_baseline)
+        if without is not None:
+            report["geom_erasing"]["without_model"] = str(without)
     concepts = concept_labels([controls[k] for k in ("concept", "baseline_concept") if k in controls])
     if concepts:
         report["concept"] = concept_section(pipe, concepts, base, counts["contexts"], seeds, steps, guidance,
