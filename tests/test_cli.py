@@ -227,9 +227,9 @@ def test_svg_generate_and_describe_with_a_local_causal_lm(tmp_path, filled_icon)
     described = gfx("svg", "describe", src, "--model", tmp_path / "lm")
     assert described.returncode == 0, described.stderr
     bad = gfx("svg", "generate", "a house", "--guidance", 2, "--model", tmp_path / "lm")
-    assert bad.returncode == 2 and "guidance, candidates and consensus apply to IconShop models" in bad.stderr
-    bad = gfx("svg", "generate", "a house", "--consensus", 1, "--model", tmp_path / "lm")
-    assert bad.returncode == 2 and "consensus apply to IconShop models" in bad.stderr
+    assert bad.returncode == 2 and "guidance applies to IconShop models" in bad.stderr
+    bad = gfx("svg", "generate", "a house", "--candidates", 4, "--model", tmp_path / "lm")
+    assert bad.returncode == 2 and "needs a pipeline with a reranker" in bad.stderr
 
 
 def test_svg_edit_follows_an_instruction_with_a_local_causal_lm(tmp_path, stroke_icon):

@@ -156,3 +156,12 @@ def test_score_samples_reports_the_outline_style_rate(tmp_path, monkeypatch):
     table = score_samples(pset, samplers, [0, 1], [BAR], near_copy_threshold=0.5)["methods"]
     assert [table[k]["outline_style_rate"] for k in samplers] == [0.0, 1.0, pytest.approx(1 / 3)]
     assert table["filled"]["top1_mean"] == pytest.approx(1 / 3)
+
+
+def test_validation_rows_are_the_concepts_an_evaluation_does_not_prompt():
+    from gfx.recipes.icon_protocols import prompted_rows, validation_rows
+
+    prompted = prompted_rows(230, 50).tolist()
+    val = validation_rows(230, 50)
+    assert len(val) == 180 and not set(val) & set(prompted) and sorted(val + prompted) == list(range(230))
+    assert validation_rows(230, 0) == []  # an evaluation of every concept leaves none

@@ -62,3 +62,35 @@ def test_edits_do_what_they_say(stroke_icon):
     assert len(apply_edit("remove the last shape", doc).elements) == len(doc.elements) - 1
     with pytest.raises(KeyError, match="valid edits: mirror it horizontally"):
         apply_edit("make it pretty", doc)
+
+
+def test_draw_variants_are_keyword_prompts_of_the_icon_moved_inside_the_view_box(records):
+    from gfx.recipes.iconshop_data import keywords_of
+    from gfx.svg.core.geometry import bounding_box
+
+    tokenizer = SemanticTokenizer()
+    record = training_records(records)[0]
+    plain = data.icon_instructions(record, tokenizer)
+    varied = data.icon_instructions(record, tokenizer, draw_variants=3)
+    extra = [i for i in varied if i not in plain]
+    assert len(extra) == 3 and {i.task for i in extra} == {"draw"}
+    assert varied == data.icon_instructions(record, tokenizer, draw_variants=3)  # fixed per icon
+    keywords = set(keywords_of(record))
+    assert all(set(i.text.split(", ")) <= keywords for i in extra)
+    box = bounding_box(normalize(parse_svg(record.svg), to_paths=False).elements)
+    for item in extra:
+        moved = bounding_box(tokenizer.decode(list(item.target)).elements)
+        shift = np.subtract(moved, box)
+        assert np.allclose(shift[:2], shift[2:], atol=0.05) and np.all(np.abs(shift) <= data.MAX_SHIFT + 0.05)
+        assert min(moved) >= -0.05 and max(moved) <= 24.05
+    assert any(np.abs(np.subtract(bounding_box(tokenizer.decode(list(i.target)).elements), box)).max() > 0.5
+               for i in extra)
+
+
+def test_shifted_leaves_a_full_width_icon_where_it_is():
+    from gfx.svg.core.document import Document
+
+    doc = normalize(parse_svg('<svg viewBox="0 0 24 24"><rect x="0" y="0" width="24" height="24"/></svg>'),
+                    to_paths=False)
+    assert data.shifted(doc, np.random.default_rng(0)) is doc
+    assert data.shifted(Document(doc.view_box, []), np.random.default_rng(0)).elements == []

@@ -123,19 +123,22 @@ def test_svgcraft_layout_recipe_ships_a_layout_model_with_its_card(tmp_path):
     assert "relation acc." in layout_table(report).columns
 
 
-def test_llm4svg_recipe_ships_a_causal_lm_with_the_svg_tokens_and_its_card(tmp_path):
+def test_llm4svg_recipe_ships_a_causal_lm_with_the_svg_tokens_its_reranker_and_its_card(tmp_path):
     from gfx.svg.core.metrics import is_valid_svg
     from gfx.svg.llm4svg import LLM4SVG
 
     out = tmp_path / "llm4svg-toy"
-    card = run_tiny("llm4svg", out)
+    recipe = get_recipe("llm4svg")
+    config = recipe.config_class.from_name("tiny", draw_variants=1, reranker="icon-clip-disjoint", candidates=2)
+    card = train_recipe(recipe, out, config=config, device="cpu")
     assert_shipped_layout(out, "llm4svg", 2)
     assert card["steps"] == 2 and card["val_loss"] is not None and card["train_icons"] == 12
+    assert card["tasks"]["draw"] >= 2 * 12 and "keyword prompts and the icon moved" in (out / "README.md").read_text()
     assert (out / "lm" / "config.json").is_file() and (out / "lm" / "tokenizer.json").is_file()
     pipe = LLM4SVG.from_pretrained(out)
     assert pipe.lm.config.vocab_size == card["text_vocab"] + card["svg_tokens"]  # the saved tokens, none added
     [icon] = pipe("star", n=1, seed=0)
-    assert is_valid_svg(icon.svg)
+    assert is_valid_svg(icon.svg) and icon.info["candidates"] == 2 and pipe.reranker is not None
 
 
 @pytest.mark.slow

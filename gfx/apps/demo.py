@@ -6,8 +6,9 @@
 1. corpus.png: corpus icons as shipped | normalized | decoded from PathTokenizer tokens | decoded from
    SemanticTokenizer tokens (each column should look the same).
 2. text-to-icon.png (+ icons/*.svg): the shipped IconShop model in its default style (outline) on `ICON_PROMPTS`,
-   3 seeds each, beside the retrieval baseline (the training icon whose prompt is nearest); the first 12 prompts
-   are concepts the concept-disjoint protocol holds out.
+   3 seeds each, beside the retrieval baseline (the training icon whose prompt is nearest, among the concept-disjoint
+   protocol's training icons); the first 12 prompts are concepts that protocol holds out. text-to-icon-llm4svg.png
+   (+ icons/llm4svg/*.svg): the same for the shipped LLM4SVG model.
 3. image-to-svg.png: test icons | the default vectorizer | neural+refine | vtracer.
 4. text-to-mesh.png: one prompt per part category, 3 seeds, beside a ground-truth object of the category.
 5. text-to-image.png: the shipped shapes-diffusion model on the captions of `IMAGE_SCENES` held-out world scenes,
@@ -71,25 +72,28 @@ def corpus_sheet(out_dir: Path, per_source: int = 3) -> Path:
     return out_dir / "corpus.png"
 
 
-def icon_sheet(out_dir: Path, svgs: bool = True) -> Path:
+def icon_sheet(out_dir: Path, svgs: bool = True, model: str | None = None, name: str = "text-to-icon.png") -> Path:
+    """`ICON_PROMPTS` x `SEEDS` from the shipped model of task `model` (default: IconShop) beside retrieval."""
     import gfx
-    from gfx.data.icons import load_icons
+    from gfx.models import model_path
+    from gfx.recipes.icon_protocols import training_records
     from gfx.svg.core.render import contact_sheet, render, save_png
     from gfx.svg.icon_retrieval import IconIndex
 
-    index = IconIndex.build(load_icons(split="train"))
+    index = IconIndex.build(training_records())
+    model_dir = None if model is None else str(model_path(model))
     rows = []
     for prompt in ICON_PROMPTS:
-        results = [gfx.svg.generate(prompt, n=1, seed=s)[0] for s in SEEDS]
+        results = [gfx.svg.generate(prompt, n=1, seed=s, model=model_dir)[0] for s in SEEDS]
         if svgs:
             for seed, result in zip(SEEDS, results, strict=True):
-                result.save(out_dir / "icons" / f"{prompt.replace(' ', '-')}-{seed}.svg")
+                result.save(out_dir / "icons" / (model or "") / f"{prompt.replace(' ', '-')}-{seed}.svg")
         retrieved = index.svgs[int(index.nearest(prompt)[0])]
         rows.append([r.render(96) for r in results] + [render(retrieved, 96)])
     labels = [f"{p} (held out)" if p in HELD_OUT_PROMPTS else p for p in ICON_PROMPTS]
     columns = [f"seed {s}" for s in SEEDS] + ["retrieval"]
-    save_png(contact_sheet(rows, labels, columns), out_dir / "text-to-icon.png")
-    return out_dir / "text-to-icon.png"
+    save_png(contact_sheet(rows, labels, columns), out_dir / name)
+    return out_dir / name
 
 
 def vectorize_sheet(out_dir: Path, count: int = 8) -> Path:
@@ -235,7 +239,9 @@ def main(argv: list[str]) -> int:
     args = [a for a in argv if a != "--sheets"]
     out_dir = Path(args[0] if args else "demo-out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only), lambda: vectorize_sheet(out_dir),
+    steps = [lambda: icon_sheet(out_dir, svgs=not sheets_only),
+             lambda: icon_sheet(out_dir, not sheets_only, "llm4svg", "text-to-icon-llm4svg.png"),
+             lambda: vectorize_sheet(out_dir),
              lambda: mesh_sheet(out_dir), lambda: image_sheet(out_dir),
              lambda: image_sheet(out_dir, "hita-mini", "text-to-image-hita.png"),
              lambda: image_sheet(out_dir, "xar-mini", "text-to-image-xar.png"),

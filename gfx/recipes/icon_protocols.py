@@ -308,6 +308,12 @@ def prompted_rows(count: int, limit: int = 0) -> np.ndarray:
     return evenly_spaced(np.arange(count), limit)
 
 
+def validation_rows(count: int, limit: int) -> list[int]:
+    """The validation concepts of a `count`-concept protocol: those a run with `limit` prompts does not prompt."""
+    prompted = set(prompted_rows(count, limit).tolist())
+    return [k for k in range(count) if k not in prompted]
+
+
 def evaluate_generalization(protocol: str, pipe=None, seeds: Sequence[int] = (0, 1, 2), limit: int = 0,
                             progress=None, style: str | None = "outline",
                             others: dict[str, Sampler] | None = None, candidates: int | None = None,

@@ -57,18 +57,23 @@ class LLM4SVGRecipe(RecipeConfig):
     max_edit_tokens: int = MAX_EDIT_TOKENS  # edit examples only for icons (and edits) up to this length
     train_icons: int = 0  # use the first N training icons (0: all)
     val_icons: int = 200  # validation icons (evenly spaced over the val split)
+    draw_variants: int = 0  # extra draws per training icon: keyword prompts, the icon moved (llm4svg_data)
+    reranker: str | None = None  # an IconCLIP under MODELS_DIR the pipeline ships to rerank drawings
+    candidates: int = 1  # drawings per icon the reranker picks from (LLM4SVGConfig.candidates)
+    consensus: float = 0.0  # weight of the candidates' agreement in that choice (LLM4SVGConfig.consensus)
     eval_limit: int | None = 50  # prompts / test icons of the card's evaluation
     time_limit_s: float | None = None  # the shipped run took 74 minutes of one CPU thread
 
 
 def instruction_data(config: LLM4SVGRecipe) -> tuple[list[Instruction], list[Instruction]]:
     """(train, val) instructions of the recipe (cached on disk by `instructions`)."""
-    return _instruction_data(config.train_icons, config.val_icons, config.max_svg_tokens, config.max_edit_tokens)
+    return _instruction_data(config.train_icons, config.val_icons, config.max_svg_tokens, config.max_edit_tokens,
+                             config.draw_variants)
 
 
 @functools.lru_cache(maxsize=2)
-def _instruction_data(train_icons: int, val_icons: int, max_svg_tokens: int,
-                      max_edit_tokens: int) -> tuple[list[Instruction], list[Instruction]]:
+def _instruction_data(train_icons: int, val_icons: int, max_svg_tokens: int, max_edit_tokens: int,
+                      draw_variants: int) -> tuple[list[Instruction], list[Instruction]]:
     from gfx.data.icons import load_icons
     from gfx.recipes.icon_protocols import training_records
 
@@ -78,7 +83,7 @@ def _instruction_data(train_icons: int, val_icons: int, max_svg_tokens: int,
     train = train[:train_icons] if train_icons else train
     val = evenly_spaced(val, val_icons)
     tokenizer = SemanticTokenizer()
-    return (instructions(train, tokenizer, max_svg_tokens, max_edit_tokens),
+    return (instructions(train, tokenizer, max_svg_tokens, max_edit_tokens, draw_variants=draw_variants),
             instructions(val, tokenizer, max_svg_tokens, max_edit_tokens, split="val"))
 
 
@@ -94,7 +99,7 @@ def text_tokenizer(texts: list[str], vocab_size: int):
 
 def build(config: LLM4SVGRecipe) -> LLM4SVG:
     """A random Llama with a BPE tokenizer, saved as a transformers directory and loaded back as an `LLM4SVG` (the
-    semantic tokens added as for any local LM)."""
+    semantic tokens added as for any local LM), with the recipe's reranker and drawing settings."""
     transformers = optional_import("transformers")
     train, _ = instruction_data(config)
     shape = dict(LM_PRESETS[config.preset])
@@ -105,7 +110,13 @@ def build(config: LLM4SVGRecipe) -> LLM4SVG:
     with tempfile.TemporaryDirectory() as directory:
         CausalLM.from_config(hf_config, text).save_pretrained(directory)
         pipe = LLM4SVG.from_pretrained(directory)
-    pipe.config = LLM4SVGConfig(max_svg_tokens=config.max_svg_tokens)
+    pipe.config = LLM4SVGConfig(max_svg_tokens=config.max_svg_tokens, candidates=config.candidates,
+                                consensus=config.consensus)
+    if config.reranker is not None:
+        from gfx.models import MODELS_DIR
+        from gfx.svg.icon_clip import IconCLIP
+
+        pipe.reranker = IconCLIP.from_pretrained(MODELS_DIR / config.reranker)
     return pipe
 
 
@@ -134,7 +145,9 @@ def stages(pipe: LLM4SVG, config: LLM4SVGRecipe, facts: dict, device: str) -> It
     facts.update(preset=config.preset, parameters=parameter_count(pipe.lm), train_instructions=len(train),
                  train_icons=len({i.icon for i in train}), val_instructions=len(val),
                  tasks={t: sum(i.task == t for i in train) for t in ("describe", "draw", "edit")},
-                 text_vocab=len(pipe.lm.tokenizer) - len(pipe.token_ids), svg_tokens=len(pipe.token_ids))
+                 text_vocab=len(pipe.lm.tokenizer) - len(pipe.token_ids), svg_tokens=len(pipe.token_ids),
+                 draw_variants=config.draw_variants, reranker=config.reranker, candidates=config.candidates,
+                 consensus=config.consensus)
     stage = Stage(None, pipe.lm, example_batches(pipe, train, config.batch_size, config.seed),
                   list(example_batches(pipe, val, config.batch_size, config.seed, shuffle=False)), config.schedule())
     yield stage
@@ -199,6 +212,10 @@ def notes(facts: dict) -> list[str]:
            f"{minutes(facts['train_wall_time_s'])} on one CPU thread ({cut}). Validity holds by construction "
            "(grammar-constrained decoding); the draw table puts it beside IconShop (`models/iconshop-mini`, 2M "
            "parameters, 281 min of training, which saw the held-out concepts) on the same prompts and seeds.")
+    if facts.get("candidates", 1) > 1:
+        run += (f" Each drawing is the best of {facts['candidates']} samples by the shipped reranker "
+                f"(`{facts['reranker']}`, trained without the held-out concepts; agreement weight "
+                f"{facts['consensus']}).")
     if "eval" not in facts:
         return [f"A {run}"]
     e = facts["eval"]
@@ -218,7 +235,8 @@ def notes(facts: dict) -> list[str]:
 
 
 def card(name: str, facts: dict) -> Card:
-    tasks = facts["tasks"]
+    tasks, extra = facts["tasks"], facts.get("draw_variants", 0)
+    variants = f" (of them {extra} per icon with keyword prompts and the icon moved)" if extra else ""
     return Card(
         title=name,
         summary="LLM4SVG-style SVG language model of gfx: a small Llama (trained from scratch here: no pretrained LM\n"
@@ -229,7 +247,7 @@ def card(name: str, facts: dict) -> Card:
         tags=("text-to-svg", "svg-to-text", "icons", "llm4svg", "causal-lm"),
         data=f"{facts['train_instructions']} instructions from {facts['train_icons']} icons of the corpus train split "
         f"(the concept-disjoint protocol's held-out concepts left out): {tasks['describe']} describe, "
-        f"{tasks['draw']} draw, {tasks['edit']} edit (`gfx.recipes.llm4svg_data`); validation: "
+        f"{tasks['draw']} draw{variants}, {tasks['edit']} edit (`gfx.recipes.llm4svg_data`); validation: "
         f"{facts['val_instructions']} instructions of val-split icons. Text vocabulary: {facts['text_vocab']} BPE "
         f"tokens built from the instruction text; {facts['svg_tokens']} semantic SVG tokens.",
         run=run_lines(facts, "next-token cross-entropy of answers and target SVGs",

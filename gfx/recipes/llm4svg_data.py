@@ -6,6 +6,8 @@ fits `max_svg_tokens` (`instructions`):
 
 1. describe: the SVG -> `describe_answer` ("Category: name words"; "Icon" for an icon without a category);
 2. draw: the name's words -> the SVG; for a third of the icons (by id) also the full keywords (`IconRecord.text`);
+   with `draw_variants` k, k more draws per icon, each a shuffled subset of its keywords -> the SVG moved by whole
+   units (up to `MAX_SHIFT`, staying in the viewBox): IconShop's keyword prompts and translation, fixed per icon;
 3. edit, when the icon fits `max_edit_tokens`: one of `EDITS` (picked by id among those that change the icon), the
    SVG -> the edited SVG.
 
@@ -19,6 +21,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +31,8 @@ from gfx.data.icons import IconRecord, words
 from gfx.files import write_bytes
 from gfx.paths import cache_dir
 from gfx.svg.core.document import Document
-from gfx.svg.core.geometry import transform_element
+from gfx.recipes.iconshop_data import keywords_of, sample_prompt
+from gfx.svg.core.geometry import bounding_box, transform_element
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.tokenizers.semantic import SemanticTokenizer
@@ -41,6 +45,8 @@ MAX_SVG_TOKENS = 256
 """Icons longer than this (semantic tokens, BOS and EOS included) give no instructions."""
 MAX_EDIT_TOKENS = 128
 """Edit instructions only for icons, and edits, up to this length (an edit example holds two icons)."""
+MAX_SHIFT = 2
+"""How far a draw variant moves its icon, in viewBox units per axis (of 24)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,24 @@ def _bucket(icon_id: str, salt: str) -> int:
     return int(hashlib.sha256(f"{salt}:{icon_id}".encode()).hexdigest()[:8], 16)
 
 
+def shifted(doc: Document, rng: np.random.Generator, most: int = MAX_SHIFT) -> Document:
+    """`doc` moved by a random whole number of units per axis, at most `most`, keeping its geometry inside the
+    viewBox (normalized again); `doc` itself when it cannot move."""
+    box = bounding_box(doc.elements)
+    if box is None:
+        return doc
+    x0, y0, x1, y1 = box
+    vx, vy, vw, vh = doc.view_box
+    ranges = [(max(-most, math.ceil(v - low)), min(most, math.floor(v + size - high)))
+              for v, size, low, high in ((vx, vw, x0, x1), (vy, vh, y0, y1))]
+    dx, dy = (int(rng.integers(lo, hi + 1)) if lo <= hi else 0 for lo, hi in ranges)
+    if dx == dy == 0:
+        return doc
+    return normalize(_map_points([[1, 0, dx], [0, 1, dy]])(doc), view_box=doc.view_box, to_paths=False)
+
+
 def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_tokens: int = MAX_SVG_TOKENS,
-                      max_edit_tokens: int = MAX_EDIT_TOKENS) -> list[Instruction]:
+                      max_edit_tokens: int = MAX_EDIT_TOKENS, draw_variants: int = 0) -> list[Instruction]:
     """The instructions of one icon (none when its sequence is longer than `max_svg_tokens`)."""
     doc = normalize(parse_svg(record.svg), view_box=tokenizer.config.view_box, to_paths=False)
     ids = tuple(tokenizer.encode(doc))
@@ -125,6 +147,11 @@ def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_
            Instruction(record.id, "draw", words(record.name), target=ids)]
     if _bucket(record.id, "draw") % 3 == 0 and record.text != words(record.name):
         out.append(Instruction(record.id, "draw", record.text, target=ids))
+    rng = np.random.default_rng(_bucket(record.id, "variants"))
+    for _ in range(draw_variants):
+        variant = tuple(tokenizer.encode(shifted(doc, rng)))
+        if len(variant) <= max_svg_tokens:
+            out.append(Instruction(record.id, "draw", sample_prompt(keywords_of(record), rng, 0.0), target=variant))
     if len(ids) <= max_edit_tokens:
         names = list(EDITS)
         first = _bucket(record.id, "edit") % len(names)
@@ -137,7 +164,8 @@ def icon_instructions(record: IconRecord, tokenizer: SemanticTokenizer, max_svg_
 
 
 def instructions(records: Sequence[IconRecord], tokenizer: SemanticTokenizer, max_svg_tokens: int = MAX_SVG_TOKENS,
-                 max_edit_tokens: int = MAX_EDIT_TOKENS, split: str = "train") -> list[Instruction]:
+                 max_edit_tokens: int = MAX_EDIT_TOKENS, split: str = "train",
+                 draw_variants: int = 0) -> list[Instruction]:
     """Every instruction of the `split` icons among `records`, in record order; cached by content.
 
     ValueError when `split` is "test": the test split is for evaluation only."""
@@ -145,12 +173,12 @@ def instructions(records: Sequence[IconRecord], tokenizer: SemanticTokenizer, ma
         raise ValueError("LLM4SVG instructions come from the train and val splits; the test split is for evaluation")
     records = [r for r in records if r.split == split]
     key = hashlib.sha256(json.dumps([DATA_VERSION, tokenizer.vocab_hash(), max_svg_tokens, max_edit_tokens,
-                                     [r.id for r in records]]).encode()).hexdigest()[:16]
+                                     draw_variants, [r.id for r in records]]).encode()).hexdigest()[:16]
     path = CACHE_DIR / f"instructions-{key}.json.gz"
     if path.is_file():
         rows = json.loads(gzip.decompress(path.read_bytes()))
         return [Instruction(**{**row, "svg": tuple(row["svg"]), "target": tuple(row["target"])}) for row in rows]
-    out = [i for r in records for i in icon_instructions(r, tokenizer, max_svg_tokens, max_edit_tokens)]
+    out = [i for r in records for i in icon_instructions(r, tokenizer, max_svg_tokens, max_edit_tokens, draw_variants)]
     write_bytes(path, gzip.compress(json.dumps([dataclasses.asdict(i) for i in out]).encode()))
     return out
 

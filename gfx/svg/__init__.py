@@ -20,9 +20,9 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
         style: "outline" (strokes of the corpus width, no fills), "filled" (fills only) or None (unconstrained);
             IconShop models only.
         candidates: samples per icon the model's reranker picks from (default: the model's, 8 for the shipped
-            one; 1 is plain sampling, about 4x faster); IconShop models only.
+            IconShop; 1 is plain sampling, about 4x faster).
         consensus: weight of the candidates' agreement in choosing among them (default: the model's, 0.5 for the
-            shipped one; 0 is the reranker alone); IconShop models only.
+            shipped IconShop; 0 is the reranker alone).
 
     Returns:
         list of `n` `SVGResult`s, each a valid, non-empty SVG.
@@ -33,10 +33,9 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
     if model is not None and is_llm4svg_dir(model):
         from gfx.svg.llm4svg import load_default as load_llm4svg
 
-        if guidance is not None or candidates is not None or consensus is not None:
-            raise ValueError("guidance, candidates and consensus apply to IconShop models; LLM4SVG samples without "
-                             "them (leave them out)")
-        return load_llm4svg(str(model))(prompt, n=n, seed=seed)
+        if guidance is not None:
+            raise ValueError("guidance applies to IconShop models; LLM4SVG samples without it (leave it out)")
+        return load_llm4svg(str(model))(prompt, n=n, seed=seed, candidates=candidates, consensus=consensus)
     return load_default(None if model is None else str(model))(prompt, n=n, seed=seed, guidance=guidance,
                                                                 style=style, candidates=candidates,
                                                                 consensus=consensus)

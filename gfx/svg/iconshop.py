@@ -32,13 +32,13 @@ from gfx.backbones.transformer import Transformer, TransformerConfig
 from gfx.checkpoint import read_pipeline, save_pipeline
 from gfx.config import ConfigMixin
 from gfx.svg.core.document import Document, SVGError
-from gfx.svg.core.metrics import INK_LEVEL, mean_pairwise_chamfer
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.result import SVGResult
 from gfx.svg.icon_clip import IconCLIP
 from gfx.svg.icon_retrieval import IconIndex
 from gfx.svg.icon_style import StyleBans, check_style
+from gfx.svg.reranking import best_of, candidate_count
 from gfx.svg.sampling import sample_drawings
 from gfx.svg.tokenizers.path import PathTokenizer, PathTokenizerConfig
 from gfx.svg.tokenizers.registry import load_tokenizer
@@ -68,8 +68,8 @@ class IconShopConfig(ConfigMixin):
         max_reference_tokens: longer retrieved icons are skipped for the next nearest.
         candidates: best-of-K reranking: each icon is the highest-scoring of this many samples by the
             pipeline's `reranker` (an `IconCLIP` trained without the evaluated concepts); 1 is plain sampling.
-        consensus: weight of the samples' agreement in reranking (`rerank_scores`): 0 ranks by the reranker
-            alone; 1 weighs agreement as much as the reranker.
+        consensus: weight of the samples' agreement in reranking (`gfx.svg.reranking.rerank_scores`): 0 ranks by
+            the reranker alone; 1 weighs agreement as much as the reranker.
     """
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -190,30 +190,17 @@ class IconShop:
         filled) or None (unconstrained); the same in `complete`, `infill`, `edit` and `interpolate`, for new paths.
         `candidates`: samples per icon the reranker chooses from (default `config.candidates`; 1 = plain sampling;
         an empty prompt is never reranked). The n * candidates samples are drawn in one batch. `consensus`: the
-        weight of the samples' agreement in reranking (default `config.consensus`; `rerank_scores`).
+        weight of the samples' agreement in reranking (default `config.consensus`; `gfx.svg.reranking`).
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        k = self.config.candidates if candidates is None else candidates
-        if k < 1:
-            raise ValueError(f"candidates must be at least 1, got {k}")
-        if k > 1 and self.reranker is None:
-            raise ValueError(f"reranking {k} candidates needs a pipeline with a reranker (an IconCLIP); pass "
-                             "candidates=1")
-        k = k if prompt.strip() else 1
+        k = candidate_count(self.config.candidates if candidates is None else candidates, self.reranker, prompt)
         prefix, prefix_mask = self.encode_prompt(prompt)
         results = self._sample([[BOS_ID]] * (n * k), prefix.expand(n * k, -1, -1), prefix_mask.expand(n * k, -1),
                                seed, guidance, self.sampling(temperature, top_p), prompt=prompt, style=style)
         if k == 1:
             return results
-        return self.rerank(results, prompt, n, self.config.consensus if consensus is None else consensus)
-
-    def rerank(self, results: list[SVGResult], prompt: str, n: int, consensus: float = 0.0) -> list[SVGResult]:
-        """The `n` of `results` ranked highest for `prompt` by `rerank_scores`, best first (score in `info`)."""
-        scores = rerank_scores(self.reranker, [r.svg for r in results], prompt, consensus)
-        best = np.argsort(-scores, kind="stable")[:n]
-        return [dataclasses.replace(results[i], info={**results[i].info, "candidates": len(results),
-                                                      "reranker_score": float(scores[i])}) for i in best]
+        return best_of(self.reranker, results, prompt, n, self.config.consensus if consensus is None else consensus)
 
     def batch(self, prompts: Sequence[str], seed: int | None = None, guidance: float | None = None,
               style: str | None = "outline") -> list[SVGResult]:
@@ -370,28 +357,6 @@ class IconShop:
                                     query=f"{prompt_a}, {prompt_b}")
             out.append(result)
         return out
-
-
-def rerank_scores(reranker: IconCLIP, svgs: Sequence[str], prompt: str, consensus: float = 0.0) -> np.ndarray:
-    """Scores (K,) of K candidate icons for `prompt`, higher is better.
-
-    The reranker's similarity to the prompt; with `consensus` > 0, standardized over the candidates, minus
-    `consensus` times the standardized mean ink-chamfer distance of each candidate to the others. The second term is
-    minimum-Bayes-risk selection under the shape distance: it prefers the drawing the model's samples agree on over
-    an outlier the reranker happens to like.
-    """
-    gray = reranker.preprocess(svgs)  # (K, S, S) uint8, rendered once for both terms
-    similarity = reranker.encode_images(gray) @ reranker.encode_texts([prompt])[0]
-    if consensus == 0 or len(svgs) < 2:
-        return similarity
-    disagreement = mean_pairwise_chamfer(gray < 255 * (1 - INK_LEVEL))
-    return standardize(similarity) - consensus * standardize(disagreement)
-
-
-def standardize(x: np.ndarray) -> np.ndarray:
-    """(K,) -> zero mean, unit spread (all zeros when the values are equal)."""
-    spread = x.std()
-    return (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)
 
 
 @functools.lru_cache(maxsize=2)

@@ -40,6 +40,8 @@ from gfx.svg.core.document import Document, SVGError
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg
 from gfx.svg.core.result import SVGResult
+from gfx.svg.icon_clip import IconCLIP
+from gfx.svg.reranking import best_of, candidate_count
 from gfx.svg.sampling import sample_drawings
 from gfx.svg.tokenizers.semantic import SemanticTokenizer
 from gfx.svg.tokenizers.vocab import BOS_ID, EOS_ID
@@ -69,6 +71,9 @@ class LLM4SVGConfig(ConfigMixin):
         max_answer_tokens: longest description written.
         temperature, top_p: default sampler settings for drawing and editing.
         retries: extra attempts for a drawing that decodes empty.
+        candidates: best-of-K drawing: each drawing is the highest-scoring of this many samples by the pipeline's
+            `reranker` (an `IconCLIP`; `gfx.svg.reranking`); 1 is plain sampling.
+        consensus: weight of the samples' agreement in that choice (0: the reranker alone).
     """
 
     max_svg_tokens: int = 256
@@ -76,6 +81,8 @@ class LLM4SVGConfig(ConfigMixin):
     temperature: float = 0.8
     top_p: float = 0.95
     retries: int = 3
+    candidates: int = 1
+    consensus: float = 0.0
 
 
 class LLM4SVG:
@@ -85,14 +92,18 @@ class LLM4SVG:
         lm: the language model with its text tokenizer; missing semantic tokens are added to it.
         tokenizer: the semantic SVG tokenizer (default config: the 24-unit icon viewBox).
         config: generation settings.
+        reranker: the evaluator that picks the best of `config.candidates` drawings (needed when it is > 1).
     """
 
-    def __init__(self, lm: CausalLM, tokenizer: SemanticTokenizer | None = None, config: LLM4SVGConfig | None = None):
+    def __init__(self, lm: CausalLM, tokenizer: SemanticTokenizer | None = None, config: LLM4SVGConfig | None = None,
+                 reranker: IconCLIP | None = None):
         if lm.tokenizer is None:
             raise ValueError("LLM4SVG needs a causal LM with a text tokenizer (tokenizer.json in its directory)")
         if lm.tokenizer.eos_token_id is None:
             raise ValueError("the causal LM's tokenizer has no eos token; LLM4SVG ends descriptions with it")
-        self.lm, self.config = lm.eval(), config or LLM4SVGConfig()
+        self.lm, self.config, self.reranker = lm.eval(), config or LLM4SVGConfig(), reranker
+        if self.config.candidates > 1 and reranker is None:
+            raise ValueError(f"this LLM4SVG config reranks {self.config.candidates} candidates but has no reranker")
         self.tokenizer = tokenizer or SemanticTokenizer()
         names = [token_name(t) for t in self.tokenizer.vocab]
         have = lm.tokenizer.get_vocab()
@@ -107,7 +118,8 @@ class LLM4SVG:
     # --- files ----------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> LLM4SVG:
-        """A saved LLM4SVG (model_index.json, `lm/`, `tokenizer/`), or any local transformers causal-LM directory
+        """A saved LLM4SVG (model_index.json, `lm/`, `tokenizer/`, optionally `reranker/`), or any local
+        transformers causal-LM directory
         with a tokenizer: its semantic tokens are then added (embeddings from their descriptions), so it writes
         valid SVG before it is trained to write good SVG."""
         directory = Path(directory)
@@ -119,12 +131,15 @@ class LLM4SVG:
         files = read_pipeline(directory, cls.__name__, "llm4svg")
         lm = CausalLM.from_pretrained(files.path("lm", "CausalLM"), device=device)
         tokenizer = SemanticTokenizer.load(files.path("tokenizer", "SemanticTokenizer"))
-        return cls(lm, tokenizer, LLM4SVGConfig.from_dict(files.settings))
+        reranker_path = files.optional_path("reranker", "IconCLIP")
+        reranker = None if reranker_path is None else IconCLIP.from_pretrained(reranker_path, device=device)
+        return cls(lm, tokenizer, LLM4SVGConfig.from_dict(files.settings), reranker)
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """model_index.json (with the config), `lm/` (a transformers directory whose tokenizer has the SVG tokens)
-        and `tokenizer/` (the semantic tokenizer)."""
-        return save_pipeline(directory, self, {"lm": self.lm, "tokenizer": self.tokenizer}, self.config)
+        """model_index.json (with the config), `lm/` (a transformers directory whose tokenizer has the SVG tokens),
+        `tokenizer/` (the semantic tokenizer) and, if present, the `reranker/`."""
+        return save_pipeline(directory, self, {"lm": self.lm, "tokenizer": self.tokenizer, "reranker": self.reranker},
+                             self.config)
 
     # --- sequences ------------------------------------------------------------------------------
     def svg_ids(self, svg: str | Document) -> list[int]:
@@ -210,9 +225,17 @@ class LLM4SVG:
         )
 
     def __call__(self, prompt: str, n: int = 1, seed: int | None = None, temperature: float | None = None,
-                 top_p: float | None = None) -> list[SVGResult]:
-        """Draw `n` SVGs of a description (the draw instruction)."""
-        return self._write_svg(self.prompt_ids("draw", prompt), n, seed, self.sampling(temperature, top_p), prompt)
+                 top_p: float | None = None, candidates: int | None = None,
+                 consensus: float | None = None) -> list[SVGResult]:
+        """Draw `n` SVGs of a description (the draw instruction). `candidates`: samples per drawing the reranker
+        chooses from (default `config.candidates`; 1 = plain sampling), drawn in one batch; `consensus`: the weight
+        of their agreement (default `config.consensus`; `gfx.svg.reranking`)."""
+        k = candidate_count(self.config.candidates if candidates is None else candidates, self.reranker, prompt)
+        results = self._write_svg(self.prompt_ids("draw", prompt), n * k, seed, self.sampling(temperature, top_p),
+                                  prompt)
+        if k == 1:
+            return results
+        return best_of(self.reranker, results, prompt, n, self.config.consensus if consensus is None else consensus)
 
     def edit(self, svg: str | Document, instruction: str, n: int = 1, seed: int | None = None,
              temperature: float | None = None, top_p: float | None = None) -> list[SVGResult]:

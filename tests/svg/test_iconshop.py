@@ -290,7 +290,7 @@ def test_reranking_keeps_the_candidates_the_reranker_scores_highest(pipe, tmp_pa
 
 def test_consensus_prefers_the_drawing_the_candidates_agree_on():
     from gfx.svg.icon_clip import IconCLIP, IconCLIPConfig
-    from gfx.svg.iconshop import rerank_scores
+    from gfx.svg.reranking import rerank_scores
 
     torch.manual_seed(0)
     reranker = IconCLIP(IconCLIPConfig.from_name("tiny")).eval()

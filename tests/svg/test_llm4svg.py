@@ -180,3 +180,25 @@ def test_bad_input_fails_clearly(pipe, tmp_path):
     CausalLM.from_config(copy.deepcopy(pipe.lm.config)).save_pretrained(tmp_path / "bare")  # no tokenizer
     with pytest.raises(ValueError, match="needs a causal LM with a text tokenizer"):
         LLM4SVG.from_pretrained(tmp_path / "bare")
+
+
+def test_best_of_k_keeps_the_sample_the_reranker_scores_highest_and_saves_it(pipe, tmp_path):
+    import numpy as np
+
+    from gfx.svg.icon_clip import IconCLIP, IconCLIPConfig
+    from gfx.svg.reranking import rerank_scores
+
+    torch.manual_seed(0)
+    reranker = IconCLIP(IconCLIPConfig.from_name("tiny")).eval()
+    plain = pipe("a star", n=3, seed=5)
+    with pytest.raises(ValueError, match="needs a pipeline with a reranker"):
+        pipe("a star", seed=5, candidates=3)
+    ranked = LLM4SVG(pipe.lm, pipe.tokenizer, LLM4SVGConfig(candidates=3), reranker)
+    [best] = ranked("a star", seed=5)
+    scores = rerank_scores(reranker, [r.svg for r in plain], "a star")
+    assert best.svg == plain[int(np.argmax(scores))].svg and best.info["candidates"] == 3
+    ranked.save_pretrained(tmp_path / "ranked")
+    again = LLM4SVG.from_pretrained(tmp_path / "ranked")
+    assert again.reranker is not None and again("a star", seed=5)[0].svg == best.svg
+    with pytest.raises(ValueError, match="has no reranker"):
+        LLM4SVG(pipe.lm, pipe.tokenizer, LLM4SVGConfig(candidates=3))
