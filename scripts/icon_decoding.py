@@ -1,5 +1,5 @@
-"""Choose a text -> icon model's decoding settings (guidance, top-p, best-of-K, consensus weight) on validation
-concepts, not on the evaluated ones. Any IconShop or LLM4SVG directory.
+"""Choose a text -> icon model's decoding settings (guidance, top-p, temperature, best-of-K, consensus weight) on
+validation concepts, not on the evaluated ones. Any IconShop or LLM4SVG directory.
 
     python -m scripts.icon_decoding                                        # the shipped IconShop, its own settings
     python -m scripts.icon_decoding --model DIR --guidance 1.5 2 3 --top-p 0.5 0.8 --out REPORT.json
@@ -8,7 +8,7 @@ concepts, not on the evaluated ones. Any IconShop or LLM4SVG directory.
 
 The validation concepts are the concept-disjoint protocol's concepts that an evaluation with `--limit` prompts does
 not prompt (`gfx eval iconshop --protocol concept-disjoint --limit 100`: 130 of 230; `gfx eval llm4svg`: limit 50,
-180), `--count` of them evenly spaced. For each (guidance, top-p) and seed, the model draws the most candidates asked
+180), `--count` of them evenly spaced. For each (guidance, top-p, temperature) and seed, the model draws the most candidates asked
 for per concept in one batch (seed = seed * 100003 + the concept's index, as the protocol's evaluation seeds its
 samples; IconShop in outline style): the samples its best-of-K sees, whose first K are those of a smaller K. Each
 (K, consensus weight) then picks one per concept with `rerank_scores` (the model's reranker, or `--reranker`), and
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--guidance", type=float, nargs="+", default=None,
                         help="scales to try (IconShop; default: the model's)")
     parser.add_argument("--top-p", type=float, nargs="+", default=None, help="top-p values (default: the model's)")
+    parser.add_argument("--temperature", type=float, nargs="+", default=None,
+                        help="temperatures (default: the model's)")
     parser.add_argument("--candidates", type=int, nargs="+", default=[CANDIDATES], help="best-of-K values to try")
     parser.add_argument("--weights", type=float, nargs="+", default=WEIGHTS, help="consensus weights to try")
     parser.add_argument("--reranker", default=None,
@@ -88,11 +90,11 @@ def main(argv: list[str] | None = None) -> dict:
         near_copy = float(np.mean([train(m).min() < threshold for m in masks]))
         return {**rank_scores(pset, references, masks, np.array(val * len(args.seeds))), "near_copy_rate": near_copy}
 
-    def draw(prompt: str, seed: int, guidance: float, top_p: float) -> list[str]:
+    def draw(prompt: str, seed: int, guidance: float, top_p: float, temperature: float) -> list[str]:
+        sampling = dict(n=pool, seed=seed, top_p=top_p, temperature=temperature, candidates=1)
         if llm:
-            return [r.svg for r in pipe(prompt, n=pool, seed=seed, top_p=top_p, candidates=1)]
-        return [r.svg for r in pipe(prompt, n=pool, seed=seed, guidance=guidance, top_p=top_p, style="outline",
-                                    candidates=1)]
+            return [r.svg for r in pipe(prompt, **sampling)]
+        return [r.svg for r in pipe(prompt, guidance=guidance, style="outline", **sampling)]
 
     retrieval = baseline_samplers(train_records)["retrieval"]
     baseline = scored([retrieval(pset.prompts[k], k) for _ in args.seeds for k in val])
@@ -100,18 +102,21 @@ def main(argv: list[str] | None = None) -> dict:
           f"distance {baseline['mean_distance']:.3f}  near-copy {baseline['near_copy_rate']:.3f}")
     guidances = [None] if llm else args.guidance or [pipe.config.guidance]
     settings = []
-    for guidance, top_p in itertools.product(guidances, args.top_p or [pipe.config.top_p]):
-        drawn = [(k, draw(pset.prompts[k], s * SEED_STRIDE + k, guidance, top_p)) for s in args.seeds for k in val]
+    for guidance, top_p, temperature in itertools.product(guidances, args.top_p or [pipe.config.top_p],
+                                                          args.temperature or [pipe.config.temperature]):
+        drawn = [(k, draw(pset.prompts[k], s * SEED_STRIDE + k, guidance, top_p, temperature))
+                 for s in args.seeds for k in val]
         for k_best, weight in itertools.product(sorted(args.candidates), args.weights):
             if k_best == 1 and weight != args.weights[0]:
                 continue  # one candidate: nothing to weigh
             picks = [svgs[0] if k_best == 1 else
                      svgs[int(np.argmax(rerank_scores(reranker, svgs[:k_best], pset.prompts[k], weight)))]
                      for k, svgs in drawn]
-            row = {"guidance": guidance, "top_p": top_p, "candidates": k_best,
+            row = {"guidance": guidance, "top_p": top_p, "temperature": temperature, "candidates": k_best,
                    "consensus": None if k_best == 1 else weight, **scored(picks)}
             settings.append(row)
-            print(f"guidance {guidance} top-p {top_p} candidates {k_best} consensus {row['consensus']} "
+            print(f"guidance {guidance} top-p {top_p} temperature {temperature} candidates {k_best} "
+                  f"consensus {row['consensus']} "
                   f"top-1 {row['top1']:.3f}  top-5 {row['top5']:.3f}  distance {row['mean_distance']:.3f}  "
                   f"near-copy {row['near_copy_rate']:.3f}", flush=True)
     allowed = [s for s in settings if s["near_copy_rate"] <= MAX_NEAR_COPY]

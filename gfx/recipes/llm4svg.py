@@ -61,6 +61,7 @@ class LLM4SVGRecipe(RecipeConfig):
     reranker: str | None = None  # an IconCLIP under MODELS_DIR the pipeline ships to rerank drawings
     candidates: int = 1  # drawings per icon the reranker picks from (LLM4SVGConfig.candidates)
     consensus: float = 0.0  # weight of the candidates' agreement in that choice (LLM4SVGConfig.consensus)
+    draw_temperature: float | None = None  # drawing's sampling temperature (LLM4SVGConfig.draw_temperature)
     eval_limit: int | None = 50  # prompts / test icons of the card's evaluation
     time_limit_s: float | None = None  # the shipped run took 74 minutes of one CPU thread
 
@@ -111,7 +112,7 @@ def build(config: LLM4SVGRecipe) -> LLM4SVG:
         CausalLM.from_config(hf_config, text).save_pretrained(directory)
         pipe = LLM4SVG.from_pretrained(directory)
     pipe.config = LLM4SVGConfig(max_svg_tokens=config.max_svg_tokens, candidates=config.candidates,
-                                consensus=config.consensus)
+                                consensus=config.consensus, draw_temperature=config.draw_temperature)
     if config.reranker is not None:
         from gfx.models import MODELS_DIR
         from gfx.svg.icon_clip import IconCLIP
@@ -147,7 +148,7 @@ def stages(pipe: LLM4SVG, config: LLM4SVGRecipe, facts: dict, device: str) -> It
                  tasks={t: sum(i.task == t for i in train) for t in ("describe", "draw", "edit")},
                  text_vocab=len(pipe.lm.tokenizer) - len(pipe.token_ids), svg_tokens=len(pipe.token_ids),
                  draw_variants=config.draw_variants, reranker=config.reranker, candidates=config.candidates,
-                 consensus=config.consensus)
+                 consensus=config.consensus, draw_temperature=config.draw_temperature)
     stage = Stage(None, pipe.lm, example_batches(pipe, train, config.batch_size, config.seed),
                   list(example_batches(pipe, val, config.batch_size, config.seed, shuffle=False)), config.schedule())
     yield stage
@@ -213,9 +214,10 @@ def notes(facts: dict) -> list[str]:
            "(grammar-constrained decoding); the draw table puts it beside IconShop (`models/iconshop-mini`, 2M "
            "parameters, 281 min of training, which saw the held-out concepts) on the same prompts and seeds.")
     if facts.get("candidates", 1) > 1:
-        run += (f" Each drawing is the best of {facts['candidates']} samples by the shipped reranker "
-                f"(`{facts['reranker']}`, trained without the held-out concepts; agreement weight "
-                f"{facts['consensus']}).")
+        temperature = facts.get("draw_temperature")
+        run += (f" Each drawing is the best of {facts['candidates']} samples"
+                f"{f' at temperature {temperature}' if temperature else ''} by the shipped reranker "
+                f"(`{facts['reranker']}`; agreement weight {facts['consensus']}).")
     if "eval" not in facts:
         return [f"A {run}"]
     e = facts["eval"]

@@ -30,8 +30,8 @@ import numpy as np
 from gfx.data.icons import IconRecord, words
 from gfx.files import write_bytes
 from gfx.paths import cache_dir
-from gfx.svg.core.document import Document
 from gfx.recipes.iconshop_data import keywords_of, sample_prompt
+from gfx.svg.core.document import Document
 from gfx.svg.core.geometry import bounding_box, transform_element
 from gfx.svg.core.normalize import normalize
 from gfx.svg.core.parse import parse_svg

@@ -20,7 +20,7 @@ def generate(prompt: str, n: int = 1, seed: int | None = None, guidance: float |
         style: "outline" (strokes of the corpus width, no fills), "filled" (fills only) or None (unconstrained);
             IconShop models only.
         candidates: samples per icon the model's reranker picks from (default: the model's, 8 for the shipped
-            IconShop; 1 is plain sampling, about 4x faster).
+            IconShop, 1 for the shipped LLM4SVG; 1 is plain sampling, about 3-4x faster).
         consensus: weight of the candidates' agreement in choosing among them (default: the model's, 0.5 for the
             shipped IconShop; 0 is the reranker alone).
 

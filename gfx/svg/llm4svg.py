@@ -70,6 +70,7 @@ class LLM4SVGConfig(ConfigMixin):
         max_svg_tokens: longest SVG in semantic tokens (BOS and EOS included), read or written.
         max_answer_tokens: longest description written.
         temperature, top_p: default sampler settings for drawing and editing.
+        draw_temperature: drawing's own temperature (None: `temperature`).
         retries: extra attempts for a drawing that decodes empty.
         candidates: best-of-K drawing: each drawing is the highest-scoring of this many samples by the pipeline's
             `reranker` (an `IconCLIP`; `gfx.svg.reranking`); 1 is plain sampling.
@@ -80,6 +81,7 @@ class LLM4SVGConfig(ConfigMixin):
     max_answer_tokens: int = 24
     temperature: float = 0.8
     top_p: float = 0.95
+    draw_temperature: float | None = None
     retries: int = 3
     candidates: int = 1
     consensus: float = 0.0
@@ -231,6 +233,7 @@ class LLM4SVG:
         chooses from (default `config.candidates`; 1 = plain sampling), drawn in one batch; `consensus`: the weight
         of their agreement (default `config.consensus`; `gfx.svg.reranking`)."""
         k = candidate_count(self.config.candidates if candidates is None else candidates, self.reranker, prompt)
+        temperature = self.config.draw_temperature if temperature is None else temperature
         results = self._write_svg(self.prompt_ids("draw", prompt), n * k, seed, self.sampling(temperature, top_p),
                                   prompt)
         if k == 1:
