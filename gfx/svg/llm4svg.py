@@ -120,10 +120,9 @@ class LLM4SVG:
     # --- files ----------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> LLM4SVG:
-        """A saved LLM4SVG (model_index.json, `lm/`, `tokenizer/`, optionally `reranker/`), or any local
-        transformers causal-LM directory
-        with a tokenizer: its semantic tokens are then added (embeddings from their descriptions), so it writes
-        valid SVG before it is trained to write good SVG."""
+        """A saved LLM4SVG (model_index.json, `lm/`, `tokenizer/`, optionally `reranker/`), or any local transformers
+        causal-LM directory with a tokenizer: its semantic tokens are then added (embeddings from their
+        descriptions), so it writes valid SVG before it is trained to write good SVG."""
         directory = Path(directory)
         if not is_llm4svg_dir(directory):
             raise FileNotFoundError(f"{directory} is neither a saved LLM4SVG (model_index.json) nor a transformers "
