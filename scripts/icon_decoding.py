@@ -8,9 +8,10 @@ validation concepts, not on the evaluated ones. Any IconShop or LLM4SVG director
 
 The validation concepts are the concept-disjoint protocol's concepts that an evaluation with `--limit` prompts does
 not prompt (`gfx eval iconshop --protocol concept-disjoint --limit 100`: 130 of 230; `gfx eval llm4svg`: limit 50,
-180), `--count` of them evenly spaced. For each (guidance, top-p, temperature) and seed, the model draws the most candidates asked
-for per concept in one batch (seed = seed * 100003 + the concept's index, as the protocol's evaluation seeds its
-samples; IconShop in outline style): the samples its best-of-K sees, whose first K are those of a smaller K. Each
+180), `--count` of them evenly spaced. For each (guidance, top-p, temperature) and seed, the model draws the largest
+K asked for per concept in one batch, seeded as the protocol's evaluation seeds its samples (`SEED_STRIDE`; IconShop
+in outline style): the samples that best-of-K sees. A smaller K picks among the first K of them, samples of the same
+distribution as a K-sample batch but not the same ones (the batch shares one random stream). Each
 (K, consensus weight) then picks one per concept with `rerank_scores` (the model's reranker, or `--reranker`), and
 the picks get the protocol's shape rank and near-copy rate, beside the retrieval baseline on the same concepts. The
 rule: the best top-5 (then the lowest mean distance) among the settings whose near-copy rate stays within the issue's
@@ -28,8 +29,6 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 MAX_NEAR_COPY = 0.25
 CANDIDATES = 8
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench" / "results" / "iconshop-consensus-val.json"
-SEED_STRIDE = 100_003
-"""Seed of concept k under seed s: s * SEED_STRIDE + k (`gfx.recipes.icon_protocols.score_samples`)."""
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -40,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     from gfx.data.subset import evenly_spaced
     from gfx.models import MODELS_DIR, model_path
     from gfx.recipes.icon_protocols import (
+        SEED_STRIDE,
         baseline_samplers,
         calibrate_near_copy,
         ink_masks,

@@ -54,6 +54,8 @@ HELD_OUT_PERCENT = 35
 """Share of the concepts both designers draw that the concept-disjoint protocol holds out (about 220 of 625)."""
 RASTER = 64
 NEAR_COPY_PERCENTILE = 10.0
+SEED_STRIDE = 100_003
+"""Sampler seed of concept k under seed s: s * SEED_STRIDE + k (`score_samples`)."""
 CACHE_DIR = cache_dir("icon-protocols")
 """Ink masks of the training icons (gitignored, rebuilt on demand)."""
 
@@ -269,7 +271,7 @@ def score_samples(
         for s in seeds:
             svgs = []
             for i, k in enumerate(concept_of):
-                svgs.append(sampler(protocol.prompts[k], s * 100_003 + int(k)))
+                svgs.append(sampler(protocol.prompts[k], s * SEED_STRIDE + int(k)))
                 if progress:
                     progress(i + 1, len(concept_of), f"{name}, seed {s}")
             masks = ink_masks(svgs)
