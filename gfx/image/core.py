@@ -44,6 +44,7 @@ from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
 from gfx.image.denoise import checked_window, in_window, token_ids
 from gfx.image.diffusion_loss import denoising_error, noised
+from gfx.image.prompt_ops import end_token_id
 from gfx.image.token_injection import (
     EMBEDDINGS_NAME,
     add_placeholder_tokens,
@@ -275,7 +276,7 @@ class ConceptTraining(nn.Module):
         [self.token_id] = add_placeholder_tokens(pipe.tokenizer, pipe.text_encoder, [config.token])
         table = pipe.text_encoder.get_input_embeddings().weight
         self.vector = nn.Parameter(table[word].detach().float().clone())  # (D,)
-        self.end_id = pipe.tokenizer.eos_token_id
+        self.end_id = end_token_id(pipe.tokenizer)
         self.pipe, self.unet, self.text_encoder, self.vae = pipe, pipe.unet, pipe.text_encoder, getattr(pipe, "vae", None)
         self.codec, self.scheduler = latent_codec(pipe), pipe.scheduler
         for module in (self.unet, self.text_encoder, self.vae):

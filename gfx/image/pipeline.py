@@ -22,6 +22,7 @@ from diffusers import DiffusionPipeline
 from gfx.config import ConfigMixin
 from gfx.image.codec import to_uint8
 from gfx.image.denoise import DEFAULT_GUIDANCE, resolved_guidance, text_to_image
+from gfx.image.minilm import FrozenMiniLM
 from gfx.image.result import ImageResult
 
 
@@ -34,7 +35,10 @@ class ShapesDiffusionConfig(ConfigMixin):
         image_size: side of the generated images in pixels.
         unshuffle: pixel-unshuffle factor: the UNet sees (3 f^2, S / f, S / f).
         channels: UNet block widths, one per resolution; attention at every resolution but the first.
-        text_width, text_layers, text_heads: the CLIP text encoder.
+        text_encoder: "clip", a CLIP text model trained with the UNet that reads real CLIP BPE ids; or "minilm", the
+            frozen pretrained all-MiniLM-L6-v2 (`gfx.image.minilm`) and its WordPiece tokenizer, whose 384-wide
+            states the UNet projects to `text_width`.
+        text_width, text_layers, text_heads: the CLIP text encoder (with "minilm": the projected width only).
         max_prompt_tokens: prompts are padded or truncated to this many tokens (BOS and EOS included).
         train_timesteps: the noise schedule's length.
     """
@@ -47,6 +51,7 @@ class ShapesDiffusionConfig(ConfigMixin):
     image_size: int = 64
     unshuffle: int = 4
     channels: tuple[int, ...] = (64, 128)
+    text_encoder: str = "clip"
     text_width: int = 64
     text_layers: int = 2
     text_heads: int = 4
@@ -55,24 +60,38 @@ class ShapesDiffusionConfig(ConfigMixin):
 
 
 class ShapesDiffusionPipeline(DiffusionPipeline):
-    """Text -> image: CLIP tokenizer and text encoder, UNet, DDIM scheduler, pixel-unshuffle codec."""
+    """Text -> image: tokenizer and text encoder (a CLIP model trained here, or frozen MiniLM), UNet, DDIM
+    scheduler, pixel-unshuffle codec.
+
+    `frozen_text_encoder` names a text encoder that is not saved with the pipeline but loaded from an installed
+    package (`FrozenMiniLM.NAME`), None when the text encoder is saved.
+    """
 
     model_cpu_offload_seq = "text_encoder->unet"
+    _optional_components = ["text_encoder"]  # left out of a saved pipeline when frozen
 
     def __init__(self, unet, text_encoder, tokenizer, scheduler, image_size: int = 64, unshuffle: int = 4,
-                 guidance: float = DEFAULT_GUIDANCE):
+                 guidance: float = DEFAULT_GUIDANCE, frozen_text_encoder: str | None = None):
         super().__init__()
+        if text_encoder is None and frozen_text_encoder is not None:
+            text_encoder = frozen_encoder(frozen_text_encoder)
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
-        self.register_to_config(image_size=image_size, unshuffle=unshuffle, guidance=guidance)
+        self.register_to_config(image_size=image_size, unshuffle=unshuffle, guidance=guidance,
+                                frozen_text_encoder=frozen_text_encoder)
 
     @classmethod
     def build(cls, config: ShapesDiffusionConfig, tokenizer) -> ShapesDiffusionPipeline:
-        """Fresh (untrained) components for `config`, around an existing CLIP `tokenizer`."""
+        """Fresh (untrained) components for `config`, around an existing `tokenizer` (CLIP's, or MiniLM's with
+        `text_encoder="minilm"`)."""
         from diffusers import DDIMScheduler, UNet2DConditionModel
         from transformers import CLIPTextConfig, CLIPTextModel
 
         c = config
         n = len(c.channels)
+        if c.text_encoder not in ("clip", "minilm"):
+            raise ValueError(f"text_encoder must be 'clip' or 'minilm', got {c.text_encoder!r}")
+        frozen = FrozenMiniLM.NAME if c.text_encoder == "minilm" else None
+        projection = dict(encoder_hid_dim=FrozenMiniLM.width, encoder_hid_dim_type="text_proj") if frozen else {}
         unet = UNet2DConditionModel(
             sample_size=c.image_size // c.unshuffle,
             in_channels=3 * c.unshuffle**2,
@@ -84,8 +103,9 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
             cross_attention_dim=c.text_width,
             attention_head_dim=8,
             norm_num_groups=min(16, c.channels[0]),
+            **projection,
         )
-        text_encoder = CLIPTextModel(CLIPTextConfig(
+        text_encoder = None if frozen else CLIPTextModel(CLIPTextConfig(
             vocab_size=len(tokenizer), hidden_size=c.text_width, intermediate_size=2 * c.text_width,
             num_hidden_layers=c.text_layers, num_attention_heads=c.text_heads, max_position_embeddings=c.max_prompt_tokens,
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -97,7 +117,8 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         scheduler = DDIMScheduler(num_train_timesteps=c.train_timesteps, beta_schedule="squaredcos_cap_v2",
                                   prediction_type="v_prediction", timestep_spacing="trailing",
                                   clip_sample=False, set_alpha_to_one=True)
-        return cls(unet, text_encoder, tokenizer, scheduler, image_size=c.image_size, unshuffle=c.unshuffle)
+        return cls(unet, text_encoder, tokenizer, scheduler, image_size=c.image_size, unshuffle=c.unshuffle,
+                   frozen_text_encoder=frozen)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> ShapesDiffusionPipeline:
@@ -106,13 +127,27 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         kwargs.setdefault("torch_dtype", torch.float32)
         return super().from_pretrained(*args, **kwargs)
 
+    def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
+        """diffusers' `save_pretrained`, leaving out a frozen text encoder (`frozen_text_encoder` loads it back)."""
+        encoder = self.text_encoder
+        if self.config.frozen_text_encoder is None:
+            return super().save_pretrained(save_directory, **kwargs)
+        self.register_modules(text_encoder=None)
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.register_modules(text_encoder=encoder)
+
     def save_half(self, directory: str | Path) -> None:
         """`save_pretrained` with float16 weights, half the size; the pipeline itself stays float32."""
-        self.to(torch.float16)
+        saved = [m for m in (self.unet, self.text_encoder) if not isinstance(m, FrozenMiniLM)]
+        for module in saved:
+            module.to(torch.float16)
         try:
             self.save_pretrained(directory)
         finally:
-            self.to(torch.float32)
+            for module in saved:
+                module.to(torch.float32)
 
     @torch.no_grad()
     def __call__(self, prompt: str, n: int = 1, seed: int | None = None, steps: int = 25, guidance: float | None = None,
@@ -139,6 +174,13 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
         if negative_prompt:
             info["negative_prompt"] = negative_prompt
         return [ImageResult(image, prompt, None if seed is None else seed + i, info) for i, image in enumerate(images)]
+
+
+def frozen_encoder(name: str) -> FrozenMiniLM:
+    """The frozen text encoder a saved pipeline names in `frozen_text_encoder`."""
+    if name != FrozenMiniLM.NAME:
+        raise ValueError(f"unknown frozen text encoder {name!r}; gfx knows {FrozenMiniLM.NAME!r}")
+    return FrozenMiniLM()
 
 
 def load_pipeline(directory: str | Path):

@@ -56,6 +56,11 @@ def word_positions(tokenizer, prompt: str, truncate: bool = False) -> list[tuple
     return positions
 
 
+def end_token_id(tokenizer) -> int:
+    """The id of the token that ends every prompt: CLIP's end-of-text, BERT's [SEP]."""
+    return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+
+
 def end_position(tokenizer, prompt: str) -> int:
     """Position of the end-of-text token of `prompt`."""
     return len(tokenizer(prompt, truncation=False).input_ids) - 1

@@ -16,15 +16,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from gfx.data.shapes2d.world import WorldConfig
+from gfx.backbones.text_encoder import minilm_tokenizer
+from gfx.data.shapes2d.world import WorldConfig, caption, sample_scene
 from gfx.image.attention import AttentionStore, capture_cross_attention
 from gfx.image.codec import latent_codec
+from gfx.image.denoise import encode_prompts
 from gfx.image.diffusion_loss import denoising_error
 from gfx.image.grounding import grounding_losses
 from gfx.image.pipeline import ShapesDiffusionConfig, ShapesDiffusionPipeline
+from gfx.image.prompt_ops import end_position, word_positions
 from gfx.image.tokenizer import clip_tokenizer
 from gfx.paths import shipped
 from gfx.recipes.card import Card, Table, minutes, run_lines
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 CLIP_BPE = shipped("clip-bpe") / "bpe_simple_vocab_16e6.txt.gz"
 OBJECT_MARGIN = 2  # px around ink that the object-weighted loss also up-weights
 MULTI_OBJECT_WARMUP = 100  # warmup steps of the multi-object stage's restart
+MULTI_OBJECT_COUNTS = (0.35, 0.45, 0.2)  # the multi-object stage's weights of 1, 2 and 3 objects
+CONDITIONING = {"clip": "a CLIP text encoder (the real CLIP BPE, built offline)",
+                "minilm": "frozen pretrained all-MiniLM-L6-v2 token states (not trained here), linearly projected"}
 
 
 class DenoiserTraining(nn.Module):
@@ -101,18 +108,21 @@ class ShapesDiffusionRecipe(RecipeConfig):
     mark_prob: float = 0.25  # images carrying the implicit corner mark captions never name (Geom-Erasing's concept)
     multi_object_steps: int = 4500  # then a second stage, a warm restart on scenes richer in objects (0: none)
     multi_object_lr: float = 1.5e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
-    multi_object_counts: tuple[float, float, float] = (0.35, 0.45, 0.2)  # ... its weights of 1, 2 and 3 objects
+    multi_object_counts: tuple[float, float, float] = MULTI_OBJECT_COUNTS  # ... its weights of 1, 2 and 3 objects
     grounding_steps: int = 3500  # then a third stage on that world with TokenCompose's token loss (0: none)
     grounding_weight: float = 0.01  # ... the token loss's weight beside the denoising MSE
     grounding_pixel_weight: float = 0.0  # ... and the pixel loss's
     grounding_lr: float = 1e-4  # ... its peak learning rate (warmup MULTI_OBJECT_WARMUP steps, then cosine)
     guidance: float = 5.0  # the pipeline's default classifier-free guidance (chosen on val prompts)
+    text_encoder: str = "clip"  # or "minilm": frozen pretrained MiniLM states the UNet projects (gfx.image.minilm)
 
 
 def build(config: ShapesDiffusionRecipe) -> ShapesDiffusionPipeline:
-    """A freshly initialised pipeline of the preset, with the CLIP tokenizer built from the shipped BPE and the
-    recipe's default guidance."""
-    pipe = ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name(config.preset), clip_tokenizer(CLIP_BPE))
+    """A freshly initialised pipeline of the preset and text encoder, with its tokenizer (CLIP's built from the
+    shipped BPE, or MiniLM's) and the recipe's default guidance."""
+    architecture = ShapesDiffusionConfig.from_name(config.preset, text_encoder=config.text_encoder)
+    tokenizer = minilm_tokenizer() if config.text_encoder == "minilm" else clip_tokenizer(CLIP_BPE)
+    pipe = ShapesDiffusionPipeline.build(architecture, tokenizer)
     pipe.register_to_config(guidance=config.guidance)
     return pipe
 
@@ -135,6 +145,7 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
                      lr=config.lr, seed=config.seed, **run_facts(stage.result))
     else:
         facts.update(warm_start_facts(config.init_from))
+    facts["text_encoder"] = config.text_encoder
     world = WorldConfig(mark_prob=config.mark_prob, object_counts=tuple(config.multi_object_counts))
     if config.multi_object_steps:
         tuning = Stage("multi-object", model, *data(world), config.schedule(
@@ -153,10 +164,70 @@ def stages(pipe: ShapesDiffusionPipeline, config: ShapesDiffusionRecipe, facts: 
 
 
 def warm_start(pipe: ShapesDiffusionPipeline, directory: Path) -> None:
-    """Load the UNet and text-encoder weights of the pipeline saved in `directory` (the scheduler stays `pipe`'s)."""
+    """Load the UNet and text-encoder weights of the pipeline saved in `directory` (the scheduler stays `pipe`'s).
+
+    From a CLIP pipeline into a frozen-MiniLM one, the UNet is loaded but for the projection of the MiniLM states,
+    which starts as the least-squares map onto the CLIP encoder's states (`fit_text_projection`).
+    """
     saved = ShapesDiffusionPipeline.from_pretrained(str(directory), local_files_only=True)
-    pipe.unet.load_state_dict(saved.unet.state_dict())
-    pipe.text_encoder.load_state_dict(saved.text_encoder.state_dict())
+    if saved.config.frozen_text_encoder == pipe.config.frozen_text_encoder:
+        pipe.unet.load_state_dict(saved.unet.state_dict())
+        if pipe.config.frozen_text_encoder is None:
+            pipe.text_encoder.load_state_dict(saved.text_encoder.state_dict())
+        return
+    if saved.config.frozen_text_encoder is not None:
+        raise ValueError(f"{directory} reads a frozen text encoder; warm-start a CLIP pipeline from a CLIP one")
+    missing, unexpected = pipe.unet.load_state_dict(saved.unet.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("encoder_hid_proj.") for k in missing):
+        raise ValueError(f"{directory}'s UNet differs from the recipe's beyond the text projection: "
+                         f"missing {missing}, unexpected {unexpected}")
+    fit_text_projection(pipe, saved)
+
+
+def fit_text_projection(pipe: ShapesDiffusionPipeline, reference: ShapesDiffusionPipeline, captions: int = 3000,
+                        ridge: float = 1.0) -> float:
+    """Set `pipe`'s UNet text projection to the ridge least-squares map from its text states onto `reference`'s.
+
+    Pairs are word-aligned on world captions: the start tokens, each word's last token, and the end token and
+    padding after it position by position (the tokenizers split words differently).
+
+    Returns:
+        R^2 of the fit.
+    """
+    world, rng = WorldConfig(object_counts=MULTI_OBJECT_COUNTS), np.random.default_rng(0)
+    prompts = [caption(sample_scene(rng, world), rng, world) for _ in range(captions)]
+    inputs, targets = [], []
+    for start in range(0, len(prompts), 100):
+        chunk = [p for p in prompts[start:start + 100] if p]
+        with torch.no_grad():
+            x = encode_prompts(pipe, chunk).cpu()  # (B, T, D_in)
+            y = encode_prompts(reference, chunk).cpu()  # (B, T, D)
+        for i, prompt in enumerate(chunk):
+            try:
+                pairs = aligned_positions(pipe.tokenizer, reference.tokenizer, prompt)
+            except ValueError:
+                continue
+            inputs.append(x[i, [a for a, _ in pairs]])
+            targets.append(y[i, [b for _, b in pairs]])
+    x, y = torch.cat(inputs).double(), torch.cat(targets).double()
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    solution = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype), x.T @ y)  # (D_in + 1, D)
+    with torch.no_grad():
+        pipe.unet.encoder_hid_proj.weight.copy_(solution[:-1].T)
+        pipe.unet.encoder_hid_proj.bias.copy_(solution[-1])
+    r2 = float(1 - (y - x @ solution).var(0).sum() / y.var(0).sum())
+    log.info("text projection fitted on %d word-aligned tokens: R^2 %.3f", len(x), r2)
+    return r2
+
+
+def aligned_positions(tokenizer, other, prompt: str) -> list[tuple[int, int]]:
+    """Token positions of `prompt` that mean the same under two tokenizers: start, each word's last token, then the
+    end token and the padding after it (up to both tokenizers' `model_max_length`)."""
+    words = zip(word_positions(tokenizer, prompt), word_positions(other, prompt), strict=True)
+    pairs = [(0, 0)] + [(a[-1], b[-1]) for a, b in words]
+    ends = end_position(tokenizer, prompt), end_position(other, prompt)
+    shared = min(tokenizer.model_max_length - ends[0], other.model_max_length - ends[1])
+    return pairs + [(ends[0] + k, ends[1] + k) for k in range(shared)]
 
 
 def card(name: str, facts: dict) -> Card:
@@ -164,7 +235,7 @@ def card(name: str, facts: dict) -> Card:
     return Card(
         title=name,
         summary="Text -> image diffusion of gfx on the procedural 2D world: a diffusers UNet over pixel-unshuffled "
-        "images,\nconditioned on a CLIP text encoder (the real CLIP BPE, built offline), v-prediction loss.",
+        f"images,\nconditioned on {CONDITIONING[facts.get('text_encoder', 'clip')]}, v-prediction loss.",
         datasets=("gfx.data.shapes2d (procedural, generated by gfx)",),
         tags=("text-to-image", "diffusion", "shapes2d"),
         data="Scenes of the procedural 2D world (`gfx.data.shapes2d`), drawn fresh for every batch and seeded by "

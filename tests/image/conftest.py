@@ -1,6 +1,7 @@
 """Tiny random image pipelines: a real `StableDiffusionPipeline` (UNet, VAE, CLIP text encoder, the real CLIP BPE,
-DDIM) saved and loaded back with `from_pretrained(dir, local_files_only=True)`, and a tiny gfx
-`ShapesDiffusionPipeline`. Random weights test plumbing, exact equivalences and gradients, not image quality."""
+DDIM) saved and loaded back with `from_pretrained(dir, local_files_only=True)`, and two tiny gfx
+`ShapesDiffusionPipeline`s, one with its own CLIP text encoder and one reading frozen MiniLM. Random weights test
+plumbing, exact equivalences and gradients, not image quality."""
 
 import pytest
 import torch
@@ -63,24 +64,38 @@ def shapes_pipe(clip_bpe_tokenizer):
     return ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name("tiny"), copy.deepcopy(clip_bpe_tokenizer))
 
 
-@pytest.fixture(params=["sd", "shapes"])
+@pytest.fixture(scope="session")
+def minilm_pipe():
+    """The tiny gfx pipeline with frozen MiniLM token states (the real pretrained encoder) instead of CLIP."""
+    from gfx.backbones.text_encoder import minilm_tokenizer
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return ShapesDiffusionPipeline.build(ShapesDiffusionConfig.from_name("tiny", text_encoder="minilm"),
+                                         minilm_tokenizer())
+
+
+PIPELINES = ["sd", "shapes", "minilm"]
+
+
+@pytest.fixture(params=PIPELINES)
 def pipe(request):
-    """Each test that takes `pipe` runs on both pipelines."""
+    """Each test that takes `pipe` runs on every pipeline."""
     return request.getfixturevalue(f"{request.param}_pipe")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, sd_pipe, shapes_pipe):
-    """{"sd": dir, "shapes": dir} of the two tiny pipelines, so each test loads fresh copies it may change."""
+def saved(tmp_path_factory, request):
+    """{kind: dir} of the tiny pipelines, so each test loads fresh copies it may change."""
     dirs = {}
-    for name, pipe in (("sd", sd_pipe), ("shapes", shapes_pipe)):
+    for name in PIPELINES:
         dirs[name] = tmp_path_factory.mktemp(f"{name}-base")
-        pipe.save_pretrained(dirs[name])
+        request.getfixturevalue(f"{name}_pipe").save_pretrained(dirs[name])
     return dirs
 
 
 def fresh(saved: dict, kind: str):
-    """A fresh copy of the saved tiny pipeline `kind` ("sd" or "shapes"), which a test may change."""
+    """A fresh copy of the saved tiny pipeline `kind` (one of `PIPELINES`), which a test may change."""
     from gfx.image.pipeline import load_pipeline
 
     pipe = load_pipeline(saved[kind])
@@ -89,6 +104,6 @@ def fresh(saved: dict, kind: str):
     return pipe
 
 
-@pytest.fixture(params=["sd", "shapes"])
+@pytest.fixture(params=PIPELINES)
 def kind(request):
     return request.param
