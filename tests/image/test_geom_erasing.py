@@ -299,7 +299,9 @@ def test_a_region_confines_the_negative_term_to_its_boxes(saved, kind):
             for terms in ((), [(concept, weight)], [(concept, -2.0)], [(concept, -2.0 * torch.ones(1, 1, 2, 2))]))
     inside = inside.expand_as(plain)
     # one step of a pointwise scheduler: the term moves the latent inside the boxes only, as much as everywhere there
-    assert torch.equal(confined[~inside], plain[~inside]) and not torch.allclose(confined[inside], plain[inside])
+    # (outside, up to float rounding: the UNet batch grows by the term's prompt, and CPU kernels round by batch size)
+    outside_moved = (confined[~inside] - plain[~inside]).abs().max()
+    assert outside_moved < 1e-5 and not torch.allclose(confined[inside], plain[inside], atol=1e-3, rtol=0)
     assert torch.allclose(confined[inside], everywhere[inside]) and torch.allclose(full_map, everywhere)
     with pytest.raises(ValueError, match="needs a scale"):
         GeomErasing(learned, region=corners)
