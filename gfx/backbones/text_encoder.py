@@ -32,14 +32,11 @@ def minilm_path() -> str:
     return str(get_model_path())
 
 
-def minilm_tokenizer(max_tokens: int | None = None):
-    """MiniLM's WordPiece tokenizer (uncased BERT vocabulary); `max_tokens` sets its `model_max_length`."""
+def minilm_tokenizer():
+    """MiniLM's WordPiece tokenizer (uncased BERT vocabulary)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    if max_tokens is not None:
-        tokenizer.model_max_length = max_tokens
-    return tokenizer
+    return AutoTokenizer.from_pretrained(minilm_path())
 
 
 def minilm_model():

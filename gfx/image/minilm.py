@@ -1,6 +1,6 @@
 """Frozen MiniLM as a denoiser's text encoder: pretrained token states instead of a small CLIP trained here.
 
-    pipe = ShapesDiffusionPipeline.build(ShapesDiffusionConfig(text_encoder="minilm"), minilm_tokenizer(24))
+    pipe = ShapesDiffusionPipeline.build(ShapesDiffusionConfig(text_encoder="minilm"), minilm_tokenizer())
 
 all-MiniLM-L6-v2 was trained on a billion sentence pairs; its token states carry word meaning a text encoder
 trained on world captions alone does not, which training-free controls that add token states (ToMe's composite
