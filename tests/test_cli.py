@@ -226,10 +226,26 @@ def test_svg_generate_and_describe_with_a_local_causal_lm(tmp_path, filled_icon)
     src.write_text(filled_icon)
     described = gfx("svg", "describe", src, "--model", tmp_path / "lm")
     assert described.returncode == 0, described.stderr
+    named = gfx("svg", "generate", "a house", "--seed", 0, "--model", tmp_path / "lm", "-o", tmp_path / "home.svg")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.split() == [str(tmp_path / "home.svg"), str(tmp_path / "home.png")]
     bad = gfx("svg", "generate", "a house", "--guidance", 2, "--model", tmp_path / "lm")
     assert bad.returncode == 2 and "guidance applies to IconShop models" in bad.stderr
     bad = gfx("svg", "generate", "a house", "--candidates", 4, "--model", tmp_path / "lm")
     assert bad.returncode == 2 and "needs a pipeline with a reranker" in bad.stderr
+
+
+def test_generated_files_go_to_a_folder_or_the_file_named(tmp_path):
+    from gfx.cli.common import UsageError, numbered_outputs
+
+    assert numbered_outputs(tmp_path / "out", "house", 2, ".svg") == [tmp_path / "out" / f"house-{i}.svg"
+                                                                     for i in range(2)]
+    assert (tmp_path / "out").is_dir()
+    assert numbered_outputs(tmp_path / "new" / "home.svg", "house", 1, ".svg") == [tmp_path / "new" / "home.svg"]
+    assert numbered_outputs(tmp_path / "home.svg", "house", 2, ".svg") == [tmp_path / f"home-{i}.svg" for i in range(2)]
+    with pytest.raises(UsageError, match="writes .png files"):
+        numbered_outputs(tmp_path / "cat.jpg", "cat", 1, ".png")
+    assert not (tmp_path / "cat.jpg").exists()
 
 
 def test_svg_edit_follows_an_instruction_with_a_local_causal_lm(tmp_path, stroke_icon):

@@ -61,6 +61,22 @@ def slug(text: str, fallback: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or fallback
 
 
+FILE_SUFFIXES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf")
+"""Suffixes that make `-o` name a file rather than a folder."""
+
+
+def numbered_outputs(out: Path, stem: str, count: int, suffix: str) -> list[Path]:
+    """Where `count` generated files go, `-o` either way: a folder -> OUT/<stem>-<i><suffix>; a file named with
+    `suffix` -> OUT itself for one, OUT's stem + -<i> for several. Folders are made; another file type is refused."""
+    if out.suffix.lower() == suffix:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return [out] if count == 1 else [out.with_name(f"{out.stem}-{i}{suffix}") for i in range(count)]
+    if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+        raise UsageError(f"-o {out}: this command writes {suffix} files; give a folder or a name ending in {suffix}")
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / f"{stem}-{i}{suffix}" for i in range(count)]
+
+
 def read_input(path: Path) -> bytes:
     if not path.exists():
         raise UsageError(f"{path} does not exist")

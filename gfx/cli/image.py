@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gfx.cli.app import image_app
-from gfx.cli.common import UsageError, slug, user_errors
+from gfx.cli.common import UsageError, numbered_outputs, slug, user_errors
 from gfx.image.controls import learned_controls, sampled_model
 
 
@@ -39,7 +39,8 @@ def image_generate(
                                           "model's, 3 where it names none)."),
     model: Path | None = typer.Option(None, help="Pipeline directory, or a named model: hita-mini, xar-mini "
                                       "(default: the shipped diffusion model)."),
-    out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.png go."),
+    out: Path = typer.Option(Path("."), "-o", "--out", "--out-dir", help="A folder for <slug>-<i>.png, or OUT.png "
+                             "(OUT-<i>.png for several)."),
 ) -> None:
     """Text -> images: writes a PNG per image and prints their paths."""
     import gfx.image
@@ -52,13 +53,14 @@ def image_generate(
             raise UsageError("-n makes independent samples; a set's size comes from --set N or the --vary texts")
         if set_size and vary and set_size != len(vary):
             raise UsageError(f"--set {set_size} but {len(vary)} --vary texts; give one or make them agree")
+        if negative and (set_size or vary):
+            raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
+        if same_noise and not vary:
+            raise UsageError("--same-noise needs --vary texts: one prompt from one noise is one picture")
         controls = ([ToMe()] if tome else []) + learned_controls(negative_concept, concept or [], style, style_model)
         model = sampled_model(model, negative_concept)
+        paths = numbered_outputs(out, slug(prompt, "image"), len(vary) if vary else set_size or n, ".png")
         if set_size or vary:
-            if negative:
-                raise UsageError("--negative applies to -n samples, not to sets (--set/--vary)")
-            if same_noise and not vary:
-                raise UsageError("--same-noise needs --vary texts: one prompt from one noise is one picture")
             sharing = {"same_noise": True, "shared_steps": 0} if same_noise else {}  # else: the default sharing
             results = gfx.image.generate_set(prompt, vary or [""] * set_size, seed=seed, controls=controls,
                                              model=model, steps=steps,
@@ -67,9 +69,8 @@ def image_generate(
             results = gfx.image.generate(prompt, n=n, seed=seed, controls=controls,
                                          model=model, steps=steps,
                                          guidance=guidance, negative_prompt=negative)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for i, result in enumerate(results):
-            typer.echo(str(result.save(out_dir / f"{slug(prompt, 'image')}-{i}.png")))
+        for result, path in zip(results, paths, strict=True):
+            typer.echo(str(result.save(path)))
 
 
 @image_app.command("learn-concept")

@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 
 from gfx.cli.app import svg_app
-from gfx.cli.common import UsageError, choices, colour_or_none, read_input, slug, user_errors
+from gfx.cli.common import (
+    UsageError,
+    choices,
+    colour_or_none,
+    numbered_outputs,
+    read_input,
+    slug,
+    user_errors,
+)
 from gfx.svg.icon_style import ANY_STYLE, STYLES, style_from_name
 from gfx.svg.scene_compose import MODES as SCENE_MODES
 from gfx.svg.tokenizers.registry import TOKENIZERS
@@ -87,12 +95,11 @@ def svg_tokenize(
 
 
 
-def _write_results(results, out_dir: Path, stem: str) -> None:
+def _write_results(results, svg_paths: list[Path]) -> None:
     from gfx.svg.core.render import save_png
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for i, result in enumerate(results):
-        svg_path, png_path = out_dir / f"{stem}-{i}.svg", out_dir / f"{stem}-{i}.png"
+    for result, svg_path in zip(results, svg_paths, strict=True):
+        png_path = svg_path.with_suffix(".png")
         result.save(svg_path)
         save_png(result.render(256), png_path)
         typer.echo(f"{svg_path}\n{png_path}")
@@ -113,7 +120,8 @@ def svg_generate(
     consensus: float | None = typer.Option(
         None, min=0.0, help="Weight of the candidates' agreement in choosing among them (default: the model's, 0.5 "
         "for the shipped one; 0 = the reranker alone). IconShop models only."),
-    out_dir: Path = typer.Option(Path("."), "-o", "--out-dir", help="Where OUTDIR/<slug>-<i>.svg/.png go."),
+    out: Path = typer.Option(Path("."), "-o", "--out", "--out-dir", help="A folder for <slug>-<i>.svg/.png, or "
+                             "OUT.svg (with OUT.png; OUT-<i>.svg for several)."),
 ) -> None:
     """Text -> icons: writes an SVG and a PNG per icon and prints their paths."""
     import gfx
@@ -121,9 +129,10 @@ def svg_generate(
     with user_errors():
         if n < 1:
             raise UsageError("-n must be at least 1")
+        paths = numbered_outputs(out, slug(prompt, "icon"), n, ".svg")
         results = gfx.svg.generate(prompt, n=n, seed=seed, guidance=guidance, model=model,
                                    style=style_from_name(style.value), candidates=candidates, consensus=consensus)
-        _write_results(results, out_dir, slug(prompt, "icon"))
+        _write_results(results, paths)
 
 
 @svg_app.command("edit")

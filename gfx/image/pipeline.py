@@ -8,6 +8,7 @@ encoder that reads real CLIP BPE ids. It is a diffusers pipeline, saved and load
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -122,10 +123,13 @@ class ShapesDiffusionPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> ShapesDiffusionPipeline:
-        """diffusers' `from_pretrained`, float32 unless `torch_dtype` says otherwise (weights are stored in
-        float16: `save_half`)."""
-        kwargs.setdefault("torch_dtype", torch.float32)
-        return super().from_pretrained(*args, **kwargs)
+        """diffusers' `from_pretrained`, float32 unless `dtype` says otherwise (weights are stored in float16:
+        `save_half`), quietly: no progress bars or `accelerate` advice for a few small local components."""
+        if "torch_dtype" not in kwargs:
+            kwargs.setdefault("dtype", torch.float32)
+        kwargs.setdefault("low_cpu_mem_usage", False)
+        with _no_progress_bar():
+            return super().from_pretrained(*args, **kwargs)
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         """diffusers' `save_pretrained`, leaving out a frozen text encoder (`frozen_text_encoder` loads it back)."""
@@ -192,6 +196,22 @@ def load_pipeline(directory: str | Path):
     name = json.loads(index.read_text()).get("_class_name")
     cls = ShapesDiffusionPipeline if name == ShapesDiffusionPipeline.__name__ else DiffusionPipeline
     return cls.from_pretrained(str(directory), local_files_only=True)
+
+
+@contextlib.contextmanager
+def _no_progress_bar():
+    """diffusers' and transformers' progress bars off inside the block, then as they were."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    libraries = [lib for lib in (diffusers_logging, transformers_logging) if lib.is_progress_bar_enabled()]
+    for lib in libraries:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib in libraries:
+            lib.enable_progress_bar()
 
 
 AR_PIPELINES = ("HitaPipeline", "XARPipeline")

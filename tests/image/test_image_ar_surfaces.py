@@ -47,6 +47,9 @@ def test_cli_and_job_kind_take_an_ar_model_directory(ar_dirs, tmp_path):
                                       "2", "--model", str(ar_dirs / "xar"), "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert len(result.stdout.split()) == 2
+    result = CliRunner().invoke(app, ["image", "generate", "a small blue star", "--seed", "1", "--steps", "2",
+                                      "--model", str(ar_dirs / "xar"), "-o", str(tmp_path / "star.png")])
+    assert result.exit_code == 0 and result.stdout.split() == [str(tmp_path / "star.png")], result.output
     result = CliRunner().invoke(app, ["image", "generate", "a star", "--tome", "--model", str(ar_dirs / "hita")])
     assert result.exit_code == 2 and "takes no controls" in result.output
     line = {"kind": "generate-image", "prompt": "a small blue star", "n": 1, "seed": 4, "model": str(ar_dirs / "hita")}
