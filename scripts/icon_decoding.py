@@ -5,6 +5,7 @@ validation concepts, not on the evaluated ones. Any IconShop or LLM4SVG director
     python -m scripts.icon_decoding --model DIR --guidance 1.5 2 3 --top-p 0.5 0.8 --out REPORT.json
     python -m scripts.icon_decoding --model models/llm4svg-mini --limit 50 --count 90 --seeds 0 1 \\
         --candidates 1 8 --weights 0 0.5 1 --out REPORT.json
+    python -m scripts.icon_decoding --model DIR --count 60 --weights 0 0.5 --edit-retrieved 0.5 0.75 --out REPORT.json
 
 The validation concepts are the concept-disjoint protocol's concepts that an evaluation with `--limit` prompts does
 not prompt (`gfx eval iconshop --protocol concept-disjoint --limit 100`: 130 of 230; `gfx eval llm4svg`: limit 50,
@@ -13,7 +14,9 @@ K asked for per concept in one batch, seeded as the protocol's evaluation seeds 
 in outline style): the samples that best-of-K sees. A smaller K picks among the first K of them, samples of the same
 distribution as a K-sample batch but not the same ones (the batch shares one random stream). Each
 (K, consensus weight) then picks one per concept with `rerank_scores` (the model's reranker, or `--reranker`), and
-the picks get the protocol's shape rank and near-copy rate, beside the retrieval baseline on the same concepts. The
+the picks get the protocol's shape rank and near-copy rate, beside the retrieval baseline on the same concepts.
+`--edit-retrieved` adds retrieve-and-edit drawings: the retrieval baseline's icon with a random fraction of its paths
+kept and the rest regenerated for the prompt (`IconShop.edit`), K per concept, picked the same way. The
 rule: the best top-5 (then the lowest mean distance) among the settings whose near-copy rate stays within the issue's
 25%.
 """
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weights", type=float, nargs="+", default=WEIGHTS, help="consensus weights to try")
     parser.add_argument("--reranker", default=None,
                         help="an IconCLIP directory (default: the model's own, else models/icon-clip-disjoint)")
+    parser.add_argument("--edit-retrieved", type=float, nargs="+", default=[], metavar="FRACTION",
+                        help="IconShop: also draw by editing the retrieval baseline's icon, keeping this fraction of "
+                        "its paths (a random subset per candidate) and regenerating the rest with the prompt")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON report goes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -96,6 +102,35 @@ def main(argv: list[str] | None = None) -> dict:
             return [r.svg for r in pipe(prompt, **sampling)]
         return [r.svg for r in pipe(prompt, guidance=guidance, style="outline", **sampling)]
 
+    def edit_retrieved(prompt: str, seed: int, fraction: float) -> list[str]:
+        """`pool` drawings: the retrieved icon with a random `fraction` of its paths kept, the rest regenerated."""
+        source = retrieval(prompt, seed)
+        paths = pipe.path_count(source)
+        rng = np.random.default_rng(seed)
+        drawings = []
+        for j in range(pool):
+            kept = min(paths - 1, max(1, round(fraction * paths)))
+            keep = sorted(rng.choice(paths, size=kept, replace=False).tolist()) if kept > 0 else []
+            result = (pipe.edit(source, keep, prompt, seed=seed * pool + j, style="outline") if keep else
+                      pipe(prompt, seed=seed * pool + j, style="outline", candidates=1))
+            drawings.append(result[0].svg)
+        return drawings
+
+    def picked(drawn: list[tuple[int, list[str]]], setting: dict) -> None:
+        """Score best-of-K with every consensus weight on `drawn` (concept, candidates) and add the rows."""
+        for k_best, weight in itertools.product(sorted(args.candidates), args.weights):
+            if k_best == 1 and weight != args.weights[0]:
+                continue  # one candidate: nothing to weigh
+            picks = [svgs[0] if k_best == 1 else
+                     svgs[int(np.argmax(rerank_scores(reranker, svgs[:k_best], pset.prompts[k], weight)))]
+                     for k, svgs in drawn]
+            row = {**setting, "candidates": k_best, "consensus": None if k_best == 1 else weight, **scored(picks)}
+            settings.append(row)
+            print(" ".join(f"{key} {value}" for key, value in setting.items()) + f" candidates {k_best} "
+                  f"consensus {row['consensus']} "
+                  f"top-1 {row['top1']:.3f}  top-5 {row['top5']:.3f}  distance {row['mean_distance']:.3f}  "
+                  f"near-copy {row['near_copy_rate']:.3f}", flush=True)
+
     retrieval = baseline_samplers(train_records)["retrieval"]
     baseline = scored([retrieval(pset.prompts[k], k) for _ in args.seeds for k in val])
     print(f"retrieval          top-1 {baseline['top1']:.3f}  top-5 {baseline['top5']:.3f}  "
@@ -106,19 +141,12 @@ def main(argv: list[str] | None = None) -> dict:
                                                           args.temperature or [pipe.config.temperature]):
         drawn = [(k, draw(pset.prompts[k], s * SEED_STRIDE + k, guidance, top_p, temperature))
                  for s in args.seeds for k in val]
-        for k_best, weight in itertools.product(sorted(args.candidates), args.weights):
-            if k_best == 1 and weight != args.weights[0]:
-                continue  # one candidate: nothing to weigh
-            picks = [svgs[0] if k_best == 1 else
-                     svgs[int(np.argmax(rerank_scores(reranker, svgs[:k_best], pset.prompts[k], weight)))]
-                     for k, svgs in drawn]
-            row = {"guidance": guidance, "top_p": top_p, "temperature": temperature, "candidates": k_best,
-                   "consensus": None if k_best == 1 else weight, **scored(picks)}
-            settings.append(row)
-            print(f"guidance {guidance} top-p {top_p} temperature {temperature} candidates {k_best} "
-                  f"consensus {row['consensus']} "
-                  f"top-1 {row['top1']:.3f}  top-5 {row['top5']:.3f}  distance {row['mean_distance']:.3f}  "
-                  f"near-copy {row['near_copy_rate']:.3f}", flush=True)
+        picked(drawn, {"guidance": guidance, "top_p": top_p, "temperature": temperature})
+    if args.edit_retrieved and llm:
+        raise SystemExit("--edit-retrieved edits with IconShop's fill-in-the-middle; LLM4SVG has none")
+    for fraction in args.edit_retrieved:
+        drawn = [(k, edit_retrieved(pset.prompts[k], s * SEED_STRIDE + k, fraction)) for s in args.seeds for k in val]
+        picked(drawn, {"edit_retrieved": fraction})
     allowed = [s for s in settings if s["near_copy_rate"] <= MAX_NEAR_COPY]
     chosen = max(allowed, key=lambda s: (s["top5"], -s["mean_distance"])) if allowed else None
     report = {"protocol": "concept-disjoint", "model": str(args.model or "shipped"), "validation_concepts": len(val),

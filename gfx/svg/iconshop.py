@@ -293,6 +293,10 @@ class IconShop:
             document = normalize(document, view_box=self.tokenizer.config.view_box)
         return self.tokenizer.encode(document)
 
+    def path_count(self, svg: str | Document) -> int:
+        """How many path elements `svg` has once normalized: the indices `edit` keeps or regenerates."""
+        return len(self.tokenizer.element_starts(self._document_ids(svg)))
+
     def complete(self, partial: str | Document, prompt: str = "", n: int = 1, seed: int | None = None,
                  guidance: float | None = None, style: str | None = "outline") -> list[SVGResult]:
         """Keep every path of `partial` and let the model add paths after them (auto-suggest)."""

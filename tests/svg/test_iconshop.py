@@ -138,6 +138,11 @@ def test_edit_keeps_selected_paths(pipe, stroke_icon):
     assert pipe.tokenizer.is_valid(list(result.tokens))
     with pytest.raises(ValueError, match="outside"):
         pipe.edit(stroke_icon, keep=[99])
+    last = pipe.path_count(stroke_icon) - 1
+    assert last == len(starts) - 2 > 0
+    pipe.edit(stroke_icon, keep=[last], prompt="house", seed=4)  # the last path is an index edit keeps
+    with pytest.raises(ValueError, match="outside"):
+        pipe.edit(stroke_icon, keep=[last + 1])
 
 
 def test_infill_replaces_a_middle_span(pipe, stroke_icon):
