@@ -33,13 +33,15 @@ ICON_DATASETS = ("@tabler/icons (MIT)", "lucide-static (ISC)", "@mdi/svg (Apache
 
 @dataclass
 class IconShopRecipe(RecipeConfig):
-    """The iconshop schedule; the defaults are models/iconshop-mini's (its last, 18,500-step schedule)."""
+    """The iconshop schedule; the defaults are models/iconshop-mini's last run: 7,000 steps at peak lr 5e-4,
+    warm-started (its train.json's `init_from`) from the 18,500-step weights of `scripts/train/iconshop-18500.json`."""
 
-    PRESETS = {"tiny": dict(preset="tiny", steps=3, batch_size=4, eval_limit=0)}
+    PRESETS = {"tiny": dict(preset="tiny", steps=3, batch_size=4, eval_limit=0, lr=1e-3, warmup_steps=500)}
 
-    steps: int = 18500
+    steps: int = 7000
     batch_size: int = 24
-    warmup_steps: int = 500
+    lr: float = 5e-4
+    warmup_steps: int = 200
     eval_every: int = 1000
     eval_batches: int = 10
     checkpoint_every: int = 250
