@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     val = list(evenly_spaced(validation_rows(len(pset.prompts), args.limit), args.count))
     model = args.model or model_path("iconshop")
     llm = is_llm4svg_dir(model)
+    if args.edit_retrieved and llm:
+        raise SystemExit("--edit-retrieved edits with IconShop's fill-in-the-middle; LLM4SVG has none")
     pipe = LLM4SVG.from_pretrained(model) if llm else IconShop.from_pretrained(model)
     reranker = (IconCLIP.from_pretrained(args.reranker) if args.reranker else pipe.reranker
                 or IconCLIP.from_pretrained(MODELS_DIR / "icon-clip-disjoint"))
@@ -142,8 +144,6 @@ def main(argv: list[str] | None = None) -> dict:
         drawn = [(k, draw(pset.prompts[k], s * SEED_STRIDE + k, guidance, top_p, temperature))
                  for s in args.seeds for k in val]
         picked(drawn, {"guidance": guidance, "top_p": top_p, "temperature": temperature})
-    if args.edit_retrieved and llm:
-        raise SystemExit("--edit-retrieved edits with IconShop's fill-in-the-middle; LLM4SVG has none")
     for fraction in args.edit_retrieved:
         drawn = [(k, edit_retrieved(pset.prompts[k], s * SEED_STRIDE + k, fraction)) for s in args.seeds for k in val]
         picked(drawn, {"edit_retrieved": fraction})
