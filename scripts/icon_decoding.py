@@ -108,10 +108,10 @@ def main(argv: list[str] | None = None) -> dict:
         """`pool` drawings: the retrieved icon with a random `fraction` of its paths kept, the rest regenerated."""
         source = retrieval(prompt, seed)
         paths = pipe.path_count(source)
+        kept = min(paths - 1, max(1, round(fraction * paths)))
         rng = np.random.default_rng(seed)
         drawings = []
         for j in range(pool):
-            kept = min(paths - 1, max(1, round(fraction * paths)))
             keep = sorted(rng.choice(paths, size=kept, replace=False).tolist()) if kept > 0 else []
             result = (pipe.edit(source, keep, prompt, seed=seed * pool + j, style="outline") if keep else
                       pipe(prompt, seed=seed * pool + j, style="outline", candidates=1))

@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     pipe = IconShop.from_pretrained(args.model or model_path("iconshop"))
     pipe.model.eval()
+    training = load_icons(split="train")
     rows = []
     for name in args.names:
         wrong = args.wrong if name != args.wrong else "tree"
-        icons = [r for r in load_icons() if r.name == name and r.split == "train"][: args.per_name]
+        icons = [r for r in training if r.name == name][: args.per_name]
         for record in icons:
             ids = pipe.tokenizer.encode(parse_svg(record.svg))[: pipe.config.max_tokens]
             row = {"name": name, "source": record.source, "own": icon_nll(pipe, ids, name),
